@@ -1,0 +1,9 @@
+"""styx: read `styx:cluster`, validate it, build the Cluster, export its outputs."""
+
+from pathlib import Path
+
+import pulumi
+
+from components.program import build
+
+build(pulumi.Config("styx"), Path(__file__).resolve().parent)

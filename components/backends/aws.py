@@ -1,0 +1,456 @@
+"""`cloud: aws`: EC2 instances in a VPC, reached over SSH at their public IP.
+
+Shared resources (`prepare`): an explicit AWS provider for `region`, the network (an existing
+VPC/subnet, or a VPC with a public subnet per zone, an internet gateway and a route table), one
+security group, an EC2 key pair from the cluster key and, for multi-node GPU clusters, a cluster
+placement group. Per node (`machine`): one `aws.ec2.Instance`.
+
+Security invariants (tested in tests/components/backends/test_aws*.py and enforced again by the
+policy pack in policy/):
+- ingress from a CIDR is only ever TCP 22, only from `aws.ssh_cidrs` (no default: an empty list is
+  a config error). A user who lists 0.0.0.0/0 opens port 22 to it and nothing else;
+- nodes reach each other on every port through a self-referencing rule; the Ray ports (GCS 6379,
+  dashboard 8265, client 10001, worker ports) are therefore open inside the cluster only. The
+  dashboard is reached through the SSH tunnel in the `dashboard` output;
+- every instance requires IMDSv2 and has an encrypted root volume deleted with it;
+- the private key is only ever a secret (the key pair only receives the public half).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
+from components.transport import SSHTransport
+from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
+
+SSH_PORT = 22  # sshd on the AWS images listens here; ssh_cidrs only ever reach this port
+CANONICAL_OWNER = "099720109477"
+IMAGE_ALIASES = ("ubuntu-22.04", "ubuntu-24.04", "gpu")
+_AMI_RE = re.compile(r"^ami-[0-9a-f]+$")
+_DEFAULT_ZONE = "default"  # subnet key for nodes with no zone: the region's first available zone
+
+# (alias, arch) -> (owner, name pattern). Canonical's SSD images; the Deep Learning Base GPU AMI
+# ships an NVIDIA driver + CUDA that the gpu phase detects and keeps.
+_IMAGES: dict[tuple[str, str], tuple[str, str]] = {
+    ("ubuntu-22.04", "x86_64"): (CANONICAL_OWNER, "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"),
+    ("ubuntu-22.04", "arm64"): (CANONICAL_OWNER, "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-arm64-server-*"),
+    ("ubuntu-24.04", "x86_64"): (CANONICAL_OWNER, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"),
+    ("ubuntu-24.04", "arm64"): (CANONICAL_OWNER, "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"),
+    ("gpu", "x86_64"): ("amazon", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"),
+    ("gpu", "arm64"): ("amazon", "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"),
+}
+
+
+class AutoTypeNotWired(ValueError):
+    """`instance_type: auto` reached the AWS backend before the optimizer was wired in."""
+
+
+def arch_of(instance_type: str) -> str:
+    """CPU architecture of an EC2 instance type: Graviton families (m7g, c6gn, g5g, t4g, a1) are arm64."""
+    family = instance_type.split(".", 1)[0].lower()
+    return "arm64" if family == "a1" or re.match(r"^[a-z]+[0-9]+g", family) else "x86_64"
+
+
+def ami_lookup(alias: str, arch: str) -> tuple[str, str]:
+    """(owner, name pattern) for a looked-up image."""
+    return _IMAGES[(alias, arch)]
+
+
+def zone_block(zone: str) -> int:
+    """Index of a zone's subnet inside the VPC range: 0 for the default zone, 1 + letter for a named one.
+
+    Stable: adding a node in another zone never moves an existing subnet.
+    """
+    if zone == _DEFAULT_ZONE:
+        return 0
+    return 1 + ord(zone[-1].lower()) - ord("a")
+
+
+def subnet_cidr(vpc_cidr: str, zone: str) -> str:
+    net = ipaddress.IPv4Network(vpc_cidr)
+    blocks = list(net.subnets(prefixlen_diff=4))
+    return str(blocks[zone_block(zone)])
+
+
+def cidr_slug(cidr: str) -> str:
+    """A resource-name-safe form of a CIDR: 203.0.113.0/24 -> 203-0-113-0-24."""
+    return re.sub(r"[^0-9a-zA-Z]+", "-", cidr).strip("-").lower() or "all"
+
+
+def normalized_cidrs(cidrs: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    out: list[Any] = []
+    for c in cidrs:
+        net = ipaddress.ip_network(c, strict=False)
+        if net not in out:
+            out.append(net)
+    return out
+
+
+def ssh_user(cfg: ClusterConfig) -> str:
+    """`ubuntu` on the Ubuntu and Deep Learning images, unless ssh.user is set explicitly (custom AMI)."""
+    return cfg.ssh.user if "user" in cfg.ssh.model_fields_set else "ubuntu"
+
+
+def image_of(cfg: ClusterConfig, spec: NodeSpec) -> str:
+    """The node's image: spec.image (AMI id or alias) > aws.ami > aws.image."""
+    return spec.image or cfg.aws.ami or cfg.aws.image
+
+
+def zone_of(cfg: ClusterConfig, spec: NodeSpec) -> str | None:
+    return spec.zone or cfg.zone
+
+
+def _where(cfg: ClusterConfig, group: str) -> str:
+    if group == "head":
+        return "head"
+    return f"workers[{[g.name for g in cfg.workers].index(group)}]"
+
+
+def _specs(cfg: ClusterConfig) -> list[tuple[str, str, NodeSpec]]:
+    """(group, key path, spec) for the head and each worker group."""
+    return [("head", "head", cfg.head)] + [(g.name, f"workers[{i}]", g) for i, g in enumerate(cfg.workers)]
+
+
+@dataclass
+class _Shared:
+    provider: aws.Provider
+    vpc_id: pulumi.Input[str]
+    security_group: aws.ec2.SecurityGroup
+    key_pair: aws.ec2.KeyPair
+    subnets: dict[str, pulumi.Input[str]]  # zone key -> subnet id
+    ready: list[pulumi.Resource]  # what must exist before an instance (and outlive its phases)
+    placement_group: aws.ec2.PlacementGroup | None
+    amis: dict[tuple[str, str], pulumi.Output[str]]
+    instances: dict[str, aws.ec2.Instance]
+
+
+class AwsBackend(Backend):
+    name = "aws"
+    key_generator = "tls"  # pulumi_tls.PrivateKey: no local ssh-keygen needed; the key is a secret
+
+    # ------------------------------------------------------------------ instance type
+
+    def resolved_type(self, node: NodeRequest, cfg: ClusterConfig) -> str:
+        """The EC2 instance type for a node.
+
+        Hook for `instance_type: auto`: the optimizer (styx.optimizer.resolve) turns the node's
+        `resources` into a concrete type; until it is wired in here, auto is a clear error.
+        """
+        t = node.spec.instance_type
+        if t == "auto":
+            raise AutoTypeNotWired(
+                f"{CONFIG_KEY}.{_where(cfg, node.group)}.instance_type: auto is not supported by the aws "
+                "backend yet; give a concrete EC2 type (e.g. p4d.24xlarge for A100:8)"
+            )
+        if not t:
+            raise ValueError(f"{CONFIG_KEY}.{_where(cfg, node.group)}.instance_type: required for cloud aws")
+        return t
+
+    # ------------------------------------------------------------------ check
+
+    def check(self, cfg: ClusterConfig) -> list[str]:
+        k = CONFIG_KEY
+        p: list[str] = []
+        for group, where, spec in _specs(cfg):
+            try:
+                t = self.resolved_type(NodeRequest(group, "head" if group == "head" else "worker", spec, group, 0), cfg)
+            except ValueError as e:
+                p.append(str(e))
+                t = None
+            if t is not None and not re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", t):
+                p.append(f"{k}.{where}.instance_type: {t!r} is not an EC2 instance type like m6i.large")
+            if spec.image and spec.image not in IMAGE_ALIASES and not _AMI_RE.match(spec.image):
+                p.append(f"{k}.{where}.image: {spec.image!r} is not an AMI id (ami-...) or one of "
+                         f"{', '.join(IMAGE_ALIASES)}")
+            z = spec.zone
+            if z and cfg.region and not z.startswith(cfg.region):
+                p.append(f"{k}.{where}.zone: {z!r} is not in region {cfg.region!r}")
+        if cfg.zone and cfg.region and not cfg.zone.startswith(cfg.region):
+            p.append(f"{k}.zone: {cfg.zone!r} is not in region {cfg.region!r}")
+        if "port" in cfg.ssh.model_fields_set and cfg.ssh.port != SSH_PORT:
+            p.append(f"{k}.ssh.port: AWS images run sshd on {SSH_PORT}; remove ssh.port (it is {cfg.ssh.port})")
+
+        zones = {zone_of(cfg, spec) for _, _, spec in _specs(cfg)}
+        if cfg.aws.subnet_id and len({z for z in zones if z}) > 1:
+            p.append(f"{k}.aws.subnet_id: a subnet lives in one zone but nodes ask for {sorted(z for z in zones if z)}")
+        if not cfg.aws.vpc_id:
+            seen: dict[int, str] = {}
+            for z in sorted(z for z in zones if z):
+                if not z[-1].isalpha() or zone_block(z) > 15:
+                    p.append(f"{k}.zone: {z!r}: styx gives a created VPC one subnet per zone letter a-o")
+                elif zone_block(z) in seen:
+                    p.append(f"{k}.zone: {z!r} and {seen[zone_block(z)]!r} share a zone letter; "
+                             "use aws.vpc_id/subnet_id for this layout")
+                else:
+                    seen[zone_block(z)] = z
+        if cfg.aws.placement_group and cfg.workers:
+            worker_zones = {zone_of(cfg, g) or _DEFAULT_ZONE for g in cfg.workers}
+            if len(worker_zones) > 1:
+                p.append(f"{k}.aws.placement_group: a cluster placement group lives in one zone but the worker "
+                         f"groups use {sorted(worker_zones)}")
+        return p
+
+    # ------------------------------------------------------------------ shared resources
+
+    def prepare(self, ctx: ProvisionContext) -> None:
+        cfg = ctx.cfg
+        name = cfg.name
+        provider = aws.Provider(f"{name}-aws", region=cfg.region, opts=ctx.opts)
+        opts = pulumi.ResourceOptions(parent=ctx.cluster, provider=provider)
+        ready: list[pulumi.Resource] = []
+
+        zones: list[str] = []
+        for _, _, spec in _specs(cfg):
+            z = zone_of(cfg, spec) or _DEFAULT_ZONE
+            if z not in zones:
+                zones.append(z)
+
+        subnets: dict[str, pulumi.Input[str]] = {}
+        if cfg.aws.vpc_id:
+            vpc_id: pulumi.Input[str] = cfg.aws.vpc_id
+            for z in zones:
+                if cfg.aws.subnet_id:
+                    subnets[z] = cfg.aws.subnet_id
+                    continue
+                # An existing VPC without a named subnet: its first subnet in the node's zone.
+                filters = [aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[cfg.aws.vpc_id])]
+                if z != _DEFAULT_ZONE:
+                    filters.append(aws.ec2.GetSubnetsFilterArgs(name="availability-zone", values=[z]))
+                found = aws.ec2.get_subnets_output(
+                    filters=filters, opts=pulumi.InvokeOutputOptions(parent=ctx.cluster, provider=provider)
+                )
+                subnets[z] = found.ids.apply(lambda ids, z=z: _first_subnet(ids, cfg.aws.vpc_id, z))
+        else:
+            vpc = aws.ec2.Vpc(
+                f"{name}-vpc", cidr_block=cfg.aws.vpc_cidr, enable_dns_support=True, enable_dns_hostnames=True,
+                tags=_tags(cfg, f"{name}-vpc"), opts=opts,
+            )
+            vpc_id = vpc.id
+            igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=_tags(cfg, f"{name}-igw"), opts=opts)
+            rt = aws.ec2.RouteTable(
+                f"{name}-rt", vpc_id=vpc.id,
+                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
+                tags=_tags(cfg, f"{name}-rt"), opts=opts,
+            )
+            default_az = None
+            if _DEFAULT_ZONE in zones:
+                azs = aws.get_availability_zones_output(
+                    state="available",
+                    filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+                    opts=pulumi.InvokeOutputOptions(parent=ctx.cluster, provider=provider),
+                )
+                default_az = azs.names.apply(lambda names: sorted(names)[0])
+            for z in zones:
+                subnet = aws.ec2.Subnet(
+                    f"{name}-subnet-{z}",
+                    vpc_id=vpc.id,
+                    cidr_block=subnet_cidr(cfg.aws.vpc_cidr, z),
+                    availability_zone=default_az if z == _DEFAULT_ZONE else z,
+                    map_public_ip_on_launch=True,
+                    tags=_tags(cfg, f"{name}-subnet-{z}"),
+                    opts=opts,
+                )
+                assoc = aws.ec2.RouteTableAssociation(
+                    f"{name}-rta-{z}", subnet_id=subnet.id, route_table_id=rt.id, opts=opts
+                )
+                subnets[z] = subnet.id
+                ready.append(assoc)  # the route to the internet gateway outlives every phase's SSH delete
+
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=vpc_id,
+            description=f"styx cluster {name}: SSH from ssh_cidrs; all traffic between the cluster's nodes",
+            revoke_rules_on_delete=True,
+            tags=_tags(cfg, f"{name}-sg"),
+            opts=opts,
+        )
+        # SSH only, from the listed CIDRs only. Nothing else is ever opened to a CIDR: the Ray ports
+        # are reachable from the cluster's own nodes (the self rule below) and through SSH tunnels.
+        for net in normalized_cidrs(cfg.aws.ssh_cidrs):
+            v6 = net.version == 6
+            ready.append(aws.vpc.SecurityGroupIngressRule(
+                f"{name}-ssh-{cidr_slug(str(net))}",
+                security_group_id=sg.id,
+                ip_protocol="tcp",
+                from_port=SSH_PORT,
+                to_port=SSH_PORT,
+                cidr_ipv4=None if v6 else str(net),
+                cidr_ipv6=str(net) if v6 else None,
+                description=f"SSH from {net} ({CONFIG_KEY}.aws.ssh_cidrs)",
+                tags=_tags(cfg, f"{name}-ssh"),
+                opts=opts,
+            ))
+        ready.append(aws.vpc.SecurityGroupIngressRule(
+            f"{name}-intra",
+            security_group_id=sg.id,
+            ip_protocol="-1",
+            referenced_security_group_id=sg.id,
+            description="all traffic between the cluster's nodes (Ray, NCCL, ...)",
+            tags=_tags(cfg, f"{name}-intra"),
+            opts=opts,
+        ))
+        ready.append(aws.vpc.SecurityGroupEgressRule(
+            f"{name}-egress",
+            security_group_id=sg.id,
+            ip_protocol="-1",
+            cidr_ipv4="0.0.0.0/0",
+            description="outbound (packages, images, datasets)",
+            tags=_tags(cfg, f"{name}-egress"),
+            opts=opts,
+        ))
+
+        key_pair = aws.ec2.KeyPair(f"{name}-key", public_key=ctx.key.public_key, tags=_tags(cfg, f"{name}-key"),
+                                   opts=opts)
+
+        pg = None
+        if cfg.aws.placement_group and any((g.count or 0) > 0 for g in cfg.workers):
+            pg = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=_tags(cfg, f"{name}-pg"), opts=opts)
+
+        ctx.shared["aws"] = _Shared(
+            provider=provider, vpc_id=vpc_id, security_group=sg, key_pair=key_pair, subnets=subnets, ready=ready,
+            placement_group=pg, amis={}, instances={},
+        )
+
+    def _ami(self, ctx: ProvisionContext, shared: _Shared, image: str, arch: str) -> tuple[pulumi.Input[str], bool]:
+        """(AMI id, looked up?). Lookups are shared by every node with the same image and architecture."""
+        if _AMI_RE.match(image):
+            return image, False
+        key = (image, arch)
+        if key not in shared.amis:
+            owner, pattern = ami_lookup(image, arch)
+            shared.amis[key] = aws.ec2.get_ami_output(
+                owners=[owner],
+                most_recent=True,
+                filters=[
+                    aws.ec2.GetAmiFilterArgs(name="name", values=[pattern]),
+                    aws.ec2.GetAmiFilterArgs(name="architecture", values=[arch]),
+                    aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+                    aws.ec2.GetAmiFilterArgs(name="root-device-type", values=["ebs"]),
+                ],
+                opts=pulumi.InvokeOutputOptions(parent=ctx.cluster, provider=shared.provider),
+            ).id
+        return shared.amis[key], True
+
+    # ------------------------------------------------------------------ one machine
+
+    def machine(self, ctx: ProvisionContext, node: NodeRequest, parent) -> NodeHandle:
+        cfg = ctx.cfg
+        shared: _Shared = ctx.shared["aws"]
+        spec = node.spec
+        instance_type = self.resolved_type(node, cfg)
+        zone = zone_of(cfg, spec)
+        image = image_of(cfg, spec)
+        ami, looked_up = self._ami(ctx, shared, image, arch_of(instance_type))
+
+        market = None
+        if spec.spot:
+            market = aws.ec2.InstanceInstanceMarketOptionsArgs(
+                market_type="spot",
+                spot_options=aws.ec2.InstanceInstanceMarketOptionsSpotOptionsArgs(
+                    spot_instance_type="one-time",
+                    instance_interruption_behavior="terminate",
+                    max_price=f"{cfg.aws.spot_max_price:g}" if cfg.aws.spot_max_price else None,
+                ),
+            )
+        volume_type = cfg.aws.root_volume_type
+        full_name = f"{cfg.name}-{node.name}"
+        pg = shared.placement_group if node.role == "worker" else None
+        instance = aws.ec2.Instance(
+            full_name,
+            ami=ami,
+            instance_type=instance_type,
+            subnet_id=shared.subnets[zone or _DEFAULT_ZONE],
+            availability_zone=zone,
+            vpc_security_group_ids=[shared.security_group.id],
+            key_name=shared.key_pair.key_name,
+            associate_public_ip_address=True,
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_size=spec.disk_size_gb,
+                volume_type=volume_type,
+                iops=3000 if volume_type == "io2" else None,
+                encrypted=True,
+                delete_on_termination=True,
+                tags={"Name": full_name, "styx:cluster": cfg.name, "styx:node": node.name},
+            ),
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",  # IMDSv2 only
+                http_put_response_hop_limit=cfg.aws.imds_hop_limit,
+            ),
+            instance_market_options=market,
+            placement_group=pg.name if pg is not None else None,
+            tags={**_tags(cfg, full_name), "styx:node": node.name, "styx:role": node.role},
+            opts=pulumi.ResourceOptions(
+                parent=parent,
+                provider=shared.provider,
+                # The SSH rule, the route to the internet and the key exist before the instance, and
+                # (deletes run in reverse dependency order) outlive it. Every phase depends on this
+                # instance (NodeHandle.resources -> the gate's depends_on -> each phase's chain), so
+                # on destroy or replacement the engine deletes a node's phases -- whose deletes SSH
+                # in to undo their work -- while the instance and its network path still exist:
+                # `pulumi destroy` never dials a terminated instance.
+                depends_on=shared.ready,
+                # A looked-up AMI moves whenever the publisher releases an image; it must not replace
+                # running nodes on the next `up`. An explicit AMI change does replace them.
+                ignore_changes=["ami"] if looked_up else None,
+            ),
+        )
+        shared.instances[node.name] = instance
+
+        user = ssh_user(cfg)
+        transport = SSHTransport(
+            host=instance.public_ip,
+            port=SSH_PORT,
+            user=user,
+            private_key=ctx.key.private_key,
+            connect_timeout_s=cfg.ssh.connect_timeout_s,
+            per_dial_timeout_s=cfg.ssh.per_dial_timeout_s,
+        )
+        info: dict[str, Any] = {"instance_type": instance_type, "spot": spec.spot, "image": image}
+        if zone:
+            info["zone"] = zone
+        return NodeHandle(
+            name=node.name,
+            role=node.role,
+            host=instance.public_ip,
+            private_ip=instance.private_ip,
+            user=user,
+            port=SSH_PORT,
+            transport=transport,
+            identity=instance.id,  # a replaced instance has a new id: its phases re-run
+            resources=[instance],
+            info=info,
+        )
+
+    # ------------------------------------------------------------------ outputs
+
+    def outputs(self, ctx: ProvisionContext, head: NodeHandle) -> dict[str, Any]:
+        shared: _Shared = ctx.shared["aws"]
+        out: dict[str, Any] = {
+            "aws_region": ctx.cfg.region,
+            "aws_vpc_id": shared.vpc_id,
+            "aws_security_group_id": shared.security_group.id,
+            "aws_key_pair": shared.key_pair.key_name,
+            "aws_instance_ids": pulumi.Output.all(**{n: i.id for n, i in shared.instances.items()}),
+        }
+        if shared.placement_group is not None:
+            out["aws_placement_group"] = shared.placement_group.name
+        return out
+
+
+def _tags(cfg: ClusterConfig, name: str) -> dict[str, str]:
+    return {"Name": name, "styx:cluster": cfg.name}
+
+
+def _first_subnet(ids: list[str] | None, vpc_id: str | None, zone: str) -> str:
+    if not ids:
+        where = "" if zone == _DEFAULT_ZONE else f" in zone {zone}"
+        raise ValueError(f"{CONFIG_KEY}.aws.vpc_id: no subnet found in {vpc_id}{where}; set aws.subnet_id")
+    return sorted(ids)[0]

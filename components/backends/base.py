@@ -1,0 +1,90 @@
+"""The one interface every backend implements: shared infrastructure once, then one machine per node.
+
+A backend is a small class in its own module, registered by name in `components.backends`:
+- `check(cfg)`: backend-specific problems, found before any resource is registered;
+- `prepare(ctx)`: shared resources (network, firewall, key pair), parented to the Cluster;
+- `machine(ctx, node, parent)`: create or adopt one machine, parented to its Node, and say how to
+  reach it (a `NodeHandle` with a `Transport`).
+Setup phases never see the backend: they only get the handle's transport and addresses.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pulumi
+
+from components.transport import Transport
+from styx.config import ClusterConfig, NodeSpec
+
+
+@dataclass(frozen=True)
+class NodeRequest:
+    name: str  # "head", "worker-0", "gpu-1"
+    role: str  # "head" | "worker"
+    spec: NodeSpec
+    group: str  # "head" or the worker group name
+    index: int  # index inside its group
+
+
+@dataclass
+class ClusterKey:
+    """The cluster's SSH key pair; private_key is always a secret Output."""
+
+    private_key: pulumi.Output[str]
+    public_key: pulumi.Output[str]
+    generated: bool
+
+
+@dataclass
+class ProvisionContext:
+    cfg: ClusterConfig
+    key: ClusterKey
+    cluster: pulumi.ComponentResource
+    shared: dict[str, Any] = field(default_factory=dict)  # what prepare() made, for machine()
+
+    @property
+    def opts(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self.cluster)
+
+
+@dataclass
+class NodeHandle:
+    """A machine ready for phases: how to reach it and what it is."""
+
+    name: str
+    role: str
+    host: pulumi.Input[str]  # where the machine running Pulumi connects
+    private_ip: pulumi.Input[str]  # where other nodes reach it
+    user: str
+    port: pulumi.Input[int]
+    transport: Transport
+    # Changes when the machine is replaced, so its phases re-run on the new one.
+    identity: pulumi.Input[str]
+    resources: list[pulumi.Resource] = field(default_factory=list)  # phases depend on these
+    info: dict[str, Any] = field(default_factory=dict)  # instance type, zone, price, ...
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    # How a key is generated when the config gives none: "ssh-keygen" (a local command, no extra
+    # plugin) or "tls" (pulumi-tls PrivateKey).
+    key_generator: ClassVar[str] = "ssh-keygen"
+
+    def check(self, cfg: ClusterConfig) -> list[str]:
+        """Problems (each naming its key path) found before anything is created."""
+        return []
+
+    def prepare(self, ctx: ProvisionContext) -> None:
+        """Create shared resources; store what machine() needs in ctx.shared."""
+        return None
+
+    @abstractmethod
+    def machine(self, ctx: ProvisionContext, node: NodeRequest, parent: pulumi.ComponentResource) -> NodeHandle:
+        """Create (or adopt) one machine, parented to its Node component."""
+
+    def outputs(self, ctx: ProvisionContext, head: NodeHandle) -> dict[str, Any]:
+        """Extra stack outputs (e.g. a port-forward command)."""
+        return {}

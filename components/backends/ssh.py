@@ -1,0 +1,34 @@
+"""`cloud: ssh`: adopt existing machines listed in the config. Nothing is created or destroyed."""
+
+from __future__ import annotations
+
+from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
+from components.transport import SSHTransport
+
+
+class SSHBackend(Backend):
+    name = "ssh"
+
+    def machine(self, ctx: ProvisionContext, node: NodeRequest, parent) -> NodeHandle:
+        cfg = ctx.cfg
+        spec = node.spec
+        host = spec.host if node.role == "head" else spec.hosts[node.index]  # type: ignore[attr-defined]
+        user = host.user or cfg.ssh.user
+        transport = SSHTransport(
+            host=host.host,
+            port=host.port,
+            user=user,
+            private_key=ctx.key.private_key,
+            connect_timeout_s=cfg.ssh.connect_timeout_s,
+            per_dial_timeout_s=cfg.ssh.per_dial_timeout_s,
+        )
+        return NodeHandle(
+            name=node.name,
+            role=node.role,
+            host=host.host,
+            private_ip=host.private_ip or host.host,
+            user=user,
+            port=host.port,
+            transport=transport,
+            identity=f"ssh://{user}@{host.host}:{host.port}",
+        )

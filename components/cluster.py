@@ -1,0 +1,105 @@
+"""`styx:index:Cluster`: the key, the backend's shared resources, one Node per machine, outputs."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.backends import get_backend
+from components.backends.base import Backend, NodeRequest, ProvisionContext
+from components.filesync import pack
+from components.keys import cluster_key
+from components.node import Node
+from components.phases import NodeInfo, PhaseContext
+from styx.config import ClusterConfig
+
+
+def _env_file(env: dict[str, str], secret_env: dict[str, str]) -> pulumi.Input[str]:
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted({**env, **secret_env}.items())]
+    text = "# written by styx (env_vars phase)\n" + "\n".join(lines) + "\n"
+    return pulumi.Output.secret(text) if secret_env else text
+
+
+class Cluster(pulumi.ComponentResource):
+    nodes: dict[str, Node]
+
+    def __init__(self, cfg: ClusterConfig, base_dir: Path, *, backend: Backend | None = None,
+                 sync: tuple[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
+        """`sync` is the packed file mounts (components.filesync.pack), checked before anything exists."""
+        super().__init__("styx:index:Cluster", cfg.name, None, opts)
+        backend = backend or get_backend(cfg.cloud)
+        key = cluster_key(cfg, backend.key_generator, self)
+        ctx = ProvisionContext(cfg=cfg, key=key, cluster=self)
+        backend.prepare(ctx)
+
+        setup = cfg.setup
+        env_content = _env_file(setup.env, setup.secret_env)
+        if sync is None and setup.file_mounts:
+            sync = pack(setup.file_mounts, base_dir)
+
+        self.nodes = {}
+        head_ip: pulumi.Input[str] = ""
+        after: dict[str, Any] = {}
+        for name, role, spec, index in cfg.nodes():
+            group = "head" if role == "head" else name.rsplit("-", 1)[0]
+            req = NodeRequest(name=name, role=role, spec=spec, group=group, index=index)
+
+            def make_ctx(handle, role=role, spec=spec, name=name, head_ip=head_ip):
+                return PhaseContext(
+                    cluster=cfg,
+                    node=NodeInfo(name=name, role=role, spec=spec, private_ip=handle.private_ip,
+                                  head_ip=handle.private_ip if role == "head" else head_ip),
+                    env_content=env_content,
+                    sync_archive=sync,
+                )
+
+            node = Node(
+                f"{cfg.name}-{name}",
+                lambda parent, req=req: backend.machine(ctx, req, parent),
+                make_ctx,
+                base_dir,
+                after=after if role == "worker" else None,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.nodes[name] = node
+            if role == "head":
+                head_ip = node.handle.private_ip
+                if "ray" in node.phases:
+                    after = {"ray": (node.phases["ray"], node.chains["ray"])}
+
+        head = self.nodes["head"].handle
+        ray = setup.ray
+        self.head_ip = pulumi.Output.from_input(head.host)
+        self.ssh_user = head.user
+        self.ssh_private_key = key.private_key if key.generated else None
+        self.ray_address = pulumi.Output.concat(head.private_ip, f":{ray.port}")
+        self.dashboard = pulumi.Output.concat(
+            "ssh -i <key file> -o StrictHostKeyChecking=accept-new -N -L ",
+            f"{ray.dashboard_port}:127.0.0.1:{ray.dashboard_port} -p ",
+            pulumi.Output.from_input(head.port).apply(str), f" {head.user}@", head.host,
+            f"  # then open http://127.0.0.1:{ray.dashboard_port}",
+        )
+        self.node_list = pulumi.Output.all(*[
+            pulumi.Output.all(n.handle.name, n.handle.role, n.handle.host, n.handle.private_ip).apply(
+                lambda v, info=n.handle.info: {"name": v[0], "role": v[1], "host": v[2], "private_ip": v[3],
+                                               **{k: info[k] for k in ("zone", "instance_type") if k in info}})
+            for n in self.nodes.values()
+        ])
+        self.phase_results = pulumi.Output.all(**{k: n.results for k, n in self.nodes.items()})
+        self.extra_outputs = backend.outputs(ctx, head)
+        self.register_outputs({"head_ip": self.head_ip, "ray_address": self.ray_address})
+
+    def export(self) -> None:
+        pulumi.export("head_ip", self.head_ip)
+        pulumi.export("nodes", self.node_list)
+        pulumi.export("ssh_user", self.ssh_user)
+        if self.ssh_private_key is not None:
+            pulumi.export("ssh_private_key", pulumi.Output.secret(self.ssh_private_key))
+        pulumi.export("ray_address", self.ray_address)
+        pulumi.export("dashboard", self.dashboard)
+        pulumi.export("phase_results", self.phase_results)
+        for k, v in self.extra_outputs.items():
+            pulumi.export(k, v)

@@ -1,0 +1,124 @@
+"""`styx:index:Node`: one machine, its wait-for-SSH gate, then its phases in order.
+
+Each phase's triggers hold [hash of its script + parameters, chain hash of everything before it],
+so editing one script or parameter replaces that phase and the ones after it on that node, and
+nothing else. The gate's hash includes the machine identity: a replaced machine re-runs everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.backends.base import NodeHandle
+from components.phases import GATE, Phase, PhaseContext, body_of, phases_for, render
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _is_plain(values: Mapping[str, Any]) -> bool:
+    return all(isinstance(v, str) for v in values.values())
+
+
+def status_line(stdout: str | None) -> str:
+    """The phase's one-line result. Only styx's own `styx <phase>: ...` lines are shown."""
+    lines = [ln for ln in (stdout or "").splitlines() if ln.strip()]
+    last = lines[-1] if lines else ""
+    return last if last.startswith("styx ") else "(no status line)"
+
+
+def result_of(res: pulumi.CustomResource) -> pulumi.Output[str]:
+    # stdout may be secret (custom scripts, env file); the status line is styx's own text.
+    return pulumi.Output.unsecret(res.stdout.apply(status_line))
+
+
+class Node(pulumi.ComponentResource):
+    gate: pulumi.CustomResource
+    phases: dict[str, pulumi.CustomResource]
+    chains: dict[str, pulumi.Input[str]]
+    results: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        handle_factory,
+        ctx_factory,
+        base_dir: Path,
+        *,
+        after: Mapping[str, tuple[pulumi.Resource, pulumi.Input[str]]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """handle_factory(parent) creates the machine; ctx_factory(handle) gives the PhaseContext.
+
+        `after` maps a phase name to (resource, chain hash) it must follow on another node
+        (workers' Ray start follows the head's).
+        """
+        super().__init__("styx:index:Node", name, None, opts)
+        self.handle: NodeHandle = handle_factory(self)
+        ctx: PhaseContext = ctx_factory(self.handle)
+        base_env = {"STYX_NODE_NAME": self.handle.name, "STYX_NODE_ROLE": self.handle.role}
+        child = pulumi.ResourceOptions(parent=self)
+
+        gate_hash = pulumi.Output.from_input(self.handle.identity).apply(lambda i: digest(GATE.name, body_of(GATE), i))
+        self.gate = self.handle.transport.run(
+            f"{name}-{GATE.name}",
+            create=render(GATE.name, body_of(GATE), base_env),
+            delete=None,
+            triggers=[gate_hash],
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self.handle.resources)),
+            gate=True,
+        )
+        prev_res: pulumi.Resource = self.gate
+        prev_chain: pulumi.Input[str] = gate_hash
+        self.phases, self.chains = {}, {GATE.name: gate_hash}
+        results: dict[str, pulumi.Output[str]] = {GATE.name: result_of(self.gate)}
+        for phase in phases_for(ctx, base_dir):
+            deps = [prev_res]
+            extra_chain: list[pulumi.Input[str]] = []
+            if after and phase.name in after:
+                res, chain = after[phase.name]
+                deps.append(res)
+                extra_chain.append(chain)
+            prev_res, prev_chain = self._phase(name, phase, ctx, base_env, prev_chain, extra_chain, deps, child)
+            self.phases[phase.name] = prev_res
+            self.chains[phase.name] = prev_chain
+            results[phase.name] = result_of(prev_res)
+        self.results = pulumi.Output.all(**results)
+        self.register_outputs({"results": self.results})
+
+    def _phase(self, name: str, phase: Phase, ctx: PhaseContext, base_env: dict[str, str],
+               prev_chain: pulumi.Input[str], extra_chain: list[pulumi.Input[str]],
+               deps: list[pulumi.Resource], child: pulumi.ResourceOptions):
+        body = body_of(phase)
+        env = {**base_env, **phase.env(ctx)}
+        if _is_plain(env):  # the common case: no Outputs, no extra async work
+            create: pulumi.Input[str] = render(phase.name, body, env)
+            own: pulumi.Input[str] = digest(phase.name, body, env)
+        else:
+            values = pulumi.Output.all(**env)
+            create = values.apply(lambda e: render(phase.name, body, e))
+            own = values.apply(lambda e: digest(phase.name, body, e))
+        delete = None
+        if phase.undo:
+            undo_env = {**base_env, **(phase.undo_env(ctx) if phase.undo_env else {})}
+            delete = render(f"{phase.name}-undo", body_of(Phase(phase.undo, phase.undo, lambda c: {})), undo_env)
+        triggers = [own, prev_chain, *extra_chain]
+        if all(isinstance(t, str) for t in triggers):
+            chain: pulumi.Input[str] = digest(*triggers)
+        else:
+            chain = pulumi.Output.all(*triggers).apply(lambda t: digest(*t))
+        opts = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=deps, delete_before_replace=phase.delete_before_replace)
+        )
+        res = self.handle.transport.run(
+            f"{name}-{phase.name}", create=create, delete=delete, triggers=triggers, opts=opts,
+            secret_output=phase.secret_output,
+        )
+        return res, chain

@@ -1,0 +1,251 @@
+"""The phase table: every setup phase defined once (script + parameters + when it applies).
+
+Every backend runs the same rows through its transport; a new phase is one script in
+`setup_scripts/` plus one row here. Parameters reach the script as quoted `export K=V;` prefixes
+in the command itself (sshd rejects unknown variables sent through SSH `environment`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from styx.config import ClusterConfig, CustomScript, NodeSpec
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "setup_scripts"
+
+ENV_FILE = "/etc/styx/env.sh"
+
+
+@cache
+def script_text(name: str) -> str:
+    return (SCRIPTS / name).read_text()
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a phase may know about the node it runs on (Outputs allowed for addresses)."""
+
+    name: str
+    role: str  # "head" | "worker"
+    spec: NodeSpec
+    private_ip: Any  # Input[str]
+    head_ip: Any  # Input[str]: the head's private address
+
+
+@dataclass(frozen=True)
+class PhaseContext:
+    cluster: ClusterConfig
+    node: NodeInfo
+    env_content: Any = None  # Input[str], secret when secret_env is set
+    sync_archive: Any = None  # (base64 archive, manifest) from components.filesync
+
+
+Env = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    script: str  # the script body (lib.sh is prepended when rendered)
+    env: Callable[[PhaseContext], Env]
+    applies: Callable[[PhaseContext], bool] = lambda ctx: True
+    undo: str | None = None  # script run when the phase resource is deleted
+    undo_env: Callable[[PhaseContext], Env] | None = None
+    secret_output: bool = False  # stdout/stderr may carry secrets
+    delete_before_replace: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _join(items: list[str]) -> str:
+    return " ".join(items)
+
+
+def _setup(ctx: PhaseContext):
+    return ctx.cluster.setup
+
+
+def _python_env(ctx: PhaseContext) -> Env:
+    py = _setup(ctx).python
+    return {
+        "STYX_PYTHON_VERSION": py.version,
+        "STYX_PYTHON_ENV_TOOL": py.env_tool,
+        "STYX_VENV_DIR": py.venv_dir,
+        "STYX_PIP_PACKAGES": _join(py.pip_packages),
+        "STYX_PIP_INDEX_URL": py.index_url or "",
+    }
+
+
+def _conda_env(ctx: PhaseContext) -> Env:
+    c = _setup(ctx).conda
+    return {
+        "STYX_CONDA_ENABLED": "1" if c.enabled else "0",
+        "STYX_CONDA_INSTALLER_URL": c.installer_url,
+        "STYX_CONDA_INSTALLER_SHA256": c.installer_sha256 or "",
+        "STYX_CONDA_PREFIX": c.prefix,
+        "STYX_CONDA_ENV_NAME": c.env_name,
+        "STYX_CONDA_PYTHON": c.python,
+        "STYX_CONDA_PACKAGES": _join(c.packages),
+    }
+
+
+def _docker_env(ctx: PhaseContext) -> Env:
+    d = _setup(ctx).docker
+    return {
+        "STYX_DOCKER_MODE": d.mode,
+        "STYX_DOCKER_METHOD": d.method,
+        "STYX_DOCKER_NVIDIA_TOOLKIT": d.nvidia_toolkit,
+    }
+
+
+def _expected_gpus(ctx: PhaseContext) -> str:
+    g = _setup(ctx).gpu
+    if g.expected_count:
+        return str(g.expected_count)
+    res = ctx.node.spec.resources
+    if res and res.accelerators and ":" in res.accelerators:
+        return res.accelerators.split(":", 1)[1]
+    return ""
+
+
+def _gpu_env(ctx: PhaseContext) -> Env:
+    g = _setup(ctx).gpu
+    return {
+        "STYX_GPU_MODE": g.mode,
+        "STYX_NVIDIA_DRIVER_VERSION": g.driver_version,
+        "STYX_CUDA_VERSION": g.cuda_version,
+        "STYX_CUDNN_VERSION": g.cudnn_version,
+        "STYX_GPU_EXPECTED_COUNT": _expected_gpus(ctx),
+    }
+
+
+def _sync_env(ctx: PhaseContext) -> Env:
+    archive, manifest = ctx.sync_archive
+    return {"STYX_SYNC_ARCHIVE_B64": archive, "STYX_SYNC_MANIFEST": manifest}
+
+
+def _env_env(ctx: PhaseContext) -> Env:
+    return {"STYX_ENV_FILE": ENV_FILE, "STYX_ENV_CONTENT": ctx.env_content}
+
+
+def _workdir_env(ctx: PhaseContext) -> Env:
+    return {"STYX_WORKDIR": _setup(ctx).workdir or "", "STYX_WORKDIR_OWNER": ctx.cluster.ssh.user}
+
+
+def _ray_env(ctx: PhaseContext) -> Env:
+    r = _setup(ctx).ray
+    res = ctx.node.spec.resources
+    return {
+        "STYX_RAY_VERSION": r.version,
+        "STYX_RAY_ROLE": ctx.node.role,
+        "STYX_RAY_HEAD_IP": ctx.node.head_ip,
+        "STYX_NODE_IP": ctx.node.private_ip,
+        "STYX_RAY_PORT": str(r.port),
+        "STYX_RAY_DASHBOARD_HOST": "127.0.0.1",
+        "STYX_RAY_DASHBOARD_PORT": str(r.dashboard_port),
+        "STYX_RAY_CLIENT_PORT": str(r.client_port),
+        "STYX_RAY_EXTRA_ARGS": _join(shlex.quote(a) for a in r.extra_start_args),
+        "STYX_RAY_USAGE_STATS": "1" if r.usage_stats else "0",
+        "STYX_RAY_NUM_GPUS": _expected_gpus(ctx) if res and res.accelerators else "",
+        "STYX_RAY_START_TIMEOUT": str(r.start_timeout_s),
+        "STYX_VENV_DIR": _setup(ctx).python.venv_dir,
+        "STYX_ENV_FILE": ENV_FILE,
+    }
+
+
+def _ray_undo_env(ctx: PhaseContext) -> Env:
+    return {"STYX_VENV_DIR": _setup(ctx).python.venv_dir}
+
+
+GATE = Phase(name="wait_ssh", script="wait_ssh.sh", env=lambda ctx: {})
+
+# The order of this table is the order on every node.
+PHASES: tuple[Phase, ...] = (
+    Phase(
+        name="system_packages",
+        script="system_packages.sh",
+        env=lambda ctx: {"STYX_APT_PACKAGES": _join(_setup(ctx).packages)},
+        applies=lambda ctx: bool(_setup(ctx).packages),
+    ),
+    Phase(
+        name="python_env",
+        script="python_env.sh",
+        env=_python_env,
+        applies=lambda ctx: _setup(ctx).ray.enabled
+        or bool(_setup(ctx).python.pip_packages)
+        or _setup(ctx).python.version != "system",
+    ),
+    Phase(name="conda", script="conda.sh", env=_conda_env, applies=lambda ctx: _setup(ctx).conda.enabled),
+    Phase(name="docker", script="docker.sh", env=_docker_env, applies=lambda ctx: _setup(ctx).docker.mode != "skip"),
+    Phase(name="gpu", script="gpu.sh", env=_gpu_env, applies=lambda ctx: _setup(ctx).gpu.mode != "skip"),
+    Phase(
+        name="file_sync",
+        script="file_sync.sh",
+        env=_sync_env,
+        applies=lambda ctx: bool(_setup(ctx).file_mounts),
+        undo="file_sync_delete.sh",
+        undo_env=lambda ctx: {},
+    ),
+    Phase(
+        name="env_vars",
+        script="env_vars.sh",
+        env=_env_env,
+        applies=lambda ctx: bool(_setup(ctx).env or _setup(ctx).secret_env),
+        undo="env_vars_delete.sh",
+        undo_env=lambda ctx: {"STYX_ENV_FILE": ENV_FILE},
+        secret_output=True,
+    ),
+    Phase(name="workdir", script="workdir.sh", env=_workdir_env, applies=lambda ctx: bool(_setup(ctx).workdir)),
+    # custom scripts are expanded in place of this marker (see phases_for)
+    Phase(name="custom", script="", env=lambda ctx: {}, applies=lambda ctx: False),
+    Phase(
+        name="ray",
+        script="ray.sh",
+        env=_ray_env,
+        applies=lambda ctx: _setup(ctx).ray.enabled,
+        undo="ray_delete.sh",
+        undo_env=_ray_undo_env,
+        delete_before_replace=True,
+    ),
+)
+
+
+def _custom_phase(cs: CustomScript, base_dir: Path) -> Phase:
+    body = cs.inline if cs.inline is not None else (base_dir / str(cs.file)).read_text()
+    # The user's script runs verbatim after lib.sh; styx adds the status line.
+    script = f"{body.rstrip()}\nstyx_result ok {shlex.quote(f'custom script {cs.name} finished')}\n"
+    return Phase(
+        name=f"custom-{cs.name}",
+        script=script,
+        env=lambda ctx: {},
+        applies=lambda ctx, run_on=cs.run_on: run_on == "all" or (run_on == "head") == (ctx.node.role == "head"),
+        secret_output=True,  # a user's script may print anything
+        extra={"inline": True},
+    )
+
+
+def phases_for(ctx: PhaseContext, base_dir: Path) -> list[Phase]:
+    """The phases that apply on one node, in order (gate not included)."""
+    out: list[Phase] = []
+    for p in PHASES:
+        if p.name == "custom":
+            out += [c for c in (_custom_phase(cs, base_dir) for cs in _setup(ctx).custom_scripts) if c.applies(ctx)]
+        elif p.applies(ctx):
+            out.append(p)
+    return out
+
+
+def body_of(phase: Phase) -> str:
+    return phase.script if phase.extra.get("inline") else script_text(phase.script)
+
+
+def render(phase_name: str, body: str, env: Mapping[str, str]) -> str:
+    """The remote command: quoted exports, then lib.sh + the script in a fresh bash."""
+    values = {"STYX_PHASE": phase_name, **env}
+    exports = "export " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(values.items()))
+    program = script_text("lib.sh") + "\n" + body
+    return f"{exports}; bash -c {shlex.quote(program)} styx-{phase_name}"

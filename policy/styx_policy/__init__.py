@@ -1,0 +1,1 @@
+"""styx's security invariants as Pulumi policies (AWS and GCP); see policies.py."""

@@ -1,0 +1,903 @@
+#!/usr/bin/env bash
+# sandboxctl.sh - host side of styx's `local` backend.
+#
+# Every cluster node becomes a "sandbox host" on this Linux machine: its own
+# network namespace (veth on a per-cluster bridge, NAT to the outside), its own
+# overlayfs root on top of a cached Debian bookworm base, and its own mount,
+# PID and UTS namespaces, with sshd as PID 1.
+#
+# Usage: sandboxctl.sh SUBCOMMAND   (configured ONLY through environment variables)
+#   preflight | base | net-up | net-down | node-up | node-down | status
+# See sandbox/README.md. Logs go to stderr, results to stdout.
+# Exit codes: 0 ok, 1 runtime failure, 2 preflight/configuration error,
+#             3 (test-only) InsufficientCapacity.
+set -euo pipefail
+
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+SUB=${1:-help}
+
+SUITE=bookworm
+# Bump when the base recipe (not only the package list) changes.
+BASE_RECIPE=1
+BASE_PKGS=(openssh-server python3 python3-venv python3-pip sudo iproute2
+  ca-certificates curl procps less)
+HOST_CA=/etc/ssl/certs/ca-certificates.crt
+
+CACHE_DIR=${STYX_CACHE_DIR:-/var/cache/styx}
+STATE_DIR=${STYX_SB_STATE_DIR:-/var/lib/styx/sandbox}
+MTU=${STYX_SB_MTU:-1400}
+
+# ---------------------------------------------------------------- helpers --
+
+log() {
+  printf '[%s] sandbox %s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$SUB" "$1" "$2" >&2
+}
+
+die() { # die CODE MESSAGE
+  log ERROR "$2"
+  exit "$1"
+}
+
+need_env() { # need_env VAR...
+  local v
+  for v in "$@"; do
+    [[ -n ${!v:-} ]] || die 2 "environment variable $v is required for '$SUB'"
+  done
+}
+
+valid_cluster() {
+  [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]] ||
+    die 2 "invalid cluster name '$1' (allowed: [A-Za-z0-9_.-], max 63 chars)"
+}
+
+valid_node() {
+  [[ $1 =~ ^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$ ]] ||
+    die 2 "invalid node name '$1' (must be a valid hostname label)"
+}
+
+valid_ifname() {
+  [[ $1 =~ ^[A-Za-z0-9_.-]{1,15}$ ]] ||
+    die 2 "invalid interface name '$1' (max 15 chars of [A-Za-z0-9_.-])"
+}
+
+valid_path() { # overlay options and mount lists cannot cope with these
+  [[ $1 == /* && ! $1 =~ [[:space:],:\\] ]] ||
+    die 2 "path '$1' must be absolute and contain no spaces, commas, colons or backslashes"
+}
+
+short_hash() { printf '%s' "$1" | sha256sum | cut -c1-"${2:-10}"; }
+
+ns_name() { printf 'sx-%s' "$(short_hash "$1/$2")"; }   # 13 chars
+veth_name() { printf 'sxh%s' "$(short_hash "$1/$2")"; } # 13 chars (IFNAMSIZ 15)
+
+ip2int() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  printf '%d' $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+int2ip() {
+  local n=$1
+  printf '%d.%d.%d.%d' $(((n >> 24) & 255)) $(((n >> 16) & 255)) $(((n >> 8) & 255)) $((n & 255))
+}
+
+valid_ipv4() {
+  local o re='^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$'
+  [[ $1 =~ $re ]] || return 1
+  for o in "${BASH_REMATCH[@]:1}"; do ((10#$o <= 255)) || return 1; done
+}
+
+mask_of() { # mask_of PREFIX
+  if (($1 == 0)); then echo 0; else echo $(((0xffffffff << (32 - $1)) & 0xffffffff)); fi
+}
+
+# parse_cidr CIDR -> sets CIDR_NET (int, masked) and CIDR_LEN
+parse_cidr() {
+  local addr=${1%/*} len=32
+  [[ $1 == */* ]] && len=${1#*/}
+  valid_ipv4 "$addr" && [[ $len =~ ^[0-9]{1,2}$ ]] && ((len <= 32)) || return 1
+  CIDR_LEN=$len
+  CIDR_NET=$(($(ip2int "$addr") & $(mask_of "$len")))
+}
+
+overlaps() { # overlaps NET1 LEN1 NET2 LEN2
+  local len=$(($2 < $4 ? $2 : $4)) m
+  m=$(mask_of "$len")
+  ((($1 & m) == ($3 & m)))
+}
+
+lock() { # lock FILE [TIMEOUT] -> sets LOCK_FD
+  mkdir -p "$(dirname "$1")"
+  exec {LOCK_FD}>"$1"
+  flock -w "${2:-600}" "$LOCK_FD" || die 1 "timed out waiting for lock $1"
+}
+
+link_exists() { [[ -e /sys/class/net/$1 ]]; }
+
+link_alias() { cat "/sys/class/net/$1/ifalias" 2>/dev/null || true; }
+
+netns_exists() { [[ -e /run/netns/$1 ]]; }
+
+json_str() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/}
+  printf '"%s"' "$s"
+}
+
+json_list() { # json_list ITEM... (items are strings)
+  local out="" i
+  for i in "$@"; do out+="${out:+, }$(json_str "$i")"; done
+  printf '[%s]' "$out"
+}
+
+# Mount points (from our mount namespace) at or under a directory, deepest first.
+mounts_under() {
+  local dir=${1%/}
+  awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
+    awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-
+}
+
+umount_tree() { # umount_tree DIR : unmounts everything under DIR (lazy as fallback)
+  local m
+  while read -r m; do
+    [[ -n $m ]] || continue
+    if ! umount "$m" 2>/dev/null; then
+      log WARN "umount $m busy, detaching lazily"
+      umount -l "$m" || true
+    fi
+  done < <(mounts_under "$1")
+}
+
+# ------------------------------------------------------------- preflight --
+
+check_root() {
+  local uid
+  uid=$(id -u)
+  [[ $uid == 0 ]] ||
+    die 2 "must run as root (current uid $uid); fix: re-run with sudo / as root"
+}
+
+check_tools() {
+  local t missing=()
+  for t in unshare ip iptables debootstrap nsenter setsid flock mount umount \
+    pivot_root ss sha256sum ssh-keygen hostname awk; do
+    command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  done
+  ((${#missing[@]} == 0)) ||
+    die 2 "missing host tools: ${missing[*]}; fix: run sandbox/host-deps.sh (apt-get install -y debootstrap iptables iproute2 openssh-client procps psmisc util-linux)"
+  ip netns list >/dev/null 2>&1 ||
+    die 2 "'ip netns' does not work on this host; fix: install a recent iproute2 (sandbox/host-deps.sh)"
+  unshare --help 2>/dev/null | grep -q -- '--kill-child' ||
+    die 2 "unshare lacks --kill-child (util-linux too old); fix: upgrade util-linux"
+  if ! grep -qw overlay /proc/filesystems; then
+    modprobe overlay >/dev/null 2>&1 || true
+    grep -qw overlay /proc/filesystems ||
+      die 2 "overlayfs is not available in this kernel; fix: modprobe overlay (or use a kernel with CONFIG_OVERLAY_FS)"
+  fi
+  [[ -r /proc/self/ns/pid && -r /proc/self/ns/uts && -r /proc/self/ns/mnt ]] ||
+    die 2 "kernel lacks PID/UTS/mount namespaces; fix: use a kernel with CONFIG_NAMESPACES"
+}
+
+# Subnet must not overlap any IPv4 address or route on the host that is not
+# the bridge of this very cluster.
+check_subnet() {
+  local subnet=$1 cluster=${2:-} bridge=${3:-} ours=""
+  parse_cidr "$subnet" || die 2 "invalid STYX_SB_SUBNET '$subnet' (expected e.g. 10.77.0.0/24)"
+  local net=$CIDR_NET len=$CIDR_LEN
+  ((len <= 30)) || die 2 "STYX_SB_SUBNET $subnet is too small (need at most /30)"
+  if [[ -n $bridge && -n $cluster ]] && link_exists "$bridge"; then
+    if [[ $(link_alias "$bridge") == "styx:$cluster" ]]; then
+      ours=$bridge
+    else
+      die 2 "interface $bridge already exists and is not the bridge of styx cluster '$cluster'; fix: choose another STYX_SB_BRIDGE"
+    fi
+  fi
+  local line dev cidr what
+  local -a tok
+  # addresses: "2: eth0    inet 192.0.2.2/24 ..."
+  while read -r line; do
+    read -ra tok <<<"$line"
+    dev=${tok[1]}
+    cidr=${tok[3]}
+    [[ -n $ours && $dev == "$ours" ]] && continue
+    parse_cidr "$cidr" || continue
+    if overlaps "$net" "$len" "$CIDR_NET" "$CIDR_LEN"; then
+      what="address $cidr on $dev"
+      subnet_conflict "$subnet" "$what"
+    fi
+  done < <(ip -4 -o addr show 2>/dev/null)
+  # routes in all tables (skip the default route)
+  local i dest
+  while read -r line; do
+    read -ra tok <<<"$line"
+    ((${#tok[@]})) || continue
+    i=0
+    case ${tok[0]} in
+    unicast | local | broadcast | multicast | anycast | blackhole | unreachable | prohibit | throw | nat) i=1 ;;
+    esac
+    dest=${tok[$i]:-}
+    [[ -n $dest && $dest != default ]] || continue
+    dev=""
+    for ((j = i; j < ${#tok[@]} - 1; j++)); do
+      [[ ${tok[$j]} == dev ]] && dev=${tok[$((j + 1))]}
+    done
+    [[ -n $ours && $dev == "$ours" ]] && continue
+    parse_cidr "$dest" || continue
+    if overlaps "$net" "$len" "$CIDR_NET" "$CIDR_LEN"; then
+      subnet_conflict "$subnet" "route $dest${dev:+ on $dev}"
+    fi
+  done < <(ip -4 route show table all 2>/dev/null)
+}
+
+subnet_conflict() {
+  local hint="" n
+  for n in $(seq 77 120); do
+    if ! ip -4 -o addr show | grep -q " 10\.$n\." && ! ip -4 route show table all | grep -q "^10\.$n\."; then
+      hint=" (e.g. 10.$n.0.0/24)"
+      break
+    fi
+  done
+  die 2 "STYX_SB_SUBNET $1 overlaps $2 already present on this host and not owned by this styx cluster; fix: choose a free STYX_SB_SUBNET$hint"
+}
+
+cmd_preflight() {
+  check_root
+  check_tools
+  if [[ -n ${STYX_SB_SUBNET:-} ]]; then
+    [[ -z ${STYX_SB_CLUSTER:-} ]] || valid_cluster "$STYX_SB_CLUSTER"
+    [[ -z ${STYX_SB_BRIDGE:-} ]] || valid_ifname "$STYX_SB_BRIDGE"
+    check_subnet "$STYX_SB_SUBNET" "${STYX_SB_CLUSTER:-}" "${STYX_SB_BRIDGE:-}"
+  else
+    log INFO "STYX_SB_SUBNET not set, subnet overlap check skipped"
+  fi
+  valid_path "$CACHE_DIR"
+  valid_path "$STATE_DIR"
+  log INFO "ok"
+}
+
+# ------------------------------------------------------------------ base --
+
+# Mirror used by debootstrap: STYX_SB_MIRROR, else the host's apt sources.
+host_mirror() { # host_mirror SUITE
+  local suite=$1 f uris="" suites="" types="" line key val
+  if [[ -n ${STYX_SB_MIRROR:-} && $suite == "$SUITE" ]]; then
+    echo "$STYX_SB_MIRROR"
+    return
+  fi
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -r $f ]] || continue
+    line=$(awk -v s="$suite" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+        if ($(i + 1) == s) { print $i; exit } }' "$f")
+    [[ -n $line ]] && { echo "${line%/}"; return; }
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -r $f ]] || continue
+    # deb822 stanzas, separated by blank lines
+    while IFS= read -r line || [[ -n $line ]]; do
+      if [[ -z ${line//[[:space:]]/} ]]; then
+        if [[ " $types " == *" deb "* && " $suites " == *" $suite "* && -n $uris ]]; then
+          uris=${uris%% *}
+          while [[ $uris == */ ]]; do uris=${uris%/}; done
+          echo "$uris"
+          return
+        fi
+        uris="" suites="" types=""
+        continue
+      fi
+      [[ $line == \#* ]] && continue
+      key=${line%%:*}
+      val=${line#*:}
+      val=$(echo "$val" | xargs)
+      case ${key,,} in
+      uris) uris=$val ;;
+      suites) suites=$val ;;
+      types) types=$val ;;
+      esac
+    done < <(cat "$f" && echo)
+  done
+  if [[ $suite == *-security ]]; then
+    echo "http://deb.debian.org/debian-security"
+  else
+    echo "http://deb.debian.org/debian"
+  fi
+}
+
+host_apt_proxy() {
+  command -v apt-config >/dev/null 2>&1 || return 0
+  apt-config dump 2>/dev/null | sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p' | head -n1 |
+    grep -Evi '^(direct|false)?$' || true
+}
+
+base_dir() {
+  local h
+  h=$(short_hash "$SUITE minbase recipe=$BASE_RECIPE $(printf '%s\n' "${BASE_PKGS[@]}" | sort | tr '\n' ' ')" 12)
+  printf '%s/base/%s-%s' "$CACHE_DIR" "$SUITE" "$h"
+}
+
+# Split a PEM bundle into one cert per line (base64 bodies joined).
+pem_bodies() {
+  awk '/-----BEGIN CERTIFICATE-----/ { b = ""; on = 1; next }
+       /-----END CERTIFICATE-----/ { if (on) print b; on = 0; next }
+       on { gsub(/[ \r]/, ""); b = b $0 }' "$1"
+}
+
+install_host_ca() { # install_host_ca ROOTFS
+  local root=$1 n=0 body
+  [[ -r $HOST_CA ]] || { log WARN "host CA bundle $HOST_CA not found, skipping"; return 0; }
+  mkdir -p "$root/usr/local/share/ca-certificates/styx-host"
+  local theirs
+  theirs=$(pem_bodies "$root/etc/ssl/certs/ca-certificates.crt" 2>/dev/null || true)
+  # Certificates the host trusts but Debian does not (e.g. a TLS-intercepting
+  # proxy CA) become local CAs, so update-ca-certificates keeps them.
+  while read -r body; do
+    [[ -n $body ]] || continue
+    grep -qxF "$body" <<<"$theirs" && continue
+    n=$((n + 1))
+    {
+      echo "-----BEGIN CERTIFICATE-----"
+      fold -w 64 <<<"$body"
+      echo "-----END CERTIFICATE-----"
+    } >"$root/usr/local/share/ca-certificates/styx-host/host-$n.crt"
+  done < <(pem_bodies "$HOST_CA")
+  if ((n > 0)); then
+    chroot "$root" /usr/sbin/update-ca-certificates >/dev/null 2>&1 ||
+      log WARN "update-ca-certificates failed inside the base rootfs"
+  fi
+  install -m 0644 "$HOST_CA" "$root/etc/ssl/certs/ca-certificates.crt"
+  log INFO "host CA bundle installed ($n host-only certificates)"
+}
+
+configure_base() { # configure_base ROOTFS MIRROR SECURITY_MIRROR PROXY
+  local root=$1 mirror=$2 sec=$3 proxy=$4
+  install_host_ca "$root"
+  cat >"$root/etc/apt/sources.list" <<EOF
+deb $mirror $SUITE main
+deb $mirror $SUITE-updates main
+deb $sec $SUITE-security main
+EOF
+  if [[ -n $proxy ]]; then
+    printf 'Acquire::http::Proxy "%s";\n' "$proxy" >"$root/etc/apt/apt.conf.d/01styx-proxy"
+  fi
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
+  cat >>"$root/etc/environment" <<'EOF'
+SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+EOF
+  local cfg=$root/etc/ssh/sshd_config
+  sed -i -E '/^[[:space:]]*(PermitRootLogin|PasswordAuthentication|KbdInteractiveAuthentication|ChallengeResponseAuthentication|UseDNS|AcceptEnv)([[:space:]]|$)/Id' "$cfg"
+  # sshd uses the first value it sees: put ours before the Include.
+  {
+    echo "# styx sandbox (local backend)"
+    echo "PermitRootLogin prohibit-password"
+    echo "PasswordAuthentication no"
+    echo "KbdInteractiveAuthentication no"
+    echo "UseDNS no"
+    echo "# AcceptEnv: none (no client environment is accepted)"
+    echo
+    cat "$cfg"
+  } >"$cfg.new"
+  mv "$cfg.new" "$cfg"
+  rm -f "$root"/etc/ssh/ssh_host_*
+  rm -f "$root"/etc/ssh/sshd_config.d/*.conf 2>/dev/null || true
+  mkdir -p "$root/.styx-oldroot" "$root/root/.ssh"
+  chmod 0700 "$root/root/.ssh"
+  echo "styx-sandbox" >"$root/etc/hostname"
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*_* 2>/dev/null || true
+}
+
+# Prints the rootfs path; builds it once (locked, cached).
+ensure_base() {
+  local dir
+  dir=$(base_dir)
+  if [[ -e $dir/.complete ]]; then
+    echo "$dir/rootfs"
+    return
+  fi
+  lock "$CACHE_DIR/base/.lock" 1800
+  if [[ -e $dir/.complete ]]; then # someone else built it while we waited
+    exec {LOCK_FD}>&-
+    echo "$dir/rootfs"
+    return
+  fi
+  check_tools
+  local tmp=$dir.tmp mirror sec proxy t0=$SECONDS
+  mirror=$(host_mirror "$SUITE")
+  sec=$(host_mirror "$SUITE-security")
+  proxy=$(host_apt_proxy)
+  umount_tree "$tmp"
+  rm -rf --one-file-system "$tmp" "$dir"
+  mkdir -p "$tmp"
+  local inc
+  inc=$(IFS=,; echo "${BASE_PKGS[*]}")
+  log INFO "building base rootfs $dir (debootstrap $SUITE from $mirror${proxy:+ via proxy $proxy}); log: $dir.log"
+  if ! env ${proxy:+http_proxy=$proxy} debootstrap --variant=minbase --include="$inc" \
+    "$SUITE" "$tmp/rootfs" "$mirror" >"$dir.log" 2>&1; then
+    umount_tree "$tmp"
+    tail -n 15 "$dir.log" >&2 || true
+    die 1 "debootstrap failed (see $dir.log)"
+  fi
+  umount_tree "$tmp"
+  configure_base "$tmp/rootfs" "$mirror" "$sec" "$proxy"
+  {
+    echo "suite=$SUITE"
+    echo "recipe=$BASE_RECIPE"
+    echo "packages=${BASE_PKGS[*]}"
+    echo "mirror=$mirror"
+    echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  } >"$tmp/manifest"
+  touch "$tmp/.complete"
+  mv "$tmp" "$dir"
+  exec {LOCK_FD}>&-
+  log INFO "base rootfs ready in $((SECONDS - t0)) s"
+  echo "$dir/rootfs"
+}
+
+cmd_base() {
+  check_root
+  valid_path "$CACHE_DIR"
+  ensure_base
+}
+
+# --------------------------------------------------------------- network --
+
+net_rules() { # net_rules SUBNET BRIDGE TAG -> lines "table chain spec..."
+  local s=$1 b=$2 tag=$3
+  echo "nat POSTROUTING -s $s ! -o $b -m comment --comment $tag -j MASQUERADE"
+  echo "filter FORWARD -i $b -m comment --comment $tag -j ACCEPT"
+  echo "filter FORWARD -o $b -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment $tag -j ACCEPT"
+}
+
+# Rules (as "-t TABLE -A ...") that carry a tag.
+tagged_rules() { # tagged_rules TAG_REGEX
+  local t
+  for t in nat filter; do
+    iptables -w -t "$t" -S 2>/dev/null |
+      grep -E -- "--comment \"?$1\"?( |$)" | sed "s/^/-t $t /" || true
+  done
+}
+
+cmd_net_up() {
+  check_root
+  need_env STYX_SB_CLUSTER STYX_SB_SUBNET STYX_SB_BRIDGE
+  local c=$STYX_SB_CLUSTER br=$STYX_SB_BRIDGE
+  valid_cluster "$c"
+  valid_ifname "$br"
+  [[ $MTU =~ ^[0-9]+$ ]] || die 2 "invalid STYX_SB_MTU '$MTU'"
+  check_tools
+  lock "$STATE_DIR/.locks/$c.net.lock"
+  check_subnet "$STYX_SB_SUBNET" "$c" "$br"
+  parse_cidr "$STYX_SB_SUBNET"
+  local subnet gw tag="styx:$c"
+  subnet="$(int2ip "$CIDR_NET")/$CIDR_LEN"
+  gw=$(int2ip $((CIDR_NET + 1)))
+  if ! link_exists "$br"; then
+    ip link add name "$br" type bridge
+    ip link set "$br" alias "$tag"
+    log INFO "created bridge $br"
+  fi
+  ip link set "$br" mtu "$MTU"
+  ip addr replace "$gw/$CIDR_LEN" dev "$br"
+  ip link set "$br" up
+  echo 1 >/proc/sys/net/ipv4/ip_forward
+  local table chain spec added=0
+  while read -r table chain spec; do
+    # shellcheck disable=SC2086 # spec is a word list by construction
+    if ! iptables -w -t "$table" -C "$chain" $spec 2>/dev/null; then
+      # shellcheck disable=SC2086
+      iptables -w -t "$table" -I "$chain" 1 $spec
+      added=$((added + 1))
+    fi
+  done < <(net_rules "$subnet" "$br" "$tag")
+  mkdir -p "$STATE_DIR/$c"
+  cat >"$STATE_DIR/$c/net.env" <<EOF
+STYX_SB_SUBNET=$subnet
+STYX_SB_BRIDGE=$br
+STYX_SB_GATEWAY=$gw
+STYX_SB_MTU=$MTU
+EOF
+  log INFO "bridge $br $gw/$CIDR_LEN mtu $MTU up, NAT for $subnet ($added rules added)"
+  echo "$gw"
+}
+
+cmd_net_down() {
+  check_root
+  need_env STYX_SB_CLUSTER
+  local c=$STYX_SB_CLUSTER tag="styx:$STYX_SB_CLUSTER" did=0 rule br
+  valid_cluster "$c"
+  lock "$STATE_DIR/.locks/$c.net.lock"
+  local -a args
+  while read -r rule; do
+    [[ -n $rule ]] || continue
+    rule=${rule//\"/} # iptables -S quotes the comment; names contain no spaces
+    read -ra args <<<"${rule/ -A / -D }"
+    if iptables -w "${args[@]}"; then
+      did=$((did + 1))
+    else
+      log WARN "could not delete rule: $rule"
+    fi
+  done < <(tagged_rules "${tag//./\\.}")
+  for br in /sys/class/net/*; do
+    br=${br##*/}
+    [[ -d /sys/class/net/$br/bridge && $(link_alias "$br") == "$tag" ]] || continue
+    ip link del "$br"
+    log INFO "removed bridge $br"
+    did=$((did + 1))
+  done
+  if [[ -n ${STYX_SB_BRIDGE:-} ]] && link_exists "$STYX_SB_BRIDGE"; then
+    log WARN "bridge $STYX_SB_BRIDGE exists but is not tagged $tag; left alone"
+  fi
+  if [[ -e $STATE_DIR/$c/net.env ]]; then
+    rm -f "$STATE_DIR/$c/net.env"
+    did=$((did + 1))
+  fi
+  rmdir "$STATE_DIR/$c" 2>/dev/null || true
+  if ((did == 0)); then log INFO "nothing to do"; else log INFO "network of cluster $c removed ($did objects)"; fi
+}
+
+# ------------------------------------------------------------------ nodes --
+
+# Is the recorded init process alive and inside the node's netns?
+node_running() { # node_running DIR NS
+  local pid
+  pid=$(cat "$1/init.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ && -e /proc/$pid ]] || return 1
+  netns_exists "$2" || return 1
+  [[ $(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null) == "$(stat -L -c %i "/run/netns/$2")" ]]
+}
+
+# Write a file inside ROOT without following symlinks planted in the node.
+put_file() { # put_file ROOT RELPATH MODE  (content on stdin)
+  local root=$1 rel=$2 mode=$3 d="" part tmp
+  IFS=/ read -ra parts <<<"$(dirname "$rel")"
+  for part in "${parts[@]}"; do
+    [[ -n $part && $part != . ]] || continue
+    d+="/$part"
+    [[ -L $root$d ]] && die 1 "refusing to write $rel: $root$d is a symlink"
+    [[ -d $root$d ]] || mkdir -m 0755 "$root$d"
+  done
+  tmp=$(mktemp "$root$(dirname "/$rel")/.styx.XXXXXX")
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  mv -f "$tmp" "$root/$rel"
+}
+
+check_refuse() {
+  local f=${STYX_SB_REFUSE_FILE:-} zone=${STYX_SB_ZONE:-}
+  [[ -n $f && -n $zone && -f $f ]] || return 0
+  if grep -qxF -- "$zone" "$f" || grep -qwF -- "$zone" "$f"; then
+    die 3 "InsufficientCapacity: zone $zone has no capacity for ${STYX_SB_NODE:-node}"
+  fi
+}
+
+cmd_node_up() {
+  check_refuse # test hook: must fail before anything is created
+  check_root
+  need_env STYX_SB_CLUSTER STYX_SB_NODE STYX_SB_IP STYX_SB_PUBKEY
+  local c=$STYX_SB_CLUSTER n=$STYX_SB_NODE ipaddr=$STYX_SB_IP
+  valid_cluster "$c"
+  valid_node "$n"
+  valid_path "$STATE_DIR"
+  valid_path "$CACHE_DIR"
+  valid_ipv4 "$ipaddr" || die 2 "invalid STYX_SB_IP '$ipaddr'"
+  local dir=$STATE_DIR/$c/$n ns vh
+  ns=$(ns_name "$c" "$n")
+  vh=$(veth_name "$c" "$n")
+  # defaults from net-up's record
+  local netenv=$STATE_DIR/$c/net.env rec_bridge="" rec_gw="" rec_subnet=""
+  if [[ -r $netenv ]]; then
+    rec_bridge=$(sed -n 's/^STYX_SB_BRIDGE=//p' "$netenv")
+    rec_gw=$(sed -n 's/^STYX_SB_GATEWAY=//p' "$netenv")
+    rec_subnet=$(sed -n 's/^STYX_SB_SUBNET=//p' "$netenv")
+  fi
+  local br=${STYX_SB_BRIDGE:-$rec_bridge} gw=${STYX_SB_GATEWAY:-$rec_gw}
+  local prefix=${STYX_SB_PREFIX:-${rec_subnet#*/}} shm=${STYX_SB_SHM_SIZE:-2g}
+  prefix=${prefix:-24}
+  [[ -n $br ]] || die 2 "STYX_SB_BRIDGE is not set and cluster $c has no network (run net-up first)"
+  valid_ifname "$br"
+  valid_ipv4 "$gw" || die 2 "invalid or missing STYX_SB_GATEWAY '$gw'"
+  if ! [[ $prefix =~ ^[0-9]+$ ]] || ((prefix < 8 || prefix > 30)); then
+    die 2 "invalid STYX_SB_PREFIX '$prefix'"
+  fi
+  [[ $shm =~ ^[0-9]+[kKmMgG%]?$ ]] || die 2 "invalid STYX_SB_SHM_SIZE '$shm' (e.g. 2g, 512m)"
+  [[ $MTU =~ ^[0-9]+$ ]] || die 2 "invalid STYX_SB_MTU '$MTU'"
+  local pubkey=$STYX_SB_PUBKEY
+  [[ $pubkey != *$'\n'* && $pubkey =~ ^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+\ [A-Za-z0-9+/=]+ ]] ||
+    die 2 "STYX_SB_PUBKEY is not an OpenSSH public key line"
+
+  lock "$STATE_DIR/.locks/$c.$n.lock"
+  if node_running "$dir" "$ns"; then
+    log INFO "node $n of cluster $c already running (pid $(cat "$dir/init.pid")), skipping"
+    echo "$ipaddr"
+    return 0
+  fi
+  link_exists "$br" || die 1 "bridge $br does not exist; run net-up for cluster $c first"
+  [[ $(link_alias "$br") == "styx:$c" ]] || die 1 "bridge $br is not the bridge of cluster $c"
+  check_tools
+  local t0=$SECONDS rootfs
+  rootfs=$(ensure_base)
+  valid_path "$rootfs"
+
+  mkdir -p "$dir" "$STATE_DIR/.netns"
+  printf '%s %s\n' "$c" "$n" >"$STATE_DIR/.netns/$ns"
+  cat >"$dir/node.env" <<EOF
+STYX_SB_CLUSTER=$c
+STYX_SB_NODE=$n
+NETNS=$ns
+VETH=$vh
+STYX_SB_IP=$ipaddr
+STYX_SB_PREFIX=$prefix
+STYX_SB_GATEWAY=$gw
+STYX_SB_BRIDGE=$br
+STYX_SB_SHM_SIZE=$shm
+ROOTFS=$rootfs
+EOF
+
+  # network namespace + veth
+  netns_exists "$ns" || ip netns add "$ns"
+  if ! link_exists "$vh"; then
+    ip netns exec "$ns" ip link del eth0 2>/dev/null || true
+    ip link add "$vh" mtu "$MTU" type veth peer name eth0 mtu "$MTU" netns "$ns"
+  fi
+  ip link set "$vh" alias "styx:$c:$n"
+  ip link set "$vh" mtu "$MTU" master "$br" up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set eth0 mtu "$MTU" up
+  ip -n "$ns" addr replace "$ipaddr/$prefix" dev eth0
+  ip -n "$ns" route replace default via "$gw" dev eth0
+
+  # root filesystem: overlay on the shared base
+  local m=$dir/merged
+  mkdir -p "$dir/upper" "$dir/work" "$m"
+  if ! mountpoint -q "$m"; then
+    mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$dir/upper,workdir=$dir/work" "$m"
+  fi
+  put_file "$m" root/.ssh/authorized_keys 0600 <<<"$pubkey"
+  chmod 0700 "$m/root/.ssh"
+  put_file "$m" etc/hostname 0644 <<<"$n"
+  {
+    echo "127.0.0.1 localhost"
+    echo "::1 localhost ip6-localhost ip6-loopback"
+    local hl has_self=0
+    while IFS= read -r hl; do
+      hl=$(xargs <<<"${hl%%#*}")
+      [[ -n $hl ]] || continue
+      [[ $hl =~ ^[0-9A-Fa-f.:]+(\ [A-Za-z0-9._-]+)+$ ]] || { log WARN "ignoring hosts line '$hl'"; continue; }
+      [[ " $hl " == *" $n "* ]] && has_self=1
+      echo "$hl"
+    done <<<"${STYX_SB_HOSTS:-}"
+    ((has_self)) || echo "$ipaddr $n"
+  } | put_file "$m" etc/hosts 0644
+  local resolv=/etc/resolv.conf
+  if grep -qE '^nameserver[[:space:]]+127\.' /etc/resolv.conf 2>/dev/null &&
+    [[ -r /run/systemd/resolve/resolv.conf ]]; then
+    resolv=/run/systemd/resolve/resolv.conf
+  fi
+  put_file "$m" etc/resolv.conf 0644 <"$resolv"
+  local kt
+  for kt in ed25519 ecdsa rsa; do
+    if [[ ! -s $m/etc/ssh/ssh_host_${kt}_key ]]; then
+      local kd
+      kd=$(mktemp -d)
+      ssh-keygen -q -t "$kt" -N '' -C "root@$n" -f "$kd/key"
+      put_file "$m" "etc/ssh/ssh_host_${kt}_key" 0600 <"$kd/key"
+      put_file "$m" "etc/ssh/ssh_host_${kt}_key.pub" 0644 <"$kd/key.pub"
+      rm -rf "$kd"
+    fi
+  done
+  mkdir -p "$m/.styx-oldroot"
+
+  # start sshd as PID 1 of fresh mount/PID/UTS namespaces inside the netns
+  : >"$dir/sshd.log"
+  setsid ip netns exec "$ns" \
+    unshare --mount --pid --uts --fork --kill-child --mount-proc="$m/proc" \
+    env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+    STYX_I_ROOT="$m" STYX_I_NODE="$n" STYX_I_SHM="$shm" \
+    "$SELF" _init >>"$dir/sshd.log" 2>&1 </dev/null {LOCK_FD}>&- &
+  local launcher=$! init="" i
+  echo "$launcher" >"$dir/launcher.pid"
+  for ((i = 0; i < 100; i++)); do
+    init=$(awk '{ print $1 }' "/proc/$launcher/task/$launcher/children" 2>/dev/null || true)
+    [[ -n $init ]] && break
+    kill -0 "$launcher" 2>/dev/null || break
+    sleep 0.05
+  done
+  [[ -n $init ]] || { tail -n 20 "$dir/sshd.log" >&2 || true; die 1 "node $n: namespace init did not start"; }
+  echo "$init" >"$dir/init.pid"
+  for ((i = 0; i < 100; i++)); do
+    if [[ -n $(ip netns exec "$ns" ss -Hltn 'sport = :22' 2>/dev/null) ]]; then
+      log INFO "node $n up: $ipaddr (netns $ns, pid $init, /dev/shm $shm) in $((SECONDS - t0)) s"
+      echo "$ipaddr"
+      return 0
+    fi
+    if ! kill -0 "$init" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  tail -n 20 "$dir/sshd.log" >&2 || true
+  die 1 "node $n: sshd is not listening on $ipaddr:22 (log: $dir/sshd.log)"
+}
+
+# Runs as PID 1 of the node's namespaces (hidden subcommand).
+cmd_init() {
+  local m=$STYX_I_ROOT
+  hostname "$STYX_I_NODE"
+  mount --bind /dev "$m/dev" # not --rbind: own shm/pts below
+  mount -t tmpfs -o "size=$STYX_I_SHM,mode=1777,nosuid,nodev" shm "$m/dev/shm"
+  mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$m/dev/pts"
+  mount --bind "$m/dev/pts/ptmx" "$m/dev/ptmx"
+  # sysfs of this netns, read-only (psutil/ray read it; cgroup files optional)
+  mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$m/sys"
+  mount -t tmpfs -o mode=0755,nosuid,nodev,size=256m tmpfs "$m/run"
+  mkdir -p "$m/run/sshd" "$m/run/lock"
+  chmod 1777 "$m/run/lock"
+  cd "$m"
+  pivot_root . .styx-oldroot
+  cd /
+  /bin/umount -l /.styx-oldroot
+  exec /usr/sbin/sshd -D -e
+}
+
+cmd_node_down() {
+  check_root
+  need_env STYX_SB_CLUSTER STYX_SB_NODE
+  local c=$STYX_SB_CLUSTER n=$STYX_SB_NODE
+  valid_cluster "$c"
+  valid_node "$n"
+  local dir=$STATE_DIR/$c/$n ns vh did=0 pid i
+  ns=$(ns_name "$c" "$n")
+  vh=$(veth_name "$c" "$n")
+  lock "$STATE_DIR/.locks/$c.$n.lock"
+  # 1. processes: the PID-namespace init (kills the whole namespace), then
+  #    anything else still living in the netns.
+  if node_running "$dir" "$ns"; then
+    pid=$(cat "$dir/init.pid")
+    kill -KILL "$pid" 2>/dev/null && did=$((did + 1))
+  fi
+  if netns_exists "$ns"; then
+    for ((i = 0; i < 50; i++)); do
+      local pids
+      pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+      [[ -n ${pids// /} ]] || break
+      # shellcheck disable=SC2086
+      kill -KILL $pids 2>/dev/null || true
+      did=$((did + 1))
+      sleep 0.1
+    done
+  fi
+  pid=$(cat "$dir/launcher.pid" 2>/dev/null || true)
+  if [[ $pid =~ ^[0-9]+$ ]] && grep -qa "$SELF" "/proc/$pid/cmdline" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  # 2. mounts under the node's state dir
+  if [[ -n $(mounts_under "$dir") ]]; then
+    umount_tree "$dir"
+    did=$((did + 1))
+  fi
+  [[ -z $(mounts_under "$dir") ]] || die 1 "could not unmount everything under $dir"
+  # 3. network
+  if link_exists "$vh"; then
+    ip link del "$vh" 2>/dev/null || true
+    did=$((did + 1))
+  fi
+  if netns_exists "$ns"; then
+    ip netns del "$ns"
+    did=$((did + 1))
+  fi
+  # 4. state
+  if [[ -e $dir ]]; then
+    rm -rf --one-file-system "$dir"
+    did=$((did + 1))
+  fi
+  rm -f "$STATE_DIR/.netns/$ns"
+  rmdir "$STATE_DIR/$c" 2>/dev/null || true
+  if ((did == 0)); then
+    log INFO "node $n of cluster $c: nothing to do"
+  else
+    log INFO "node $n of cluster $c removed"
+  fi
+}
+
+# ----------------------------------------------------------------- status --
+
+cmd_status() {
+  local c=${STYX_SB_CLUSTER:-}
+  [[ -z $c ]] || valid_cluster "$c"
+  local -a netns=() veths=() bridges=() rules=() mounts=() procs=() state=()
+  local f ns cl nd l a
+  # netns: recorded mapping (+ unmapped sx-* when no cluster given)
+  local -A mine=()
+  for f in "$STATE_DIR"/.netns/sx-*; do
+    [[ -e $f ]] || continue
+    read -r cl nd <"$f" || true
+    [[ -z $c || $cl == "$c" ]] && mine[${f##*/}]=1
+  done
+  if [[ -n $c && -d $STATE_DIR/$c ]]; then
+    for f in "$STATE_DIR/$c"/*/; do
+      [[ -d $f ]] || continue
+      nd=${f%/}
+      nd=${nd##*/}
+      mine[$(ns_name "$c" "$nd")]=1
+    done
+  fi
+  while read -r ns _; do
+    [[ -n $ns ]] || continue
+    if [[ -n ${mine[$ns]:-} || (-z $c && $ns == sx-*) ]]; then netns+=("$ns"); fi
+  done < <(ip netns list 2>/dev/null)
+  local tagre="styx:${c:-[A-Za-z0-9_.-]+}"
+  for l in /sys/class/net/*; do
+    l=${l##*/}
+    a=$(link_alias "$l")
+    [[ -n $a ]] || continue
+    if [[ -d /sys/class/net/$l/bridge ]]; then
+      [[ $a =~ ^${tagre//./\\.}$ ]] && bridges+=("$l")
+    else
+      [[ $a =~ ^${tagre//./\\.}: ]] && veths+=("$l")
+    fi
+  done
+  while read -r l; do [[ -n $l ]] && rules+=("$l"); done < <(tagged_rules "${tagre//./\\.}")
+  while read -r l; do [[ -n $l ]] && mounts+=("$l"); done < <(mounts_under "$STATE_DIR${c:+/$c}")
+  local p cmd
+  for ns in "${netns[@]}"; do
+    while read -r p; do
+      [[ $p =~ ^[0-9]+$ ]] || continue
+      cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)
+      procs+=("$p $ns ${cmd% }")
+    done < <(ip netns pids "$ns" 2>/dev/null)
+  done
+  for f in "$STATE_DIR/${c:-*}"/*/launcher.pid; do
+    [[ -e $f ]] || continue
+    p=$(cat "$f" 2>/dev/null || true)
+    [[ " ${procs[*]%% *} " != *" $p "* ]] || continue
+    if [[ $p =~ ^[0-9]+$ ]] && grep -qa "$SELF" "/proc/$p/cmdline" 2>/dev/null; then
+      procs+=("$p launcher $(tr '\0' ' ' <"/proc/$p/cmdline")")
+    fi
+  done
+  if [[ -n $c ]]; then
+    [[ -e $STATE_DIR/$c ]] && while read -r f; do state+=("$f"); done < <(find "$STATE_DIR/$c" -mindepth 1 -maxdepth 1)
+    for f in "$STATE_DIR"/.netns/sx-*; do
+      [[ -e $f ]] || continue
+      read -r cl _ <"$f" || true
+      [[ $cl == "$c" ]] && state+=("$f")
+    done
+  elif [[ -d $STATE_DIR ]]; then
+    while read -r f; do state+=("$f"); done < <(find "$STATE_DIR" -mindepth 1 -maxdepth 2 ! -path "$STATE_DIR/.locks*" ! -path "$STATE_DIR/.netns")
+  fi
+  local clean=true
+  ((${#netns[@]} + ${#veths[@]} + ${#bridges[@]} + ${#rules[@]} + ${#mounts[@]} + ${#procs[@]} + ${#state[@]} == 0)) || clean=false
+  printf '{"cluster": %s, "clean": %s, "netns": %s, "veths": %s, "bridges": %s, "iptables": %s, "mounts": %s, "processes": %s, "state": %s}\n' \
+    "$(json_str "$c")" "$clean" "$(json_list "${netns[@]}")" "$(json_list "${veths[@]}")" \
+    "$(json_list "${bridges[@]}")" "$(json_list "${rules[@]}")" "$(json_list "${mounts[@]}")" \
+    "$(json_list "${procs[@]}")" "$(json_list "${state[@]}")"
+}
+
+usage() {
+  cat >&2 <<'EOF'
+usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|status
+All parameters come from STYX_SB_* / STYX_CACHE_DIR environment variables;
+see sandbox/README.md.
+EOF
+}
+
+main() {
+  case $SUB in
+  preflight) cmd_preflight ;;
+  base) cmd_base ;;
+  net-up) cmd_net_up ;;
+  net-down) cmd_net_down ;;
+  node-up) cmd_node_up ;;
+  node-down) cmd_node_down ;;
+  status) cmd_status ;;
+  _init) cmd_init ;;
+  help | -h | --help) usage ;;
+  *)
+    usage
+    die 2 "unknown subcommand '$SUB'"
+    ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# styx phase: python_env -- a Python virtual environment with pinned packages.
+#
+# Environment:
+#   STYX_PYTHON_VERSION     `system` (default: the distro's python3) or X.Y
+#                           (e.g. 3.11): python3.X from PATH, else from apt
+#                           (python3.X + python3.X-venv), else a clear failure
+#                           (tool `uv` downloads a managed CPython instead)
+#   STYX_PYTHON_ENV_TOOL    venv (default) | uv | none (no environment: pip
+#                           packages go to the system python3, with
+#                           --break-system-packages where it is externally
+#                           managed)
+#   STYX_VENV_DIR           environment directory (default /opt/styx/venv)
+#   STYX_VENV_OWNER         user owning the environment (default: the user
+#                           running the phase, i.e. the SSH user)
+#   STYX_PIP_PACKAGES       space-separated requirement specs, pinned
+#                           (e.g. `six==1.16.0 ray[default]==2.60.0`)
+#   STYX_PIP_INDEX_URL      optional index URL (mirror); credentials in it are
+#                           masked in logs
+#   STYX_PIP_EXTRA_INDEX_URL optional extra index URL
+#   STYX_UV_VERSION         uv version for tool uv (default 0.13.9)
+#   STYX_UV_URL             uv release tarball URL (default: GitHub release
+#                           for this machine's architecture; mirrors allowed)
+#   STYX_UV_SHA256          optional sha256 of that tarball (verified if set)
+#   STYX_UV_BIN_DIR         where uv is installed (default /usr/local/bin)
+#   STYX_UV_PYTHON_DIR      uv-managed interpreters (default /opt/styx/python)
+#   STYX_PROFILE_DIR        (lib.sh) writes styx-venv.sh there: venv on PATH
+#
+# Packages are installed only when the environment does not already satisfy
+# every spec (checked offline against installed metadata, dependencies and
+# extras included); the second run is `skipped`.
+# stdout: `styx python_env: ok|skipped: ...`; pip output in the phase log.
+: "${STYX_PHASE:=python_env}"
+if ! declare -F styx_log >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+set -euo pipefail
+
+STYX_PYTHON_VERSION=${STYX_PYTHON_VERSION:-system}
+STYX_PYTHON_ENV_TOOL=${STYX_PYTHON_ENV_TOOL:-venv}
+STYX_VENV_DIR=${STYX_VENV_DIR:-/opt/styx/venv}
+STYX_VENV_OWNER=${STYX_VENV_OWNER:-$(id -un)}
+STYX_PIP_PACKAGES=${STYX_PIP_PACKAGES:-}
+STYX_PIP_INDEX_URL=${STYX_PIP_INDEX_URL:-}
+STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
+STYX_UV_VERSION=${STYX_UV_VERSION:-0.13.9}
+STYX_UV_URL=${STYX_UV_URL:-}
+STYX_UV_SHA256=${STYX_UV_SHA256:-}
+STYX_UV_BIN_DIR=${STYX_UV_BIN_DIR:-/usr/local/bin}
+STYX_UV_PYTHON_DIR=${STYX_UV_PYTHON_DIR:-/opt/styx/python}
+VENV_PROFILE="$STYX_PROFILE_DIR/styx-venv.sh"
+
+# Exit 0 when every requirement (with its dependency tree and extras) is
+# installed at a matching version; 1 when not (names on stderr); 2 when the
+# check itself cannot run (no packaging library).
+PIP_CHECK_PY='
+import sys
+try:
+    from importlib import metadata
+except ImportError:
+    sys.exit(2)
+try:
+    from pip._vendor.packaging.requirements import Requirement
+    from pip._vendor.packaging.utils import canonicalize_name
+except Exception:
+    try:
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+    except Exception:
+        sys.exit(2)
+seen, bad = set(), []
+def check(spec, extras=("",)):
+    try:
+        req = Requirement(spec)
+    except Exception:
+        bad.append(spec); return
+    if req.url:
+        bad.append(spec); return
+    if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in extras):
+        return
+    key = (canonicalize_name(req.name), tuple(sorted(req.extras)), str(req.specifier))
+    if key in seen:
+        return
+    seen.add(key)
+    try:
+        dist = metadata.distribution(req.name)
+    except metadata.PackageNotFoundError:
+        bad.append(spec); return
+    if req.specifier and not req.specifier.contains(dist.version, prereleases=True):
+        bad.append(spec + " (have " + dist.version + ")"); return
+    for dep in dist.requires or []:
+        check(dep, ("",) + tuple(sorted(req.extras)))
+for s in sys.argv[1:]:
+    check(s)
+for b in bad:
+    print("unsatisfied: " + b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+'
+
+PY=""     # interpreter used to create the environment
+PY_VER="" # its X.Y
+CHANGES=()
+
+py_version_of() {
+  "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
+}
+
+pick_python() {
+  local want=$STYX_PYTHON_VERSION cand
+  if [[ $want == system ]]; then
+    if ! styx_have python3; then
+      styx_apt_install python3
+      [[ -z $STYX_APT_INSTALLED ]] || CHANGES+=("installed python3")
+    fi
+    PY=$(command -v python3)
+    PY_VER=$(py_version_of "$PY") || styx_die "python3 at $PY does not run"
+    return 0
+  fi
+  [[ $want =~ ^[0-9]+\.[0-9]+$ ]] || styx_die "STYX_PYTHON_VERSION must be 'system' or X.Y, got '$want'"
+  for cand in "python$want" python3; do
+    if styx_have "$cand" && [[ $(py_version_of "$(command -v "$cand")") == "$want" ]]; then
+      PY=$(command -v "$cand")
+      PY_VER=$want
+      return 0
+    fi
+  done
+  if [[ $STYX_PYTHON_ENV_TOOL == uv ]]; then
+    PY="" # uv downloads a managed interpreter
+    PY_VER=$want
+    return 0
+  fi
+  if styx_have apt-get; then
+    styx_apt_has_candidate "python$want" || styx_apt_update
+    if styx_apt_has_candidate "python$want"; then
+      styx_apt_install "python$want"
+      [[ -z $STYX_APT_INSTALLED ]] || CHANGES+=("installed python$want")
+      PY=$(command -v "python$want") || styx_die "python$want installed but not on PATH"
+      PY_VER=$want
+      return 0
+    fi
+  fi
+  styx_die "Python $want is not installed and not available from apt on $(styx_os_id); use STYX_PYTHON_VERSION=system, STYX_PYTHON_ENV_TOOL=uv (downloads CPython $want), or add a repository that provides python$want"
+}
+
+ensure_venv_module() {
+  if ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    styx_apt_install "python$PY_VER-venv"
+    [[ -z $STYX_APT_INSTALLED ]] || CHANGES+=("installed python$PY_VER-venv")
+    "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 ||
+      styx_die "$PY cannot create virtual environments (ensurepip missing even after installing python$PY_VER-venv)"
+  fi
+}
+
+uv_bin() { printf '%s/uv\n' "$STYX_UV_BIN_DIR"; }
+
+ensure_uv() {
+  local have="" arch target url tmpdir
+  if [[ -x $(uv_bin) ]]; then
+    have=$("$(uv_bin)" --version 2>/dev/null | awk '{print $2}') || have=""
+  fi
+  if [[ $have == "$STYX_UV_VERSION" ]]; then
+    styx_log INFO "uv $have already installed"
+    return 0
+  fi
+  arch=$(uname -m)
+  case $arch in
+    x86_64 | amd64) target=x86_64-unknown-linux-gnu ;;
+    aarch64 | arm64) target=aarch64-unknown-linux-gnu ;;
+    *) styx_die "uv: unsupported architecture $arch" ;;
+  esac
+  url=${STYX_UV_URL:-https://github.com/astral-sh/uv/releases/download/$STYX_UV_VERSION/uv-$target.tar.gz}
+  styx_have curl || styx_have wget || styx_apt_install curl ca-certificates
+  styx_mktemp_var tmpdir -d
+  styx_download "$url" "$tmpdir/uv.tar.gz" "$STYX_UV_SHA256"
+  styx_run tar -xzf "$tmpdir/uv.tar.gz" -C "$tmpdir"
+  [[ -f $tmpdir/uv-$target/uv ]] || styx_die "uv tarball from $url has no uv-$target/uv"
+  styx_sudo install -d -m 0755 -- "$STYX_UV_BIN_DIR"
+  styx_sudo install -m 0755 -- "$tmpdir/uv-$target/uv" "$(uv_bin)"
+  [[ ! -f $tmpdir/uv-$target/uvx ]] || styx_sudo install -m 0755 -- "$tmpdir/uv-$target/uvx" "$STYX_UV_BIN_DIR/uvx"
+  CHANGES+=("installed uv $STYX_UV_VERSION")
+}
+
+owner_group() {
+  id -gn "$STYX_VENV_OWNER" 2>/dev/null || styx_die "STYX_VENV_OWNER: no such user '$STYX_VENV_OWNER'"
+}
+
+ensure_env() {
+  local venv=$STYX_VENV_DIR have
+  if [[ -x $venv/bin/python && -f $venv/pyvenv.cfg ]]; then
+    have=$(py_version_of "$venv/bin/python") || have="broken"
+    if [[ $have == "$PY_VER" ]]; then
+      styx_log INFO "environment $venv exists (python $have)"
+      return 0
+    fi
+    styx_log WARN "environment $venv has python $have, want $PY_VER: recreating it"
+    styx_sudo rm -rf -- "$venv"
+  elif [[ -e $venv && -n $(styx_sudo ls -A -- "$venv" 2>/dev/null) ]]; then
+    styx_log WARN "$venv exists but is not a virtual environment: recreating it"
+    styx_sudo rm -rf -- "$venv"
+  fi
+  styx_sudo install -d -m 0755 -- "$(dirname -- "$venv")"
+  styx_sudo install -d -m 0755 -o "$STYX_VENV_OWNER" -g "$(owner_group)" -- "$venv"
+  if [[ $STYX_PYTHON_ENV_TOOL == uv ]]; then
+    styx_sudo install -d -m 0755 -o "$STYX_VENV_OWNER" -g "$(owner_group)" -- "$STYX_UV_PYTHON_DIR"
+    styx_run styx_as_user "$STYX_VENV_OWNER" env UV_PYTHON_INSTALL_DIR="$STYX_UV_PYTHON_DIR" \
+      UV_NO_CONFIG=1 "$(uv_bin)" venv --seed --allow-existing --python "${PY:-$PY_VER}" "$venv"
+  else
+    styx_run styx_as_user "$STYX_VENV_OWNER" "$PY" -m venv "$venv"
+  fi
+  [[ -x $venv/bin/python ]] || styx_die "environment creation did not produce $venv/bin/python"
+  CHANGES+=("created $STYX_PYTHON_ENV_TOOL $venv")
+}
+
+# install STYX_PIP_PACKAGES into interpreter $1 unless already satisfied
+ensure_packages() {
+  local py=$1 rc=0 out
+  local -a specs pipcmd extra=()
+  read -r -a specs <<<"$STYX_PIP_PACKAGES"
+  [[ ${#specs[@]} -gt 0 ]] || return 0
+  "$py" -c "$PIP_CHECK_PY" "${specs[@]}" 2>>"$(styx_log_file)" || rc=$?
+  if [[ $rc -eq 0 ]]; then
+    styx_log INFO "pip requirements already satisfied: ${specs[*]}"
+    return 0
+  fi
+  [[ -z $STYX_PIP_INDEX_URL ]] || extra+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL" UV_INDEX_URL="$STYX_PIP_INDEX_URL")
+  [[ -z $STYX_PIP_EXTRA_INDEX_URL ]] || extra+=(PIP_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL" UV_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL")
+  if [[ $STYX_PYTHON_ENV_TOOL == uv ]]; then
+    pipcmd=("$(uv_bin)" pip install --python "$py")
+  else
+    pipcmd=("$py" -m pip install --no-input --disable-pip-version-check)
+    if [[ $STYX_PYTHON_ENV_TOOL == none ]] && "$py" -c 'import sys,sysconfig,os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")) else 1)'; then
+      pipcmd+=(--break-system-packages)
+    fi
+  fi
+  styx_mktemp_var out
+  styx_log INFO "installing pip packages: ${specs[*]}"
+  if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then
+    styx_run_capture "$out" styx_sudo env "${extra[@]}" "${pipcmd[@]}" "${specs[@]}"
+  else
+    styx_run_capture "$out" styx_as_user "$STYX_VENV_OWNER" env "${extra[@]}" "${pipcmd[@]}" "${specs[@]}"
+  fi
+  if grep -qE '^Successfully installed|^ *Installed [0-9]+ package|^ *Uninstalled [0-9]+ package' "$out"; then
+    CHANGES+=("pip installed: ${specs[*]}")
+  else
+    styx_log INFO "pip reported nothing to install"
+  fi
+}
+
+main() {
+  local py summary
+  case $STYX_PYTHON_ENV_TOOL in
+    venv | uv | none) ;;
+    *) styx_die "STYX_PYTHON_ENV_TOOL must be venv, uv or none, got '$STYX_PYTHON_ENV_TOOL'" ;;
+  esac
+  [[ $STYX_VENV_DIR == /* ]] || styx_die "STYX_VENV_DIR must be an absolute path"
+
+  [[ $STYX_PYTHON_ENV_TOOL != uv ]] || ensure_uv
+  pick_python
+  if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then
+    py=$PY
+    if [[ -n $STYX_PIP_PACKAGES ]] && ! "$py" -m pip --version >/dev/null 2>&1; then
+      styx_apt_install python3-pip
+      [[ -z $STYX_APT_INSTALLED ]] || CHANGES+=("installed python3-pip")
+    fi
+  else
+    [[ $STYX_PYTHON_ENV_TOOL != venv ]] || ensure_venv_module
+    ensure_env
+    py=$STYX_VENV_DIR/bin/python
+    styx_write_file_if_changed "$VENV_PROFILE" 0644 < <(printf '%s\n' \
+      '# managed by styx (python_env): put the cluster virtual environment on PATH' \
+      "case \":\$PATH:\" in *\":$STYX_VENV_DIR/bin:\"*) ;; *) PATH=\"$STYX_VENV_DIR/bin:\$PATH\"; export PATH ;; esac")
+    [[ $STYX_LAST_CHANGED -eq 0 ]] || CHANGES+=("wrote $VENV_PROFILE")
+  fi
+  ensure_packages "$py"
+
+  PY_VER=$("$py" -c 'import platform; print(platform.python_version())')
+  if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then
+    summary="system python $PY_VER ($py)"
+  else
+    summary="$STYX_PYTHON_ENV_TOOL $STYX_VENV_DIR (python $PY_VER)"
+  fi
+  local -a specs
+  read -r -a specs <<<"$STYX_PIP_PACKAGES"
+  if [[ ${#CHANGES[@]} -eq 0 ]]; then
+    styx_result skipped "$summary up to date, ${#specs[@]} pip specs satisfied"
+  else
+    local joined
+    printf -v joined '%s; ' "${CHANGES[@]}"
+    styx_result ok "$summary, ${#specs[@]} pip specs satisfied; ${joined%; }"
+  fi
+}
+
+main "$@"

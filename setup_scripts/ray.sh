@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# styx phase: ray -- install a pinned Ray into the styx venv and start the
+# head or join a worker; leaves a matching running Ray alone.
+#
+# Environment:
+#   STYX_RAY_VERSION            pinned Ray version (default 2.60.0);
+#                               `ray[default]==VERSION` is pip-installed into
+#                               the venv when the installed one differs
+#   STYX_RAY_ROLE               head | worker (default: STYX_NODE_ROLE when it
+#                               is one of those, else head)
+#   STYX_RAY_HEAD_IP            worker: the head's private address (required)
+#   STYX_NODE_IP                this node's private address for
+#                               --node-ip-address (default: first address of
+#                               `hostname -I`)
+#   STYX_RAY_PORT               GCS port (default 6379)
+#   STYX_RAY_DASHBOARD_HOST     dashboard bind address (default 127.0.0.1:
+#                               reach it through an SSH tunnel)
+#   STYX_RAY_DASHBOARD_PORT     default 8265
+#   STYX_RAY_CLIENT_PORT        Ray client server port (default 10001)
+#   STYX_RAY_OBJECT_STORE_BYTES optional --object-store-memory
+#   STYX_RAY_NUM_CPUS           optional --num-cpus
+#   STYX_RAY_NUM_GPUS           optional --num-gpus
+#   STYX_RAY_EXTRA_ARGS         extra `ray start` arguments (split on spaces)
+#   STYX_RAY_USAGE_STATS        0 (default: RAY_USAGE_STATS_ENABLED=0 for every
+#                               ray command, --disable-usage-stats) | 1
+#   STYX_RAY_START_TIMEOUT      seconds to wait for the head / for this worker
+#                               to appear in the cluster (default 120)
+#   STYX_VENV_DIR               venv holding Ray (default /opt/styx/venv;
+#                               created by the python_env phase)
+#   STYX_PIP_INDEX_URL          optional pip index (mirror)
+#   STYX_PIP_EXTRA_INDEX_URL    optional extra pip index
+#   STYX_ENV_FILE               sourced before `ray start` so Ray tasks see the
+#                               cluster env vars (default /etc/styx/env.sh;
+#                               contents never logged)
+#
+# Ray is left running untouched when it runs with the same version, role,
+# addresses, start arguments and env file hash as recorded at start time in
+# $STYX_STATE_DIR/ray.started; otherwise `ray stop --force` + `ray start`.
+# Daemons are started with stdin from /dev/null and output to the phase log,
+# so nothing holds the SSH session open.
+# stdout: `styx ray: ok|skipped: ...`
+: "${STYX_PHASE:=ray}"
+if ! declare -F styx_log >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+set -euo pipefail
+
+STYX_RAY_VERSION=${STYX_RAY_VERSION:-2.60.0}
+case ${STYX_NODE_ROLE:-} in head | worker) _styx_default_role=$STYX_NODE_ROLE ;; *) _styx_default_role="head" ;; esac
+STYX_RAY_ROLE=${STYX_RAY_ROLE:-$_styx_default_role}
+STYX_RAY_HEAD_IP=${STYX_RAY_HEAD_IP:-}
+STYX_NODE_IP=${STYX_NODE_IP:-}
+STYX_RAY_PORT=${STYX_RAY_PORT:-6379}
+STYX_RAY_DASHBOARD_HOST=${STYX_RAY_DASHBOARD_HOST:-127.0.0.1}
+STYX_RAY_DASHBOARD_PORT=${STYX_RAY_DASHBOARD_PORT:-8265}
+STYX_RAY_CLIENT_PORT=${STYX_RAY_CLIENT_PORT:-10001}
+STYX_RAY_OBJECT_STORE_BYTES=${STYX_RAY_OBJECT_STORE_BYTES:-}
+STYX_RAY_NUM_CPUS=${STYX_RAY_NUM_CPUS:-}
+STYX_RAY_NUM_GPUS=${STYX_RAY_NUM_GPUS:-}
+STYX_RAY_EXTRA_ARGS=${STYX_RAY_EXTRA_ARGS:-}
+STYX_RAY_USAGE_STATS=${STYX_RAY_USAGE_STATS:-0}
+STYX_RAY_START_TIMEOUT=${STYX_RAY_START_TIMEOUT:-120}
+STYX_VENV_DIR=${STYX_VENV_DIR:-/opt/styx/venv}
+STYX_PIP_INDEX_URL=${STYX_PIP_INDEX_URL:-}
+STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
+STYX_ENV_FILE=${STYX_ENV_FILE:-/etc/styx/env.sh}
+RAY_STATE_FILE="$STYX_STATE_DIR/ray.started"
+
+if [[ $STYX_RAY_USAGE_STATS != 1 ]]; then
+  export RAY_USAGE_STATS_ENABLED=0
+fi
+
+RAY="$STYX_VENV_DIR/bin/ray"
+VPY="$STYX_VENV_DIR/bin/python"
+CHANGES=()
+
+# Alive node addresses of the cluster at argv[1], one per line.
+NODES_PY='
+import sys, ray
+ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+for n in ray.nodes():
+    if n.get("Alive"):
+        print(n.get("NodeManagerAddress", ""))
+'
+
+installed_version() {
+  "$VPY" -c 'from importlib.metadata import version; print(version("ray"))' 2>/dev/null || true
+}
+
+default_extras_present() {
+  "$VPY" -c 'from importlib.metadata import version; [version(p) for p in ("aiohttp", "aiohttp_cors", "opencensus", "prometheus_client")]' >/dev/null 2>&1
+}
+
+ensure_ray_installed() {
+  local have owner
+  local -a env_args=()
+  [[ -x $VPY ]] || styx_die "no Python venv at $STYX_VENV_DIR: run the python_env phase first (STYX_VENV_DIR)"
+  have=$(installed_version)
+  if [[ $have == "$STYX_RAY_VERSION" ]] && default_extras_present; then
+    styx_log INFO "ray $have (with default extras) already installed in $STYX_VENV_DIR"
+    return 0
+  fi
+  styx_log INFO "installing ray[default]==$STYX_RAY_VERSION into $STYX_VENV_DIR (have: ${have:-none})"
+  owner=$(stat -c '%U' -- "$STYX_VENV_DIR")
+  [[ -z $STYX_PIP_INDEX_URL ]] || env_args+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL")
+  [[ -z $STYX_PIP_EXTRA_INDEX_URL ]] || env_args+=(PIP_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL")
+  if [[ -x $STYX_VENV_DIR/bin/pip || -n $("$VPY" -m pip --version 2>/dev/null) ]]; then
+    styx_run styx_as_user "$owner" env "${env_args[@]}" "$VPY" -m pip install --no-input \
+      --disable-pip-version-check "ray[default]==$STYX_RAY_VERSION"
+  elif styx_have uv; then
+    styx_run styx_as_user "$owner" env "${env_args[@]}" uv pip install --python "$VPY" "ray[default]==$STYX_RAY_VERSION"
+  else
+    styx_die "$STYX_VENV_DIR has neither pip nor uv available"
+  fi
+  have=$(installed_version)
+  [[ $have == "$STYX_RAY_VERSION" ]] || styx_die "pip finished but the venv has ray '${have:-none}', want $STYX_RAY_VERSION"
+  CHANGES+=("installed ray $STYX_RAY_VERSION")
+}
+
+detect_node_ip() {
+  local ip=""
+  if styx_have hostname; then
+    ip=$(hostname -I 2>/dev/null | awk '{print $1}') || ip=""
+  fi
+  if [[ -z $ip ]] && styx_have ip; then
+    ip=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -nE 's/.* src ([0-9.]+).*/\1/p') || ip=""
+  fi
+  [[ -n $ip ]] || styx_die "cannot determine this node's address: set STYX_NODE_IP"
+  printf '%s\n' "$ip"
+}
+
+# true when a raylet (and on the head a gcs_server) runs on this node
+local_ray_processes() {
+  local f cmd raylet=0 gcs=0
+  for f in "$STYX_PROC_ROOT"/[0-9]*/cmdline; do
+    [[ -r $f ]] || continue
+    cmd=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
+    case $cmd in
+      */raylet/raylet* | raylet\ *) raylet=1 ;;
+      */gcs/gcs_server* | gcs_server\ *) gcs=1 ;;
+    esac
+  done
+  [[ $raylet -eq 1 ]] || return 1
+  [[ $STYX_RAY_ROLE != head || $gcs -eq 1 ]]
+}
+
+env_file_hash() {
+  if styx_sudo test -f "$STYX_ENV_FILE"; then
+    styx_sha256 "$STYX_ENV_FILE"
+  else
+    echo none
+  fi
+}
+
+# `ray start` with the cluster env file sourced (in a subshell: the values
+# never reach this shell, the log or a command line)
+ray_start_with_env() {
+  (
+    if [[ -r $STYX_ENV_FILE ]]; then
+      set -a
+      # shellcheck disable=SC1090
+      . "$STYX_ENV_FILE"
+      set +a
+    elif styx_sudo test -f "$STYX_ENV_FILE"; then
+      set -a
+      # shellcheck disable=SC1090
+      . <(styx_sudo cat -- "$STYX_ENV_FILE")
+      set +a
+    fi
+    [[ $STYX_RAY_USAGE_STATS == 1 ]] || export RAY_USAGE_STATS_ENABLED=0
+    exec "$RAY" start "$@"
+  )
+}
+
+wait_head() {
+  local addr=$1 deadline=$((SECONDS + STYX_RAY_START_TIMEOUT))
+  until styx_try "$RAY" status --address="$addr"; do
+    [[ $SECONDS -lt $deadline ]] || styx_die "ray head at $addr not ready after ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
+    sleep 2
+  done
+}
+
+wait_worker() {
+  local addr=$1 ip=$2 deadline=$((SECONDS + STYX_RAY_START_TIMEOUT)) out
+  styx_mktemp_var out
+  while :; do
+    if styx_try_capture "$out" "$VPY" -c "$NODES_PY" "$addr" && grep -qxF -- "$ip" "$out"; then
+      return 0
+    fi
+    [[ $SECONDS -lt $deadline ]] || styx_die "node $ip did not appear in the ray cluster at $addr within ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
+    sleep 3
+  done
+}
+
+main() {
+  local node_ip addr fingerprint env_hash args_hash recorded=""
+  local -a args extra
+  case $STYX_RAY_ROLE in head | worker) ;; *) styx_die "STYX_RAY_ROLE must be head or worker, got '$STYX_RAY_ROLE'" ;; esac
+  node_ip=${STYX_NODE_IP:-$(detect_node_ip)}
+  if [[ $STYX_RAY_ROLE == head ]]; then
+    addr="$node_ip:$STYX_RAY_PORT"
+    args=(--head --port="$STYX_RAY_PORT" --node-ip-address="$node_ip"
+      --dashboard-host="$STYX_RAY_DASHBOARD_HOST" --dashboard-port="$STYX_RAY_DASHBOARD_PORT"
+      --ray-client-server-port="$STYX_RAY_CLIENT_PORT")
+  else
+    [[ -n $STYX_RAY_HEAD_IP ]] || styx_die "STYX_RAY_HEAD_IP is required for a ray worker"
+    addr="$STYX_RAY_HEAD_IP:$STYX_RAY_PORT"
+    args=(--address="$addr" --node-ip-address="$node_ip")
+  fi
+  [[ -z $STYX_RAY_OBJECT_STORE_BYTES ]] || args+=(--object-store-memory="$STYX_RAY_OBJECT_STORE_BYTES")
+  [[ -z $STYX_RAY_NUM_CPUS ]] || args+=(--num-cpus="$STYX_RAY_NUM_CPUS")
+  [[ -z $STYX_RAY_NUM_GPUS ]] || args+=(--num-gpus="$STYX_RAY_NUM_GPUS")
+  [[ $STYX_RAY_USAGE_STATS == 1 ]] || args+=(--disable-usage-stats)
+  read -r -a extra <<<"$STYX_RAY_EXTRA_ARGS"
+  args+=("${extra[@]}")
+
+  ensure_ray_installed
+
+  env_hash=$(env_file_hash)
+  args_hash=$(printf '%s\n' "${args[@]}" | sha256sum | awk '{print $1}')
+  fingerprint=$(printf '%s\n' "version=$STYX_RAY_VERSION" "role=$STYX_RAY_ROLE" "address=$addr" \
+    "node_ip=$node_ip" "env_sha256=$env_hash" "args_sha256=$args_hash")
+  if styx_sudo test -f "$RAY_STATE_FILE"; then
+    recorded=$(styx_sudo cat -- "$RAY_STATE_FILE")
+  fi
+
+  if [[ ${#CHANGES[@]} -eq 0 && $recorded == "$fingerprint" ]] && local_ray_processes &&
+    styx_try "$RAY" status --address="$addr"; then
+    styx_result skipped "ray $STYX_RAY_VERSION already running (head $addr)"
+    return 0
+  fi
+  if [[ -n $recorded && $recorded != "$fingerprint" ]]; then
+    styx_log INFO "ray configuration changed since it was started: restarting"
+  fi
+
+  styx_log INFO "stopping any running ray on this node"
+  styx_run "$RAY" stop --force
+  styx_sudo rm -f -- "$RAY_STATE_FILE"
+  styx_log INFO "ray start ${args[*]}"
+  styx_run ray_start_with_env "${args[@]}"
+  if [[ $STYX_RAY_ROLE == head ]]; then
+    wait_head "$addr"
+  else
+    wait_worker "$addr" "$node_ip"
+  fi
+  styx_state_dir >/dev/null
+  styx_write_file_if_changed "$RAY_STATE_FILE" 0644 <<<"$fingerprint"
+
+  if [[ $STYX_RAY_ROLE == head ]]; then
+    styx_result ok "ray $STYX_RAY_VERSION head started at $addr (dashboard $STYX_RAY_DASHBOARD_HOST:$STYX_RAY_DASHBOARD_PORT)"
+  else
+    styx_result ok "ray $STYX_RAY_VERSION worker $node_ip joined head $addr"
+  fi
+}
+
+main "$@"

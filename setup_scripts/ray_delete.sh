@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# styx phase: ray_delete -- undo ray: `ray stop --force` on this node (usage
+# stats off) and forget the start record. Ray stays installed in the venv.
+#
+# Environment:
+#   STYX_VENV_DIR          venv holding Ray (default /opt/styx/venv); falls
+#                          back to `ray` on PATH
+#   STYX_RAY_USAGE_STATS   0 (default) exports RAY_USAGE_STATS_ENABLED=0
+#
+# stdout: `styx ray_delete: ok|skipped: ...` (ok/skipped when Ray is absent)
+: "${STYX_PHASE:=ray_delete}"
+if ! declare -F styx_log >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+set -euo pipefail
+
+STYX_VENV_DIR=${STYX_VENV_DIR:-/opt/styx/venv}
+STYX_RAY_USAGE_STATS=${STYX_RAY_USAGE_STATS:-0}
+RAY_STATE_FILE="$STYX_STATE_DIR/ray.started"
+
+if [[ $STYX_RAY_USAGE_STATS != 1 ]]; then
+  export RAY_USAGE_STATS_ENABLED=0
+fi
+
+ray_running() {
+  local f
+  for f in "$STYX_PROC_ROOT"/[0-9]*/cmdline; do
+    [[ -r $f ]] || continue
+    case $(tr '\0' ' ' <"$f" 2>/dev/null) in
+      */raylet/raylet* | */gcs/gcs_server* | raylet\ * | gcs_server\ *) return 0 ;;
+    esac
+  done
+  return 1
+}
+
+main() {
+  local ray="$STYX_VENV_DIR/bin/ray" was_running=0
+  if [[ ! -x $ray ]]; then
+    ray=$(command -v ray || true)
+  fi
+  styx_sudo rm -f -- "$RAY_STATE_FILE"
+  if [[ -z $ray ]]; then
+    styx_result skipped "ray not installed"
+    return 0
+  fi
+  ! ray_running || was_running=1
+  styx_run "$ray" stop --force
+  if [[ $was_running -eq 1 ]]; then
+    styx_result ok "ray stopped"
+  else
+    styx_result skipped "ray not running"
+  fi
+}
+
+main "$@"

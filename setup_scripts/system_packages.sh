@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# styx phase: system_packages -- install the apt packages that are missing.
+#
+# Environment:
+#   STYX_APT_PACKAGES  space-separated package names, each optionally pinned
+#                      as name=version (default: empty -> skipped)
+#
+# Idempotent: installed packages are left alone; apt-get update only runs when
+# lists are stale or a wanted package is unknown (see lib.sh).
+# stdout: `styx system_packages: ok|skipped: ...`; apt output goes to
+# /var/log/styx/system_packages.log.
+: "${STYX_PHASE:=system_packages}"
+if ! declare -F styx_log >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+set -euo pipefail
+
+STYX_APT_PACKAGES=${STYX_APT_PACKAGES:-}
+
+main() {
+  local -a pkgs
+  read -r -a pkgs <<<"$STYX_APT_PACKAGES"
+  if [[ ${#pkgs[@]} -eq 0 ]]; then
+    styx_result skipped "no packages requested (STYX_APT_PACKAGES empty)"
+    return 0
+  fi
+  styx_apt_install "${pkgs[@]}"
+  if [[ -z $STYX_APT_INSTALLED ]]; then
+    styx_result skipped "all ${#pkgs[@]} packages already installed"
+  else
+    local -a done_pkgs
+    read -r -a done_pkgs <<<"$STYX_APT_INSTALLED"
+    styx_result ok "installed ${#done_pkgs[@]}/${#pkgs[@]} packages: $STYX_APT_INSTALLED"
+  fi
+}
+
+main "$@"

@@ -1,0 +1,289 @@
+"""Shared pieces of the cluster commands: errors and exit codes, --json output, stacks, config files.
+
+Exit codes: 0 ok, 1 the operation failed, 2 bad usage or a bad config.
+With --json, stdout carries exactly one JSON object (always with "ok"); progress and logs go to stderr.
+A failure in --json mode is {"ok": false, "error": MESSAGE, "exit_code": N, "problems": [...]}.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class StyxError(Exception):
+    """A failure the user can act on: printed without a traceback, exits with `code`."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED, problems: list[str] | None = None,
+                 data: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.problems = problems or []
+        self.data = data or {}
+
+
+# --------------------------------------------------------------------------- engine factory
+
+
+def _default_engine(backend: str | None):
+    from styx.session import Engine
+
+    return Engine(backend)
+
+
+# Tests replace this with a function returning a fake engine (tests/styx/cli/fakes.py).
+engine_factory: Callable[[str | None], Any] = _default_engine
+
+
+def make_engine(backend: str | None):
+    return engine_factory(backend)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=False)
+
+
+def stdout_console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def info(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return iso(o)
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, set | tuple):
+        return list(o)
+    return str(o)
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def money(v: float | None, digits: int = 4) -> str:
+    return "-" if v is None else f"${v:,.{digits}f}"
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (stable shape).")(f)
+
+
+def backend_option(f):
+    return click.option(
+        "--backend", metavar="URL", default=None,
+        help="Pulumi state backend (default: $PULUMI_BACKEND_URL, else file://$STYX_HOME/state).",
+    )(f)
+
+
+def stack_option(f):
+    return click.option("-s", "--stack", "stack_name", metavar="NAME", default=None,
+                        help="Stack (cluster) to act on; default: the only stack, if there is one.")(f)
+
+
+def handle_errors(f):
+    """Map exceptions to exit codes and messages (JSON on stdout when --json)."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return f(*args, **kwargs)
+        except (click.exceptions.Exit, click.Abort, click.UsageError):
+            raise
+        except StyxError as e:
+            _fail(e.message, e.code, e.problems, as_json, e.data)
+        except Exception as e:  # engine and environment failures: one clean message
+            from styx.config import ConfigError
+
+            if isinstance(e, ConfigError):
+                _fail("invalid config", EXIT_USAGE, e.problems, as_json)
+            try:
+                from styx.engine import ToolchainMissing
+            except Exception:  # pragma: no cover
+                ToolchainMissing = ()  # type: ignore[assignment]  # noqa: N806
+            if ToolchainMissing and isinstance(e, ToolchainMissing):
+                _fail(str(e), EXIT_FAILED, [], as_json)
+            if os.environ.get("STYX_DEBUG"):
+                raise
+            _fail(f"{type(e).__name__}: {e}", EXIT_FAILED, [], as_json)
+
+    return wrapper
+
+
+def _fail(message: str, code: int, problems: list[str], as_json: bool, data: dict[str, Any] | None = None):
+    if as_json:
+        emit_json({**(data or {}), "ok": False, "error": message, "exit_code": code, "problems": problems})
+    else:
+        click.echo(f"error: {message}", err=True)
+        for p in problems:
+            click.echo(p, err=True)
+    sys.exit(code)
+
+
+# --------------------------------------------------------------------------- stacks
+
+
+def pick_stack(engine: Any, name: str | None) -> str:
+    """`name`, or the only stack on the backend; exit 2 naming the stacks otherwise."""
+    if name:
+        return name
+    names = [s.name for s in engine.list_stacks()]
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise StyxError(f"no clusters on {engine.backend_url}; start one with `styx launch`", EXIT_FAILED)
+    raise StyxError(f"several clusters on {engine.backend_url}: {', '.join(names)}; pick one with --stack NAME",
+                    EXIT_USAGE)
+
+
+def open_stack(engine: Any, name: str | None):
+    from styx.session import StackNotFound
+
+    stack = pick_stack(engine, name)
+    try:
+        return engine.open(stack)
+    except StackNotFound:
+        raise StyxError(f"no cluster (stack) named {stack!r} on {engine.backend_url}", EXIT_FAILED) from None
+
+
+def is_interactive() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- config files
+
+
+def load_config_file(path: str | Path) -> tuple[dict[str, Any], Path, str | None]:
+    """(cluster object, base dir for relative paths, stack name the file implies or None).
+
+    A file is either the cluster object itself (top-level `name:`, `cloud:` ...) or a Pulumi stack
+    file whose `config:` holds `styx:cluster` (its stack name comes from `Pulumi.<stack>.yaml`).
+    """
+    import yaml
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise StyxError(f"{path}: no such file", EXIT_USAGE)
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise StyxError(f"{path}: not valid YAML: {e}", EXIT_USAGE) from None
+    if not isinstance(doc, dict):
+        raise StyxError(f"{path}: expected a mapping (the cluster, or a stack file with config:)", EXIT_USAGE)
+    base = p.resolve().parent
+    if "config" in doc and isinstance(doc["config"], dict):
+        cfg = doc["config"]
+        cluster = cfg.get("styx:cluster")
+        if cluster is None:
+            raise StyxError(f"{path}: config: has no styx:cluster key", EXIT_USAGE,
+                            problems=["styx:cluster: required, but missing"])
+        # relative paths in a stack file are relative to the project (the folder with Pulumi.yaml)
+        for d in [base, *base.parents][:3]:
+            if (d / "Pulumi.yaml").is_file():
+                base = d
+                break
+        else:
+            from styx.engine import REPO
+
+            if base.name == "stacks" and base.parent == REPO:
+                base = REPO
+        stack = None
+        if p.name.startswith("Pulumi.") and p.name.endswith((".yaml", ".yml")):
+            stack = p.name[len("Pulumi."):].rsplit(".", 1)[0]
+        return cluster, base, stack
+    return doc, base, None
+
+
+def default_config_file() -> Path | None:
+    from styx.engine import REPO
+
+    p = REPO / "stacks" / "Pulumi.local.yaml"
+    return p if p.is_file() else None
+
+
+def validate_cluster(cluster: Any, base_dir: Path | None = None):
+    """parse_cluster + the files the config names; raises StyxError(exit 2) listing every problem."""
+    from styx.config import ConfigError, parse_cluster
+
+    try:
+        cfg = parse_cluster(cluster)
+    except ConfigError as e:
+        raise StyxError("invalid config", EXIT_USAGE, problems=e.problems) from None
+    if base_dir is not None:
+        problems = file_problems(cfg, base_dir)
+        if problems:
+            raise StyxError("invalid config", EXIT_USAGE, problems=problems)
+    return cfg
+
+
+def file_problems(cfg, base_dir: Path) -> list[str]:
+    from styx.config import CONFIG_KEY
+
+    out = []
+    for i, cs in enumerate(cfg.setup.custom_scripts):
+        if cs.file and not (base_dir / cs.file).is_file():
+            out.append(f"{CONFIG_KEY}.setup.custom_scripts[{i}].file: {cs.file!r} not found (relative to {base_dir})")
+    for i, m in enumerate(cfg.setup.file_mounts):
+        if not (base_dir / m.local).exists():
+            out.append(f"{CONFIG_KEY}.setup.file_mounts[{i}].local: {m.local!r} not found (relative to {base_dir})")
+    if cfg.ssh.private_key_file and not Path(cfg.ssh.private_key_file).expanduser().is_file():
+        out.append(f"{CONFIG_KEY}.ssh.private_key_file: {cfg.ssh.private_key_file!r} not found")
+    return out
+
+
+def node_names(cluster: dict[str, Any]) -> list[str]:
+    from styx.config import parse_cluster
+
+    try:
+        return [n for n, _r, _s, _i in parse_cluster(cluster).nodes()]
+    except Exception:
+        return ["head"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,314 @@
+"""`styx launch`: create or select the stack, write its config, run `up` with live per-node progress.
+
+Capacity failover: when a node fails with a capacity/quota error, its zone (or region) is blocked and
+the launch re-runs at `styx.failover.next_placement` (local: the next of `local.zones`; clouds: the
+optimizer's next-cheapest choice). `--retry-until-up` starts over (blocklist cleared) after a pause
+when every place has been tried. Ctrl-C: the first cancels (running steps finish, state is saved;
+`styx launch` again resumes), the second stops at once, the third aborts styx.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from styx.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    StyxError,
+    backend_option,
+    default_config_file,
+    emit_json,
+    handle_errors,
+    info,
+    is_interactive,
+    json_option,
+    load_config_file,
+    make_engine,
+    node_names,
+    stack_option,
+    validate_cluster,
+)
+
+
+def quick_cluster(name: str | None, cloud: str | None) -> dict[str, Any]:
+    return {"name": name or "styx", "cloud": cloud or "local"}
+
+
+def apply_overrides(cluster: dict[str, Any], *, name=None, cloud=None, workers=None, accelerators=None,
+                    instance_type=None, region=None, zone=None, subnet=None, no_ray=False) -> dict[str, Any]:
+    c = copy.deepcopy(cluster)
+    if name:
+        c["name"] = name
+    if cloud:
+        c["cloud"] = cloud
+    if region:
+        c["region"] = region
+    if zone:
+        c["zone"] = zone
+    if workers is not None:
+        groups = c.setdefault("workers", [])
+        if groups:
+            groups[0]["count"] = workers
+        elif workers > 0:
+            groups.append({"name": "worker", "count": workers})
+    specs = [c.setdefault("head", {}), *c.get("workers", [])]
+    for spec in specs:
+        if accelerators:
+            spec.setdefault("resources", {})["accelerators"] = accelerators
+            if c.get("cloud") in ("aws", "gcp") and not instance_type and not spec.get("instance_type"):
+                spec["instance_type"] = "auto"
+        if instance_type:
+            spec["instance_type"] = instance_type
+    if subnet:
+        c.setdefault("local", {})["subnet"] = subnet
+    if no_ray:
+        c.setdefault("setup", {}).setdefault("ray", {})["enabled"] = False
+    return c
+
+
+def repair_pending(session: Any, yes: bool, as_json: bool) -> int:
+    """Detect pending operations (a crash or a hard stop mid-update) and drop them with consent."""
+    ops = session.pending_operations()
+    if not ops:
+        return 0
+    info(f"stack {session.name} has {len(ops)} pending operation(s) left by an interrupted update:")
+    for op in ops[:20]:
+        res = op.get("resource") or {}
+        info(f"  {op.get('type', '?'):<8} {res.get('urn', '?')}")
+    info("  (the engine does not know whether these finished; dropping them lets the next update "
+         "re-create them if needed)")
+    if not yes:
+        if not is_interactive() or as_json:
+            raise StyxError(f"stack {session.name} has pending operations; re-run with --yes to drop them "
+                            "(export, drop pending_operations, import) and continue", EXIT_FAILED)
+        if not click.confirm("Drop the pending operations and continue?", default=False, err=True):
+            raise StyxError("left the pending operations in place", EXIT_FAILED)
+    n = session.clear_pending_operations()
+    info(f"dropped {n} pending operation(s) from stack {session.name}")
+    return n
+
+
+def _interrupt_note(ui):
+    def note(n: int, forwarded: bool) -> None:
+        if n == 1:
+            ui.note("^C: cancelling - running steps finish and the state is saved (^C again to stop now)")
+        else:
+            ui.note("^C: stopping now (the next `styx launch` repairs any pending operations)")
+
+    return note
+
+
+def _print_failure(failures: list[dict[str, Any]], error: str | None) -> None:
+    if failures:
+        for f in failures[:5]:
+            info(f"failed: {f['node']} / {f['phase']}")
+            text = f.get("error") or ""
+            lines = [ln for ln in text.splitlines() if ln.strip()][-12:]
+            for ln in lines:
+                info(f"  | {ln}")
+            tail = [t for t in f.get("tail") or [] if t not in lines][-8:]
+            if tail:
+                info("  output tail:")
+                for ln in tail:
+                    info(f"  | {ln}")
+    elif error:
+        for ln in error.splitlines()[-15:]:
+            info(f"  | {ln}")
+
+
+def _public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in outputs.items() if k != "ssh_private_key"}
+
+
+@click.command("launch")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@stack_option
+@backend_option
+@click.option("--name", help="Cluster name (overrides the file's).")
+@click.option("--cloud", type=click.Choice(["local", "aws", "gcp", "kubernetes", "ssh"]), help="Backend.")
+@click.option("--workers", type=click.IntRange(0, 1000), help="Number of workers (first worker group).")
+@click.option("--accelerators", metavar="NAME[:N]", help="GPUs per node, e.g. A100:8 (clouds: picks the type).")
+@click.option("--instance-type", help="Instance type for every node.")
+@click.option("--region")
+@click.option("--zone")
+@click.option("--subnet", help="local backend: the sandbox subnet, e.g. 10.78.0.0/24.")
+@click.option("--no-ray", is_flag=True, help="Do not install/start Ray.")
+@click.option("--retry-until-up", is_flag=True, help="When every place is out of capacity, wait and start over.")
+@click.option("--retry-interval", type=click.IntRange(1, 3600), default=60, show_default=True,
+              help="Seconds to wait between rounds with --retry-until-up.")
+@click.option("--max-rounds", type=click.IntRange(1, 100000), default=None,
+              help="With --retry-until-up: give up after this many rounds.")
+@click.option("--no-failover", is_flag=True, help="Fail on a capacity error instead of trying the next place.")
+@click.option("-y", "--yes", is_flag=True, help="Repair a stack with pending operations without asking.")
+@json_option
+@handle_errors
+def launch(config, stack_name, backend, name, cloud, workers, accelerators, instance_type, region, zone, subnet,
+           no_ray, retry_until_up, retry_interval, max_rounds, no_failover, yes, as_json):
+    """Create or update a cluster (a Pulumi stack) and wait until every node is set up.
+
+    CONFIG is a YAML file holding the cluster object, or a Pulumi stack file (config: styx:cluster).
+    Without CONFIG: flags like --name/--cloud/--workers make a quick cluster; with only --stack the
+    stack's stored config is re-applied; with nothing, stacks/Pulumi.local.yaml is used.
+    """
+    from styx import failover
+    from styx.session import StackNotFound
+
+    engine = make_engine(backend)
+    flags = dict(name=name, cloud=cloud, workers=workers, accelerators=accelerators, instance_type=instance_type,
+                 region=region, zone=zone, subnet=subnet, no_ray=no_ray)
+    base_dir: Path | None = None
+    implied_stack = None
+    session = None
+    if config:
+        cluster, base_dir, implied_stack = load_config_file(config)
+    elif name or cloud:
+        from styx.engine import REPO
+
+        cluster, base_dir = quick_cluster(name, cloud), REPO
+    elif stack_name and engine.exists(stack_name):
+        session = engine.open(stack_name)
+        cluster = session.cluster()
+        if cluster is None:
+            raise StyxError(f"stack {stack_name} has no styx:cluster config; pass a CONFIG file", EXIT_USAGE)
+        base_dir = session.base_dir()
+    else:
+        default = default_config_file()
+        if default is None:
+            raise StyxError("no CONFIG given and stacks/Pulumi.local.yaml not found; pass a CONFIG file or "
+                            "--name/--cloud", EXIT_USAGE)
+        cluster, base_dir, implied_stack = load_config_file(default)
+    cluster = apply_overrides(cluster, **flags)
+    validate_cluster(cluster, base_dir)
+    stack = stack_name or implied_stack or cluster["name"]
+
+    if session is None and engine.exists(stack):
+        try:
+            session = engine.open(stack)
+        except StackNotFound:
+            session = None
+    if session is not None:
+        repair_pending(session, yes, as_json)
+
+    original = cluster
+    blocked: list[str] = []
+    attempts: list[dict[str, Any]] = []
+    attempt_cluster = original
+    if failover.needs_initial_placement(original):
+        attempt_cluster = failover.next_placement(original, blocked)
+        if attempt_cluster is None:
+            raise StyxError("no instance type/region satisfies the request (see `styx optimize`)", EXIT_FAILED)
+    started = time.monotonic()
+    rounds = 1
+    while True:
+        outcome = _attempt(engine, stack, attempt_cluster, base_dir, as_json)
+        attempts.append(outcome["attempt"])
+        session = outcome["session"]
+        if outcome["ok"]:
+            break
+        if outcome["cancelled"]:
+            raise StyxError(f"launch of {stack} cancelled; the state is saved: run `styx launch` again to resume",
+                            EXIT_FAILED, data=_json_body(stack, engine, attempts, outcome, started))
+        if not outcome["capacity"] or no_failover:
+            _print_failure(outcome["failures"], outcome["error"])
+            raise StyxError(f"launch of {stack} failed" + (" (capacity; --no-failover)" if outcome["capacity"] else ""),
+                            EXIT_FAILED, data=_json_body(stack, engine, attempts, outcome, started))
+        for place in outcome["blocked"]:
+            if place not in blocked:
+                blocked.append(place)
+        info(f"capacity error ({outcome['reason']}) in {', '.join(outcome['blocked'])}: blocked; "
+             f"trying the next placement")
+        nxt = failover.next_placement(original, blocked)
+        if nxt is None:
+            if retry_until_up and (max_rounds is None or rounds < max_rounds):
+                rounds += 1
+                info(f"no placement left (blocked: {', '.join(blocked)}); --retry-until-up: round {rounds} "
+                     f"in {retry_interval}s")
+                time.sleep(retry_interval)
+                blocked = []
+                nxt = failover.next_placement(original, blocked) if failover.needs_initial_placement(original) \
+                    else original
+                if nxt is None:
+                    continue
+            else:
+                raise StyxError(f"launch of {stack} failed: no capacity left (blocked: {', '.join(blocked)})",
+                                EXIT_FAILED, data=_json_body(stack, engine, attempts, outcome, started))
+        attempt_cluster = nxt
+
+    outputs = session.outputs()
+    body = _json_body(stack, engine, attempts, outcome, started)
+    body.update(ok=True, outputs=_public_outputs(outputs), pricing=session.meta().get("styx:pricing"))
+    if as_json:
+        emit_json(body)
+        return
+    nodes = outputs.get("nodes") or []
+    click.echo(f"cluster {attempt_cluster['name']} (stack {stack}) is up in {body['duration_s']:.0f}s: "
+               f"{len(nodes)} node(s), head {outputs.get('head_ip', '?')}")
+    if outputs.get("ray_address") and (attempt_cluster.get("setup") or {}).get("ray", {}).get("enabled", True):
+        click.echo(f"  ray:       {outputs['ray_address']}  (styx dashboard -s {stack})")
+    click.echo(f"  ssh:       styx ssh -s {stack} [NODE]")
+    click.echo(f"  status:    styx status -s {stack}")
+    click.echo(f"  tear down: styx down -s {stack} --yes")
+
+
+def _json_body(stack, engine, attempts, outcome, started) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "stack": stack,
+        "cluster": outcome["cluster"]["name"],
+        "backend": engine.backend_url,
+        "attempts": attempts,
+        "placement": outcome["attempt"]["placement"],
+        "changes": outcome["changes"],
+        "phases": outcome["phases"],
+        "failures": outcome["failures"],
+        "duration_s": round(time.monotonic() - started, 1),
+    }
+
+
+def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | None, as_json: bool) -> dict:
+    """One `up` at one placement: config + launch record written first, then the update with progress."""
+    from styx import failover, pricing
+    from styx.cli.progress import ProgressUI, Tracker
+    from styx.config import parse_cluster
+    from styx.session import now_utc, sigint_forwarding
+
+    session = engine.create_or_select(stack, cluster, base_dir)
+    meta = session.meta()
+    cfg = parse_cluster(cluster)
+    rec = pricing.record(meta.get("styx:pricing"), pricing.price_cluster(cfg))
+    session.set_meta("styx:pricing", rec)
+    if not meta.get("styx:launched_at"):
+        session.set_meta("styx:launched_at", pricing._iso(now_utc()))
+    place = failover.placement_of(cluster)
+    session.set_meta("styx:placement", place)
+
+    where = "/".join(str(x) for x in (place.get("cloud"), place.get("region"), place.get("zone")) if x)
+    tracker = Tracker(cluster["name"], node_names(cluster))
+    info(f"launching {cluster['name']} (stack {stack}) at {where}: "
+         f"{len(node_names(cluster))} node(s), ${rec['per_hour']:.4f}/h")
+    with ProgressUI(tracker, f"styx launch {stack}") as ui, sigint_forwarding(session, _interrupt_note(ui)) as sig:
+        result = session.up(on_event=tracker.handle)
+    failures = tracker.failures()
+    text = "\n".join([result.error or ""] + [f["error"] + "\n" + "\n".join(f["tail"]) for f in failures])
+    cancelled = (not result.ok) and bool(result.cancelled or sig["count"])
+    capacity = (not result.ok) and not cancelled and failover.is_capacity_error(text)
+    blocked: list[str] = []
+    if capacity:
+        hits = [f for f in failures if failover.is_capacity_error(f["error"] + "\n".join(f["tail"]))] or \
+            [{"node": None, "error": text, "tail": []}]
+        for f in hits:
+            p = failover.failed_place(cluster, f["node"], f["error"] + "\n" + "\n".join(f["tail"]))
+            if p not in blocked:
+                blocked.append(p)
+    status = "ok" if result.ok else "cancelled" if cancelled else "capacity" if capacity else "failed"
+    attempt = {"placement": place, "result": status, "blocked": blocked,
+               "error": None if result.ok else (result.error or "")[-2000:]}
+    return {"ok": result.ok, "cancelled": cancelled, "capacity": capacity, "blocked": blocked,
+            "reason": failover.capacity_reason(text), "failures": failures, "error": result.error,
+            "changes": result.changes or tracker.summary or {}, "phases": tracker.to_dict(), "session": session,
+            "attempt": attempt, "cluster": cluster}

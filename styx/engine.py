@@ -1,0 +1,194 @@
+"""The Pulumi engine through the Automation API: toolchain discovery, workspaces, stacks.
+
+styx runs its program inline (in this process), so no language host is involved; the CLI and the
+end-to-end tests share this module. `pulumi up -s <stack>` in the repo works too (Pulumi.yaml).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PULUMI_VERSION = "3.259.0"
+COMMAND_VERSION = "1.2.1"
+PROJECT = "styx"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def styx_home() -> Path:
+    return Path(os.environ.get("STYX_HOME", Path.home() / ".styx")).expanduser()
+
+
+def toolchain_bin() -> Path:
+    """Where toolchain/install-pulumi.sh put pulumi + plugins (override: STYX_PULUMI_BIN_DIR)."""
+    env = os.environ.get("STYX_PULUMI_BIN_DIR")
+    if env:
+        return Path(env)
+    return styx_home() / "toolchain" / f"pulumi-v{PULUMI_VERSION}-cmd-v{COMMAND_VERSION}" / "bin"
+
+
+def pulumi_home() -> Path:
+    return Path(os.environ.get("PULUMI_HOME", styx_home() / "pulumi"))
+
+
+def passphrase_file() -> Path:
+    return styx_home() / "passphrase"
+
+
+@dataclass
+class Passphrase:
+    value: str
+    source: str  # "env" | path of the generated file
+    created: bool
+
+
+def ensure_passphrase() -> Passphrase:
+    """PULUMI_CONFIG_PASSPHRASE(_FILE) from the environment, else a generated one stored 0600."""
+    if "PULUMI_CONFIG_PASSPHRASE" in os.environ:
+        return Passphrase(os.environ["PULUMI_CONFIG_PASSPHRASE"], "env", False)
+    if os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        p = Path(os.environ["PULUMI_CONFIG_PASSPHRASE_FILE"])
+        return Passphrase(p.read_text().strip(), str(p), False)
+    p = passphrase_file()
+    if p.exists():
+        return Passphrase(p.read_text().strip(), str(p), False)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return Passphrase(value, str(p), True)
+
+
+def engine_env(passphrase: str | None = None) -> dict[str, str]:
+    """Environment for the pulumi CLI: offline, no update check, no plugin downloads."""
+    bin_dir = toolchain_bin()
+    venv_bin = Path(sys.executable).parent
+    env = {
+        "PATH": os.pathsep.join([str(bin_dir), str(venv_bin), os.environ.get("PATH", "")]),
+        "PULUMI_HOME": str(pulumi_home()),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    if passphrase is not None:
+        env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+    return env
+
+
+class ToolchainMissing(RuntimeError):
+    pass
+
+
+def check_toolchain() -> dict[str, Any]:
+    """What is installed; raises ToolchainMissing with a fix hint when the CLI is absent."""
+    bin_dir = toolchain_bin()
+    found = {n: (bin_dir / n).exists() for n in ("pulumi", "pulumi-language-python", "pulumi-resource-command")}
+    plugin_dir = pulumi_home() / "plugins" / f"resource-command-v{COMMAND_VERSION}"
+    found["plugin registered"] = plugin_dir.exists()
+    if not found["pulumi"]:
+        raise ToolchainMissing(f"pulumi CLI not found in {bin_dir}: run `bash toolchain/install-pulumi.sh`")
+    return found
+
+
+def default_backend_url() -> str:
+    return os.environ.get("PULUMI_BACKEND_URL") or f"file://{styx_home() / 'state'}"
+
+
+def open_stack(
+    stack_name: str,
+    cluster: dict[str, Any],
+    *,
+    base_dir: Path,
+    work_dir: Path | None = None,
+    backend_url: str | None = None,
+    secret_paths: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+):
+    """Create or select a stack whose inline program is styx's, with `styx:cluster` = cluster.
+
+    `secret_paths` are dotted paths inside the cluster object (e.g. setup.secret_env.TOKEN) stored as
+    secure (encrypted) config values; every value under setup.secret_env and ssh.private_key is.
+    """
+    import pulumi
+    from pulumi import automation as auto
+
+    from components.program import build
+
+    check_toolchain()
+    backend_url = backend_url or default_backend_url()
+    if backend_url.startswith("file://"):
+        Path(backend_url[len("file://"):]).mkdir(parents=True, exist_ok=True)
+    pp = ensure_passphrase()
+    work_dir = work_dir or (styx_home() / "workspaces" / stack_name)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    env = {**engine_env(pp.value), **(extra_env or {})}
+
+    def program() -> None:
+        build(pulumi.Config("styx"), base_dir)
+
+    ws = auto.LocalWorkspace(
+        work_dir=str(work_dir),
+        pulumi_home=str(pulumi_home()),
+        pulumi_command=auto.PulumiCommand(root=str(toolchain_bin().parent), skip_version_check=True),
+        env_vars=env,
+        project_settings=auto.ProjectSettings(
+            name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=backend_url)
+        ),
+        secrets_provider="passphrase",
+        program=program,
+    )
+    stack = auto.Stack.create_or_select(stack_name, ws)
+    set_cluster_config(stack, cluster, secret_paths)
+    return stack
+
+
+def set_cluster_config(stack, cluster: dict[str, Any], secret_paths: list[str] | None = None) -> None:
+    """Write `styx:cluster`; secrets (secret_env values, ssh.private_key, extra paths) as secure values."""
+    from pulumi import automation as auto
+
+    plain = _strip_secrets(cluster)
+    values = {"styx:cluster": auto.ConfigValue(value=_json(plain))}
+    stack.set_all_config(values)
+    secret_items = list(_secret_items(cluster, secret_paths or []))
+    if secret_items:
+        stack.set_all_config(
+            {f"styx:cluster.{path}": auto.ConfigValue(value=v, secret=True) for path, v in secret_items}, path=True
+        )
+
+
+def _json(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj)
+
+
+def _strip_secrets(cluster: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    c = copy.deepcopy(cluster)
+    setup = c.get("setup") or {}
+    if setup.get("secret_env"):
+        setup["secret_env"] = {}
+    if (c.get("ssh") or {}).get("private_key"):
+        c["ssh"]["private_key"] = None
+    return c
+
+
+def _secret_items(cluster: dict[str, Any], extra: list[str]):
+    for k, v in ((cluster.get("setup") or {}).get("secret_env") or {}).items():
+        yield f"setup.secret_env.{k}", str(v)
+    key = (cluster.get("ssh") or {}).get("private_key")
+    if key:
+        yield "ssh.private_key", key
+    for path in extra:
+        cur: Any = cluster
+        for part in path.split("."):
+            cur = cur[part]
+        yield path, str(cur)

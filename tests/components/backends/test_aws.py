@@ -1,0 +1,454 @@
+"""The aws backend under Pulumi mocks: graph, inputs, outputs, config checks (AWS is never contacted)."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+from aws_fixtures import (
+    EGRESS,
+    IGW,
+    INGRESS,
+    INSTANCE,
+    KEYPAIR,
+    MOCK_PRIVATE,
+    MOCK_PUBLIC,
+    PG,
+    PROVIDER,
+    REMOTE,
+    RT,
+    RTA,
+    SG,
+    SUBNET,
+    TLS_KEY,
+    VPC,
+    aws_cluster,
+    by_name,
+    install,
+    mock_id,
+)
+from conftest import Secret
+
+from components import phases
+from components.backends import get_backend
+from components.backends.aws import (
+    CANONICAL_OWNER,
+    AutoTypeNotWired,
+    AwsBackend,
+    arch_of,
+    cidr_slug,
+    subnet_cidr,
+    zone_block,
+)
+from components.backends.base import NodeRequest
+from styx.config import ConfigError, parse_cluster
+
+NODES = ("head", "gpu-0", "gpu-1")
+
+
+@pytest.fixture
+def aws_program(monkeypatch, tmp_path):
+    """run(cluster_dict) -> AwsRun under AWS-aware mocks (see aws_fixtures)."""
+    yield install(monkeypatch, tmp_path)
+    phases.script_text.cache_clear()
+
+
+def _ami_calls(run):
+    return [args for tok, args in run.graph.calls if tok == "aws:ec2/getAmi:getAmi"]
+
+
+def _filter(args, name):
+    return next(f["values"] for f in args["filters"] if f["name"] == name)
+
+
+# ------------------------------------------------------------------ registry, helpers
+
+
+def test_registry_resolves_aws_backend():
+    b = get_backend("aws")
+    assert isinstance(b, AwsBackend)
+    assert b.key_generator == "tls"
+
+
+@pytest.mark.parametrize(("typ", "arch"), [
+    ("m6i.large", "x86_64"), ("p4d.24xlarge", "x86_64"), ("g4dn.xlarge", "x86_64"), ("p5.48xlarge", "x86_64"),
+    ("m7g.large", "arm64"), ("c6gn.16xlarge", "arm64"), ("g5g.xlarge", "arm64"), ("t4g.micro", "arm64"),
+    ("a1.large", "arm64"), ("is4gen.large", "arm64"), ("m7i-flex.large", "x86_64"), ("inf2.xlarge", "x86_64"),
+])
+def test_arch_of(typ, arch):
+    assert arch_of(typ) == arch
+
+
+def test_subnet_blocks_are_stable_and_disjoint():
+    assert subnet_cidr("10.42.0.0/16", "default") == "10.42.0.0/20"
+    assert subnet_cidr("10.42.0.0/16", "us-east-1a") == "10.42.16.0/20"
+    assert subnet_cidr("10.42.0.0/16", "us-east-1c") == "10.42.48.0/20"
+    assert subnet_cidr("10.9.8.0/24", "us-east-1b") == "10.9.8.32/28"
+    assert len({zone_block(z) for z in ("default", "us-east-1a", "us-east-1b", "us-east-1f")}) == 4
+    assert cidr_slug("2001:db8::/32") == "2001-db8-32"
+
+
+# ------------------------------------------------------------------ default network: new VPC
+
+
+def test_default_vpc_graph(aws_program):
+    run = aws_program(aws_cluster())
+    assert len(run.of_type(PROVIDER)) == 1
+    assert run.of_type(PROVIDER)[0].inputs["region"] == "us-east-1"
+    assert len(run.of_type(VPC)) == 1
+    vpc = run.of_type(VPC)[0]
+    assert vpc.inputs["cidrBlock"] == "10.42.0.0/16"
+    assert vpc.inputs["enableDnsHostnames"] is True
+    assert len(run.of_type(IGW)) == 1
+    (rt,) = run.of_type(RT)
+    assert rt.inputs["routes"][0]["cidrBlock"] == "0.0.0.0/0"
+    assert rt.inputs["routes"][0]["gatewayId"].startswith("igw-")
+    (subnet,) = run.of_type(SUBNET)  # every node is in the default zone: one public subnet
+    assert subnet.inputs["mapPublicIpOnLaunch"] is True
+    assert subnet.inputs["cidrBlock"] == "10.42.0.0/20"
+    assert subnet.inputs["availabilityZone"] == "us-east-1a"  # first available zone, sorted
+    assert len(run.of_type(RTA)) == 1
+    (sg,) = run.of_type(SG)
+    assert sg.inputs["vpcId"].startswith("vpc-")
+    assert not sg.inputs.get("ingress")  # rules are separate resources
+    assert len(run.of_type(INSTANCE)) == 3
+    assert {r.name for r in run.of_type(INSTANCE)} == {f"demo-{n}" for n in NODES}
+    for inst in run.of_type(INSTANCE):
+        assert inst.inputs["subnetId"] == mock_id("subnet", "demo-subnet-default")
+    # every AWS resource goes through the cluster's explicit provider (region from the config)
+    prov_urn = run.graph.regs["demo-aws"].urn
+    for reg in run.graph.regs.values():
+        if reg.typ.startswith("aws:"):
+            assert reg.provider.startswith(prov_urn + "::"), reg.name
+
+
+def test_zones_get_their_own_subnets(aws_program):
+    cluster = aws_cluster(zone="us-east-1b")
+    cluster["workers"].append({"name": "cpu", "count": 1, "instance_type": "c6i.xlarge", "zone": "us-east-1d"})
+    run = aws_program(cluster)
+    subnets = by_name(run, SUBNET)
+    assert set(subnets) == {"demo-subnet-us-east-1b", "demo-subnet-us-east-1d"}
+    assert subnets["demo-subnet-us-east-1b"].inputs["cidrBlock"] == "10.42.32.0/20"
+    assert subnets["demo-subnet-us-east-1d"].inputs["availabilityZone"] == "us-east-1d"
+    inst = by_name(run, INSTANCE)
+    assert inst["demo-head"].inputs["availabilityZone"] == "us-east-1b"
+    assert inst["demo-cpu-0"].inputs["availabilityZone"] == "us-east-1d"
+    assert not [c for c in run.graph.calls if "getAvailabilityZones" in c[0]]  # no default zone needed
+    nodes = {n["name"]: n for n in run.outputs["nodes"]}
+    assert nodes["cpu-0"]["zone"] == "us-east-1d"
+
+
+# ------------------------------------------------------------------ existing VPC / subnet
+
+
+def test_existing_vpc_and_subnet(aws_program):
+    run = aws_program(aws_cluster(aws={"ssh_cidrs": ["203.0.113.0/24"], "vpc_id": "vpc-0123abcd",
+                                       "subnet_id": "subnet-0456cdef"}))
+    for t in (VPC, SUBNET, IGW, RT, RTA):
+        assert run.of_type(t) == [], t
+    (sg,) = run.of_type(SG)
+    assert sg.inputs["vpcId"] == "vpc-0123abcd"
+    for inst in run.of_type(INSTANCE):
+        assert inst.inputs["subnetId"] == "subnet-0456cdef"
+        assert inst.inputs["associatePublicIpAddress"] is True
+    assert run.outputs["aws_vpc_id"] == "vpc-0123abcd"
+    assert not [c for c in run.graph.calls if "getSubnets" in c[0]]
+
+
+def test_existing_vpc_without_subnet_looks_one_up_per_zone(aws_program):
+    run = aws_program(aws_cluster(zone="us-east-1a", aws={"ssh_cidrs": ["203.0.113.0/24"], "vpc_id": "vpc-0123abcd"}))
+    calls = [args for tok, args in run.graph.calls if tok == "aws:ec2/getSubnets:getSubnets"]
+    assert len(calls) == 1
+    assert _filter(calls[0], "vpc-id") == ["vpc-0123abcd"]
+    assert _filter(calls[0], "availability-zone") == ["us-east-1a"]
+    for inst in run.of_type(INSTANCE):  # the lowest id of what the lookup returned
+        assert inst.inputs["subnetId"] == "subnet-0aaaaaaaaaaaaaaaa"
+    assert run.of_type(VPC) == []
+
+
+# ------------------------------------------------------------------ instances: GPU spot workers
+
+
+def test_head_and_two_gpu_spot_workers(aws_program):
+    run = aws_program(aws_cluster())
+    inst = by_name(run, INSTANCE)
+    head, w0, w1 = inst["demo-head"], inst["demo-gpu-0"], inst["demo-gpu-1"]
+    assert head.inputs["instanceType"] == "m6i.large"
+    assert "instanceMarketOptions" not in head.inputs  # on-demand
+    for w in (w0, w1):
+        assert w.inputs["instanceType"] == "p4d.24xlarge"
+        market = w.inputs["instanceMarketOptions"]
+        assert market["marketType"] == "spot"
+        assert market["spotOptions"]["spotInstanceType"] == "one-time"
+        assert market["spotOptions"]["instanceInterruptionBehavior"] == "terminate"
+        assert "maxPrice" not in market["spotOptions"]  # default cap: the on-demand price
+        assert w.inputs["rootBlockDevice"]["volumeSize"] == 500
+    assert head.inputs["rootBlockDevice"]["volumeSize"] == 100
+    for name, i in inst.items():
+        node = name.removeprefix("demo-")
+        assert i.inputs["tags"] == {"Name": name, "styx:cluster": "demo", "styx:node": node,
+                                    "styx:role": "head" if node == "head" else "worker"}
+        assert i.inputs["rootBlockDevice"]["volumeType"] == "gp3"
+        assert i.inputs["rootBlockDevice"]["encrypted"] is True
+        assert i.inputs["rootBlockDevice"]["deleteOnTermination"] is True
+        assert i.inputs["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required",
+                                               "httpPutResponseHopLimit": 1}
+        assert i.inputs["keyName"] == "demo-key-abc1234"
+        assert i.inputs["vpcSecurityGroupIds"] == [run.outputs["aws_security_group_id"]]
+        assert "placementGroup" not in i.inputs
+    # one AMI lookup shared by all three x86 nodes: Canonical Ubuntu 22.04
+    (ami,) = _ami_calls(run)
+    assert ami["owners"] == [CANONICAL_OWNER]
+    assert ami["mostRecent"] is True
+    assert _filter(ami, "name") == ["ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"]
+    assert _filter(ami, "architecture") == ["x86_64"]
+    assert len({i.inputs["ami"] for i in inst.values()}) == 1
+    # a looked-up AMI never replaces running nodes
+    for name in inst:
+        assert run.graph.regs[name].ignore_changes == ["ami"]
+
+
+def test_spot_max_price_placement_group_and_hop_limit(aws_program):
+    run = aws_program(aws_cluster(aws={"ssh_cidrs": ["203.0.113.0/24"], "spot_max_price": 12.5,
+                                       "placement_group": True, "imds_hop_limit": 2, "root_volume_type": "io2"}))
+    (pg,) = run.of_type(PG)
+    assert pg.inputs["strategy"] == "cluster"
+    inst = by_name(run, INSTANCE)
+    for w in ("demo-gpu-0", "demo-gpu-1"):
+        assert inst[w].inputs["instanceMarketOptions"]["spotOptions"]["maxPrice"] == "12.5"
+        assert inst[w].inputs["placementGroup"] == "demo-pg-abc1234"
+    assert "placementGroup" not in inst["demo-head"].inputs  # the head is not a GPU peer
+    for i in inst.values():
+        assert i.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
+        assert i.inputs["rootBlockDevice"]["volumeType"] == "io2"
+        assert i.inputs["rootBlockDevice"]["iops"] == 3000
+    assert run.outputs["aws_placement_group"] == "demo-pg-abc1234"
+
+
+def test_gpu_image_option(aws_program):
+    cluster = aws_cluster()
+    cluster["workers"][0]["image"] = "gpu"
+    run = aws_program(cluster)
+    lookups = {_filter(a, "name")[0]: a for a in _ami_calls(run)}
+    assert set(lookups) == {"ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*",
+                            "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"}
+    assert lookups["Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"]["owners"] == ["amazon"]
+    inst = by_name(run, INSTANCE)
+    assert inst["demo-gpu-0"].inputs["ami"] == inst["demo-gpu-1"].inputs["ami"] != inst["demo-head"].inputs["ami"]
+
+
+def test_ubuntu_2404_arm64(aws_program):
+    run = aws_program(aws_cluster(head={"instance_type": "m7g.large"}, workers=[],
+                                  aws={"ssh_cidrs": ["203.0.113.0/24"], "image": "ubuntu-24.04"}))
+    (ami,) = _ami_calls(run)
+    assert _filter(ami, "name") == ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"]
+    assert _filter(ami, "architecture") == ["arm64"]
+
+
+def test_explicit_ami(aws_program):
+    run = aws_program(aws_cluster(aws={"ssh_cidrs": ["203.0.113.0/24"], "ami": "ami-0abcdef1234567890"}))
+    assert _ami_calls(run) == []
+    for i in run.of_type(INSTANCE):
+        assert i.inputs["ami"] == "ami-0abcdef1234567890"
+        assert run.graph.regs[i.name].ignore_changes == []  # changing an explicit AMI replaces the node
+
+
+def test_node_image_overrides_cluster_ami(aws_program):
+    cluster = aws_cluster(aws={"ssh_cidrs": ["203.0.113.0/24"], "ami": "ami-0abcdef1234567890"})
+    cluster["workers"][0]["image"] = "ami-0fedcba9876543210"
+    run = aws_program(cluster)
+    inst = by_name(run, INSTANCE)
+    assert inst["demo-head"].inputs["ami"] == "ami-0abcdef1234567890"
+    assert inst["demo-gpu-0"].inputs["ami"] == "ami-0fedcba9876543210"
+
+
+# ------------------------------------------------------------------ key
+
+
+def test_generated_key_is_tls_and_secret(aws_program):
+    run = aws_program(aws_cluster())
+    (key,) = run.of_type(TLS_KEY)
+    assert key.inputs["algorithm"] == "ED25519"
+    (kp,) = run.of_type(KEYPAIR)
+    assert kp.inputs["publicKey"] == MOCK_PUBLIC  # only the public half goes to AWS
+    assert isinstance(run.outputs["ssh_private_key"], Secret)
+    assert run.outputs["ssh_private_key"].value == MOCK_PRIVATE
+    assert not any(r.typ == "command:local:Command" for r in run.rec.resources)  # no ssh-keygen
+
+
+def test_configured_key_is_not_generated(aws_program, tmp_path):
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    run = aws_program(aws_cluster(ssh={"private_key_file": str(tmp_path / "k")}))
+    assert run.of_type(TLS_KEY) == []
+    assert "ssh_private_key" not in run.outputs
+    (kp,) = run.of_type(KEYPAIR)
+    assert kp.inputs["publicKey"].split()[:2] == (tmp_path / "k.pub").read_text().split()[:2]
+
+
+# ------------------------------------------------------------------ phases over SSH, identity, order
+
+
+def test_phases_ssh_to_public_ip_as_ubuntu(aws_program):
+    run = aws_program(aws_cluster())
+    outputs = run.outputs
+    hosts = {n["name"]: n for n in outputs["nodes"]}
+    assert outputs["ssh_user"] == "ubuntu"
+    for cmd in run.of_type(REMOTE):
+        node = next(n for n in NODES if cmd.name.startswith(f"demo-{n}-"))
+        conn = cmd.inputs["connection"]
+        assert conn["host"] == hosts[node]["host"]
+        assert conn["host"].startswith("198.51.100.")
+        assert conn["user"] == "ubuntu"
+        assert conn["port"] == 22
+    assert outputs["ray_address"] == hosts["head"]["private_ip"] + ":6379"
+    assert "-L 8265:127.0.0.1:8265" in outputs["dashboard"]
+    assert f"ubuntu@{hosts['head']['host']}" in outputs["dashboard"]
+
+
+def test_explicit_ssh_user_is_kept(aws_program):
+    run = aws_program(aws_cluster(ssh={"user": "ec2-user"}, aws={"ssh_cidrs": ["203.0.113.0/24"],
+                                                                 "ami": "ami-0abcdef1234567890"}))
+    assert run.outputs["ssh_user"] == "ec2-user"
+
+
+def test_gate_identity_is_the_instance_id(aws_program):
+    """A replaced instance (new id) changes the gate's trigger, so every phase re-runs on it."""
+    from components.node import digest
+    from components.phases import GATE, body_of
+
+    run = aws_program(aws_cluster())
+    ids = run.outputs["aws_instance_ids"]
+    for node in NODES:
+        gate = run.named(f"demo-{node}-wait_ssh")
+        assert ids[node].startswith("i-")
+        assert gate.inputs["triggers"][0] == digest(GATE.name, body_of(GATE), ids[node])
+
+
+def test_every_phase_depends_on_its_instance(aws_program):
+    """Delete order: the engine deletes dependents first, so phases (whose deletes SSH in) go before
+    their instance, and the instance before its SSH rule / route -- destroy never dials a dead host."""
+    run = aws_program(aws_cluster(setup={"packages": ["jq"], "env": {"A": "1"},
+                                         "custom_scripts": [{"name": "hi", "inline": "true"}]}))
+    remotes = [r.name for r in run.of_type(REMOTE)]
+    assert len(remotes) >= 3 * 6
+    for name in remotes:
+        node = next(n for n in NODES if name.startswith(f"demo-{n}-"))
+        deps = run.graph.transitive_deps(name)
+        assert f"demo-{node}" in deps, f"{name} does not depend on its instance"
+        others = {f"demo-{n}" for n in NODES if n != node} & deps
+        # only the Ray start of a worker follows the head (and so depends on the head's instance too)
+        assert not others or (name.endswith("-ray") and others == {"demo-head"}), (name, others)
+    for node in NODES:
+        direct = run.graph.deps(f"demo-{node}")
+        assert "demo-ssh-203-0-113-0-24" in direct
+        assert "demo-rta-default" in direct
+        assert {"demo-intra", "demo-egress", "demo-sg", "demo-key"} <= direct
+
+
+def test_outputs(aws_program):
+    run = aws_program(aws_cluster())
+    out = run.outputs
+    assert out["aws_region"] == "us-east-1"
+    assert out["aws_vpc_id"].startswith("vpc-")
+    assert out["aws_security_group_id"].startswith("sg-")
+    assert out["aws_key_pair"] == "demo-key-abc1234"
+    assert set(out["aws_instance_ids"]) == set(NODES)
+    assert "aws_placement_group" not in out
+    nodes = {n["name"]: n for n in out["nodes"]}
+    assert nodes["gpu-0"]["instance_type"] == "p4d.24xlarge"
+
+
+# ------------------------------------------------------------------ security group
+
+
+def test_security_group_rules(aws_program):
+    run = aws_program(aws_cluster(aws={"ssh_cidrs": ["203.0.113.0/24", "198.51.100.7", "2001:db8::/32",
+                                                     "203.0.113.5/24"]}))
+    sg_id = run.outputs["aws_security_group_id"]
+    rules = by_name(run, INGRESS)
+    assert set(rules) == {"demo-ssh-203-0-113-0-24", "demo-ssh-198-51-100-7-32", "demo-ssh-2001-db8-32",
+                          "demo-intra"}
+    for name, r in rules.items():
+        assert r.inputs["securityGroupId"] == sg_id
+        if name == "demo-intra":
+            assert r.inputs["ipProtocol"] == "-1"
+            assert r.inputs["referencedSecurityGroupId"] == sg_id
+            assert "cidrIpv4" not in r.inputs and "cidrIpv6" not in r.inputs
+        else:
+            assert (r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"]) == ("tcp", 22, 22)
+    assert rules["demo-ssh-2001-db8-32"].inputs["cidrIpv6"] == "2001:db8::/32"
+    assert rules["demo-ssh-198-51-100-7-32"].inputs["cidrIpv4"] == "198.51.100.7/32"
+    (egress,) = run.of_type(EGRESS)
+    assert egress.inputs["cidrIpv4"] == "0.0.0.0/0"
+
+
+def test_world_ssh_cidr_opens_port_22_only(aws_program):
+    run = aws_program(aws_cluster(aws={"ssh_cidrs": ["0.0.0.0/0", "::/0"]}))
+    world = [r for r in run.of_type(INGRESS) if r.inputs.get("cidrIpv4") == "0.0.0.0/0"
+             or r.inputs.get("cidrIpv6") == "::/0"]
+    assert len(world) == 2
+    for r in world:
+        assert (r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"]) == ("tcp", 22, 22)
+
+
+# ------------------------------------------------------------------ config checks
+
+
+def _cfg(**overrides):
+    return parse_cluster(aws_cluster(**overrides))
+
+
+def test_empty_ssh_cidrs_is_a_config_error():
+    with pytest.raises(ConfigError) as e:
+        parse_cluster(aws_cluster(aws={"ssh_cidrs": []}))
+    assert "styx:cluster.aws.ssh_cidrs" in str(e.value)
+    assert "0.0.0.0/0" in str(e.value)
+
+
+def test_check_passes_for_the_example():
+    assert AwsBackend().check(_cfg()) == []
+
+
+def test_auto_type_is_a_clear_error_until_wired():
+    cfg = _cfg(workers=[{"name": "gpu", "count": 1, "instance_type": "auto",
+                         "resources": {"accelerators": "A100:8"}}])
+    problems = AwsBackend().check(cfg)
+    assert problems == ["styx:cluster.workers[0].instance_type: auto is not supported by the aws backend yet; "
+                        "give a concrete EC2 type (e.g. p4d.24xlarge for A100:8)"]
+    with pytest.raises(AutoTypeNotWired):
+        AwsBackend().resolved_type(NodeRequest("gpu-0", "worker", cfg.workers[0], "gpu", 0), cfg)
+
+
+def test_auto_type_is_reported_before_anything_is_registered(aws_program):
+    with pytest.raises(pulumi.RunError, match="instance_type: auto is not supported"):
+        aws_program(aws_cluster(head={"instance_type": "auto", "resources": {"cpus": "4+"}}))
+
+
+@pytest.mark.parametrize(("overrides", "needle"), [
+    ({"head": {"instance_type": "m6i.large", "image": "debian"}}, "head.image: 'debian' is not an AMI id"),
+    ({"head": {"instance_type": "M6I large"}}, "head.instance_type: 'M6I large' is not an EC2 instance type"),
+    ({"zone": "eu-west-1a"}, "zone: 'eu-west-1a' is not in region 'us-east-1'"),
+    ({"head": {"instance_type": "m6i.large", "zone": "us-west-2a"}}, "head.zone: 'us-west-2a' is not in region"),
+    ({"ssh": {"port": 2222}}, "ssh.port: AWS images run sshd on 22"),
+    ({"workers": [{"name": "a", "instance_type": "p4d.24xlarge", "zone": "us-east-1a"},
+                  {"name": "b", "instance_type": "p4d.24xlarge", "zone": "us-east-1b"}],
+      "aws": {"ssh_cidrs": ["203.0.113.0/24"], "placement_group": True}},
+     "aws.placement_group: a cluster placement group lives in one zone"),
+    ({"head": {"instance_type": "m6i.large", "zone": "us-east-1a"},
+      "workers": [{"name": "a", "instance_type": "p4d.24xlarge", "zone": "us-east-1b"}],
+      "aws": {"ssh_cidrs": ["203.0.113.0/24"], "vpc_id": "vpc-01", "subnet_id": "subnet-01"}},
+     "aws.subnet_id: a subnet lives in one zone"),
+    ({"head": {"instance_type": "m6i.large", "zone": "us-east-1-bos-1a"}, "zone": "us-east-1a"},
+     "share a zone letter"),
+])
+def test_check_problems(overrides, needle):
+    problems = AwsBackend().check(_cfg(**overrides))
+    assert any(needle in p for p in problems), problems
+    assert all(p.startswith("styx:cluster.") for p in problems)
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/8", "10.42.0.0/25", "fd00::/48", "nope"])
+def test_vpc_cidr_validation(bad):
+    with pytest.raises(ConfigError, match=r"styx:cluster\.aws\.vpc_cidr"):
+        parse_cluster(aws_cluster(aws={"ssh_cidrs": ["203.0.113.0/24"], "vpc_cidr": bad}))

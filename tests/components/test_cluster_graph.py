@@ -1,0 +1,201 @@
+"""The phase graph under Pulumi mocks: shape, ordering, triggers, outputs, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import pulumi
+import pytest
+from conftest import Secret, local_cluster, run_program
+
+import components.transport as transport
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Record every phase command's name, triggers (as given) and depends_on."""
+    calls: dict[str, dict] = {}
+    real = transport.remote.Command
+
+    def spy(name, **kw):
+        res = real(name, **kw)
+        calls[name] = {"kw": kw, "deps": list(kw["opts"].depends_on or []), "res": res}
+        return res
+
+    monkeypatch.setattr(transport.remote, "Command", spy)
+    return calls
+
+
+def _names(resources):
+    return {r.name: r for r in resources}
+
+
+def test_graph_per_node(recorded):
+    rec = run_program(local_cluster())
+    names = [r.name for r in rec.of_type("command:remote:Command")]
+    for node in ("head", "worker-0", "worker-1"):
+        mine = [n for n in names if n.startswith(f"demo-{node}-")]
+        phases = [n[len(f"demo-{node}-"):] for n in mine]
+        assert phases[0] == "wait_ssh"
+        assert phases[-1] == "ray"
+        assert set(phases) == {"wait_ssh", "system_packages", "python_env", "gpu", "env_vars", "custom-hello", "ray"}
+    assert len(rec.of_type("styx:index:Node")) == 3
+    assert len(rec.of_type("styx:index:Cluster")) == 1
+
+
+def test_each_phase_depends_on_the_previous_and_gate_on_machine(recorded):
+    run_program(local_cluster())
+    order = ["wait_ssh", "system_packages", "python_env", "gpu", "env_vars", "custom-hello", "ray"]
+    for node in ("head", "worker-0"):
+        for prev, cur in zip(order, order[1:], strict=False):
+            deps = recorded[f"demo-{node}-{cur}"]["deps"]
+            assert recorded[f"demo-{node}-{prev}"]["res"] in deps, f"{node}: {cur} must depend on {prev}"
+        gate_deps = recorded[f"demo-{node}-wait_ssh"]["deps"]
+        assert any(getattr(d, "_name", "") == f"demo-{node}-sandbox" for d in gate_deps)
+
+
+def test_worker_ray_follows_head_ray(recorded):
+    rec = run_program(local_cluster())
+    head_ray = recorded["demo-head-ray"]["res"]
+    for w in ("worker-0", "worker-1"):
+        assert head_ray in recorded[f"demo-{w}-ray"]["deps"]
+    res = _names(rec.resources)
+    head_chain_in_worker = res["demo-worker-0-ray"].inputs["triggers"][2]
+    # the head's Ray chain hash is the third trigger of every worker's Ray phase
+    assert head_chain_in_worker == res["demo-worker-1-ray"].inputs["triggers"][2]
+
+
+def test_gate_dials_without_limit_and_phases_with_a_limit():
+    rec = run_program(local_cluster())
+    res = _names(rec.resources)
+    assert res["demo-head-wait_ssh"].inputs["connection"]["dialErrorLimit"] == -1
+    assert res["demo-head-ray"].inputs["connection"]["dialErrorLimit"] == 10
+
+
+def test_parameters_are_inline_exports_not_ssh_environment():
+    rec = run_program(local_cluster())
+    for r in rec.of_type("command:remote:Command"):
+        assert "environment" not in r.inputs or not r.inputs["environment"]
+        assert r.inputs["create"].startswith("export ")
+    ray = _names(rec.resources)["demo-head-ray"].inputs["create"]
+    assert "STYX_RAY_USAGE_STATS=0" in ray
+    assert "STYX_RAY_DASHBOARD_HOST=127.0.0.1" in ray
+
+
+def _triggers(cluster):
+    rec = run_program(cluster)
+    return {r.name: r.inputs["triggers"] for r in rec.of_type("command:remote:Command")}
+
+
+def test_changing_custom_script_changes_exactly_that_phase_and_later():
+    before = _triggers(local_cluster())
+    changed = local_cluster()
+    changed["setup"]["custom_scripts"][0]["inline"] = "echo changed > /tmp/hello"
+    after = _triggers(changed)
+    diff = {n for n in before if before[n] != after[n]}
+    expected = {f"demo-{n}-{p}" for n in ("head", "worker-0", "worker-1") for p in ("custom-hello", "ray")}
+    assert diff == expected
+
+
+def test_changing_one_script_changes_that_phase_and_later(monkeypatch):
+    import components.phases as ph
+
+    before = _triggers(local_cluster())
+    orig = ph.script_text
+
+    def patched(name):
+        text = orig(name)
+        return text + "\n# edited\n" if name == "python_env.sh" else text
+
+    monkeypatch.setattr(ph, "script_text", patched)
+    after = _triggers(local_cluster())
+    diff = {n for n in before if before[n] != after[n]}
+    later = ("python_env", "gpu", "env_vars", "custom-hello", "ray")
+    assert diff == {f"demo-{n}-{p}" for n in ("head", "worker-0", "worker-1") for p in later}
+
+
+def test_custom_script_moved_to_head_only_changes_only_workers():
+    before = _triggers(local_cluster())
+    changed = local_cluster()
+    changed["setup"]["custom_scripts"][0]["run_on"] = "head"
+    after = _triggers(changed)
+    # the head's phases are untouched; workers lose the custom phase and re-run Ray
+    assert all(before[n] == after[n] for n in before if n.startswith("demo-head-"))
+    assert "demo-worker-0-custom-hello" not in after
+    assert before["demo-worker-0-ray"] != after["demo-worker-0-ray"]
+
+
+def test_unchanged_config_gives_identical_triggers():
+    assert _triggers(local_cluster()) == _triggers(local_cluster())
+
+
+def test_adding_a_worker_adds_only_its_resources():
+    before = _triggers(local_cluster())
+    bigger = local_cluster(workers=[{"name": "worker", "count": 3}])
+    after = _triggers(bigger)
+    assert {n for n in after if n not in before} == {n for n in after if n.startswith("demo-worker-2-")}
+    assert all(before[n] == after[n] for n in before)
+
+
+def test_outputs():
+    rec = run_program(local_cluster())
+    out = rec.outputs
+    assert out["head_ip"] == "10.77.0.2"
+    assert out["ray_address"] == "10.77.0.2:6379"
+    assert [n["name"] for n in out["nodes"]] == ["head", "worker-0", "worker-1"]
+    assert out["nodes"][1]["private_ip"] == "10.77.0.10"
+    assert out["ssh_user"] == "root"
+    assert "-L 8265:127.0.0.1:8265" in out["dashboard"]
+    assert isinstance(out["ssh_private_key"], Secret)
+    assert set(out["phase_results"]["head"]) >= {"wait_ssh", "ray"}
+
+
+def test_secrets_are_marked_secret(recorded):
+    run_program(local_cluster())
+    loop = asyncio.get_event_loop()
+
+    def is_secret(v):
+        return loop.run_until_complete(pulumi.Output.from_input(v).is_secret())
+
+    env_cmd = recorded["demo-head-env_vars"]["kw"]["create"]
+    assert is_secret(env_cmd), "the env phase command carries a secret"
+    assert is_secret(recorded["demo-head-env_vars"]["kw"]["triggers"][0]), "its hash too"
+    assert not is_secret(recorded["demo-head-python_env"]["kw"]["create"])
+    assert is_secret(recorded["demo-head-wait_ssh"]["kw"]["connection"].private_key)
+    opts = recorded["demo-head-env_vars"]["kw"]["opts"]
+    assert set(opts.additional_secret_outputs) == {"stdout", "stderr"}
+    assert recorded["demo-head-custom-hello"]["kw"]["opts"].additional_secret_outputs
+
+
+def test_ray_phase_replaces_delete_first(recorded):
+    run_program(local_cluster())
+    assert recorded["demo-head-ray"]["kw"]["opts"].delete_before_replace is True
+    assert "ray_delete" in recorded["demo-head-ray"]["kw"]["delete"] or recorded["demo-head-ray"]["kw"]["delete"]
+
+
+def test_bad_config_registers_nothing():
+    bad = copy.deepcopy(local_cluster())
+    bad["workers"][0]["count"] = -1
+    with pytest.raises(pulumi.RunError) as e:
+        run_program(bad)
+    assert "styx:cluster.workers[0].count" in str(e.value)
+
+
+def test_missing_file_mount_fails_before_anything(tmp_path):
+    c = local_cluster()
+    c["setup"]["file_mounts"] = [{"local": "nope", "remote": "/opt/x"}]
+    with pytest.raises(pulumi.RunError) as e:
+        run_program(c, tmp_path)
+    assert "styx:cluster.setup.file_mounts[0].local" in str(e.value)
+
+
+def test_ssh_backend_adopts_hosts():
+    rec = run_program({"name": "adopt", "cloud": "ssh", "ssh": {"user": "ubuntu"},
+                       "head": {"host": "192.0.2.10"}, "workers": [{"hosts": ["192.0.2.11", "192.0.2.12"]}],
+                       "setup": {"ray": {"enabled": True}}})
+    assert not rec.of_type("command:local:Command")[1:], "only the key is generated locally"
+    gate = _names(rec.resources)["adopt-worker-1-wait_ssh"]
+    assert gate.inputs["connection"]["host"] == "192.0.2.12"
+    assert gate.inputs["connection"]["user"] == "ubuntu"
+    assert rec.outputs["ray_address"] == "192.0.2.10:6379"

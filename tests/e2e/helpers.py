@@ -1,0 +1,121 @@
+"""Helpers for end-to-end tests: real engine (Automation API), local backend, SSH into nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SANDBOXCTL = ROOT / "sandbox" / "sandboxctl.sh"
+
+
+def require_engine_and_sandbox() -> None:
+    from styx import engine
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, mounts) for the local backend")
+    try:
+        engine.check_toolchain()
+    except engine.ToolchainMissing as e:
+        pytest.skip(str(e))
+    if not (engine.toolchain_bin() / "pulumi-resource-command").exists():
+        pytest.skip("pulumi-resource-command missing: run bash toolchain/install-pulumi.sh")
+    for tool in ("debootstrap", "iptables", "ip", "unshare", "ssh"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} missing: run bash sandbox/host-deps.sh")
+    if not SANDBOXCTL.exists():
+        pytest.skip("sandbox/sandboxctl.sh missing")
+
+
+@dataclass
+class Ops:
+    """Resource operations seen in one engine run, by resource name."""
+
+    by_name: dict[str, str] = field(default_factory=dict)
+
+    def on_event(self, ev) -> None:
+        pre = getattr(ev, "resource_pre_event", None)
+        if pre is None:
+            return
+        md = pre.metadata
+        name = md.urn.rsplit("::", 1)[-1]
+        if md.type.startswith("pulumi:"):
+            return
+        self.by_name[name] = md.op.value if hasattr(md.op, "value") else str(md.op)
+
+    def changed(self) -> dict[str, str]:
+        return {n: op for n, op in self.by_name.items() if op not in ("same", "read")}
+
+
+class Stack:
+    """One styx stack on a temp file backend."""
+
+    def __init__(self, name: str, cluster: dict, tmp: Path):
+        from styx import engine
+
+        self.name = name
+        self.tmp = tmp
+        self.backend = f"file://{tmp / 'state'}"
+        self.cluster = cluster
+        self.stack = engine.open_stack(name, cluster, base_dir=ROOT, work_dir=tmp / "ws", backend_url=self.backend)
+        self._key: Path | None = None
+
+    def reconfigure(self, cluster: dict) -> None:
+        from styx import engine
+
+        self.cluster = cluster
+        engine.set_cluster_config(self.stack, cluster)
+
+    def up(self) -> tuple[object, Ops]:
+        ops = Ops()
+        res = self.stack.up(on_event=ops.on_event, color="never", on_output=lambda s: None)
+        return res, ops
+
+    def preview(self) -> tuple[object, Ops]:
+        ops = Ops()
+        res = self.stack.preview(on_event=ops.on_event, diff=True, color="never", on_output=lambda s: None)
+        return res, ops
+
+    def destroy(self):
+        ops = Ops()
+        res = self.stack.destroy(on_event=ops.on_event, color="never", on_output=lambda s: None)
+        return res, ops
+
+    def outputs(self) -> dict:
+        return {k: v.value for k, v in self.stack.outputs().items()}
+
+    def key(self) -> Path:
+        if self._key is None:
+            fd, p = tempfile.mkstemp(prefix="styx-key-", dir=self.tmp)
+            os.write(fd, self.outputs()["ssh_private_key"].encode())
+            os.close(fd)
+            os.chmod(p, 0o600)
+            self._key = Path(p)
+        return self._key
+
+    def ssh(self, ip: str, command: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
+        r = subprocess.run(
+            ["ssh", "-i", str(self.key()), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{ip}", command],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        if check and r.returncode != 0:
+            raise AssertionError(f"ssh {ip} {command!r} failed ({r.returncode}): {r.stderr[-2000:]}")
+        return r
+
+
+def sandbox_status(cluster: str) -> dict:
+    r = subprocess.run(["bash", str(SANDBOXCTL), "status"], env={**os.environ, "STYX_SB_CLUSTER": cluster},
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+def leftovers(status: dict) -> dict:
+    return {k: v for k, v in status.items() if v and k not in ("cluster",)}
