@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 
+from components import placement
 from components.backends import get_backend
 from components.backends.base import Backend, NodeRequest, ProvisionContext
 from components.filesync import pack
@@ -27,12 +28,15 @@ class Cluster(pulumi.ComponentResource):
     nodes: dict[str, Node]
 
     def __init__(self, cfg: ClusterConfig, base_dir: Path, *, backend: Backend | None = None,
-                 sync: tuple[str, str] | None = None, opts: pulumi.ResourceOptions | None = None):
+                 sync: tuple[str, str] | None = None, choice: dict[str, Any] | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
         """`sync` is the packed file mounts (components.filesync.pack), checked before anything exists."""
         super().__init__("styx:index:Cluster", cfg.name, None, opts)
         backend = backend or get_backend(cfg.cloud)
-        key = cluster_key(cfg, backend.key_generator, self)
+        key = cluster_key(cfg, backend.key_generator, self)  # None when the backend needs no SSH
         ctx = ProvisionContext(cfg=cfg, key=key, cluster=self)
+        if choice is not None:  # instance_type: auto, resolved before anything was registered
+            ctx.placements = placement.record(cfg, choice, self)
         backend.prepare(ctx)
 
         setup = cfg.setup
@@ -73,8 +77,8 @@ class Cluster(pulumi.ComponentResource):
         head = self.nodes["head"].handle
         ray = setup.ray
         self.head_ip = pulumi.Output.from_input(head.host)
-        self.ssh_user = head.user
-        self.ssh_private_key = key.private_key if key.generated else None
+        self.ssh_user = head.user if key is not None else None
+        self.ssh_private_key = key.private_key if key is not None and key.generated else None
         self.ray_address = pulumi.Output.concat(head.private_ip, f":{ray.port}")
         self.dashboard = pulumi.Output.concat(
             "ssh -i <key file> -o StrictHostKeyChecking=accept-new -N -L ",
@@ -95,7 +99,8 @@ class Cluster(pulumi.ComponentResource):
     def export(self) -> None:
         pulumi.export("head_ip", self.head_ip)
         pulumi.export("nodes", self.node_list)
-        pulumi.export("ssh_user", self.ssh_user)
+        if self.ssh_user is not None:
+            pulumi.export("ssh_user", self.ssh_user)
         if self.ssh_private_key is not None:
             pulumi.export("ssh_private_key", pulumi.Output.secret(self.ssh_private_key))
         pulumi.export("ray_address", self.ray_address)

@@ -17,7 +17,9 @@ def _split(stdout: str) -> tuple[str, str]:
     return priv + marker + "\n", pub.strip()
 
 
-def cluster_key(cfg: ClusterConfig, generator: str, parent: pulumi.Resource) -> ClusterKey:
+def cluster_key(cfg: ClusterConfig, generator: str, parent: pulumi.Resource) -> ClusterKey | None:
+    if generator == "none":
+        return None
     ssh = cfg.ssh
     if ssh.private_key or ssh.private_key_file:
         text = ssh.private_key or Path(ssh.private_key_file).expanduser().read_text()  # type: ignore[arg-type]

@@ -79,14 +79,21 @@ class Node(pulumi.ComponentResource):
         prev_chain: pulumi.Input[str] = gate_hash
         self.phases, self.chains = {}, {GATE.name: gate_hash}
         results: dict[str, pulumi.Output[str]] = {GATE.name: result_of(self.gate)}
+        overrides = self.handle.phase_overrides
         for phase in phases_for(ctx, base_dir):
+            ov = overrides.get(phase.name, overrides.get("*"))
+            if ov is not None and ov.skip:  # the backend says this phase does not belong on this node
+                pulumi.log.info(f"{phase.name} skipped on {self.handle.name}: {ov.skip}", resource=self)
+                results[phase.name] = pulumi.Output.from_input(f"styx {phase.name}: skipped: {ov.skip}")
+                continue
             deps = [prev_res]
             extra_chain: list[pulumi.Input[str]] = []
             if after and phase.name in after:
                 res, chain = after[phase.name]
                 deps.append(res)
                 extra_chain.append(chain)
-            prev_res, prev_chain = self._phase(name, phase, ctx, base_env, prev_chain, extra_chain, deps, child)
+            prev_res, prev_chain = self._phase(name, phase, ctx, base_env, prev_chain, extra_chain, deps, child,
+                                               dict(ov.env) if ov else {})
             self.phases[phase.name] = prev_res
             self.chains[phase.name] = prev_chain
             results[phase.name] = result_of(prev_res)
@@ -95,9 +102,9 @@ class Node(pulumi.ComponentResource):
 
     def _phase(self, name: str, phase: Phase, ctx: PhaseContext, base_env: dict[str, str],
                prev_chain: pulumi.Input[str], extra_chain: list[pulumi.Input[str]],
-               deps: list[pulumi.Resource], child: pulumi.ResourceOptions):
+               deps: list[pulumi.Resource], child: pulumi.ResourceOptions, override_env: dict[str, str]):
         body = body_of(phase)
-        env = {**base_env, **phase.env(ctx)}
+        env = {**base_env, **phase.env(ctx), **override_env}
         if _is_plain(env):  # the common case: no Outputs, no extra async work
             create: pulumi.Input[str] = render(phase.name, body, env)
             own: pulumi.Input[str] = digest(phase.name, body, env)

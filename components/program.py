@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pulumi
 
+from components import placement
 from components.backends import get_backend
 from components.cluster import Cluster
 from components.filesync import FileSyncError, pack
@@ -26,7 +27,8 @@ def build(config: pulumi.Config, base_dir: Path) -> Cluster:
         if problems:
             raise ConfigError(problems)
         sync = pack(cfg.setup.file_mounts, base_dir) if cfg.setup.file_mounts else None
-        cluster = Cluster(cfg, base_dir, backend=backend, sync=sync)
+        choice = placement.plan(cfg)  # instance_type: auto -> the optimizer, before anything exists
+        cluster = Cluster(cfg, base_dir, backend=backend, sync=sync, choice=choice)
     except (ConfigError, FileSyncError) as e:
         raise pulumi.RunError(f"invalid {CONFIG_KEY}:\n  " + "\n  ".join(str(e).splitlines())) from None
     cluster.export()

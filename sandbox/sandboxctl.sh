@@ -18,13 +18,14 @@ SUB=${1:-help}
 
 SUITE=bookworm
 # Bump when the base recipe (not only the package list) changes.
-BASE_RECIPE=1
+BASE_RECIPE=2
 BASE_PKGS=(openssh-server python3 python3-venv python3-pip sudo iproute2
   ca-certificates curl procps less)
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 
 CACHE_DIR=${STYX_CACHE_DIR:-/var/cache/styx}
 STATE_DIR=${STYX_SB_STATE_DIR:-/var/lib/styx/sandbox}
+LOCK_DIR=${STYX_SB_LOCK_DIR:-/run/lock/styx-sandbox}
 MTU=${STYX_SB_MTU:-1400}
 
 # ---------------------------------------------------------------- helpers --
@@ -73,7 +74,7 @@ veth_name() { printf 'sxh%s' "$(short_hash "$1/$2")"; } # 13 chars (IFNAMSIZ 15)
 ip2int() {
   local a b c d
   IFS=. read -r a b c d <<<"$1"
-  printf '%d' $(((a << 24) | (b << 16) | (c << 8) | d))
+  printf '%d' $(((10#$a << 24) | (10#$b << 16) | (10#$c << 8) | 10#$d))
 }
 
 int2ip() {
@@ -291,7 +292,7 @@ host_mirror() { # host_mirror SUITE
       [[ $line == \#* ]] && continue
       key=${line%%:*}
       val=${line#*:}
-      val=$(echo "$val" | xargs)
+      read -r val <<<"$val" || true
       case ${key,,} in
       uris) uris=$val ;;
       suites) suites=$val ;;
@@ -377,6 +378,8 @@ EOF
     echo "PasswordAuthentication no"
     echo "KbdInteractiveAuthentication no"
     echo "UseDNS no"
+    echo "HostKey /etc/ssh/ssh_host_ed25519_key"
+    echo "HostKey /etc/ssh/ssh_host_ecdsa_key"
     echo "# AcceptEnv: none (no client environment is accepted)"
     echo
     cat "$cfg"
@@ -415,7 +418,10 @@ ensure_base() {
   local inc
   inc=$(IFS=,; echo "${BASE_PKGS[*]}")
   log INFO "building base rootfs $dir (debootstrap $SUITE from $mirror${proxy:+ via proxy $proxy}); log: $dir.log"
+  # downloaded .debs are kept, so a rebuild (new recipe) does not refetch them
+  mkdir -p "$CACHE_DIR/debs/$SUITE"
   if ! env ${proxy:+http_proxy=$proxy} debootstrap --variant=minbase --include="$inc" \
+    --cache-dir="$CACHE_DIR/debs/$SUITE" \
     "$SUITE" "$tmp/rootfs" "$mirror" >"$dir.log" 2>&1; then
     umount_tree "$tmp"
     tail -n 15 "$dir.log" >&2 || true
@@ -469,7 +475,7 @@ cmd_net_up() {
   valid_ifname "$br"
   [[ $MTU =~ ^[0-9]+$ ]] || die 2 "invalid STYX_SB_MTU '$MTU'"
   check_tools
-  lock "$STATE_DIR/.locks/$c.net.lock"
+  lock "$LOCK_DIR/$c.net.lock"
   check_subnet "$STYX_SB_SUBNET" "$c" "$br"
   parse_cidr "$STYX_SB_SUBNET"
   local subnet gw tag="styx:$c"
@@ -509,7 +515,7 @@ cmd_net_down() {
   need_env STYX_SB_CLUSTER
   local c=$STYX_SB_CLUSTER tag="styx:$STYX_SB_CLUSTER" did=0 rule br
   valid_cluster "$c"
-  lock "$STATE_DIR/.locks/$c.net.lock"
+  lock "$LOCK_DIR/$c.net.lock"
   local -a args
   while read -r rule; do
     [[ -n $rule ]] || continue
@@ -528,6 +534,9 @@ cmd_net_down() {
     log INFO "removed bridge $br"
     did=$((did + 1))
   done
+  if compgen -G "$STATE_DIR/$c/*/node.env" >/dev/null; then
+    log WARN "nodes of cluster $c still exist (run node-down for them); they lost their network"
+  fi
   if [[ -n ${STYX_SB_BRIDGE:-} ]] && link_exists "$STYX_SB_BRIDGE"; then
     log WARN "bridge $STYX_SB_BRIDGE exists but is not tagged $tag; left alone"
   fi
@@ -553,6 +562,7 @@ node_running() { # node_running DIR NS
 # Write a file inside ROOT without following symlinks planted in the node.
 put_file() { # put_file ROOT RELPATH MODE  (content on stdin)
   local root=$1 rel=$2 mode=$3 d="" part tmp
+  local -a parts
   IFS=/ read -ra parts <<<"$(dirname "$rel")"
   for part in "${parts[@]}"; do
     [[ -n $part && $part != . ]] || continue
@@ -569,7 +579,8 @@ put_file() { # put_file ROOT RELPATH MODE  (content on stdin)
 check_refuse() {
   local f=${STYX_SB_REFUSE_FILE:-} zone=${STYX_SB_ZONE:-}
   [[ -n $f && -n $zone && -f $f ]] || return 0
-  if grep -qxF -- "$zone" "$f" || grep -qwF -- "$zone" "$f"; then
+  # the file lists zones separated by newlines, blanks or commas
+  if tr -s '[:blank:],' '[\n*]' <"$f" | grep -qxF -- "$zone"; then
     die 3 "InsufficientCapacity: zone $zone has no capacity for ${STYX_SB_NODE:-node}"
   fi
 }
@@ -605,13 +616,20 @@ cmd_node_up() {
   fi
   [[ $shm =~ ^[0-9]+[kKmMgG%]?$ ]] || die 2 "invalid STYX_SB_SHM_SIZE '$shm' (e.g. 2g, 512m)"
   [[ $MTU =~ ^[0-9]+$ ]] || die 2 "invalid STYX_SB_MTU '$MTU'"
+  if parse_cidr "$ipaddr/$prefix"; then
+    local host=$(($(ip2int "$ipaddr") - CIDR_NET)) last=$(((1 << (32 - prefix)) - 1))
+    ((host > 0 && host < last)) || die 2 "STYX_SB_IP $ipaddr is the network or broadcast address of /$prefix"
+    [[ $ipaddr != "$gw" ]] || die 2 "STYX_SB_IP $ipaddr is the gateway address"
+    parse_cidr "$gw/$prefix"
+    (($(ip2int "$ipaddr") - host == CIDR_NET)) || die 2 "STYX_SB_IP $ipaddr and STYX_SB_GATEWAY $gw are not in the same /$prefix"
+  fi
   local pubkey=$STYX_SB_PUBKEY
   [[ $pubkey != *$'\n'* && $pubkey =~ ^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+\ [A-Za-z0-9+/=]+ ]] ||
     die 2 "STYX_SB_PUBKEY is not an OpenSSH public key line"
 
-  lock "$STATE_DIR/.locks/$c.$n.lock"
+  lock "$LOCK_DIR/$c.$n.lock"
   if node_running "$dir" "$ns"; then
-    log INFO "node $n of cluster $c already running (pid $(cat "$dir/init.pid")), skipping"
+    log INFO "node $n of cluster $c already running, skipping (pid $(cat "$dir/init.pid"))"
     echo "$ipaddr"
     return 0
   fi
@@ -663,8 +681,10 @@ EOF
     echo "127.0.0.1 localhost"
     echo "::1 localhost ip6-localhost ip6-loopback"
     local hl has_self=0
+    local -a hw
     while IFS= read -r hl; do
-      hl=$(xargs <<<"${hl%%#*}")
+      read -ra hw <<<"${hl%%#*}"
+      hl="${hw[*]}"
       [[ -n $hl ]] || continue
       [[ $hl =~ ^[0-9A-Fa-f.:]+(\ [A-Za-z0-9._-]+)+$ ]] || { log WARN "ignoring hosts line '$hl'"; continue; }
       [[ " $hl " == *" $n "* ]] && has_self=1
@@ -678,8 +698,15 @@ EOF
     resolv=/run/systemd/resolve/resolv.conf
   fi
   put_file "$m" etc/resolv.conf 0644 <"$resolv"
+  # open-file limit for SSH sessions (pam_limits would reset the soft limit
+  # to 1024); Ray wants 65536, capped by what this host lets us have.
+  local nofile
+  nofile=$(ulimit -Hn)
+  [[ $nofile =~ ^[0-9]+$ ]] && ((nofile < 65536)) || nofile=65536
+  printf '%s %s nofile %s\n' '*' soft "$nofile" '*' hard "$nofile" root soft "$nofile" root hard "$nofile" |
+    put_file "$m" etc/security/limits.d/90-styx-nofile.conf 0644
   local kt
-  for kt in ed25519 ecdsa rsa; do
+  for kt in ed25519 ecdsa; do # no RSA: keygen costs 1-2 s per node
     if [[ ! -s $m/etc/ssh/ssh_host_${kt}_key ]]; then
       local kd
       kd=$(mktemp -d)
@@ -725,6 +752,9 @@ EOF
 cmd_init() {
   local m=$STYX_I_ROOT
   hostname "$STYX_I_NODE"
+  # Ray wants many open files: raise the hard limit where the host allows it
+  ulimit -Hn 65536 2>/dev/null || true
+  ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
   mount --bind /dev "$m/dev" # not --rbind: own shm/pts below
   mount -t tmpfs -o "size=$STYX_I_SHM,mode=1777,nosuid,nodev" shm "$m/dev/shm"
   mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$m/dev/pts"
@@ -750,7 +780,7 @@ cmd_node_down() {
   local dir=$STATE_DIR/$c/$n ns vh did=0 pid i
   ns=$(ns_name "$c" "$n")
   vh=$(veth_name "$c" "$n")
-  lock "$STATE_DIR/.locks/$c.$n.lock"
+  lock "$LOCK_DIR/$c.$n.lock"
   # 1. processes: the PID-namespace init (kills the whole namespace), then
   #    anything else still living in the netns.
   if node_running "$dir" "$ns"; then
@@ -793,7 +823,7 @@ cmd_node_down() {
     did=$((did + 1))
   fi
   rm -f "$STATE_DIR/.netns/$ns"
-  rmdir "$STATE_DIR/$c" 2>/dev/null || true
+  rmdir "$STATE_DIR/.netns" "$STATE_DIR/$c" 2>/dev/null || true
   if ((did == 0)); then
     log INFO "node $n of cluster $c: nothing to do"
   else
@@ -864,7 +894,7 @@ cmd_status() {
       [[ $cl == "$c" ]] && state+=("$f")
     done
   elif [[ -d $STATE_DIR ]]; then
-    while read -r f; do state+=("$f"); done < <(find "$STATE_DIR" -mindepth 1 -maxdepth 2 ! -path "$STATE_DIR/.locks*" ! -path "$STATE_DIR/.netns")
+    while read -r f; do state+=("$f"); done < <(find "$STATE_DIR" -mindepth 1 -maxdepth 2 ! -path "$STATE_DIR/.netns")
   fi
   local clean=true
   ((${#netns[@]} + ${#veths[@]} + ${#bridges[@]} + ${#rules[@]} + ${#mounts[@]} + ${#procs[@]} + ${#state[@]} == 0)) || clean=false

@@ -140,7 +140,7 @@ ensure_users() {
   local u
   for u in $STYX_DOCKER_USERS; do
     id -u "$u" >/dev/null 2>&1 || styx_die "STYX_DOCKER_USERS: no such user '$u'"
-    if ! id -nG "$u" | tr ' ' '\n' | grep -qx docker; then
+    if [[ " $(id -nG "$u") " != *" docker "* ]]; then
       styx_run styx_sudo usermod -aG docker "$u"
       CHANGES+=("added $u to group docker")
     fi

@@ -72,6 +72,11 @@ main() {
   stale_file="$tmpdir/stale"
   sha_file="$STYX_SYNC_STATE.sha256"
 
+  if [[ -z $STYX_SYNC_ARCHIVE_B64 && -z $STYX_SYNC_ARCHIVE_FILE && -z ${STYX_SYNC_MANIFEST//[[:space:]]/} ]] &&
+    ! styx_sudo test -f "$STYX_SYNC_STATE"; then
+    styx_result skipped "nothing to sync"
+    return 0
+  fi
   normalise_manifest "$STYX_SYNC_MANIFEST" "$new_manifest"
   n_new=$(wc -l <"$new_manifest")
   : >"$old_manifest"

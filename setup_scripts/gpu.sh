@@ -74,13 +74,18 @@ loaded_driver_version() {
 
 # driver version reported by nvidia-smi (userspace), empty when unavailable
 smi_driver_version() {
+  local out
   styx_have nvidia-smi || return 0
-  nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1 | tr -d '[:space:]' || true
+  out=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null) || return 0
+  out=$(printf '%s\n' "$out" | head -n 1 | tr -d '[:space:]')
+  [[ ! $out =~ ^[0-9]+\.[0-9]+(\.[0-9]+)?$ ]] || printf '%s\n' "$out"
 }
 
 smi_mismatch() {
   styx_have nvidia-smi || return 1
-  nvidia-smi 2>&1 | grep -qi 'driver/library version mismatch'
+  local out
+  out=$(nvidia-smi 2>&1) || true
+  [[ ${out,,} == *"driver/library version mismatch"* ]]
 }
 
 version_matches() {
@@ -299,7 +304,9 @@ ldconfig_cmd() {
 ensure_cudnn() {
   local major=${STYX_CUDNN_VERSION%%.*} cuda_major
   [[ -n $major ]] || return 0
-  if "$(ldconfig_cmd)" -p 2>/dev/null | grep -qE "libcudnn\.so\.$major([[:space:]]|\.)"; then
+  local cache
+  cache=$("$(ldconfig_cmd)" -p 2>/dev/null) || cache=""
+  if [[ $cache =~ libcudnn\.so\.${major}[[:space:].] ]]; then
     styx_log INFO "cuDNN $major present (ldconfig)"
     return 0
   fi

@@ -438,7 +438,7 @@ styx_apt_update() {
 # the dpkg lock is held. Sets STYX_APT_INSTALLED to the installed specs
 # (empty when all were present) and STYX_LAST_CHANGED accordingly.
 styx_apt_install() {
-  local p missing=() i rc log recommends=--no-install-recommends need_update=0
+  local p missing=() i rc log tail_txt recommends=--no-install-recommends need_update=0
   STYX_APT_INSTALLED=
   STYX_LAST_CHANGED=0
   for p in "$@"; do
@@ -468,9 +468,13 @@ styx_apt_install() {
       "${missing[@]}" || rc=$?
     [[ $rc -ne 0 ]] || break
     log=$(styx_log_file)
-    if tail -n 20 -- "$log" | grep -qiE 'could not get lock|unable to acquire the dpkg|dpkg was interrupted'; then
+    tail_txt=$(tail -n 20 -- "$log")
+    tail_txt=${tail_txt,,}
+    if [[ $tail_txt == *"could not get lock"* || $tail_txt == *"unable to acquire the dpkg"* || $tail_txt == *"dpkg was interrupted"* ]]; then
       styx_log WARN "dpkg busy/interrupted (attempt $i/5), retrying"
-      tail -n 20 -- "$log" | grep -qi 'dpkg was interrupted' && styx_try styx__apt_env dpkg --configure -a || true
+      if [[ $tail_txt == *"dpkg was interrupted"* ]]; then
+        styx_try styx__apt_env dpkg --configure -a || true
+      fi
       sleep $((i * 10))
       continue
     fi

@@ -150,17 +150,33 @@ def open_stack(
 
 
 def set_cluster_config(stack, cluster: dict[str, Any], secret_paths: list[str] | None = None) -> None:
-    """Write `styx:cluster`; secrets (secret_env values, ssh.private_key, extra paths) as secure values."""
+    """Write `styx:cluster` as one structured value into the stack's settings file; secrets (every
+    setup.secret_env value, ssh.private_key, extra dotted paths) become nested `secure:` values
+    encrypted by the stack's secrets provider, so no secret is stored in plain text.
+    """
+    import yaml
     from pulumi import automation as auto
 
-    plain = _strip_secrets(cluster)
-    values = {"styx:cluster": auto.ConfigValue(value=_json(plain))}
-    stack.set_all_config(values)
-    secret_items = list(_secret_items(cluster, secret_paths or []))
-    if secret_items:
-        stack.set_all_config(
-            {f"styx:cluster.{path}": auto.ConfigValue(value=v, secret=True) for path, v in secret_items}, path=True
-        )
+    items = list(_secret_items(cluster, secret_paths or []))
+    if items:  # let the engine encrypt each value under a temporary key, then move the ciphertext
+        stack.set_all_config({f"styx:styxTmpSecret{i}": auto.ConfigValue(value=v, secret=True)
+                              for i, (_, v) in enumerate(items)})
+    path = Path(stack.workspace.work_dir) / f"Pulumi.{stack.name.split('/')[-1]}.yaml"
+    data = yaml.safe_load(path.read_text()) if path.exists() else {}
+    data = data or {}
+    config = data.setdefault("config", {}) or {}
+    data["config"] = config
+    obj = _strip_secrets(cluster)
+    for i, (dotted, _) in enumerate(items):
+        cur = obj
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            if not isinstance(cur.get(part), dict):
+                cur[part] = {}
+            cur = cur[part]
+        cur[parts[-1]] = config.pop(f"styx:styxTmpSecret{i}")
+    config["styx:cluster"] = obj
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def _json(obj: Any) -> str:
@@ -177,7 +193,7 @@ def _strip_secrets(cluster: dict[str, Any]) -> dict[str, Any]:
     if setup.get("secret_env"):
         setup["secret_env"] = {}
     if (c.get("ssh") or {}).get("private_key"):
-        c["ssh"]["private_key"] = None
+        del c["ssh"]["private_key"]
     return c
 
 

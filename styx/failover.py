@@ -106,10 +106,10 @@ def _next_local(cluster: dict[str, Any], blocked: set[str]) -> dict[str, Any] | 
 def _next_cloud(cluster: dict[str, Any], blocked: Sequence[str],
                 catalog_loader: Callable[[], Any] | None) -> dict[str, Any] | None:
     from styx import optimizer
-    from styx.config import parse_cluster
 
-    cfg = parse_cluster(cluster)  # the user's config: a region/zone they pinned stays a filter
-    req = optimizer.request_from_cluster(cfg)
+    # the user's config (not validated yet: `region` may be left to the optimizer); a region or
+    # zone they pinned stays a filter
+    req = optimizer.request_from_cluster(_duck(cluster))
     if catalog_loader is None:
         from styx.catalog import load_catalog
 
@@ -133,6 +133,22 @@ def _next_cloud(cluster: dict[str, Any], blocked: Sequence[str],
         if group.get("zone") and ch.zone:
             group["zone"] = ch.zone
     return out
+
+
+def _duck(cluster: dict[str, Any]) -> Any:
+    """Attribute access over the raw cluster dict, for optimizer.request_from_cluster."""
+    from types import SimpleNamespace
+
+    def spec(d: dict[str, Any], **extra: Any) -> SimpleNamespace:
+        res = d.get("resources")
+        return SimpleNamespace(instance_type=d.get("instance_type"), spot=bool(d.get("spot", False)),
+                               zone=d.get("zone"), resources=SimpleNamespace(**{
+                                   k: (res or {}).get(k) for k in ("accelerators", "any_of", "ordered", "cpus",
+                                                                   "memory")}) if res else None, **extra)
+
+    workers = [spec(g, name=g.get("name", "worker"), count=g.get("count", 1)) for g in cluster.get("workers") or []]
+    return SimpleNamespace(cloud=cluster.get("cloud"), region=cluster.get("region"), zone=cluster.get("zone"),
+                           head=spec(cluster.get("head") or {}), workers=workers)
 
 
 def next_placement(cluster: dict[str, Any], blocked: Sequence[str],

@@ -26,7 +26,6 @@ Plain dataclasses in and out, standard library only: no Pulumi, no pydantic, no 
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +34,7 @@ from typing import Any
 
 from styx.catalog import Catalog, Offer
 from styx.catalog import gcp as _gcp
+from styx.catalog.loader import placement_index
 from styx.catalog.model import format_count
 
 __all__ = [
@@ -320,6 +320,8 @@ def _strs(field: str, v: Any) -> tuple[str, ...]:
 def _check_keys(where: str, d: Mapping[str, Any], allowed: Sequence[str]) -> None:
     for k in d:
         if k not in allowed:
+            import difflib
+
             close = difflib.get_close_matches(str(k), list(allowed), n=3)
             raise RequestError(f"{where}{k}" if where else str(k), "unknown field", allowed=", ".join(allowed),
                                suggestions=close)
@@ -733,6 +735,7 @@ class Plan:
 
 def _validate(req: Request, catalog: Catalog) -> Request:
     """Canonicalise accelerator names against the catalog; unknown names, clouds, regions are errors."""
+    import difflib  # error paths only
     known_clouds = sorted(set(KNOWN_CLOUDS) | set(catalog.clouds))
     for c in req.clouds:
         if c not in known_clouds:
@@ -789,6 +792,27 @@ class _GroupSearch:
         self.blocked_hits: dict[Block, int] = {}
 
 
+def _shape_filter(g: NodeGroupRequest):
+    """A predicate for the machine shape: pinned type, cpus, memory, default host size for attached GPUs."""
+    cpus, memory, it = g.cpus, g.memory, g.instance_type
+    mem_per_cpu = _gcp.DEFAULT_MEMORY_PER_CPU
+
+    def ok(o: Offer) -> bool:
+        if it is not None and o.instance_type != it:
+            return False
+        if o.attached and cpus is None and memory is None:
+            need = _gcp.n1_default_min_cpus(o.accelerator or "", o.accelerator_count)
+            if (o.vcpus or 0) < need or (o.memory_gib or 0) < need * mem_per_cpu:
+                return False
+        if cpus is not None and not cpus.ok(o.vcpus):
+            return False
+        if memory is not None:
+            return memory.ok(o.memory_gib, o.vcpus)
+        return not (o.attached and cpus is not None and (o.memory_gib or 0) < cpus.value * mem_per_cpu)
+
+    return ok
+
+
 def _search_group(
     g: NodeGroupRequest,
     spot: bool,
@@ -798,67 +822,87 @@ def _search_group(
     zones: frozenset[str] | None,
     blocklist: Blocklist,
 ) -> _GroupSearch:
+    """Best offer per placement for one group.
+
+    Fast path: the catalog's per-(accelerator, count, spot) index maps each placement to its priced offers
+    sorted by price, so the first offer that fits the shape is the placement's best; a placement costs
+    O(1) when nothing but price matters. Why a cloud has nothing is only worked out (slow path, every offer
+    of that cloud) for the clouds that end up with no placement.
+    """
     s = _GroupSearch(g, spot)
     options: Sequence[AcceleratorSpec | None] = g.accelerators or (None,)
-    cpus, memory = g.cpus, g.memory
-    best, per_option, stage = s.best, s.per_option, s.stage
+    ok = _shape_filter(g)
+    best, per_option = s.best, s.per_option
+    hits = s.blocked_hits
+    # attached GPUs (GCP N1) always get a host-size check, so only CPU-/GPU-plain requests skip it
+    shaped = g.cpus is not None or g.memory is not None or g.instance_type is not None or any(
+        o is not None and _gcp.N1_ATTACHABLE.get(o.name) is not None for o in options
+    )
     for idx, opt in enumerate(options):
         rank = idx if g.ordered else 0
-        if opt is None:
-            pool = catalog.offers(None) if g.instance_type is None else _typed(catalog, g.instance_type, clouds)
+        if opt is None and g.instance_type is not None:
+            index = placement_index(_typed(catalog, g.instance_type, clouds), spot)
+        elif opt is None:
+            index = catalog.placements(None, None, spot)
         else:
-            pool = catalog.offers(opt.name, opt.count)
-        for o in pool:
-            cloud = o.cloud
+            index = catalog.placements(opt.name, opt.count, spot)
+        for place, lst in index.items():
+            cloud, region, zone = place
             if clouds is not None and cloud not in clouds:
                 continue
-            if g.instance_type is not None and o.instance_type != g.instance_type:
+            if regions is not None and region not in regions:
                 continue
-            sk = (cloud, idx)
-            st = stage.get(sk)
-            if st is None:
-                stage[sk] = st = 0
-            if regions is not None and o.region not in regions:
+            if zones is not None and (zone or None) not in zones:
                 continue
-            if zones is not None and o.zone not in zones:
-                continue
-            if st < _S_LOCATION:
-                stage[sk] = st = _S_LOCATION
-            if o.attached and cpus is None and memory is None:
-                need = _gcp.n1_default_min_cpus(o.accelerator or "", o.accelerator_count)
-                if (o.vcpus or 0) < need or (o.memory_gib or 0) < need * _gcp.DEFAULT_MEMORY_PER_CPU:
+            if shaped:
+                for t in lst:
+                    if ok(t[2]):
+                        break
+                else:
                     continue
-            if cpus is not None and not cpus.ok(o.vcpus):
-                continue
-            if memory is not None:
-                if not memory.ok(o.memory_gib, o.vcpus):
-                    continue
-            elif o.attached and cpus is not None and (o.memory_gib or 0) < cpus.value * _gcp.DEFAULT_MEMORY_PER_CPU:
-                continue
-            if st < _S_SHAPE:
-                stage[sk] = st = _S_SHAPE
-            price = o.spot_price if spot else o.price
-            if price is None:
-                continue
-            if st < _S_PRICE:
-                stage[sk] = st = _S_PRICE
+            else:
+                t = lst[0]
             if blocklist:
-                b = blocklist.blocks(cloud, o.region, o.zone)
+                b = blocklist.blocks(cloud, region, zone or None)
                 if b is not None:
-                    s.blocked_hits[b] = s.blocked_hits.get(b, 0) + 1
+                    hits[b] = hits.get(b, 0) + 1
                     continue
-            if st < _S_UNBLOCKED:
-                stage[sk] = _S_UNBLOCKED
-            place = (cloud, o.region, o.zone or "")
-            cand = (rank, round(price, 9), o.instance_type, o, idx)  # 1e-9: float noise is no difference
+            cand = (rank, t[0], t[1], t[2], idx)
             cur = best.get(place)
             if cur is None or cand[:3] < cur[:3]:
                 best[place] = cand
-            pk = (place, idx)
-            cur = per_option.get(pk)
-            if cur is None or cand[:3] < cur[:3]:
-                per_option[pk] = cand
+            per_option[(place, idx)] = cand
     return s
+
+
+def _stages(g: NodeGroupRequest, spot: bool, catalog: Catalog, cloud: str, regions, zones, blocklist) -> dict:
+    """(cloud, option index) -> the furthest filter stage any offer of the cloud passed (for messages)."""
+    stage: dict[tuple[str, int], int] = {}
+    ok = _shape_filter(g)
+    options: Sequence[AcceleratorSpec | None] = g.accelerators or (None,)
+    for idx, opt in enumerate(options):
+        if opt is None:
+            pool = catalog.offers(None) if g.instance_type is None else catalog.offers_of_type(cloud, g.instance_type)
+        else:
+            pool = catalog.offers(opt.name, opt.count)
+        sk = (cloud, idx)
+        for o in pool:
+            if o.cloud != cloud:
+                continue
+            st = stage.setdefault(sk, 0)
+            if (regions is not None and o.region not in regions) or (zones is not None and o.zone not in zones):
+                continue
+            st = max(st, _S_LOCATION)
+            if ok(o):
+                st = max(st, _S_SHAPE)
+                if (o.spot_price if spot else o.price) is not None:
+                    st = max(st, _S_PRICE)
+                    if not (blocklist and blocklist.blocks(cloud, o.region, o.zone)):
+                        st = _S_UNBLOCKED
+            stage[sk] = st
+            if st == _S_UNBLOCKED:
+                break
+    return stage
 
 
 def _typed(catalog: Catalog, instance_type: str, clouds: frozenset[str] | None) -> list[Offer]:
@@ -933,7 +977,8 @@ def resolve(
         s0 = searches[0]
         cnt = s0.group.count
         for place, p in s0.best.items():
-            cands.append((((), round(p[1] * cnt, 9), place[0], place[1], place[2], (p[2],)), place, (p,)))
+            cands.append((((), p[1] if cnt == 1 else round(p[1] * cnt, 9), place[0], place[1], place[2], (p[2],)),
+                          place, (p,)))
         common: set = set()
     else:
         common = set(searches[0].best)
@@ -983,7 +1028,7 @@ def resolve(
                 break
 
     feasible = {(c[1][0], c[1][1]) for c in cands}
-    excluded = _exclusions(req, catalog, searches, feasible, bl, clouds)
+    excluded = _exclusions(req, catalog, searches, feasible, bl, clouds, regions, zones)
     return Plan(req, choice, tuple(alternatives), tuple(excluded), tuple(catalog.warnings), len(cands))
 
 
@@ -1007,6 +1052,8 @@ def _exclusions(
     feasible_regions: set[tuple[str, str]],
     bl: Blocklist,
     clouds: frozenset[str] | None,
+    regions: frozenset[str] | None,
+    zones: frozenset[str] | None,
 ) -> list[Exclusion]:
     out: list[Exclusion] = []
     feasible_clouds = {c for c, _ in feasible_regions}
@@ -1028,6 +1075,7 @@ def _exclusions(
         for s in searches:
             if any(p[0] == cloud for p in s.best):
                 continue
+            s.stage.update(_stages(s.group, s.spot, catalog, cloud, regions, zones, bl))
             m = _reason_for(s.group, s, cloud, catalog, req)
             msgs.append(f"{s.group.name}: {m}" if multi else m)
         if not msgs:

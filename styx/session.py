@@ -130,7 +130,9 @@ class _Runner:
                     self.proc = None
         result = CommandResult(stdout="\n".join(out), stderr="\n".join(err), code=p.returncode)
         if p.returncode != 0:
-            raise create_command_error(result)
+            err = create_command_error(result)
+            err.result = result  # type: ignore[attr-defined]  # stdout/stderr for styx's messages
+            raise err
         return result
 
 
@@ -222,6 +224,7 @@ class StackSession:
         self.name: str = stack.name
         self.runner = _Runner(stack.workspace.pulumi_command)
         stack.workspace.pulumi_command = self.runner
+        self._config_cache: dict[str, str] | None = None
 
     # -- config + metadata
     def cluster(self) -> dict[str, Any] | None:
@@ -230,6 +233,11 @@ class StackSession:
         return json.loads(raw) if raw else None
 
     def _config(self) -> dict[str, str]:
+        if self._config_cache is None:
+            self._config_cache = self._read_config()
+        return self._config_cache
+
+    def _read_config(self) -> dict[str, str]:
         try:
             allc = self.stack.get_all_config()
         except Exception:
@@ -242,6 +250,7 @@ class StackSession:
         return vals
 
     def set_cluster(self, cluster: dict[str, Any]) -> None:
+        self._config_cache = None
         eng.set_cluster_config(self.stack, cluster)
 
     def meta(self) -> dict[str, Any]:
@@ -258,6 +267,7 @@ class StackSession:
     def set_meta(self, key: str, value: Any) -> None:
         from pulumi import automation as auto
 
+        self._config_cache = None
         self.stack.set_config(key, auto.ConfigValue(value=json.dumps(value)))
 
     def base_dir(self) -> Path:
@@ -319,8 +329,9 @@ class StackSession:
         except auto.CommandError as e:
             text = _error_text(e)
             cancelled = self.runner.interrupts > 0
-            return OpResult(False, error=text, cancelled=cancelled, stdout=getattr(e, "stdout", "") or "",
-                            stderr=getattr(e, "stderr", "") or "")
+            res = getattr(e, "result", None)
+            return OpResult(False, error=text, cancelled=cancelled, stdout=getattr(res, "stdout", "") or "",
+                            stderr=getattr(res, "stderr", "") or "")
         if kind == "preview":
             changes = {str(getattr(k, "value", k)): v for k, v in (r.change_summary or {}).items()}
         else:
@@ -348,9 +359,49 @@ class StackSession:
             self.stack.import_stack(dep)
         return len(ops)
 
+    # -- state locks (file backends; a killed `pulumi` leaves its lock behind)
+    def locks(self) -> list[dict[str, Any]]:
+        """Lock files of this stack on a file:// backend, each with `stale` (same host, process gone)."""
+        import socket
+
+        url = self.engine.backend_url
+        if not url.startswith("file://"):
+            return []
+        root = Path(url[len("file://"):].split("?", 1)[0]) / ".pulumi" / "locks"
+        out = []
+        for f in sorted(root.rglob("*.json")) if root.is_dir() else []:
+            if f.parent.name != self.name:
+                continue
+            try:
+                info = json.loads(f.read_text())
+            except (OSError, ValueError):
+                info = {}
+            pid = info.get("pid")
+            same_host = info.get("hostname") == socket.gethostname()
+            info.update(path=str(f), stale=bool(same_host and isinstance(pid, int) and not _pulumi_alive(pid)))
+            out.append(info)
+        return out
+
+    def unlock(self) -> None:
+        """`pulumi cancel`: on a file backend, deletes the stack's lock files."""
+        self.stack.cancel()
+
     def ssh_target(self) -> dict[str, Any]:
         """Outputs with the private key (for styx ssh/exec); never printed by the CLI."""
         return self.outputs()
+
+
+def _pulumi_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return "pulumi" in Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return True
 
 
 def _drop(_line: str) -> None:
@@ -372,8 +423,11 @@ def _aware(dt: Any) -> datetime | None:
 
 def _error_text(e: Exception) -> str:
     """The useful part of a failed pulumi command: its error lines, without the usage noise."""
-    stderr = getattr(e, "stderr", "") or ""
-    stdout = getattr(e, "stdout", "") or ""
+    res = getattr(e, "result", None)
+    stderr = getattr(res, "stderr", "") or ""
+    stdout = getattr(res, "stdout", "") or ""
+    if res is None:
+        stderr = str(e)
     lines = [ln for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
     keep = [ln for ln in lines if "error" in ln.lower() or "Insufficient" in ln or "canceled" in ln.lower()]
     return "\n".join(keep[-20:] or lines[-20:]) or str(e)

@@ -25,6 +25,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_command import local
 
 from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
 from components.transport import SSHTransport
@@ -46,10 +47,6 @@ _IMAGES: dict[tuple[str, str], tuple[str, str]] = {
     ("gpu", "x86_64"): ("amazon", "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"),
     ("gpu", "arm64"): ("amazon", "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"),
 }
-
-
-class AutoTypeNotWired(ValueError):
-    """`instance_type: auto` reached the AWS backend before the optimizer was wired in."""
 
 
 def arch_of(instance_type: str) -> str:
@@ -144,11 +141,8 @@ class AwsBackend(Backend):
         `resources` into a concrete type; until it is wired in here, auto is a clear error.
         """
         t = node.spec.instance_type
-        if t == "auto":
-            raise AutoTypeNotWired(
-                f"{CONFIG_KEY}.{_where(cfg, node.group)}.instance_type: auto is not supported by the aws "
-                "backend yet; give a concrete EC2 type (e.g. p4d.24xlarge for A100:8)"
-            )
+        if t == "auto":  # resolved by the optimizer and recorded (components.placement); see machine()
+            return "auto"
         if not t:
             raise ValueError(f"{CONFIG_KEY}.{_where(cfg, node.group)}.instance_type: required for cloud aws")
         return t
@@ -164,7 +158,7 @@ class AwsBackend(Backend):
             except ValueError as e:
                 p.append(str(e))
                 t = None
-            if t is not None and not re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", t):
+            if t is not None and t != "auto" and not re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", t):
                 p.append(f"{k}.{where}.instance_type: {t!r} is not an EC2 instance type like m6i.large")
             if spec.image and spec.image not in IMAGE_ALIASES and not _AMI_RE.match(spec.image):
                 p.append(f"{k}.{where}.image: {spec.image!r} is not an AMI id (ami-...) or one of "
@@ -255,7 +249,9 @@ class AwsBackend(Backend):
                     availability_zone=default_az if z == _DEFAULT_ZONE else z,
                     map_public_ip_on_launch=True,
                     tags=_tags(cfg, f"{name}-subnet-{z}"),
-                    opts=opts,
+                    # the default zone is looked up once; a later lookup never moves the subnet
+                    opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                        ignore_changes=["availabilityZone"] if z == _DEFAULT_ZONE else None)),
                 )
                 assoc = aws.ec2.RouteTableAssociation(
                     f"{name}-rta-{z}", subnet_id=subnet.id, route_table_id=rt.id, opts=opts
@@ -318,14 +314,21 @@ class AwsBackend(Backend):
             placement_group=pg, amis={}, instances={},
         )
 
-    def _ami(self, ctx: ProvisionContext, shared: _Shared, image: str, arch: str) -> tuple[pulumi.Input[str], bool]:
-        """(AMI id, looked up?). Lookups are shared by every node with the same image and architecture."""
+    def _ami(self, ctx: ProvisionContext, shared: _Shared, image: str, arch: str) -> pulumi.Input[str]:
+        """The AMI id for an image (alias or explicit id) on an architecture.
+
+        A looked-up image is pinned on first use: a `command.local.Command` (no command, just state)
+        named after the alias and architecture records the id, ignoring later lookups. A new upstream
+        release therefore never replaces running nodes, while switching `image` (a new pin) does.
+        `pulumi up --target-replace <pin urn>` moves a cluster to the newest image on purpose.
+        (`ignore_changes=["ami"]` on the instance would keep the old AMI even across a replacement.)
+        """
         if _AMI_RE.match(image):
-            return image, False
+            return image
         key = (image, arch)
         if key not in shared.amis:
             owner, pattern = ami_lookup(image, arch)
-            shared.amis[key] = aws.ec2.get_ami_output(
+            found = aws.ec2.get_ami_output(
                 owners=[owner],
                 most_recent=True,
                 filters=[
@@ -335,8 +338,14 @@ class AwsBackend(Backend):
                     aws.ec2.GetAmiFilterArgs(name="root-device-type", values=["ebs"]),
                 ],
                 opts=pulumi.InvokeOutputOptions(parent=ctx.cluster, provider=shared.provider),
-            ).id
-        return shared.amis[key], True
+            )
+            pin = local.Command(
+                f"{ctx.cfg.name}-ami-{image}-{arch}",
+                environment={"STYX_AMI": found.id, "STYX_AMI_NAME": found.name.apply(lambda n: n or "")},
+                opts=pulumi.ResourceOptions(parent=ctx.cluster, ignore_changes=["environment"]),
+            )
+            shared.amis[key] = pin.environment.apply(lambda env: (env or {})["STYX_AMI"])
+        return shared.amis[key]
 
     # ------------------------------------------------------------------ one machine
 
@@ -344,10 +353,14 @@ class AwsBackend(Backend):
         cfg = ctx.cfg
         shared: _Shared = ctx.shared["aws"]
         spec = node.spec
-        instance_type = self.resolved_type(node, cfg)
+        instance_type: pulumi.Input[str] = self.resolved_type(node, cfg)
+        planned = instance_type
+        if instance_type == "auto":  # the optimizer's choice, recorded once (components.placement)
+            instance_type = ctx.instance_type(node)
+            planned = ctx.placements[node.group].planned_type
         zone = zone_of(cfg, spec)
         image = image_of(cfg, spec)
-        ami, looked_up = self._ami(ctx, shared, image, arch_of(instance_type))
+        ami = self._ami(ctx, shared, image, arch_of(str(planned)))
 
         market = None
         if spec.spot:
@@ -397,9 +410,6 @@ class AwsBackend(Backend):
                 # in to undo their work -- while the instance and its network path still exist:
                 # `pulumi destroy` never dials a terminated instance.
                 depends_on=shared.ready,
-                # A looked-up AMI moves whenever the publisher releases an image; it must not replace
-                # running nodes on the next `up`. An explicit AMI change does replace them.
-                ignore_changes=["ami"] if looked_up else None,
             ),
         )
         shared.instances[node.name] = instance
@@ -442,6 +452,8 @@ class AwsBackend(Backend):
         }
         if shared.placement_group is not None:
             out["aws_placement_group"] = shared.placement_group.name
+        if shared.amis:
+            out["aws_images"] = pulumi.Output.all(**{f"{a}/{arch}": ami for (a, arch), ami in shared.amis.items()})
         return out
 
 

@@ -11,6 +11,7 @@ Setup phases never see the backend: they only get the handle's transport and add
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -41,13 +42,32 @@ class ClusterKey:
 @dataclass
 class ProvisionContext:
     cfg: ClusterConfig
-    key: ClusterKey
+    key: ClusterKey | None  # None when the backend's key_generator is "none"
     cluster: pulumi.ComponentResource
     shared: dict[str, Any] = field(default_factory=dict)  # what prepare() made, for machine()
+    # `instance_type: auto` groups, resolved once and recorded (components.placement); by group name
+    placements: dict[str, Any] = field(default_factory=dict)
+
+    def instance_type(self, node: NodeRequest) -> pulumi.Input[str]:
+        """The node's instance type: as configured, or the recorded optimizer choice for `auto`."""
+        if node.spec.instance_type == "auto":
+            return self.placements[node.group].instance_type
+        return node.spec.instance_type or ""
 
     @property
     def opts(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self.cluster)
+
+
+@dataclass(frozen=True)
+class PhaseOverride:
+    """How one phase runs on one node of a backend: `skip` (a reason) or extra `env` for its script.
+
+    Keys of an overrides mapping are phase names; "*" applies to every phase without its own entry.
+    """
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    skip: str | None = None
 
 
 @dataclass
@@ -65,13 +85,15 @@ class NodeHandle:
     identity: pulumi.Input[str]
     resources: list[pulumi.Resource] = field(default_factory=list)  # phases depend on these
     info: dict[str, Any] = field(default_factory=dict)  # instance type, zone, price, ...
+    # Per-phase adjustments for this node (e.g. pods skip the driver install); see PhaseOverride.
+    phase_overrides: Mapping[str, PhaseOverride] = field(default_factory=dict)
 
 
 class Backend(ABC):
     name: ClassVar[str]
     # How a key is generated when the config gives none: "ssh-keygen" (a local command, no extra
     # plugin) or "tls" (pulumi-tls PrivateKey).
-    key_generator: ClassVar[str] = "ssh-keygen"
+    key_generator: ClassVar[str] = "ssh-keygen"  # or "none": the backend needs no SSH key
 
     def check(self, cfg: ClusterConfig) -> list[str]:
         """Problems (each naming its key path) found before anything is created."""

@@ -57,7 +57,6 @@ UBUNTU_2404_ARM = "ubuntu-os-cloud/ubuntu-2404-lts-arm64"
 # `gcloud compute images list --project deeplearning-platform-release --no-standard-images`.
 DLVM_2204 = "projects/deeplearning-platform-release/global/images/family/common-cu129-ubuntu-2204-nvidia-580"
 DLVM_2404 = "projects/deeplearning-platform-release/global/images/family/common-cu129-ubuntu-2404-nvidia-580"
-IMAGE_ALIASES = ("ubuntu-22.04", "ubuntu-24.04", "gpu", "gpu-ubuntu-24.04")
 
 # Ports Ray listens on; documentation for the firewall tests (no rule names them: they are only open
 # between tagged nodes, through the all-traffic internal rule).
@@ -287,11 +286,20 @@ class GcpBackend(Backend):
 
     # ---- instance_type: auto
     def resolve_auto(self, cfg: ClusterConfig, spec: NodeSpec) -> str:
-        """The machine type for `instance_type: auto` (hook for styx.optimizer; not wired yet)."""
-        raise AutoNotWired(
-            "instance_type: auto is not available for cloud gcp yet (the optimizer is not wired into the "
-            "gcp backend); give a machine type such as n1-standard-8, g2-standard-8 or a2-highgpu-8g"
-        )
+        """This run's optimizer plan for an `auto` group (plain: decides the GPU layout).
+
+        The instance itself uses the choice recorded on first `up` (components.placement), which
+        must have the same GPU layout; see machine().
+        """
+        from components import placement
+        from styx.config import ConfigError
+
+        group = "head" if spec is cfg.head else getattr(spec, "name", "head")
+        try:
+            choice = placement.plan(cfg)
+        except ConfigError as e:
+            raise AutoNotWired(str(e).split(": ", 1)[-1]) from None
+        return next(n["instance_type"] for n in (choice or {"nodes": []})["nodes"] if n["group"] == group)
 
     def machine_type(self, cfg: ClusterConfig, spec: NodeSpec) -> str:
         it = spec.instance_type or ""
@@ -305,6 +313,8 @@ class GcpBackend(Backend):
                 f"{K}.ssh.user: root cannot log in over SSH on GCP images; leave ssh.user unset "
                 f"(styx uses {DEFAULT_USER!r}, with passwordless sudo) or name another user"
             )
+        if cfg.ssh.port != 22:
+            p.append(f"{K}.ssh.port: GCP images run sshd on 22 and the firewall opens only tcp:22; leave it unset")
         if cfg.gcp.os_login and not (cfg.ssh.private_key or cfg.ssh.private_key_file):
             p.append(
                 f"{K}.gcp.os_login: with OS Login, instance ssh-keys metadata is ignored; set ssh.private_key "
@@ -443,6 +453,21 @@ class GcpBackend(Backend):
         )
 
     # ---- one VM
+    @staticmethod
+    def _recorded_type(ctx: ProvisionContext, node: NodeRequest, planned: str) -> pulumi.Input[str]:
+        """For `auto`, the machine type recorded on first `up`; it must keep this plan's GPU layout."""
+        if node.spec.instance_type != "auto":
+            return planned
+
+        def same_layout(recorded: str) -> str:
+            if builtin_gpus(recorded) != builtin_gpus(planned):
+                raise ValueError(
+                    f"{K}: {node.name}: the recorded choice {recorded} and today's plan {planned} differ in GPU "
+                    f"layout; re-optimise explicitly: pulumi up --replace <urn of {ctx.cfg.name}-placement>")
+            return recorded
+
+        return pulumi.Output.from_input(ctx.instance_type(node)).apply(same_layout)
+
     def machine(self, ctx: ProvisionContext, node: NodeRequest, parent) -> NodeHandle:
         import pulumi_gcp as gcp
 
@@ -468,14 +493,14 @@ class GcpBackend(Backend):
             access_configs=[c.InstanceNetworkInterfaceAccessConfigArgs()],
         )
         metadata = {
-            "ssh-keys": pulumi.Output.concat(user, ":", ctx.key.public_key),
+            "ssh-keys": pulumi.Output.from_input(ctx.key.public_key).apply(lambda k: f"{user}:{k.strip()}"),
             "enable-oslogin": "TRUE" if g.os_login else "FALSE",
             "block-project-ssh-keys": "TRUE",  # only the cluster key, not every project-wide key
         }
         instance = c.Instance(
             f"{cfg.name}-{node.name}",
             name=gce_name(cfg.name, node.name),
-            machine_type=mt,
+            machine_type=self._recorded_type(ctx, node, mt),
             zone=zone,
             project=g.project,
             boot_disk=c.InstanceBootDiskArgs(
@@ -513,7 +538,7 @@ class GcpBackend(Backend):
         private_ip = instance.network_interfaces.apply(private_ip_of)
         transport = SSHTransport(
             host=host,
-            port=cfg.ssh.port,
+            port=22,
             user=user,
             private_key=ctx.key.private_key,
             connect_timeout_s=cfg.ssh.connect_timeout_s,
@@ -529,7 +554,7 @@ class GcpBackend(Backend):
             host=host,
             private_ip=private_ip,
             user=user,
-            port=cfg.ssh.port,
+            port=22,
             transport=transport,
             identity=identity,
             # Every phase on this node depends on the instance (the gate depends on it, each later

@@ -33,8 +33,10 @@ KEEPALIVE = ["/bin/bash", "-c", "trap 'exit 0' TERM INT; sleep infinity & wait"]
 # The phases run apt/pip as root in the pod, so the container keeps only the capabilities package
 # installs need (a subset of the runtime's defaults: Pod Security "baseline", never privileged).
 ROOT_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID"]
-# Ray's object store lives in /dev/shm: leave it some headroom below the emptyDir's size limit.
+# Ray's object store lives in /dev/shm: leave it some headroom below the emptyDir's size limit, and
+# keep Ray's own default (30% of the memory) where the pod's memory is smaller.
 OBJECT_STORE_SHARE = Decimal("0.9")
+OBJECT_STORE_MEMORY_SHARE = Decimal("0.3")
 
 L_NAME = "app.kubernetes.io/name"
 L_INSTANCE = "app.kubernetes.io/instance"
@@ -190,8 +192,13 @@ def ray_num_cpus(spec: NodeSpec) -> str:
     return str(int(_number(res.cpus)))
 
 
-def object_store_bytes(cfg: ClusterConfig) -> str:
-    return str(int(quantity_bytes(cfg.kubernetes.shm_size) * OBJECT_STORE_SHARE))
+def object_store_bytes(cfg: ClusterConfig, spec: NodeSpec) -> str:
+    """min(90% of /dev/shm, 30% of the pod's memory (its request when `N+`)), in bytes."""
+    size = quantity_bytes(cfg.kubernetes.shm_size) * OBJECT_STORE_SHARE
+    res = spec.resources
+    if res and res.memory:
+        size = min(size, _number(res.memory) * _UNITS["Gi"] * OBJECT_STORE_MEMORY_SHARE)
+    return str(int(size))
 
 
 # --------------------------------------------------------------------------- pods
@@ -248,7 +255,7 @@ def _env(cfg: ClusterConfig, spec: NodeSpec) -> list[dict[str, Any]]:
         return env + [{"name": k, "value": v} for k, v in sorted(cfg.setup.env.items())]
     # Read by setup_scripts/ray.sh (the phase table does not set them): Ray's object store fits the
     # /dev/shm emptyDir, and a pod without a CPU limit does not claim the whole node's cores.
-    env.append({"name": "STYX_RAY_OBJECT_STORE_BYTES", "value": object_store_bytes(cfg)})
+    env.append({"name": "STYX_RAY_OBJECT_STORE_BYTES", "value": object_store_bytes(cfg, spec)})
     cpus = ray_num_cpus(spec)
     if cpus:
         env.append({"name": "STYX_RAY_NUM_CPUS", "value": cpus})
@@ -395,7 +402,7 @@ def env_secret(cfg: ClusterConfig) -> dict[str, Any]:
 
 def ray_start_params(cfg: ClusterConfig, role: str, spec: NodeSpec) -> dict[str, str]:
     r = cfg.setup.ray
-    params: dict[str, str] = {"object-store-memory": object_store_bytes(cfg)}
+    params: dict[str, str] = {"object-store-memory": object_store_bytes(cfg, spec)}
     if role == "head":
         params.update({
             "port": str(r.port),

@@ -97,6 +97,9 @@ def parse_port_specs(specs: Iterable[object]) -> tuple[tuple[int, int], ...]:
     """["22", "8000-9000", 443] -> ((22, 22), (8000, 9000), (443, 443)); unparseable -> every port."""
     out: list[tuple[int, int]] = []
     for s in specs:
+        if isinstance(s, (int, float)) and not isinstance(s, bool):  # JSON config numbers may arrive as floats
+            out.append((int(s), int(s)))
+            continue
         text = str(s).strip()
         try:
             if "-" in text:

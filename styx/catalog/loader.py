@@ -14,9 +14,7 @@ the ``csv`` module (no pandas) and kept while its size and mtime do not change.
 
 from __future__ import annotations
 
-import ast
 import csv
-import difflib
 import json
 import os
 import threading
@@ -119,7 +117,7 @@ def _read(path: Path) -> tuple[list[str], list[list[str]]]:
             header = next(reader, None)
             if header is None:
                 raise CatalogError(f"{path}: empty file")
-            rows = [r for r in reader if r]
+            raw = [r for r in reader if r]
     except OSError as e:
         raise CatalogError(f"cannot read {path}: {e.strerror or e}") from e
     except (csv.Error, UnicodeDecodeError) as e:
@@ -128,29 +126,31 @@ def _read(path: Path) -> tuple[list[str], list[list[str]]]:
     missing = [c for c in _REQUIRED if c not in header]
     if missing:
         raise CatalogError(f"{path}: not a SkyPilot v8 vms.csv (missing columns {missing}; header {header[:6]}...)")
+    # Every row gets exactly len(header) cells plus one empty cell at index len(header), which is where
+    # absent optional columns point (see _Cols): the parsers then index rows without bounds checks.
+    n = len(header)
+    pad = [""] * (n + 1)
+    rows = [[*r, ""] if len(r) == n else [*(r + pad)[:n], ""] for r in raw]
     return header, rows
 
 
-def _cell(row: list[str], i: int | None) -> str:
-    if i is None or i >= len(row):
-        return ""
-    return row[i].strip()
-
-
 class _Cols:
+    """Column indexes; an absent optional column points at the always-empty padding cell."""
+
     def __init__(self, header: list[str]):
         ix = {h: i for i, h in enumerate(header)}
+        none = len(header)
         self.it = ix["InstanceType"]
-        self.acc = ix.get("AcceleratorName")
-        self.cnt = ix.get("AcceleratorCount")
-        self.cpu = ix.get("vCPUs")
-        self.mem = ix.get("MemoryGiB")
-        self.gpu = ix.get("GpuInfo")
+        self.acc = ix.get("AcceleratorName", none)
+        self.cnt = ix.get("AcceleratorCount", none)
+        self.cpu = ix.get("vCPUs", none)
+        self.mem = ix.get("MemoryGiB", none)
+        self.gpu = ix.get("GpuInfo", none)
         self.price = ix["Price"]
-        self.spot = ix.get("SpotPrice")
+        self.spot = ix.get("SpotPrice", none)
         self.region = ix["Region"]
-        self.zone = ix.get("AvailabilityZone")
-        self.arch = ix.get("Arch")
+        self.zone = ix.get("AvailabilityZone", none)
+        self.arch = ix.get("Arch", none)
 
 
 class ParsedFile(NamedTuple):
@@ -166,35 +166,37 @@ def _load_generic(cloud: str, path: Path) -> ParsedFile:
     c = _Cols(header)
     offers: list[Offer] = []
     gpu_info: dict[str, str] = {}
+    i_it, i_acc, i_cnt, i_cpu, i_mem = c.it, c.acc, c.cnt, c.cpu, c.mem
+    i_price, i_spot, i_region, i_zone, i_arch, i_gpu = c.price, c.spot, c.region, c.zone, c.arch, c.gpu
+    append = offers.append
     for r in rows:
-        it = _cell(r, c.it)
-        region = _cell(r, c.region)
+        it = r[i_it].strip()
+        region = r[i_region].strip()
         if not it or not region:
             continue
-        acc = _cell(r, c.acc) or None
-        count = parse_count(_cell(r, c.cnt)) if acc else None
-        if acc and count is None:
-            continue  # an accelerator row without a usable count: unusable
-        zone = _cell(r, c.zone) or None
-        offers.append(
+        acc = r[i_acc].strip() or None
+        count = 0
+        if acc:
+            count = parse_count(r[i_cnt])
+            if count is None:
+                continue  # an accelerator row without a usable count: unusable
+            if it not in gpu_info and r[i_gpu]:
+                gpu_info[it] = r[i_gpu]
+        append(
             Offer(
                 cloud,
                 it,
                 acc,
-                count or 0,
-                parse_float(_cell(r, c.cpu)),
-                parse_float(_cell(r, c.mem)),
+                count,
+                parse_float(r[i_cpu]),
+                parse_float(r[i_mem]),
                 region,
-                zone,
-                parse_price(_cell(r, c.price), cloud),
-                parse_price(_cell(r, c.spot), cloud),
-                _cell(r, c.arch) or None,
+                r[i_zone].strip() or None,
+                parse_price(r[i_price], cloud),
+                parse_price(r[i_spot], cloud),
+                r[i_arch].strip() or None,
             )
         )
-        if acc and it not in gpu_info:
-            g = _cell(r, c.gpu)
-            if g:
-                gpu_info[it] = g
     return ParsedFile(offers, len(rows), gpu_info, {o.accelerator for o in offers if o.accelerator})
 
 
@@ -213,21 +215,21 @@ def _load_gcp(path: Path) -> ParsedFile:
     gpu_info: dict[str, str] = {}
     hosts: list[list[str]] = []
     for r in rows:
-        it = _cell(r, c.it)
+        it = r[c.it].strip()
         if it:
             hosts.append(r)
             continue
-        acc = _cell(r, c.acc)
+        acc = r[c.acc].strip()
         if not acc or acc.lower().startswith("tpu-"):
             continue  # TPUs (priced on their own, TPU-VM hosts) are not offered by styx
-        count = parse_count(_cell(r, c.cnt))
-        zone = _cell(r, c.zone)
+        count = parse_count(r[c.cnt])
+        zone = r[c.zone].strip()
         if count is None or not zone:
             continue
-        p, sp = parse_price(_cell(r, c.price), cloud), parse_price(_cell(r, c.spot), cloud)
+        p, sp = parse_price(r[c.price], cloud), parse_price(r[c.spot], cloud)
         acc_rows[(acc, count, zone)] = (p, sp)
         if acc not in gpu_info:
-            g = _cell(r, c.gpu)
+            g = r[c.gpu]
             if g:
                 gpu_info[acc] = g
         limits = gcp_rules.N1_ATTACHABLE.get(acc)
@@ -236,15 +238,15 @@ def _load_gcp(path: Path) -> ParsedFile:
 
     offers: list[Offer] = []
     for r in hosts:
-        it = _cell(r, c.it)
-        region = _cell(r, c.region)
-        zone = _cell(r, c.zone) or None
+        it = r[c.it].strip()
+        region = r[c.region].strip()
+        zone = r[c.zone].strip() or None
         if not region:
             continue
-        vcpus = parse_float(_cell(r, c.cpu))
-        mem = parse_float(_cell(r, c.mem))
-        hp = parse_price(_cell(r, c.price), cloud)
-        hsp = parse_price(_cell(r, c.spot), cloud)
+        vcpus = parse_float(r[c.cpu])
+        mem = parse_float(r[c.mem])
+        hp = parse_price(r[c.price], cloud)
+        hsp = parse_price(r[c.spot], cloud)
         builtin = gcp_rules.builtin_accelerator(it)
         if builtin is not None:
             name, count = builtin
@@ -305,6 +307,7 @@ class Catalog:
         self._by_acc: dict[tuple[str, float], list[Offer]] = {}
         self._by_type: dict[tuple[str, str], list[Offer]] = {}
         self._cpu_only: list[Offer] = []
+        self._placements: dict[tuple, dict[tuple[str, str, str], list[tuple[float, str, Offer]]]] = {}
         self._names: dict[str, str] = {}
         self._counts: dict[str, dict[str, set[int | float]]] = {}
         self._regions: dict[str, set[str]] = {}
@@ -350,6 +353,21 @@ class Catalog:
             return self._cpu_only
         return self._by_acc.get((accelerator.lower(), _key(count or 1)), [])
 
+    def placements(
+        self, accelerator: str | None, count: int | float | None, spot: bool
+    ) -> dict[tuple[str, str, str], list[tuple[float, str, Offer]]]:
+        """(cloud, region, zone or "") -> [(price, instance type, offer)] priced there, cheapest first.
+
+        Prices are rounded to 1e-9 (float noise is no price difference). Built on first use per
+        (accelerator, count, spot) and kept, so a query costs O(placements), not O(catalog rows).
+        """
+        key = (accelerator.lower() if accelerator else None, _key(count or 1) if accelerator else 0.0, spot)
+        idx = self._placements.get(key)
+        if idx is None:
+            idx = placement_index(self.offers(accelerator, count), spot)
+            self._placements[key] = idx
+        return idx
+
     def offers_of_type(self, cloud: str, instance_type: str) -> list[Offer]:
         return self._by_type.get((cloud, instance_type), [])
 
@@ -378,6 +396,7 @@ class Catalog:
 
     def suggest_accelerators(self, name: str, n: int = 5) -> list[str]:
         """Closest known accelerator names (difflib, case-insensitive)."""
+        import difflib
         low = name.lower()
         keys = list(self._names)
         close = difflib.get_close_matches(low, keys, n=n, cutoff=0.5)
@@ -417,6 +436,8 @@ class Catalog:
             raw = self._gpu_info_raw.get(cloud, {}).get(key)
             val = None
             if raw:
+                import ast  # only when asked: GpuInfo is a Python literal, never eval()ed
+
                 try:
                     v = ast.literal_eval(raw)
                     val = v if isinstance(v, dict) else None
@@ -493,6 +514,18 @@ class Catalog:
                 r["instance_type"],
             ),
         )
+
+
+def placement_index(offers: Iterable[Offer], spot: bool) -> dict[tuple[str, str, str], list[tuple[float, str, Offer]]]:
+    """Group priced offers by (cloud, region, zone or ""), each list sorted by (price, instance type)."""
+    out: dict[tuple[str, str, str], list[tuple[float, str, Offer]]] = {}
+    for o in offers:
+        p = o.spot_price if spot else o.price
+        if p is not None:
+            out.setdefault((o.cloud, o.region, o.zone or ""), []).append((round(p, 9), o.instance_type, o))
+    for lst in out.values():
+        lst.sort(key=lambda t: (t[0], t[1]))
+    return out
 
 
 # --------------------------------------------------------------------------- loading with a process cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: The catalog schema styx reads: SkyPilot's ``catalogs/v8`` CSV layout.
 SCHEMA_VERSION = "v8"
@@ -74,8 +75,7 @@ def format_count(count: int | float) -> str:
     return str(int(count)) if float(count).is_integer() else f"{count:g}"
 
 
-@dataclass(frozen=True, slots=True)
-class Offer:
+class Offer(NamedTuple):
     """One way to buy one machine: an instance type in one place, with its prices.
 
     ``zone`` is None for clouds without zones in their catalog (Lambda, Azure). For AWS it is the
@@ -85,6 +85,8 @@ class Offer:
     For GCP GPU machines the prices are the composed ones (host VM row + accelerator row of the
     same zone); ``attached`` is True when the GPUs are attached to an N1 host
     (``guest_accelerators``) rather than built into the machine type (A2/A3/A4/G2).
+
+    A NamedTuple (immutable, hashable, cheap to build: a full catalog has ~10^5 of them).
     """
 
     cloud: str

@@ -142,7 +142,7 @@ def handle_errors(f):
             try:
                 from styx.engine import ToolchainMissing
             except Exception:  # pragma: no cover
-                ToolchainMissing = ()  # type: ignore[assignment]  # noqa: N806
+                ToolchainMissing = ()  # type: ignore[assignment]
             if ToolchainMissing and isinstance(e, ToolchainMissing):
                 _fail(str(e), EXIT_FAILED, [], as_json)
             if os.environ.get("STYX_DEBUG"):

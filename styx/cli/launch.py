@@ -72,24 +72,41 @@ def apply_overrides(cluster: dict[str, Any], *, name=None, cloud=None, workers=N
 
 
 def repair_pending(session: Any, yes: bool, as_json: bool) -> int:
-    """Detect pending operations (a crash or a hard stop mid-update) and drop them with consent."""
+    """Detect what an interrupted update left (stale state locks, pending operations); fix it with consent.
+
+    A lock held by a live process (or by another host) is never removed: that update may still run.
+    """
+    locks = session.locks()
+    live = [lk for lk in locks if not lk.get("stale")]
+    if live:
+        lk = live[0]
+        raise StyxError(f"stack {session.name} is locked by pid {lk.get('pid')} on {lk.get('hostname')} since "
+                        f"{lk.get('timestamp')} (an update may be running); wait for it, or if it is gone: "
+                        f"pulumi cancel -s {session.name} (lock: {lk.get('path')})", EXIT_FAILED)
     ops = session.pending_operations()
-    if not ops:
+    if not ops and not locks:
         return 0
-    info(f"stack {session.name} has {len(ops)} pending operation(s) left by an interrupted update:")
+    info(f"stack {session.name} was left by an interrupted update:")
+    for lk in locks:
+        info(f"  stale lock of pid {lk.get('pid')} (gone) from {lk.get('timestamp')}")
     for op in ops[:20]:
         res = op.get("resource") or {}
-        info(f"  {op.get('type', '?'):<8} {res.get('urn', '?')}")
-    info("  (the engine does not know whether these finished; dropping them lets the next update "
-         "re-create them if needed)")
+        info(f"  pending {op.get('type', '?'):<8} {res.get('urn', '?')}")
+    if ops:
+        info("  (the engine does not know whether these finished; dropping them lets the next update "
+             "re-create them if needed)")
     if not yes:
         if not is_interactive() or as_json:
-            raise StyxError(f"stack {session.name} has pending operations; re-run with --yes to drop them "
-                            "(export, drop pending_operations, import) and continue", EXIT_FAILED)
-        if not click.confirm("Drop the pending operations and continue?", default=False, err=True):
-            raise StyxError("left the pending operations in place", EXIT_FAILED)
-    n = session.clear_pending_operations()
-    info(f"dropped {n} pending operation(s) from stack {session.name}")
+            raise StyxError(f"stack {session.name} needs repair after an interrupted update; re-run with --yes to "
+                            "remove the stale lock / drop the pending operations and continue", EXIT_FAILED)
+        if not click.confirm("Repair the stack and continue?", default=False, err=True):
+            raise StyxError("left the stack as it is", EXIT_FAILED)
+    if locks:
+        session.unlock()
+        info(f"removed {len(locks)} stale lock(s) of stack {session.name}")
+    n = session.clear_pending_operations() if ops else 0
+    if n:
+        info(f"dropped {n} pending operation(s) from stack {session.name}")
     return n
 
 
@@ -183,7 +200,15 @@ def launch(config, stack_name, backend, name, cloud, workers, accelerators, inst
                             "--name/--cloud", EXIT_USAGE)
         cluster, base_dir, implied_stack = load_config_file(default)
     cluster = apply_overrides(cluster, **flags)
-    validate_cluster(cluster, base_dir)
+    original = cluster
+    attempt_cluster = original
+    if failover.needs_initial_placement(original):
+        # `instance_type: auto`: the optimizer picks type, region and zone before validation
+        # (a region is required for a cloud, but here it is the optimizer's to choose)
+        attempt_cluster = _initial_placement(original)
+        if attempt_cluster is None:
+            raise StyxError("no instance type/region satisfies the request (see `styx optimize`)", EXIT_FAILED)
+    validate_cluster(attempt_cluster, base_dir)
     stack = stack_name or implied_stack or cluster["name"]
 
     if session is None and engine.exists(stack):
@@ -194,14 +219,8 @@ def launch(config, stack_name, backend, name, cloud, workers, accelerators, inst
     if session is not None:
         repair_pending(session, yes, as_json)
 
-    original = cluster
     blocked: list[str] = []
     attempts: list[dict[str, Any]] = []
-    attempt_cluster = original
-    if failover.needs_initial_placement(original):
-        attempt_cluster = failover.next_placement(original, blocked)
-        if attempt_cluster is None:
-            raise StyxError("no instance type/region satisfies the request (see `styx optimize`)", EXIT_FAILED)
     started = time.monotonic()
     rounds = 1
     while True:
@@ -253,6 +272,19 @@ def launch(config, stack_name, backend, name, cloud, workers, accelerators, inst
     click.echo(f"  ssh:       styx ssh -s {stack} [NODE]")
     click.echo(f"  status:    styx status -s {stack}")
     click.echo(f"  tear down: styx down -s {stack} --yes")
+
+
+def _initial_placement(cluster: dict[str, Any]) -> dict[str, Any] | None:
+    from styx import failover
+    from styx.catalog import CatalogError
+    from styx.optimizer import RequestError
+
+    try:
+        return failover.next_placement(cluster, [])
+    except RequestError as e:
+        raise StyxError(f"instance_type: auto: {e}", EXIT_USAGE) from None
+    except CatalogError as e:
+        raise StyxError(str(e), EXIT_FAILED) from None
 
 
 def _json_body(stack, engine, attempts, outcome, started) -> dict[str, Any]:

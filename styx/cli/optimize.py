@@ -155,7 +155,7 @@ def _console():
     from rich.console import Console
 
     # piped output: do not squeeze the table into 80 columns
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 180)
 
 
 def _print_plan(plan) -> None:
@@ -245,7 +245,7 @@ def show_gpus(name, clouds, catalog_dir, as_json):
                     ("vCPUs", {"justify": "right"}), ("memory GiB", {"justify": "right"}),
                     ("GPU mem GiB", {"justify": "right"}), ("on-demand", {"justify": "right"}), ("where", {}),
                     ("spot", {"justify": "right"}), ("where (spot)", {})):
-        t.add_column(col, **kw)
+        t.add_column(col, overflow="fold", **kw)
     for r in rows:
         t.add_row(
             r["accelerator"],

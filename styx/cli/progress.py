@@ -154,11 +154,11 @@ class Tracker:
             if got is None:
                 return
             node, ph = got
-            if ph.status == "running":
-                ph.status = "done"
             ph.ended = now
             node.ended = now
-            self._changed(node.name, ph)
+            if ph.status == "running":
+                ph.status = "done"
+                self._changed(node.name, ph)
             return
         failed = getattr(ev, "res_op_failed_event", None)
         if failed is not None:
@@ -316,6 +316,11 @@ class PlanCollector:
 # --------------------------------------------------------------------------- terminal display
 
 
+RUNNING_WORDS = {"create": "started", "update": "updating", "replace": "replacing",
+                 "create-replacement": "replacing", "delete": "deleting", "delete-replaced": "deleting old",
+                 "refresh": "refreshing", "read": "reading"}
+
+
 class ProgressUI:
     """Shows a Tracker on stderr: a live table on a terminal, else one line per phase change."""
 
@@ -327,6 +332,8 @@ class ProgressUI:
         self.tracker = tracker
         self.title = title
         self.console = console or Console(stderr=True, highlight=False)
+        if not self.console.is_terminal:
+            self.console.soft_wrap = True  # a log: one line per change, never wrapped
         self.live_mode = self.console.is_terminal if live is None else live
         self._live: Any = None
         self._lock = threading.Lock()
@@ -344,9 +351,14 @@ class ProgressUI:
 
     def _line(self, node: str, ph: PhaseState) -> None:
         t = self.tracker.clock() - self.tracker.started
-        status = {"running": "started" if ph.op == "create" else ph.op}.get(ph.status, ph.status)
-        if ph.status == "unchanged":
-            status = "unchanged"
+        status = ph.status
+        if ph.status == "running":
+            status = RUNNING_WORDS.get(ph.op, ph.op)
+        elif ph.status == "done" and ph.op in ("delete", "delete-replaced"):
+            status = "deleted"
+        elif ph.status == "failed" and ph.error:
+            lines = [ln for ln in ph.error.splitlines() if ln.strip()]
+            status = f"failed: {lines[-1][:160]}" if lines else "failed"
         with self._lock:
             self.console.print(f"[{t:7.1f}s] {node:<14} {ph.name:<24} {status}", markup=False, highlight=False)
 

@@ -135,6 +135,18 @@ def remote_command(cmd: tuple[str, ...]) -> str:
 
 # --------------------------------------------------------------------------- ssh
 
+_KEY_HINT = ("# <key file>: the stack's secret output ssh_private_key (styx never prints it), e.g.\n"
+             "#   pulumi stack output -s {stack} ssh_private_key --show-secrets > key && chmod 600 key\n"
+             "# (with the same PULUMI_BACKEND_URL / passphrase as styx), or use `styx ssh` / `styx dashboard`")
+
+
+def _stdin_tty() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False
+
+
 
 @click.command("ssh")
 @click.argument("node", required=False)
@@ -144,13 +156,15 @@ def remote_command(cmd: tuple[str, ...]) -> str:
 @handle_errors
 def ssh(node, stack_name, backend, print_only):
     """Open a shell on NODE (default: head)."""
-    session, outputs, cluster = _load(stack_name, backend)
+    _session, outputs, cluster = _load(stack_name, backend)
     t = target_for(outputs, cluster, node)
     if print_only:
         click.echo(shlex.join(ssh_argv(t, t.key_file or "<key file>")))
+        if not t.key_file:
+            info(_KEY_HINT.format(stack=session.name))
         return
     with key_path(t) as key:
-        rc = subprocess.call(ssh_argv(t, key, tty=True))
+        rc = subprocess.call(ssh_argv(t, key, tty=_stdin_tty()))
     raise SystemExit(rc)
 
 
@@ -165,8 +179,7 @@ class _RawArgsCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-@click.command("exec", cls=_RawArgsCommand, context_settings={"ignore_unknown_options": True,
-                                                               "allow_interspersed_args": False})
+@click.command("exec", cls=_RawArgsCommand, context_settings={"ignore_unknown_options": True})
 @stack_option
 @backend_option
 @click.option("--timeout", type=click.IntRange(1, 86400), default=None, help="Give up after this many seconds.")
@@ -182,7 +195,7 @@ def exec_(ctx, stack_name, backend, timeout, as_json, args):
     """
     raw = ctx.meta.get("styx_raw_args", [])
     args = list(args)
-    if "--" in raw:
+    if "--" in raw:  # click consumed the `--`; everything after it is the command
         n_after = len(raw) - raw.index("--") - 1
         before, cmd = args[: len(args) - n_after], args[len(args) - n_after:]
     else:
@@ -191,7 +204,7 @@ def exec_(ctx, stack_name, backend, timeout, as_json, args):
         raise StyxError(f"expected at most one NODE before --, got {' '.join(before)}", EXIT_USAGE)
     if not cmd:
         raise StyxError("no command: styx exec [NODE] -- CMD...", EXIT_USAGE)
-    session, outputs, cluster = _load(stack_name, backend)
+    _session, outputs, cluster = _load(stack_name, backend)
     node = before[0] if before else None
     if node is None and "--" not in raw and len(cmd) > 1:
         names = {n.get("name") for n in outputs.get("nodes") or []}
@@ -231,7 +244,7 @@ def dashboard_port(cluster: dict[str, Any] | None) -> int:
 @handle_errors
 def dashboard(stack_name, backend, port, print_only, as_json):
     """Open an SSH tunnel to the Ray dashboard on the head and print its URL (Ctrl-C closes it)."""
-    session, outputs, cluster = _load(stack_name, backend)
+    _session, outputs, cluster = _load(stack_name, backend)
     t = target_for(outputs, cluster, "head")
     remote = dashboard_port(cluster)
     local = port or remote
@@ -244,6 +257,8 @@ def dashboard(stack_name, backend, port, print_only, as_json):
         else:
             click.echo(cmd)
             click.echo(f"# then open {url}")
+            if not t.key_file:
+                info(_KEY_HINT.format(stack=session.name))
         return
     with key_path(t) as key:
         proc = subprocess.Popen(ssh_argv(t, key, extra=fwd))

@@ -43,7 +43,8 @@ def _launched_at(meta: dict[str, Any], last) -> datetime | None:
     return dt
 
 
-def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime) -> dict[str, Any]:
+def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
+                   resource_count: int | None = None) -> dict[str, Any]:
     """Everything `status --json` says about one stack."""
     from styx.cli.remote import ray_health
     from styx.pricing import cost_so_far
@@ -77,7 +78,8 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime) -
         "cluster": cluster.get("name"),
         "cloud": cluster.get("cloud"),
         "placement": meta.get("styx:placement"),
-        "state": "up" if nodes else "empty",
+        "state": "up" if nodes else ("partial" if resource_count else "empty"),
+        "resource_count": resource_count,
         "head_ip": outputs.get("head_ip"),
         "ray_address": outputs.get("ray_address"),
         "ssh_user": outputs.get("ssh_user"),
@@ -121,14 +123,16 @@ def _ray_text(r: dict[str, Any] | None) -> str:
 def status(stack_name, backend, no_ray, ray_timeout, as_json):
     """Clusters (stacks): nodes, roles, addresses, phases, Ray health, uptime and $/hour."""
     engine = make_engine(backend)
-    names = [stack_name] if stack_name else [s.name for s in engine.list_stacks()]
+    listed = {s.name: s for s in engine.list_stacks()}
+    names = [stack_name] if stack_name else sorted(listed)
     at = now()
     records = []
     for name in names:
         from styx.cli.common import open_stack
 
         session = open_stack(engine, name)
-        records.append(cluster_record(session, ray=not no_ray, ray_timeout=ray_timeout, at=at))
+        count = listed[name].resource_count if name in listed else None
+        records.append(cluster_record(session, ray=not no_ray, ray_timeout=ray_timeout, at=at, resource_count=count))
     if as_json:
         emit_json({"ok": True, "backend": engine.backend_url, "at": iso(at), "clusters": records})
         return

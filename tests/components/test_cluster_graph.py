@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 
 import pulumi
 import pytest
@@ -48,7 +49,7 @@ def test_each_phase_depends_on_the_previous_and_gate_on_machine(recorded):
     run_program(local_cluster())
     order = ["wait_ssh", "system_packages", "python_env", "gpu", "env_vars", "custom-hello", "ray"]
     for node in ("head", "worker-0"):
-        for prev, cur in zip(order, order[1:], strict=False):
+        for prev, cur in itertools.pairwise(order):
             deps = recorded[f"demo-{node}-{cur}"]["deps"]
             assert recorded[f"demo-{node}-{prev}"]["res"] in deps, f"{node}: {cur} must depend on {prev}"
         gate_deps = recorded[f"demo-{node}-wait_ssh"]["deps"]

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154 # $status, $output, $stderr are set by bats' run
 # Shared setup for the setup_scripts bats tests.
 #
 # Phases run the way the styx program runs them on a node:
@@ -26,7 +27,7 @@ common_setup() {
     "$T/state" "$T/profile.d" "$T/apt/sources.list.d" "$T/apt-lists" "$T/run" "$T/dpkg"
   local t p
   for t in "${SYS_TOOLS[@]}"; do
-    p=$(PATH=/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin command -v "$t" 2>/dev/null) || continue
+    p=$(PATH=/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin type -P "$t") || continue
     [[ $p == /* ]] && ln -sf "$p" "$SYS_BIN/$t"
   done
   export STUB_LOG="$T/stub.log"
@@ -38,6 +39,13 @@ common_setup() {
   export STYX_PROC_ROOT="$T/proc" STYX_PROFILE_DIR="$T/profile.d" STYX_APT_DIR="$T/apt"
   export STYX_RUN_DIR="$T/run" STYX_OS_RELEASE="$T/os-release" STYX_APT_LISTS_DIR="$T/apt-lists"
   export TMPDIR="$T"
+  # files the phases write are owned by whoever runs the tests (root or not)
+  STYX_FILE_OWNER="$(id -un):$(id -gn)"
+  export STYX_FILE_OWNER
+  # non-root test runs: "sudo" just runs the command as the current user
+  stub sudo '
+while [ $# -gt 0 ]; do case $1 in -n) shift ;; -u) shift 2 ;; --) shift; break ;; *) break ;; esac; done
+exec "$@"'
   set_os debian 12 bookworm
   unset STYX_PHASE
 }

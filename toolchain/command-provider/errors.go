@@ -24,10 +24,12 @@ func commandFailure(ctx context.Context, op string, timeout time.Duration, runEr
 	var exit *exitStatusError
 	var what string
 	switch {
-	case errors.As(runErr, &exit):
+	case errors.As(runErr, &exit) && exit.Status >= 0:
 		what = fmt.Sprintf("%s command failed with exit status %d", op, exit.Status)
+	case errors.As(runErr, &exit):
+		what = fmt.Sprintf("%s command was killed or lost without an exit status", op)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0:
-		what = fmt.Sprintf("%s command did not finish within %s", op, timeout)
+		what = fmt.Sprintf("%s command did not finish within %s (%s)", op, timeout, red.apply(runErr.Error()))
 	case errors.Is(ctx.Err(), context.Canceled):
 		what = fmt.Sprintf("%s command was canceled", op)
 	default:

@@ -74,8 +74,13 @@ func lastLines(s string, n int) string {
 }
 
 // minRedactLen avoids redacting very short secrets (e.g. "1"), which would
-// mangle unrelated output while protecting nothing.
-const minRedactLen = 4
+// mangle unrelated output while protecting nothing. Lines of a multi-line
+// secret (a PEM key, a secret script) are redacted on their own only when
+// at least minRedactLineLen long, so that "done" or "fi" stay readable.
+const (
+	minRedactLen     = 4
+	minRedactLineLen = 20
+)
 
 // redactor replaces secret values with "[secret]".
 type redactor struct{ r *strings.Replacer }
@@ -83,12 +88,18 @@ type redactor struct{ r *strings.Replacer }
 func newRedactor(secrets []string) redactor {
 	var uniq []string
 	seen := map[string]bool{}
+	add := func(s string, minLen int) {
+		s = strings.TrimSpace(s)
+		if len(s) >= minLen && !seen[s] {
+			seen[s] = true
+			uniq = append(uniq, s)
+		}
+	}
 	for _, s := range secrets {
-		for _, part := range append([]string{s}, strings.Split(s, "\n")...) {
-			part = strings.TrimSpace(part)
-			if len(part) >= minRedactLen && !seen[part] {
-				seen[part] = true
-				uniq = append(uniq, part)
+		add(s, minRedactLen)
+		if strings.Contains(s, "\n") {
+			for _, line := range strings.Split(s, "\n") {
+				add(line, minRedactLineLen)
 			}
 		}
 	}

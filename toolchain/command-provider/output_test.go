@@ -40,9 +40,10 @@ func TestLastLines(t *testing.T) {
 }
 
 func TestRedactor(t *testing.T) {
-	r := newRedactor([]string{"hunter2-long", "abc", "hunter2", "-----BEGIN KEY-----\nAAAAsecretline\n"})
-	got := r.apply("pw=hunter2-long alt=hunter2 abc key AAAAsecretline")
-	want := "pw=[secret] alt=[secret] abc key [secret]"
+	r := newRedactor([]string{"hunter2-long", "abc", "hunter2", "-----BEGIN KEY-----\nAAAAsecretlineAAAAsecretline\n",
+		"for x in a b; do\n  echo $x\ndone"})
+	got := r.apply("pw=hunter2-long alt=hunter2 abc key AAAAsecretlineAAAAsecretline done")
+	want := "pw=[secret] alt=[secret] abc key [secret] done"
 	if got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}

@@ -190,3 +190,27 @@ func TestTimeoutAndCancelKillTheCommand(t *testing.T) {
 		t.Fatal("commands were not killed promptly")
 	}
 }
+
+func TestHugePreviousOutputIsNotPassedInEnv(t *testing.T) {
+	log := &recordingLog{}
+	p := newProvider(log)
+	inputs := resource.PropertyMap{keyCreate: str(`echo "len=${#PULUMI_COMMAND_STDOUT} err=$PULUMI_COMMAND_STDERR"`)}
+	olds := inputs.Copy()
+	olds[keyStdout] = str(strings.Repeat("x", 200<<10))
+	olds[keyStderr] = str("small")
+	oldState, err := marshal(olds, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := p.Update(context.Background(), &pulumirpc.UpdateRequest{Urn: localURN, Olds: oldState,
+		News: mustMarshal(t, inputs).Properties})
+	if err != nil {
+		t.Fatalf("update failed: %v", err)
+	}
+	if got := mustUnmarshal(t, resp)[keyStdout].StringValue(); got != "len=0 err=small" {
+		t.Fatalf("stdout %q", got)
+	}
+	if !strings.Contains(log.text(), "PULUMI_COMMAND_STDOUT not set") {
+		t.Fatalf("no warning logged: %q", log.text())
+	}
+}

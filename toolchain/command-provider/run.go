@@ -17,6 +17,11 @@ const (
 	envPrevStderr = "PULUMI_COMMAND_STDERR"
 )
 
+// maxPrevOutputEnv keeps PULUMI_COMMAND_* below Linux's 128 KiB limit on
+// one environment string; a larger value would make exec fail with E2BIG
+// and so block the update or delete.
+const maxPrevOutputEnv = 100 << 10
+
 // previousOutput is the stdout/stderr recorded by the last create/update.
 type previousOutput struct{ Stdout, Stderr string }
 
@@ -59,8 +64,14 @@ func (p *commandProvider) run(ctx context.Context, urn resource.URN, op string, 
 		env = map[string]string{}
 	}
 	if a.AddPreviousOutputInEnv && prev != nil {
-		env[envPrevStdout] = prev.Stdout
-		env[envPrevStderr] = prev.Stderr
+		for k, v := range map[string]string{envPrevStdout: prev.Stdout, envPrevStderr: prev.Stderr} {
+			if len(v) > maxPrevOutputEnv {
+				_ = p.log.Log(ctx, diag.Warning, urn, fmt.Sprintf(
+					"%s not set: the previous output (%d bytes) is too large for an environment variable", k, len(v)))
+				continue
+			}
+			env[k] = v
+		}
 	}
 
 	red := newRedactor(a.Secrets)

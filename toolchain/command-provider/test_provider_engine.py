@@ -4,15 +4,16 @@ They drive the Pulumi CLI through the Python Automation API with inline
 programs (no language host needed) and a local file backend.
 
 Requirements (otherwise the tests skip):
-  * the Pulumi CLI: directory from $STYX_PULUMI_BIN_DIR, else `pulumi` on PATH;
-  * the plugin installed under $PULUMI_HOME (default ~/.pulumi), e.g.
+  * the Pulumi CLI: $STYX_PULUMI_BIN_DIR/pulumi, else `pulumi` on PATH;
+  * the plugin, either installed under $PULUMI_HOME (default: styx's, else
+    ~/.pulumi), e.g.
       pulumi plugin install resource command 1.2.1 --file <pulumi-resource-command>
+    or next to the CLI in $STYX_PULUMI_BIN_DIR (an ambient plugin);
   * for the remote test: root, /usr/sbin/sshd and ssh-keygen.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -28,6 +29,12 @@ automation = pytest.importorskip("pulumi.automation")
 pulumi = pytest.importorskip("pulumi")
 command = pytest.importorskip("pulumi_command")
 
+pytestmark = [
+    pytest.mark.engine,
+    # Importing pulumi_command warns about its deprecated CopyFile resource.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
 PLUGIN_VERSION = "1.2.1"
 PROJECT = "styx-command-provider-test"
 
@@ -41,7 +48,20 @@ def _pulumi_bin_dir() -> Path | None:
 
 
 def _pulumi_home() -> Path:
-    return Path(os.environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
+    if os.environ.get("PULUMI_HOME"):
+        return Path(os.environ["PULUMI_HOME"])
+    try:
+        from styx import engine
+
+        return engine.pulumi_home()
+    except ImportError:
+        return Path.home() / ".pulumi"
+
+
+def _plugin_found(bin_dir: Path, home: Path) -> bool:
+    name = "pulumi-resource-command"
+    installed = home / "plugins" / f"resource-command-v{PLUGIN_VERSION}" / name
+    return installed.exists() or (bin_dir / name).exists()
 
 
 @pytest.fixture
@@ -51,9 +71,8 @@ def make_stack(tmp_path, monkeypatch):
     if bin_dir is None:
         pytest.skip("pulumi CLI not found (set STYX_PULUMI_BIN_DIR or put pulumi on PATH)")
     home = _pulumi_home()
-    plugin = home / "plugins" / f"resource-command-v{PLUGIN_VERSION}" / "pulumi-resource-command"
-    if not plugin.exists():
-        pytest.skip(f"command plugin {PLUGIN_VERSION} not installed under {home}")
+    if not _plugin_found(bin_dir, home):
+        pytest.skip(f"command plugin {PLUGIN_VERSION} neither installed under {home} nor in {bin_dir}")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     backend = tmp_path / "backend"
     backend.mkdir()
@@ -77,9 +96,7 @@ def make_stack(tmp_path, monkeypatch):
             project_settings=settings,
             pulumi_command=automation.PulumiCommand(skip_version_check=True),
         )
-        return automation.create_or_select_stack(
-            stack_name=name, project_name=PROJECT, program=program, opts=opts
-        )
+        return automation.create_or_select_stack(stack_name=name, project_name=PROJECT, program=program, opts=opts)
 
     return make
 
@@ -125,6 +142,9 @@ def test_local_lifecycle(make_stack, tmp_path):
     up = stack.up()
     assert _changes(up) == {"same": 2}, "unchanged inputs must be a no-op"
     assert _lines(log) == ["create"]
+    refreshed = stack.refresh()
+    assert _changes(refreshed) == {"same": 2}, "refresh keeps the state as it is"
+    assert _lines(log) == ["create"]
 
     knobs["env"] = "b"
     up = stack.up()
@@ -138,21 +158,23 @@ def test_local_lifecycle(make_stack, tmp_path):
     assert up.outputs["stdout"].value == "out-b"
     assert _lines(log) == ["create", "update-out-a", "create", "delete"]
 
-    stack.destroy()
+    destroyed = stack.destroy()
+    assert _changes(destroyed) == {"delete": 2}
     assert _lines(log)[-1] == "delete"
-    assert _command_resources(stack) == []
 
 
-def test_failing_create_reports_stderr_tail_and_retries(make_stack, tmp_path):
+def test_failing_command_reports_stderr_tail_and_retries(make_stack, tmp_path):
     attempts, ok_flag = tmp_path / "attempts", tmp_path / "ok"
-    create = (
-        f"echo try >> {attempts}; echo to-stdout; "
-        "for i in $(seq 1 40); do echo boom-$i >&2; done; "
-        f"test -e {ok_flag} || exit 7"
-    )
+    knobs = {"version": "v1"}
 
     def program():
-        command.local.Command("flaky", create=create, logging=command.local.Logging.NONE)
+        create = (
+            f"echo try >> {attempts}; echo out-{knobs['version']}; "
+            "for i in $(seq 1 40); do echo boom-$i >&2; done; "
+            f"test -e {ok_flag} || exit 7"
+        )
+        c = command.local.Command("flaky", create=create, logging=command.local.Logging.NONE)
+        pulumi.export("stdout", c.stdout)
 
     stack = make_stack("failing", program)
     with pytest.raises(automation.errors.CommandError) as failed:
@@ -168,6 +190,17 @@ def test_failing_create_reports_stderr_tail_and_retries(make_stack, tmp_path):
     assert _changes(up).get("create") == 1
     assert _lines(attempts) == ["try", "try"], "the next up runs create again"
 
+    # A failed update keeps the old state, so the next up runs it again.
+    ok_flag.unlink()
+    knobs["version"] = "v2"
+    with pytest.raises(automation.errors.CommandError, match="exit status 7"):
+        stack.up()
+    ok_flag.touch()
+    up = stack.up()
+    assert _changes(up) == {"same": 1, "update": 1}, "the failed update was not recorded"
+    assert up.outputs["stdout"].value == "out-v2"
+    assert len(_lines(attempts)) == 4
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -177,7 +210,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def sshd(tmp_path):
-    """A throwaway sshd on 127.0.0.1; returns (start, stop, port, private_key)."""
+    """A throwaway sshd on 127.0.0.1; returns (start, stop, port, private_key, host_key)."""
     sshd_bin, keygen = "/usr/sbin/sshd", shutil.which("ssh-keygen")
     if os.geteuid() != 0 or not os.path.exists(sshd_bin) or not keygen:
         pytest.skip("needs root, /usr/sbin/sshd and ssh-keygen")
@@ -188,18 +221,24 @@ def sshd(tmp_path):
     (d / "authorized_keys").write_text((d / "id.pub").read_text())
     os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
     port = _free_port()
-    argv = [
-        sshd_bin, "-D", "-e", "-f", "/dev/null", "-p", str(port), "-h", str(d / "hostkey"),
-        "-o", "ListenAddress=127.0.0.1",
-        "-o", f"AuthorizedKeysFile={d / 'authorized_keys'}",
-        "-o", f"PidFile={d / 'sshd.pid'}",
-        "-o", "StrictModes=no", "-o", "UsePAM=no", "-o", "PasswordAuthentication=no",
-        "-o", "PermitRootLogin=prohibit-password", "-o", "AcceptEnv=STYX_*",
-    ]
+    options = {
+        "ListenAddress": "127.0.0.1",
+        "AuthorizedKeysFile": d / "authorized_keys",
+        "PidFile": d / "sshd.pid",
+        "StrictModes": "no",
+        "UsePAM": "no",
+        "PasswordAuthentication": "no",
+        "PermitRootLogin": "prohibit-password",
+        "AcceptEnv": "STYX_*",
+    }
+    argv = [sshd_bin, "-D", "-e", "-f", "/dev/null", "-p", str(port), "-h", str(d / "hostkey")]
+    for k, v in options.items():
+        argv += ["-o", f"{k}={v}"]
     procs: list[subprocess.Popen] = []
+    log = (d / "sshd.log").open("w")
 
     def start():
-        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "w")))
+        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log))
 
     def stop():
         for p in procs:
@@ -207,20 +246,25 @@ def sshd(tmp_path):
             p.wait(timeout=10)
         procs.clear()
 
-    yield start, stop, port, (d / "id").read_text()
+    yield start, stop, port, (d / "id").read_text(), (d / "hostkey.pub").read_text()
     stop()
+    log.close()
 
 
 def test_remote_command_waits_for_sshd_and_keeps_secrets(make_stack, sshd, tmp_path):
-    start_sshd, stop_sshd, port, key = sshd
+    start_sshd, stop_sshd, port, key, host_key = sshd
     marker, remote_log = tmp_path / "remote-secret", tmp_path / "remote.log"
     secret = "styx-secret-" + secrets.token_hex(8)
     limit = {"dial": -1}
 
     def program():
         conn = command.remote.ConnectionArgs(
-            host="127.0.0.1", port=port, user="root", private_key=key,
-            dial_error_limit=limit["dial"], per_dial_timeout=2,
+            host="127.0.0.1",
+            port=port,
+            user="root",
+            private_key=key,
+            dial_error_limit=limit["dial"],
+            per_dial_timeout=2,
         )
         c = command.remote.Command(
             "r",
@@ -230,6 +274,20 @@ def test_remote_command_waits_for_sshd_and_keeps_secrets(make_stack, sshd, tmp_p
             environment={"STYX_X": "env"},
         )
         pulumi.export("stdout", c.stdout)
+        # The same sshd as a jump host, with the host key pinned.
+        via = command.remote.Command(
+            "via-proxy",
+            connection=command.remote.ConnectionArgs(
+                host="127.0.0.1",
+                port=port,
+                private_key=key,
+                host_key=host_key,
+                dial_error_limit=limit["dial"],
+                proxy=command.remote.ProxyConnectionArgs(host="127.0.0.1", port=port, private_key=key),
+            ),
+            create="echo proxied",
+        )
+        pulumi.export("proxied", via.stdout)
 
     stack = make_stack("remote", program)
     delayed = threading.Timer(4.0, start_sshd)
@@ -242,9 +300,19 @@ def test_remote_command_waits_for_sshd_and_keeps_secrets(make_stack, sshd, tmp_p
     assert time.monotonic() - began >= 4.0
     assert up.outputs["stdout"].value == "remote-ok-env"
     assert up.outputs["stdout"].secret, "output of a secret command must be secret"
+    assert up.outputs["proxied"].value == "proxied"
     assert marker.read_text().strip() == secret
 
-    exported = json.dumps(stack.export_stack().deployment)
+    # The Automation API exports with --show-secrets; run the plain export.
+    exported = subprocess.run(
+        ["pulumi", "stack", "export", "--stack", "remote"],
+        cwd=stack.workspace.work_dir,
+        env={**os.environ, **stack.workspace.env_vars},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert '"type": "command:remote:Command"' in exported
     assert "remote-ok-env" not in exported and secret not in exported
     assert "PRIVATE KEY" not in exported
     state_files = list((tmp_path / "backend").rglob("*.json"))

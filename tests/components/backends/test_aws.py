@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 import pytest
-from aws_fixtures import (
+from conftest import Secret
+from test_aws_mocks import (
     EGRESS,
     IGW,
     INGRESS,
     INSTANCE,
     KEYPAIR,
+    LOCAL,
     MOCK_PRIVATE,
     MOCK_PUBLIC,
     PG,
@@ -26,20 +30,17 @@ from aws_fixtures import (
     install,
     mock_id,
 )
-from conftest import Secret
 
 from components import phases
 from components.backends import get_backend
 from components.backends.aws import (
     CANONICAL_OWNER,
-    AutoTypeNotWired,
     AwsBackend,
     arch_of,
     cidr_slug,
     subnet_cidr,
     zone_block,
 )
-from components.backends.base import NodeRequest
 from styx.config import ConfigError, parse_cluster
 
 NODES = ("head", "gpu-0", "gpu-1")
@@ -47,7 +48,7 @@ NODES = ("head", "gpu-0", "gpu-1")
 
 @pytest.fixture
 def aws_program(monkeypatch, tmp_path):
-    """run(cluster_dict) -> AwsRun under AWS-aware mocks (see aws_fixtures)."""
+    """run(cluster_dict) -> AwsRun under AWS-aware mocks (see test_aws_mocks)."""
     yield install(monkeypatch, tmp_path)
     phases.script_text.cache_clear()
 
@@ -115,7 +116,7 @@ def test_default_vpc_graph(aws_program):
     for inst in run.of_type(INSTANCE):
         assert inst.inputs["subnetId"] == mock_id("subnet", "demo-subnet-default")
     # every AWS resource goes through the cluster's explicit provider (region from the config)
-    prov_urn = run.graph.regs["demo-aws"].urn
+    prov_urn = run.graph.get("demo-aws").urn
     for reg in run.graph.regs.values():
         if reg.typ.startswith("aws:"):
             assert reg.provider.startswith(prov_urn + "::"), reg.name
@@ -201,10 +202,15 @@ def test_head_and_two_gpu_spot_workers(aws_program):
     assert ami["mostRecent"] is True
     assert _filter(ami, "name") == ["ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*"]
     assert _filter(ami, "architecture") == ["x86_64"]
-    assert len({i.inputs["ami"] for i in inst.values()}) == 1
-    # a looked-up AMI never replaces running nodes
+    assert {i.inputs["ami"] for i in inst.values()} == {mock_id("ami", _filter(ami, "name")[0])}
+    # the looked-up AMI is pinned: a new upstream release never replaces running nodes
+    (pin,) = [r for r in run.of_type(LOCAL) if r.name == "demo-ami-ubuntu-22.04-x86_64"]
+    assert pin.inputs["environment"]["STYX_AMI"] == mock_id("ami", _filter(ami, "name")[0])
+    assert "create" not in pin.inputs  # state only: nothing runs
+    assert run.graph.get(pin.name).ignore_changes == ["environment"]
     for name in inst:
-        assert run.graph.regs[name].ignore_changes == ["ami"]
+        assert run.graph.get(name).ignore_changes == []  # an image change does replace the node
+    assert run.outputs["aws_images"] == {"ubuntu-22.04/x86_64": mock_id("ami", _filter(ami, "name")[0])}
 
 
 def test_spot_max_price_placement_group_and_hop_limit(aws_program):
@@ -242,6 +248,7 @@ def test_ubuntu_2404_arm64(aws_program):
     (ami,) = _ami_calls(run)
     assert _filter(ami, "name") == ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"]
     assert _filter(ami, "architecture") == ["arm64"]
+    assert [r.name for r in run.of_type(LOCAL)] == ["demo-ami-ubuntu-24.04-arm64"]  # a new image: a new pin
 
 
 def test_explicit_ami(aws_program):
@@ -249,7 +256,8 @@ def test_explicit_ami(aws_program):
     assert _ami_calls(run) == []
     for i in run.of_type(INSTANCE):
         assert i.inputs["ami"] == "ami-0abcdef1234567890"
-        assert run.graph.regs[i.name].ignore_changes == []  # changing an explicit AMI replaces the node
+    assert run.of_type(LOCAL) == []  # nothing to pin
+    assert "aws_images" not in run.outputs
 
 
 def test_node_image_overrides_cluster_ami(aws_program):
@@ -259,6 +267,12 @@ def test_node_image_overrides_cluster_ami(aws_program):
     inst = by_name(run, INSTANCE)
     assert inst["demo-head"].inputs["ami"] == "ami-0abcdef1234567890"
     assert inst["demo-gpu-0"].inputs["ami"] == "ami-0fedcba9876543210"
+
+
+def test_preview_registers_the_same_graph(aws_program):
+    up = aws_program(aws_cluster())
+    pre = aws_program(aws_cluster(), preview=True)
+    assert sorted((r.typ, r.name) for r in pre.rec.resources) == sorted((r.typ, r.name) for r in up.rec.resources)
 
 
 # ------------------------------------------------------------------ key
@@ -272,7 +286,7 @@ def test_generated_key_is_tls_and_secret(aws_program):
     assert kp.inputs["publicKey"] == MOCK_PUBLIC  # only the public half goes to AWS
     assert isinstance(run.outputs["ssh_private_key"], Secret)
     assert run.outputs["ssh_private_key"].value == MOCK_PRIVATE
-    assert not any(r.typ == "command:local:Command" for r in run.rec.resources)  # no ssh-keygen
+    assert not any("ssh-keygen" in str(r.inputs.get("create", "")) for r in run.of_type(LOCAL))  # no ssh-keygen
 
 
 def test_configured_key_is_not_generated(aws_program, tmp_path):
@@ -410,19 +424,28 @@ def test_check_passes_for_the_example():
     assert AwsBackend().check(_cfg()) == []
 
 
-def test_auto_type_is_a_clear_error_until_wired():
-    cfg = _cfg(workers=[{"name": "gpu", "count": 1, "instance_type": "auto",
-                         "resources": {"accelerators": "A100:8"}}])
-    problems = AwsBackend().check(cfg)
-    assert problems == ["styx:cluster.workers[0].instance_type: auto is not supported by the aws backend yet; "
-                        "give a concrete EC2 type (e.g. p4d.24xlarge for A100:8)"]
-    with pytest.raises(AutoTypeNotWired):
-        AwsBackend().resolved_type(NodeRequest("gpu-0", "worker", cfg.workers[0], "gpu", 0), cfg)
+CATALOG = Path(__file__).resolve().parents[2] / "styx" / "catalog" / "data"
 
 
-def test_auto_type_is_reported_before_anything_is_registered(aws_program):
-    with pytest.raises(pulumi.RunError, match="instance_type: auto is not supported"):
-        aws_program(aws_cluster(head={"instance_type": "auto", "resources": {"cpus": "4+"}}))
+def test_auto_type_is_resolved_recorded_and_used(aws_program, monkeypatch):
+    monkeypatch.setenv("STYX_CATALOG_DIR", str(CATALOG))
+    run = aws_program(aws_cluster(head={"instance_type": "auto", "resources": {"cpus": "8+"}},
+                                  workers=[{"name": "gpu", "count": 2, "instance_type": "auto", "spot": True,
+                                            "resources": {"accelerators": "A100:8"}}]))
+    stash = by_name(run, "pulumi:index:Stash")
+    assert list(stash) == ["demo-placement"]
+    recorded = stash["demo-placement"].inputs["input"]
+    assert recorded["cloud"] == "aws" and recorded["region"] == "us-east-1"
+    types = {n: r.inputs["instanceType"] for n, r in by_name(run, "aws:ec2/instance:Instance").items()}
+    assert types == {"demo-head": "m6i.2xlarge", "demo-gpu-0": "p4d.24xlarge", "demo-gpu-1": "p4d.24xlarge"}
+
+
+def test_auto_type_without_a_fit_is_reported_before_anything_is_registered(aws_program, monkeypatch):
+    monkeypatch.setenv("STYX_CATALOG_DIR", str(CATALOG))
+    with pytest.raises(pulumi.RunError, match="auto found no offer that fits"):
+        aws_program(aws_cluster(head={"instance_type": "auto", "resources": {"accelerators": "H100:3"}}))
+    with pytest.raises(pulumi.RunError, match=r"styx:cluster.head.resources.accelerators: unknown accelerator 'B200'"):
+        aws_program(aws_cluster(head={"instance_type": "auto", "resources": {"accelerators": "B200:8"}}))
 
 
 @pytest.mark.parametrize(("overrides", "needle"), [
@@ -452,3 +475,24 @@ def test_check_problems(overrides, needle):
 def test_vpc_cidr_validation(bad):
     with pytest.raises(ConfigError, match=r"styx:cluster\.aws\.vpc_cidr"):
         parse_cluster(aws_cluster(aws={"ssh_cidrs": ["203.0.113.0/24"], "vpc_cidr": bad}))
+
+
+# ------------------------------------------------------------------ the example stack
+
+
+def test_example_stack_file(aws_program):
+    import yaml
+
+    doc = yaml.safe_load((Path(__file__).resolve().parents[3] / "stacks" / "Pulumi.aws-gpu.yaml").read_text())
+    raw = doc["config"]["styx:cluster"]
+    assert AwsBackend().check(parse_cluster(raw)) == []
+    run = aws_program(raw)
+    inst = by_name(run, INSTANCE)
+    assert set(inst) == {"aws-gpu-head", "aws-gpu-gpu-0", "aws-gpu-gpu-1"}
+    assert inst["aws-gpu-head"].inputs["instanceType"] == "m6i.large"
+    for w in ("aws-gpu-gpu-0", "aws-gpu-gpu-1"):
+        assert inst[w].inputs["instanceType"] == "p4d.24xlarge"
+        assert inst[w].inputs["instanceMarketOptions"]["marketType"] == "spot"
+        assert inst[w].inputs["placementGroup"]
+    assert len(run.of_type(PG)) == 1
+    assert [r.inputs["cidrIpv4"] for r in run.of_type(INGRESS) if "cidrIpv4" in r.inputs] == ["203.0.113.0/24"]

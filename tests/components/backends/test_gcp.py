@@ -84,7 +84,7 @@ def test_a2_spot_cluster_graph(gcp_program):
         assert i["bootDisk"]["initializeParams"] == {"image": g.UBUNTU_2204, "size": 100, "type": "pd-balanced"}
         assert i["bootDisk"]["autoDelete"] is True
         assert i["metadata"] == {
-            "ssh-keys": "styx:ssh-ed25519 AAAAMOCKGCP styx\n",
+            "ssh-keys": "styx:ssh-ed25519 AAAAMOCKGCP styx",
             "enable-oslogin": "FALSE",
             "block-project-ssh-keys": "TRUE",
         }
@@ -287,6 +287,19 @@ def _private_key() -> str:
 # --------------------------------------------------------------------------- check() and config
 
 
+CATALOG = Path(__file__).resolve().parents[2] / "styx" / "catalog" / "data"
+
+
+def test_auto_machine_type_is_planned_and_recorded(gcp_program, monkeypatch):
+    monkeypatch.setenv("STYX_CATALOG_DIR", str(CATALOG))
+    run = gcp_program(gcp_cluster(workers=[{"name": "gpu", "count": 1, "instance_type": "auto", "spot": True,
+                                            "resources": {"accelerators": "A100:8"}}]))
+    assert list(by_name(run, "pulumi:index:Stash")) == ["demo-placement"]
+    inst = by_name(run, "gcp:compute/instance:Instance")
+    assert inst["demo-gpu-0"].inputs["machineType"] == "a2-highgpu-8g"
+    assert not inst["demo-gpu-0"].inputs.get("guestAccelerators")
+
+
 def _check(**overrides: Any) -> list[str]:
     return get_backend("gcp").check(parse_cluster(gcp_cluster(**overrides)))
 
@@ -303,8 +316,9 @@ def test_check_clean_example():
         ({"head": {"instance_type": "n2-standard-8", "zone": "us-east1-b"}},
          "styx:cluster.head.zone: 'us-east1-b' is not in region"),
         ({"ssh": {"user": "root"}}, "styx:cluster.ssh.user: root cannot log in"),
-        ({"head": {"instance_type": "auto", "resources": {"cpus": "8+"}}},
-         "styx:cluster.head.instance_type: instance_type: auto is not available for cloud gcp yet"),
+        ({"ssh": {"port": 2222}}, "styx:cluster.ssh.port: GCP images run sshd on 22"),
+        ({"head": {"instance_type": "auto", "resources": {"accelerators": "A100:3"}}},
+         "styx:cluster.head.instance_type: auto found no offer that fits"),
         ({"workers": [{"name": "gpu", "instance_type": "g2-standard-8", "resources": {"accelerators": "A100:8"}}]},
          "styx:cluster.workers[0].resources.accelerators: resources.accelerators 'A100:8' does not match"),
         ({"workers": [{"name": "gpu", "instance_type": "a2-highgpu-4g", "resources": {"accelerators": "A100:8"}}]},
@@ -318,7 +332,8 @@ def test_check_clean_example():
         ({"gcp": {"ssh_cidrs": ["203.0.113.0/24"], "os_login": True}}, "styx:cluster.gcp.os_login:"),
     ],
 )
-def test_check_problems(overrides, expected):
+def test_check_problems(overrides, expected, monkeypatch):
+    monkeypatch.setenv("STYX_CATALOG_DIR", str(CATALOG))
     problems = _check(**overrides)
     assert any(expected in p for p in problems), problems
 

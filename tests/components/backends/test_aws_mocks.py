@@ -1,8 +1,8 @@
-"""Mocks and helpers for the aws backend tests (AWS cannot be reached here).
+"""Mocks and helpers for the aws backend tests (AWS cannot be reached here). No tests in this module.
 
 The shared conftest mocks echo inputs back as outputs. The aws backend also needs what AWS computes
 (instance ids and addresses, a key pair's name, the generated key's halves) and answers to its
-invokes (getAmi, getSubnets, getAvailabilityZones). `aws_program` swaps in mocks that add those and a
+invokes (getAmi, getSubnets, getAvailabilityZones). `install` swaps in mocks that add those and a
 mock monitor that records what the engine would see for each registration: parent, provider and
 dependencies (URNs), so tests can check the delete order the engine derives from them.
 """
@@ -39,6 +39,7 @@ PG = "aws:ec2/placementGroup:PlacementGroup"
 PROVIDER = "pulumi:providers:aws"
 TLS_KEY = "tls:index/privateKey:PrivateKey"
 REMOTE = "command:remote:Command"
+LOCAL = "command:local:Command"
 
 MOCK_PRIVATE = "-----BEGIN OPENSSH PRIVATE KEY-----\nMOCKAWSPRIVATE\n-----END OPENSSH PRIVATE KEY-----\n"
 MOCK_PUBLIC = "ssh-ed25519 AAAAMOCKAWS styx\n"
@@ -81,18 +82,23 @@ class Registration:
 
 @dataclass
 class Graph:
-    """What the engine would receive for each registration, by resource name."""
+    """What the engine would receive for each registration (by URN); names refer to custom resources.
+
+    (A Node component and its instance share a name, e.g. `demo-head`; lookups by name pick the
+    custom resource.)
+    """
 
     regs: dict[str, Registration] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    def by_urn(self) -> dict[str, Registration]:
-        return {r.urn: r for r in self.regs.values()}
+    def get(self, name: str) -> Registration:
+        hits = [r for r in self.regs.values() if r.name == name and r.custom]
+        assert len(hits) == 1, f"{len(hits)} custom resources named {name}"
+        return hits[0]
 
     def deps(self, name: str) -> set[str]:
         """Names this resource depends on directly (explicit depends_on + property dependencies)."""
-        urns = self.by_urn()
-        return {urns[u].name for u in self.regs[name].dependencies if u in urns}
+        return {self.regs[u].name for u in self.get(name).dependencies if u in self.regs}
 
     def transitive_deps(self, name: str) -> set[str]:
         seen: set[str] = set()
@@ -175,7 +181,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         deps = list(request.dependencies)
         for pd in request.propertyDependencies.values():
             deps += list(pd.urns)
-        self.graph.regs[request.name] = Registration(
+        self.graph.regs[resp.urn] = Registration(
             urn=resp.urn, typ=request.type, name=request.name, parent=request.parent, provider=request.provider,
             dependencies=deps, ignore_changes=list(request.ignoreChanges),
             delete_before_replace=bool(request.deleteBeforeReplace), custom=bool(request.custom),

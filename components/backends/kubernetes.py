@@ -1,0 +1,420 @@
+"""`cloud: kubernetes`: a Ray cluster as pods on an existing Kubernetes cluster (EKS, GKE, on-prem).
+
+Everything goes through one explicit `kubernetes.Provider` (the config's kubeconfig/context). The
+objects are built in `kubernetes_manifests` (namespace, ServiceAccount, NetworkPolicy, then either
+StatefulSets + Services or one KubeRay `RayCluster`).
+
+operator `none`: the pods only stay alive; the phase table runs in them through `kubectl exec`
+(`KubectlExecTransport`, a `command.local.Command`), same scripts and triggers as on a VM. The gate
+waits for the pod to be Ready. Phases that do not belong in a container are skipped or changed per
+node (`phase_overrides`, handed over in `NodeHandle.info["phase_overrides"]`).
+
+operator `kuberay`: KubeRay starts Ray from the image; styx runs no setup phase (they would be lost
+whenever KubeRay replaces a pod), only a gate per node that waits for its pod and checks its GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_command import local
+
+from components.backends import kubernetes_manifests as m
+from components.backends.base import Backend, NodeHandle, NodeRequest, PhaseOverride, ProvisionContext
+from components.transport import LocalShellTransport
+from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
+
+K = f"{CONFIG_KEY}.kubernetes"
+
+
+SKIP_DOCKER = "no Docker daemon inside a pod: the node's container runtime runs containers"
+SKIP_GPU = ("the GPU driver comes from the node (NVIDIA device plugin / GPU operator) and CUDA from the image; "
+            "the gate checked the pod's GPUs with nvidia-smi")
+SKIP_CPU_GPU = "this pod requests no GPU"
+SKIP_KUBERAY = "operator kuberay: Ray and its environment come from the image and KubeRay starts Ray"
+
+
+# --------------------------------------------------------------------------- kubectl
+
+
+def kubectl_words(cfg: ClusterConfig) -> str:
+    """`kubectl` with the config's kubeconfig/context/namespace as flags (shell words).
+
+    A `~/` path stays `"$HOME"/...` so the command text (an input of every phase) is the same for
+    every user of the stack: a different home folder must not re-run phases.
+    """
+    k = cfg.kubernetes
+    words = ["kubectl"]
+    if k.kubeconfig:
+        path = k.kubeconfig
+        words.append("--kubeconfig=" + ('"$HOME"/' + shlex.quote(path[2:]) if path.startswith("~/")
+                                        else shlex.quote(path)))
+    if k.context:
+        words.append("--context=" + shlex.quote(k.context))
+    words.append("--namespace=" + shlex.quote(m.namespace_of(cfg)))
+    return " ".join(words)
+
+
+def gpu_check(pod: str, gpus: int) -> str:
+    """Shell that fails unless nvidia-smi in the pod lists at least `gpus` GPUs (output to stderr)."""
+    if gpus <= 0:
+        return ""
+    return (
+        "n=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)\n"
+        f'if [ "${{n:-0}}" -lt {gpus} ]; then echo "styx: pod {pod}: expected {gpus} GPUs, nvidia-smi shows '
+        f'${{n:-0}}" >&2; exit 1; fi\n'
+        f'echo "styx: pod {pod}: $n GPUs visible" >&2\n'
+    )
+
+
+def _uid(meta: Any) -> str:
+    uid = meta.get("uid") if isinstance(meta, dict) else getattr(meta, "uid", None)
+    return uid or "new"
+
+
+def _wrap_stdin(prefix: str, cmd: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(cmd).apply(lambda c: prefix + c + "\n")
+
+
+class KubectlExecTransport(LocalShellTransport):
+    """Runs a phase in a StatefulSet pod: `kubectl exec -i POD -c ray -- bash -s`, the phase on stdin.
+
+    On stdin (not argv) the phase's parameters, secrets included, never show in a process list on
+    either side and no argument size limit applies. The gate first waits for the pod to exist and be
+    Ready (and checks its GPUs). An undo whose pod is gone (a group scaled down) has nothing to undo.
+    """
+
+    def __init__(self, kubectl: str, pod: str, *, timeout_s: int, gpus: int = 0):
+        self.kubectl, self.pod, self.timeout_s, self.gpus = kubectl, pod, timeout_s, gpus
+        super().__init__(prefix=f"{kubectl} exec -i {shlex.quote(pod)} -c {m.CONTAINER} -- bash -s")
+
+    def wait_script(self) -> str:
+        kc, pod, t = self.kubectl, shlex.quote(self.pod), self.timeout_s
+        return (
+            f"t=0; until {kc} get pod {pod} >/dev/null 2>&1; do\n"
+            f'  if [ "$t" -ge {t} ]; then echo "styx: pod {self.pod} not found after {t}s" >&2; exit 1; fi\n'
+            f"  sleep 2; t=$((t+2))\n"
+            f"done\n"
+            f"{kc} wait --for=condition=Ready pod/{pod} --timeout={t}s >&2\n"
+        )
+
+    def create_command(self, gate: bool) -> str:
+        return (self.wait_script() if gate else "") + self.prefix
+
+    def delete_command(self, undo: str) -> str:
+        kc, pod = self.kubectl, shlex.quote(self.pod)
+        return (
+            f"if {kc} get pod {pod} >/dev/null 2>&1; then\n"
+            f"  {kc} exec {pod} -c {m.CONTAINER} -- bash -c {shlex.quote(undo)}\n"
+            f'else echo "styx: pod {self.pod} is gone: nothing to undo" >&2; fi'
+        )
+
+    def run(self, name, *, create, delete, triggers, opts, secret_output=False, gate=False):
+        stdin = _wrap_stdin(gpu_check(self.pod, self.gpus) if gate else "", create)
+        delete_cmd = None if delete is None else pulumi.Output.from_input(delete).apply(self.delete_command)
+        extra = pulumi.ResourceOptions(
+            custom_timeouts=pulumi.CustomTimeouts(create=f"{2 * self.timeout_s + 120}s") if gate else None,
+            additional_secret_outputs=["stdout", "stderr"] if secret_output else None,
+        )
+        return local.Command(
+            name,
+            create=self.create_command(gate),
+            stdin=stdin,
+            delete=delete_cmd,
+            triggers=list(triggers),
+            logging=local.Logging.NONE if secret_output else local.Logging.STDERR,
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions.merge(opts, extra),
+        )
+
+
+class KubeRayTransport(KubectlExecTransport):
+    """operator kuberay: KubeRay names the pods, so the gate finds the node's pod by label (the
+    `index`-th of its group by name), waits for it and checks it. Any other phase that still reaches
+    this transport is a local no-op with a `skipped` status line (see `phase_overrides`)."""
+
+    def __init__(self, kubectl: str, selector: str, index: int, node_prefix: str, *, timeout_s: int, gpus: int = 0):
+        self.selector, self.index, self.node_prefix = selector, index, node_prefix
+        super().__init__(kubectl, f"{selector}#{index}", timeout_s=timeout_s, gpus=gpus)
+
+    def wait_script(self) -> str:
+        kc, sel, i, t = self.kubectl, shlex.quote(self.selector), self.index, self.timeout_s
+        return (
+            "t=0; while :; do\n"
+            f"  pod=$({kc} get pods -l {sel} --sort-by=.metadata.name "
+            f"-o jsonpath='{{.items[{i}].metadata.name}}' 2>/dev/null) || pod=\n"
+            '  if [ -n "$pod" ]; then break; fi\n'
+            f'  if [ "$t" -ge {t} ]; then\n'
+            f'    echo "styx: no pod #{i} with labels {self.selector} after {t}s" >&2; exit 1\n'
+            "  fi\n"
+            "  sleep 5; t=$((t+5))\n"
+            "done\n"
+            f'{kc} wait --for=condition=Ready "pod/$pod" --timeout={t}s >&2\n'
+        )
+
+    def create_command(self, gate: bool) -> str:
+        return self.wait_script() + f'{self.kubectl} exec -i "$pod" -c {m.CONTAINER} -- bash -s'
+
+    def run(self, name, *, create, delete, triggers, opts, secret_output=False, gate=False):
+        if gate:
+            return super().run(name, create=create, delete=None, triggers=triggers, opts=opts,
+                               secret_output=secret_output, gate=True)
+        phase = name[len(self.node_prefix) + 1:] if name.startswith(self.node_prefix + "-") else name
+        line = f"styx {phase}: skipped: {SKIP_KUBERAY}"
+        return local.Command(
+            name,
+            create=f"printf '%s\\n' {shlex.quote(line)}",
+            triggers=list(triggers),
+            logging=local.Logging.STDERR,
+            add_previous_output_in_env=False,
+            opts=opts,
+        )
+
+
+# --------------------------------------------------------------------------- backend
+
+
+class KubernetesBackend(Backend):
+    key_generator = "none"  # phases go through kubectl exec: no SSH key
+    name = "kubernetes"
+
+    # ------------------------------------------------------------------ check
+
+    def check(self, cfg: ClusterConfig) -> list[str]:
+        k = cfg.kubernetes
+        p: list[str] = []
+        if k.kubeconfig and "\n" in k.kubeconfig:
+            p.append(f"{K}.kubeconfig: give the path of a kubeconfig file, not its contents")
+        if k.create_namespace and m.namespace_of(cfg) in m.SYSTEM_NAMESPACES:
+            p.append(f"{K}.namespace: {m.namespace_of(cfg)!r} is a system namespace: styx would own (and on "
+                     "destroy delete) it; set create_namespace: false to use it, or pick another name")
+        for where, spec, group in self._specs(cfg):
+            # pods carry a `controller-revision-hash` label `<statefulset>-<hash>` (at most 63 characters)
+            sts = m.statefulset_name(cfg, group)
+            if len(sts) > 52:
+                p.append(f"{CONFIG_KEY}.{where}: the StatefulSet name {sts!r} is longer than 52 characters; "
+                         "shorten the cluster or group name")
+            if spec.spot:
+                p.append(f"{CONFIG_KEY}.{where}.spot: not supported for cloud kubernetes; select a spot node "
+                         f"pool with kubernetes.node_selector / tolerations")
+            res = spec.resources
+            if res and (res.any_of or res.ordered):
+                p.append(f"{CONFIG_KEY}.{where}.resources: any_of/ordered are not supported for cloud kubernetes; "
+                         "give accelerators: NAME:COUNT (the GPU node pool is chosen by gpu_node_selector)")
+        if k.operator == "kuberay":
+            p += self._kuberay_problems(cfg)
+        if os.environ.get("STYX_K8S_PREFLIGHT", "1") != "0":
+            p += self._host_problems(cfg)
+        return p
+
+    @staticmethod
+    def _specs(cfg: ClusterConfig) -> list[tuple[str, NodeSpec, str]]:
+        return [("head", cfg.head, "head")] + [(f"workers[{i}]", g, g.name) for i, g in enumerate(cfg.workers)]
+
+    @staticmethod
+    def _kuberay_problems(cfg: ClusterConfig) -> list[str]:
+        s = cfg.setup
+        why = "is not supported with kubernetes.operator kuberay (no setup phases run in KubeRay's pods): " \
+              "bake it into kubernetes.image"
+        p = []
+        if not s.ray.enabled:
+            p.append(f"{CONFIG_KEY}.setup.ray.enabled: false contradicts kubernetes.operator kuberay "
+                     "(KubeRay runs Ray)")
+        checks = [
+            ("packages", bool(s.packages)),
+            ("python.pip_packages", bool(s.python.pip_packages)),
+            ("python.version", s.python.version != "system"),
+            ("conda.enabled", s.conda.enabled),
+            ("docker.mode", s.docker.mode == "install"),
+            ("file_mounts", bool(s.file_mounts)),
+            ("workdir", bool(s.workdir)),
+            ("custom_scripts", bool(s.custom_scripts)),
+        ]
+        p += [f"{CONFIG_KEY}.setup.{key} {why}" for key, bad in checks if bad]
+        _, bad = m.parse_start_args(s.ray.extra_start_args)
+        if bad:
+            p.append(f"{CONFIG_KEY}.setup.ray.extra_start_args: {bad} are not --name=value or --flag arguments "
+                     "(KubeRay takes rayStartParams)")
+        return p
+
+    @staticmethod
+    def _host_problems(cfg: ClusterConfig) -> list[str]:
+        """What the machine running Pulumi needs (STYX_K8S_PREFLIGHT=0 skips this)."""
+        p = []
+        if shutil.which("kubectl") is None:
+            p.append(f"{CONFIG_KEY}.cloud: kubernetes needs kubectl on PATH (setup phases run through kubectl exec)")
+        kc = cfg.kubernetes.kubeconfig
+        if kc and "\n" not in kc and not Path(os.path.expanduser(kc)).is_file():
+            p.append(f"{K}.kubeconfig: {kc!r} not found")
+        return p
+
+    # ------------------------------------------------------------------ resources
+
+    def prepare(self, ctx: ProvisionContext) -> None:
+        cfg = ctx.cfg
+        k = cfg.kubernetes
+        provider = k8s.Provider(
+            f"{cfg.name}-k8s",
+            kubeconfig=os.path.expanduser(k.kubeconfig) if k.kubeconfig else None,
+            context=k.context,
+            namespace=m.namespace_of(cfg),
+            enable_server_side_apply=True,
+            opts=ctx.opts,
+        )
+        ctx.shared["provider"] = provider
+        ctx.shared["kubectl"] = kubectl_words(cfg)
+        objects: dict[str, pulumi.CustomResource] = {}
+        ns_deps: list[pulumi.Resource] = []
+        for doc in m.manifests(cfg):
+            res = self._create(ctx, doc, provider, ns_deps)
+            objects[f"{doc['kind']}/{doc['metadata']['name']}"] = res
+            if doc["kind"] == "Namespace":
+                ns_deps = [res]
+        ctx.shared["objects"] = objects
+        ctx.shared["templates"] = self._templates(cfg)
+
+    @staticmethod
+    def _templates(cfg: ClusterConfig) -> dict[str, dict[str, Any]]:
+        out = {"head": m.pod_template(cfg, "head", "head", cfg.head)}
+        out.update({g.name: m.pod_template(cfg, g.name, "worker", g) for g in cfg.workers})
+        return out
+
+    @staticmethod
+    def _create(ctx: ProvisionContext, doc: dict[str, Any], provider: k8s.Provider,
+                deps: list[pulumi.Resource]) -> pulumi.CustomResource:
+        cfg = ctx.cfg
+        kind, meta, name = doc["kind"], doc["metadata"], doc["metadata"]["name"]
+        rname = f"{cfg.name}-{kind.lower()}-{name}"
+        pods = kind in ("StatefulSet", "RayCluster")
+        timeout = f"{cfg.kubernetes.pod_ready_timeout_s}s"
+        opts = pulumi.ResourceOptions(
+            parent=ctx.cluster,
+            provider=provider,
+            depends_on=deps,
+            # fixed names: a replacement must delete the old object first
+            delete_before_replace=kind != "Namespace",
+            # a StatefulSet is ready when its pods are: scheduling a GPU pod and pulling a CUDA image take time
+            custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout) if pods else None,
+        )
+        if kind == "Namespace":
+            return k8s.core.v1.Namespace(rname, metadata=meta, opts=opts)
+        if kind == "ServiceAccount":
+            return k8s.core.v1.ServiceAccount(
+                rname, metadata=meta, automount_service_account_token=doc["automountServiceAccountToken"], opts=opts)
+        if kind == "Service":
+            return k8s.core.v1.Service(rname, metadata=meta, spec=doc["spec"], opts=opts)
+        if kind == "StatefulSet":
+            return k8s.apps.v1.StatefulSet(rname, metadata=meta, spec=doc["spec"], opts=opts)
+        if kind == "NetworkPolicy":
+            return k8s.networking.v1.NetworkPolicy(rname, metadata=meta, spec=doc["spec"], opts=opts)
+        if kind == "Secret":
+            return k8s.core.v1.Secret(rname, metadata=meta, type=doc["type"],
+                                      string_data=pulumi.Output.secret(doc["stringData"]), opts=opts)
+        if kind == "RayCluster":
+            return k8s.apiextensions.CustomResource(rname, api_version=doc["apiVersion"], kind=kind, metadata=meta,
+                                                    spec=doc["spec"], opts=opts)
+        raise ValueError(f"no resource class for kind {kind}")
+
+    # ------------------------------------------------------------------ nodes
+
+    def phase_overrides(self, cfg: ClusterConfig, node: NodeRequest) -> dict[str, PhaseOverride]:
+        """Per phase: skip it (with the reason shown as its result) or add env for its script."""
+        if cfg.kubernetes.operator == "kuberay":
+            return {"*": PhaseOverride(skip=SKIP_KUBERAY)}
+        return {
+            "docker": PhaseOverride(skip=SKIP_DOCKER),
+            "gpu": PhaseOverride(skip=SKIP_GPU if m.gpu_count(node.spec) else SKIP_CPU_GPU),
+            # Ray picks the pod's own address (`hostname -I`): a pod IP is not known before the pod
+            # exists, and a DNS name would not match the address Ray sees on the node.
+            "ray": PhaseOverride(env={"STYX_NODE_IP": ""}),
+        }
+
+    def machine(self, ctx: ProvisionContext, node: NodeRequest, parent) -> NodeHandle:
+        cfg = ctx.cfg
+        k = cfg.kubernetes
+        kubectl = ctx.shared["kubectl"]
+        gpus = m.gpu_count(node.spec)
+        template = ctx.shared["templates"][node.group]
+        thash = m.template_hash(template)
+        kuberay = k.operator == "kuberay"
+        if kuberay:
+            owner = ctx.shared["objects"][f"RayCluster/{cfg.name}"]
+            selector = m.kuberay_selector(cfg, node.group)
+            transport: KubectlExecTransport = KubeRayTransport(
+                kubectl, selector, node.index, f"{cfg.name}-{node.name}", timeout_s=k.pod_ready_timeout_s, gpus=gpus)
+            host = f"{selector}#{node.index}"
+            private = m.head_dns(cfg) if node.role == "head" else host
+            user = "ray"
+        else:
+            owner = ctx.shared["objects"][f"StatefulSet/{m.statefulset_name(cfg, node.group)}"]
+            host = m.pod_name(cfg, node.group, node.index)
+            transport = KubectlExecTransport(kubectl, host, timeout_s=k.pod_ready_timeout_s, gpus=gpus)
+            private = m.head_dns(cfg) if node.role == "head" else host
+            user = "root"
+        # A new StatefulSet/RayCluster (uid) or a changed pod template re-runs this node's phases.
+        identity = owner.metadata.apply(lambda md, h=thash: f"{_uid(md)}/{h}")
+        overrides = self.phase_overrides(cfg, node)
+        info: dict[str, Any] = {
+            "zone": node.spec.zone or cfg.zone or "",
+            "instance_type": _shape(node.spec),
+            "price_per_hour": 0.0,
+            "namespace": m.namespace_of(cfg),
+            "pod": host,
+            "template_hash": thash,
+        }
+        return NodeHandle(
+            name=node.name,
+            role=node.role,
+            host=host,
+            private_ip=private,
+            user=user,
+            port=0,  # no SSH: phases go through kubectl exec
+            transport=transport,
+            identity=identity,
+            resources=[owner],
+            info=info,
+            phase_overrides=overrides,
+        )
+
+    def outputs(self, ctx: ProvisionContext, head: NodeHandle) -> dict[str, Any]:
+        cfg = ctx.cfg
+        r = cfg.setup.ray
+        kubectl = ctx.shared["kubectl"]
+        svc = m.head_service_name(cfg)
+        forward = (f"{kubectl} port-forward svc/{svc} {r.dashboard_port}:{r.dashboard_port}"
+                   f"  # then open http://127.0.0.1:{r.dashboard_port}")
+        if cfg.kubernetes.operator == "kuberay":
+            pods = [f"{m.kuberay_selector(cfg, 'head')}#0"] + [
+                f"{m.kuberay_selector(cfg, g.name)}#{i}" for g in cfg.workers for i in range(g.count or 0)]
+            shell = f"{kubectl} exec -it \"$({kubectl} get pod -l {m.kuberay_selector(cfg, 'head')} -o name)\" " \
+                    f"-c {m.CONTAINER} -- bash"
+        else:
+            pods = [m.pod_name(cfg, "head", 0)] + [
+                m.pod_name(cfg, g.name, i) for g in cfg.workers for i in range(g.count or 0)]
+            shell = f"{kubectl} exec -it {m.pod_name(cfg, 'head', 0)} -c {m.CONTAINER} -- bash"
+        return {
+            # replaces the Cluster's SSH-tunnel hint (exported after it)
+            "dashboard": forward,
+            "kubernetes": {
+                "namespace": m.namespace_of(cfg),
+                "operator": cfg.kubernetes.operator,
+                "head_service": f"{m.head_dns(cfg)}:{r.port}",
+                "ray_client": f"ray://{m.head_dns(cfg)}:{r.client_port}",
+                "dashboard_port_forward": forward,
+                "head_shell": shell,
+                "pods": pods,
+            },
+        }
+
+
+def _shape(spec: NodeSpec) -> str:
+    """A pod's size for the `nodes` output, e.g. `pod cpu=8 memory=32Gi nvidia.com/gpu=8`."""
+    res = m.container_resources(spec)
+    parts = {**res.get("requests", {}), **res.get("limits", {})}
+    return " ".join(["pod", *(f"{k}={v}" for k, v in parts.items())])

@@ -1,0 +1,194 @@
+"""The `styx` CLI end to end on the real engine and the local backend (sandbox hosts).
+
+Each test runs `python -m styx.cli ...` as a subprocess with its own STYX_HOME (state, workspaces,
+passphrase) and its own subnet, and always runs `styx down` in a finally. The engine binaries and
+plugins come from the installed toolchain (STYX_PULUMI_BIN_DIR / PULUMI_HOME of the real home).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.helpers import ROOT, require_engine_and_sandbox, sandbox_status
+
+pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
+
+
+@pytest.fixture
+def cli(tmp_path):
+    require_engine_and_sandbox()
+    from styx import engine
+
+    env = {
+        **os.environ,
+        "STYX_HOME": str(tmp_path / "styx-home"),
+        "STYX_PULUMI_BIN_DIR": str(engine.toolchain_bin()),
+        "PULUMI_HOME": str(engine.pulumi_home()),
+        "PYTHONPATH": str(ROOT),
+    }
+    for k in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE",
+              "STYX_SB_REFUSE_FILE", "STYX_LOCAL_PREFLIGHT"):
+        env.pop(k, None)
+
+    class Cli:
+        def __init__(self):
+            self.env = env
+            self.tmp = tmp_path
+
+        def argv(self, *args) -> list[str]:
+            return [sys.executable, "-m", "styx.cli", *args]
+
+        def run(self, *args, timeout: int = 900, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+            t = time.monotonic()
+            r = subprocess.run(self.argv(*args), capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                               env={**self.env, **(extra_env or {})}, stdin=subprocess.DEVNULL, check=False)
+            print(f"$ styx {' '.join(args)}  -> {r.returncode} in {time.monotonic() - t:.1f}s")
+            print(r.stderr[-4000:])
+            return r
+
+        def json(self, *args, expect: int = 0, **kw) -> dict:
+            r = self.run(args[0], "--json", *args[1:], **kw)
+            assert r.returncode == expect, (
+                f"exit {r.returncode}\nstdout: {r.stdout[-3000:]}\nstderr: {r.stderr[-3000:]}")
+            return json.loads(r.stdout)
+
+        def config(self, cluster: dict) -> Path:
+            p = self.tmp / f"{cluster['name']}.yaml"
+            p.write_text(yaml.safe_dump(cluster))
+            return p
+
+    return Cli()
+
+
+def tiny(name: str, subnet: str, **extra) -> dict:
+    c = {
+        "name": name,
+        "cloud": "local",
+        "workers": [{"name": "worker", "count": 1}],
+        "local": {"subnet": subnet},
+        "setup": {
+            "ray": {"enabled": False},
+            "custom_scripts": [{"name": "hello", "inline": "echo \"hello from $(hostname)\" > /tmp/hello"}],
+        },
+    }
+    c.update(extra)
+    return c
+
+
+def teardown(cli, stack: str, cluster: str) -> None:
+    r = cli.run("down", "--stack", stack, "--yes", timeout=600)
+    if r.returncode != 0 and "no cluster (stack) named" not in r.stderr:
+        print(f"styx down {stack} failed: {r.stderr[-2000:]}")
+    status = sandbox_status(cluster)
+    assert status.get("clean") is True, f"sandbox leftovers for {cluster}: {status}"
+
+
+def test_launch_status_exec_preview_cost_down(cli):
+    name = "clie2e"
+    cfg = cli.config(tiny(name, "10.78.11.0/24"))
+    try:
+        t = time.monotonic()
+        up = cli.json("launch", str(cfg))
+        print(f"launch: {time.monotonic() - t:.1f}s")
+        assert up["ok"] and up["stack"] == name and [a["result"] for a in up["attempts"]] == ["ok"]
+        assert [n["name"] for n in up["outputs"]["nodes"]] == ["head", "worker-0"]
+        assert "ssh_private_key" not in json.dumps(up)
+        assert up["phases"]["worker-0"]["custom-hello"] == "done"
+
+        st = cli.json("status", "--stack", name)
+        [c] = st["clusters"]
+        assert c["state"] == "up" and c["cloud"] == "local" and c["price_per_hour"] == 0.0
+        assert c["ray"] == {"enabled": False, "ok": None}
+        assert all(n["ready"] for n in c["nodes"]), c["nodes"]
+        assert c["nodes"][1]["phases"]["custom-hello"]["status"] == "ok"
+        assert c["uptime_s"] is not None and c["launched_at"]
+
+        ex = cli.json("exec", "--stack", name, "worker-0", "--", "cat /tmp/hello")
+        assert ex["exit_code"] == 0 and ex["stdout"].startswith("hello from ")
+        r = cli.run("exec", "--stack", name, "--", "exit 3")
+        assert r.returncode == 3
+
+        pv = cli.json("preview", "--stack", name)
+        ops = {op for phases in pv["nodes"].values() for op in phases.values()}
+        assert ops == {"same"}, pv["nodes"]
+
+        cost = cli.json("cost-report")
+        assert cost["clusters"][0]["price_per_hour"] == 0.0 and cost["clusters"][0]["stack"] == name
+
+        t = time.monotonic()
+        dn = cli.json("down", "--stack", name, "--yes")
+        print(f"down: {time.monotonic() - t:.1f}s")
+        assert dn["ok"] and dn["removed"]
+        assert cli.json("status")["clusters"] == []
+        assert sandbox_status(name)["clean"] is True
+    finally:
+        teardown(cli, name, name)
+
+
+def test_capacity_failover_across_two_local_zones(cli):
+    name = "clifo"
+    refuse = cli.tmp / "refuse"
+    refuse.write_text("zone-a\n")
+    cfg = cli.config(tiny(name, "10.78.12.0/24", workers=[],
+                          local={"subnet": "10.78.12.0/24", "zones": ["zone-a", "zone-b"]}))
+    try:
+        t = time.monotonic()
+        up = cli.json("launch", str(cfg), extra_env={"STYX_SB_REFUSE_FILE": str(refuse)})
+        print(f"launch with failover: {time.monotonic() - t:.1f}s")
+        assert [a["result"] for a in up["attempts"]] == ["capacity", "ok"], up["attempts"]
+        assert up["attempts"][0]["blocked"] == ["local/zone-a"]
+        assert up["placement"]["zone"] == "zone-b"
+        assert {n["zone"] for n in up["outputs"]["nodes"]} == {"zone-b"}
+        st = cli.json("status", "--stack", name, "--no-ray")
+        assert st["clusters"][0]["placement"]["zone"] == "zone-b"
+    finally:
+        teardown(cli, name, name)
+
+
+def test_ctrl_c_during_launch_then_launch_again_completes(cli):
+    name = "cliint"
+    c = tiny(name, "10.78.13.0/24", workers=[])
+    c["setup"]["custom_scripts"] = [
+        {"name": "slow", "inline": "sleep 15; echo slow-done > /tmp/slow"},
+        {"name": "after", "inline": "echo after > /tmp/after"},
+    ]
+    cfg = cli.config(c)
+    try:
+        p = subprocess.Popen(cli.argv("launch", str(cfg)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=ROOT, env=cli.env, stdin=subprocess.DEVNULL)
+        lines: list[str] = []
+        sent = None
+        assert p.stderr is not None
+        for line in p.stderr:
+            lines.append(line)
+            if sent is None and "custom-slow" in line and "started" in line:
+                time.sleep(1)
+                p.send_signal(signal.SIGINT)
+                sent = time.monotonic()
+        rc = p.wait(timeout=600)
+        err = "".join(lines)
+        print(err[-4000:])
+        assert sent is not None, "the slow phase never started"
+        print(f"exit {rc} {time.monotonic() - sent:.1f}s after ^C")
+        assert rc == 1, err
+        assert "cancelling" in err and "again to resume" in err
+        assert "custom-after" not in err  # nothing new was started after the ^C
+
+        up = cli.json("launch", str(cfg))
+        assert up["ok"]
+        head = up["phases"]["head"]
+        assert head["wait_ssh"] == "unchanged" and head["provision"] == "unchanged", head
+        assert head["custom-after"] == "done"
+        ex = cli.json("exec", "--stack", name, "--", "cat /tmp/after")
+        assert ex["stdout"].strip() == "after"
+    finally:
+        teardown(cli, name, name)

@@ -1,0 +1,373 @@
+"""Real tests of sandbox/sandboxctl.sh (the `local` backend's host side).
+
+They need root; they build (once, ~50 s) and then reuse the base rootfs cached
+under /var/cache/styx. Everything else lives in a throw-away state dir and
+uses a cluster name, bridge and subnet of its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sbctl_helpers import REPO, SANDBOXCTL, clean_env, sandboxctl
+
+SSH_OPTS = [
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "BatchMode=yes",
+    "-o", "ConnectTimeout=5",
+    "-o", "LogLevel=ERROR",
+]  # fmt: skip
+
+
+# ---------------------------------------------------------------- helpers --
+
+
+def status(cluster: str, state_dir: Path) -> dict:
+    proc = sandboxctl("status", STYX_SB_CLUSTER=cluster, STYX_SB_STATE_DIR=str(state_dir))
+    return json.loads(proc.stdout)
+
+
+def assert_clean(st: dict) -> None:
+    leftovers = {k: v for k, v in st.items() if k not in ("cluster", "clean") and isinstance(v, list) and v}
+    assert leftovers == {} and st["clean"] is True, leftovers
+
+
+def free_subnet(exclude: set[str] = frozenset()) -> str:
+    """A /24 that preflight accepts (no overlap with the host)."""
+    for n in range(200, 255):
+        subnet = f"10.{n}.0.0/24"
+        if subnet in exclude:
+            continue
+        proc = sandboxctl("preflight", check=False, STYX_SB_SUBNET=subnet)
+        if proc.returncode == 0:
+            return subnet
+    pytest.skip("no free 10.x.0.0/24 subnet on this host")
+
+
+def ssh(key: Path, ip: str, command: str, timeout: float = 60):
+    return subprocess.run(
+        ["ssh", "-i", str(key), *SSH_OPTS, f"root@{ip}", command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class Cluster:
+    def __init__(self, name: str, state_dir: Path, subnet: str, bridge: str):
+        self.name = name
+        self.state_dir = state_dir
+        self.subnet = ipaddress.ip_network(subnet)
+        self.bridge = bridge
+        self.gateway = str(self.subnet.network_address + 1)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            "STYX_SB_CLUSTER": self.name,
+            "STYX_SB_STATE_DIR": str(self.state_dir),
+            "STYX_SB_SUBNET": str(self.subnet),
+            "STYX_SB_BRIDGE": self.bridge,
+            "STYX_SB_GATEWAY": self.gateway,
+            "STYX_SB_PREFIX": str(self.subnet.prefixlen),
+        }
+        env.update(extra)
+        return env
+
+    def ip(self, n: int) -> str:
+        return str(self.subnet.network_address + n)
+
+    def run(self, sub: str, check: bool = True, **extra: str):
+        return sandboxctl(sub, check=check, **self.env(**extra))
+
+    def status(self) -> dict:
+        return status(self.name, self.state_dir)
+
+
+_counter = iter(range(100))
+
+
+def new_cluster(tmp_path_factory, exclude=frozenset()) -> Cluster:
+    tag = f"{os.getpid() % 100000}{next(_counter)}"
+    state = tmp_path_factory.mktemp(f"sbstate{tag}")
+    return Cluster(f"pyt{tag}", state, free_subnet(set(exclude)), f"sxt{tag}"[:15])
+
+
+@pytest.fixture(scope="module")
+def sshkey(tmp_path_factory) -> tuple[Path, str]:
+    d = tmp_path_factory.mktemp("sshkey")
+    key = d / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key, (d / "id_ed25519.pub").read_text().strip()
+
+
+# ------------------------------------------------------------ no root needed --
+
+
+def test_shellcheck():
+    sc = REPO / ".venv" / "bin" / "shellcheck"
+    exe = str(sc) if sc.exists() else shutil.which("shellcheck")
+    if not exe:
+        pytest.skip("shellcheck not installed")
+    proc = subprocess.run(
+        [exe, str(SANDBOXCTL), str(REPO / "sandbox" / "host-deps.sh")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_preflight_non_root(tmp_path):
+    """A stub `id` makes the script believe it is not root."""
+    stub = tmp_path / "id"
+    stub.write_text("#!/bin/sh\necho 1000\n")
+    stub.chmod(0o755)
+    env = clean_env(PATH=f"{tmp_path}:{os.environ['PATH']}")
+    proc = subprocess.run([str(SANDBOXCTL), "preflight"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "must run as root" in proc.stderr and "fix:" in proc.stderr
+    assert re.search(r"^\[\S+\] sandbox preflight ERROR ", proc.stderr, re.M)
+    assert proc.stdout == ""
+
+
+# ------------------------------------------------------------ root needed --
+
+
+@pytest.mark.sandbox
+def test_preflight_missing_tool(sandbox_ready, tmp_path):
+    """A PATH with everything but debootstrap."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for d in ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        if not os.path.isdir(d):
+            continue
+        for name in os.listdir(d):
+            if name == "debootstrap" or (bindir / name).exists():
+                continue
+            (bindir / name).symlink_to(os.path.join(d, name))
+    proc = subprocess.run(
+        [str(SANDBOXCTL), "preflight"],
+        env=clean_env(PATH=str(bindir)),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "missing host tools: debootstrap" in proc.stderr
+    assert "host-deps.sh" in proc.stderr
+
+
+@pytest.mark.sandbox
+def test_preflight_subnet_overlap(sandbox_ready, tmp_path):
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    addrs = [
+        ipaddress.ip_interface(line.split()[3]) for line in out.splitlines() if not line.split()[3].startswith("127.")
+    ]
+    if not addrs:
+        pytest.skip("host has no non-loopback IPv4 address to collide with")
+    clash = str(addrs[0].network)
+    proc = sandboxctl(
+        "preflight",
+        check=False,
+        STYX_SB_SUBNET=clash,
+        STYX_SB_CLUSTER="pytoverlap",
+        STYX_SB_BRIDGE="sxtoverlap",
+        STYX_SB_STATE_DIR=str(tmp_path / "state"),
+    )
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if " ERROR " in ln]
+    assert len(errors) == 1, proc.stderr
+    assert f"STYX_SB_SUBNET {clash} overlaps" in errors[0]
+    assert "fix: choose a free STYX_SB_SUBNET" in errors[0]
+    # created nothing
+    assert not (tmp_path / "state").exists()
+    assert not Path("/sys/class/net/sxtoverlap").exists()
+
+
+@pytest.mark.sandbox
+def test_net_up_down_twice(sandbox_ready, tmp_path_factory):
+    c = new_cluster(tmp_path_factory)
+    try:
+        for _ in range(2):
+            assert c.run("net-up").stdout.strip() == c.gateway
+            st = c.status()
+            assert st["bridges"] == [c.bridge]
+            assert len(st["iptables"]) == 3, st["iptables"]
+            assert all(f"styx:{c.name}" in r for r in st["iptables"])
+        addr = subprocess.run(
+            ["ip", "-4", "-o", "addr", "show", "dev", c.bridge],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert f"{c.gateway}/{c.subnet.prefixlen}" in addr
+        assert Path(f"/sys/class/net/{c.bridge}/mtu").read_text().strip() == "1400"
+        assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
+        # same subnet for another cluster is refused (ours is no longer free)
+        other = sandboxctl(
+            "net-up", check=False,
+            STYX_SB_CLUSTER="pytother", STYX_SB_SUBNET=str(c.subnet),
+            STYX_SB_BRIDGE="sxtother", STYX_SB_STATE_DIR=str(c.state_dir),
+        )  # fmt: skip
+        assert other.returncode == 2 and "overlaps" in other.stderr
+        assert not Path("/sys/class/net/sxtother").exists()
+    finally:
+        c.run("net-down")
+        second = c.run("net-down")
+    assert "nothing to do" in second.stderr
+    assert_clean(c.status())
+
+
+@pytest.mark.sandbox
+def test_refuse_file_fails_before_creating_anything(sandbox_ready, tmp_path_factory, tmp_path, sshkey):
+    c = new_cluster(tmp_path_factory)
+    refuse = tmp_path / "refuse"
+    refuse.write_text("zone-b\n")
+    before = c.status()
+    proc = c.run(
+        "node-up",
+        check=False,
+        STYX_SB_NODE="nodex",
+        STYX_SB_IP=c.ip(10),
+        STYX_SB_PUBKEY=sshkey[1],
+        STYX_SB_ZONE="zone-b",
+        STYX_SB_REFUSE_FILE=str(refuse),
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "InsufficientCapacity: zone zone-b has no capacity for nodex" in proc.stderr
+    assert proc.stdout == ""
+    assert c.status() == before
+    assert_clean(c.status())
+    assert list(c.state_dir.iterdir()) == []
+
+
+@pytest.mark.sandbox
+def test_node_down_and_net_down_leave_nothing(sandbox_ready, tmp_path_factory, sshkey):
+    c = new_cluster(tmp_path_factory)
+    env = dict(STYX_SB_NODE="solo", STYX_SB_IP=c.ip(20), STYX_SB_PUBKEY=sshkey[1])
+    try:
+        c.run("net-up")
+        assert c.run("node-up", **env).stdout.strip() == c.ip(20)
+        st = c.status()
+        assert len(st["netns"]) == 1 and len(st["veths"]) == 1
+        assert st["mounts"] and st["processes"]
+        # leave a daemonised process behind in the node: node-down must kill it
+        r = ssh(sshkey[0], c.ip(20), "setsid sleep 600 </dev/null >/dev/null 2>&1 &")
+        assert r.returncode == 0, r.stderr
+    finally:
+        first = c.run("node-down", STYX_SB_NODE="solo")
+    assert "removed" in first.stderr
+    second = c.run("node-down", STYX_SB_NODE="solo")
+    assert "nothing to do" in second.stderr
+    c.run("net-down")
+    assert_clean(c.status())
+    assert list(c.state_dir.iterdir()) == []
+
+
+# ----------------------------------------------------------- two-node cluster --
+
+
+@pytest.fixture(scope="module")
+def two_nodes(sandbox_ready, tmp_path_factory, sshkey):
+    c = new_cluster(tmp_path_factory)
+    nodes = {"node-a": (c.ip(10), "1g"), "node-b": (c.ip(11), "3g")}
+    hosts = "\n".join(f"{ip} {name}" for name, (ip, _) in nodes.items())
+    try:
+        c.run("net-up")
+        for name, (ip, shm) in nodes.items():
+            out = c.run(
+                "node-up",
+                STYX_SB_NODE=name,
+                STYX_SB_IP=ip,
+                STYX_SB_PUBKEY=sshkey[1],
+                STYX_SB_SHM_SIZE=shm,
+                STYX_SB_HOSTS=hosts,
+            ).stdout
+            assert out.strip() == ip
+        yield c, nodes
+    finally:
+        for name in nodes:
+            c.run("node-down", check=False, STYX_SB_NODE=name)
+        c.run("net-down", check=False)
+    assert_clean(c.status())
+
+
+@pytest.mark.sandbox
+def test_ssh_hostname(two_nodes, sshkey):
+    _, nodes = two_nodes
+    for name, (ip, _) in nodes.items():
+        r = ssh(sshkey[0], ip, "hostname")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == name
+
+
+@pytest.mark.sandbox
+def test_node_up_again_is_noop(two_nodes, sshkey):
+    c, nodes = two_nodes
+    ip, shm = nodes["node-a"]
+    pid_before = (c.state_dir / c.name / "node-a" / "init.pid").read_text()
+    r = c.run(
+        "node-up", STYX_SB_NODE="node-a", STYX_SB_IP=ip,
+        STYX_SB_PUBKEY=sshkey[1], STYX_SB_SHM_SIZE=shm,
+    )  # fmt: skip
+    assert r.stdout.strip() == ip
+    assert "already running, skipping" in r.stderr
+    assert (c.state_dir / c.name / "node-a" / "init.pid").read_text() == pid_before
+
+
+@pytest.mark.sandbox
+def test_nodes_reach_each_other_by_name(two_nodes, sshkey):
+    _, nodes = two_nodes
+    ip_a = nodes["node-a"][0]
+    r = ssh(
+        sshkey[0],
+        ip_a,
+        "getent hosts node-b && timeout 5 bash -c 'exec 3<>/dev/tcp/node-b/22; head -c 8 <&3'",
+    )
+    assert r.returncode == 0, r.stderr
+    assert nodes["node-b"][0] in r.stdout
+    assert "SSH-2.0-" in r.stdout
+
+
+@pytest.mark.sandbox
+def test_own_shm_pid1_and_sysfs(two_nodes, sshkey):
+    _, nodes = two_nodes
+    host_pidns = os.readlink("/proc/self/ns/pid")
+    sizes = {}
+    for name, (ip, _shm) in nodes.items():
+        r = ssh(
+            sshkey[0],
+            ip,
+            "stat -f -c '%b %S' /dev/shm; cat /proc/1/comm; readlink /proc/self/ns/pid;"
+            " ls /sys/class/net | tr '\\n' ' '; echo; ip -o -4 addr show dev eth0;"
+            " cat /sys/class/net/eth0/mtu",
+        )
+        assert r.returncode == 0, r.stderr
+        blocks_bsize, comm, pidns, netdevs, addr, mtu = r.stdout.strip().splitlines()
+        blocks, bsize = map(int, blocks_bsize.split())
+        sizes[name] = blocks * bsize
+        assert comm == "sshd"  # PID 1 of the node is its sshd, not the host's init
+        assert pidns != host_pidns
+        assert netdevs.split() == ["eth0", "lo"]  # sysfs of the node's own netns
+        assert f"{ip}/" in addr
+        assert mtu == "1400"
+    assert sizes["node-a"] == 1 << 30
+    assert sizes["node-b"] == 3 << 30
+
+
+@pytest.mark.sandbox
+def test_network_through_nat(two_nodes, sshkey):
+    _, nodes = two_nodes
+    ip = nodes["node-b"][0]
+    r = ssh(
+        sshkey[0],
+        ip,
+        "cd /tmp && python3 -m pip download --no-deps -q -d /tmp/dl six && ls /tmp/dl",
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "six-" in r.stdout

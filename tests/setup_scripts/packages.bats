@@ -1,0 +1,139 @@
+#!/usr/bin/env bats
+# system_packages.sh (fake apt) and python_env.sh (real python3 venv + pip
+# against a local wheel directory, no network).
+
+load helpers
+
+setup() {
+  common_setup
+  stub_apt
+}
+
+# make_wheel DIR NAME VERSION [REQUIRES...]: a minimal pure-Python wheel
+make_wheel() {
+  /usr/bin/python3 - "$@" <<'PY'
+import base64, hashlib, os, sys, zipfile
+d, name, ver, *requires = sys.argv[1:]
+os.makedirs(d, exist_ok=True)
+info = f"{name}-{ver}.dist-info"
+files = {
+    f"{name}/__init__.py": f"__version__ = {ver!r}\n",
+    f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {ver}\n"
+    + "".join(f"Requires-Dist: {r}\n" for r in requires),
+    f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: styx-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+with zipfile.ZipFile(f"{d}/{name}-{ver}-py3-none-any.whl", "w") as z:
+    for path, text in files.items():
+        data = text.encode()
+        z.writestr(path, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    z.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+PY
+}
+
+need_real_python() {
+  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null ||
+    skip "needs /usr/bin/python3 with venv/ensurepip"
+  ln -sf /usr/bin/python3 "$SYS_BIN/python3"
+  export STYX_VENV_DIR="$T/venv" PIP_NO_INDEX=1 PIP_FIND_LINKS="$T/wheels"
+  make_wheel "$T/wheels" styxdep 1.2
+  make_wheel "$T/wheels" styxdemo 1.0 "styxdep>=1.0"
+  make_wheel "$T/wheels" styxdemo 2.0 "styxdep>=1.0"
+}
+
+# ---------------------------------------------------------------- system_packages
+
+@test "system_packages: nothing requested -> skipped" {
+  run_phase system_packages
+  assert_status 0
+  [ "$output" = "styx system_packages: skipped: no packages requested (STYX_APT_PACKAGES empty)" ]
+}
+
+@test "system_packages: all present -> skipped without apt-get" {
+  mark_installed jq; mark_installed curl
+  STYX_APT_PACKAGES="jq curl" run_phase system_packages
+  assert_status 0
+  [ "$output" = "styx system_packages: skipped: all 2 packages already installed" ]
+  assert_log_lacks '^apt-get'
+}
+
+@test "system_packages: installs only the missing ones" {
+  mark_installed curl; mark_available jq; mark_available htop
+  STYX_APT_PACKAGES="curl jq htop" run_phase system_packages
+  assert_status 0
+  assert_one_line
+  [ "$output" = "styx system_packages: ok: installed 2/3 packages: jq htop" ]
+  assert_log_has '^apt-get install .* jq htop$'
+  : >"$STUB_LOG"
+  STYX_APT_PACKAGES="curl jq htop" run_phase system_packages
+  [ "$output" = "styx system_packages: skipped: all 3 packages already installed" ]
+  assert_log_lacks '^apt-get'
+}
+
+@test "system_packages: pinned version that differs is (re)installed" {
+  mark_installed jq 1.6-2.1; mark_available jq 1.7.1-3
+  STYX_APT_PACKAGES="jq=1.7.1-3" run_phase system_packages
+  assert_status 0
+  assert_log_has '^apt-get install .* jq=1\.7\.1-3$'
+}
+
+@test "system_packages: apt failure prints the log tail on stderr, nothing on stdout" {
+  mark_available jq
+  printf 'E: Failed to fetch http://deb.debian.org/pool/jq.deb  404  Not Found\n' >"$T/apt-fail"
+  STYX_APT_PACKAGES="jq" run_phase system_packages
+  assert_status 100
+  [ -z "$output" ]
+  assert_stderr_contains "command failed (exit 100)"
+  assert_stderr_contains "E: Failed to fetch http://deb.debian.org/pool/jq.deb  404  Not Found"
+  assert_stderr_contains "last 30 lines of $STYX_LOG_DIR/system_packages.log"
+}
+
+# ---------------------------------------------------------------- python_env
+
+@test "python_env: venv + pinned package, second run skipped, profile written once" {
+  need_real_python
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_one_line
+  assert_output_matches "^styx python_env: ok: venv $T/venv \(python 3\.[0-9]+\.[0-9]+\), 1 pip specs satisfied; created venv $T/venv; wrote $STYX_PROFILE_DIR/styx-venv.sh; pip installed: styxdemo==1\.0$"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep; assert styxdemo.__version__ == "1.0"'
+  grep -qF "$T/venv/bin" "$STYX_PROFILE_DIR/styx-venv.sh"
+  # the profile snippet is POSIX sh and idempotent
+  run sh -c "PATH=/usr/bin:/bin; . '$STYX_PROFILE_DIR/styx-venv.sh'; . '$STYX_PROFILE_DIR/styx-venv.sh'; echo \$PATH"
+  [ "$output" = "$T/venv/bin:/usr/bin:/bin" ]
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_output_matches "^styx python_env: skipped: venv $T/venv \(python 3\.[0-9.]+\) up to date, 1 pip specs satisfied$"
+  ! grep -q 'pip install' <(sed -n '/skipped/,$p' "$STYX_LOG_DIR/python_env.log")
+}
+
+@test "python_env: changed pin or a missing dependency triggers pip install" {
+  need_real_python
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  STYX_PIP_PACKAGES="styxdemo==2.0" run_phase python_env
+  assert_status 0
+  assert_output_matches 'pip installed: styxdemo==2\.0$'
+  "$T/venv/bin/python" -m pip uninstall -y -q styxdep
+  STYX_PIP_PACKAGES="styxdemo==2.0" run_phase python_env
+  assert_status 0
+  assert_output_matches '^styx python_env: ok: '
+  "$T/venv/bin/python" -c 'import styxdep'
+}
+
+@test "python_env: unavailable python version fails with a clear message" {
+  ln -sf /usr/bin/python3 "$SYS_BIN/python3" 2>/dev/null || true
+  STYX_PYTHON_VERSION=3.99 STYX_VENV_DIR="$T/venv" run_phase python_env
+  assert_status 1
+  assert_stderr_contains "Python 3.99 is not installed and not available from apt on debian 12"
+  assert_stderr_contains "STYX_PYTHON_ENV_TOOL=uv"
+}
+
+@test "python_env: invalid tool is rejected" {
+  STYX_PYTHON_ENV_TOOL=conda run_phase python_env
+  assert_status 1
+  assert_stderr_contains "STYX_PYTHON_ENV_TOOL must be venv, uv or none"
+}

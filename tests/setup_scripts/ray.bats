@@ -1,0 +1,196 @@
+#!/usr/bin/env bats
+# ray.sh / ray_delete.sh with a fake venv (ray + python stubs) and a fake
+# /proc that shows raylet/gcs_server while the fake Ray "runs".
+
+load helpers
+
+setup() {
+  common_setup
+  export STYX_VENV_DIR="$T/venv" STYX_NODE_IP=10.0.0.2 STYX_ENV_FILE="$T/etc/env.sh"
+  export RS="$T/raystub"
+  mkdir -p "$STYX_VENV_DIR/bin" "$RS" "$T/etc"
+  echo 2.60.0 >"$RS/installed"
+  touch "$RS/extras"
+  printf "export MY_TOKEN_SECRET='s3cr3t-value'\nexport PLAIN='p'\n" >"$STYX_ENV_FILE"
+  chmod 600 "$STYX_ENV_FILE"
+  # fake ray CLI
+  cat >"$STYX_VENV_DIR/bin/ray" <<'STUB'
+#!/bin/bash
+printf '%s\n' "ray $*" >>"$STUB_LOG"
+case $1 in
+  start)
+    {
+      echo "RAY_USAGE_STATS_ENABLED=${RAY_USAGE_STATS_ENABLED-unset}"
+      echo "MY_TOKEN_SECRET=${MY_TOKEN_SECRET-unset}"
+    } >"$RS/start_env"
+    mkdir -p "$STYX_PROC_ROOT/4242"
+    printf '%s\0%s\0' "$STYX_VENV_DIR/lib/python3.11/site-packages/ray/core/src/ray/raylet/raylet" "--node_ip_address=x" >"$STYX_PROC_ROOT/4242/cmdline"
+    if [[ " $* " == *" --head "* ]]; then
+      mkdir -p "$STYX_PROC_ROOT/4243"
+      printf '%s\0' "$STYX_VENV_DIR/lib/python3.11/site-packages/ray/core/src/ray/gcs/gcs_server" >"$STYX_PROC_ROOT/4243/cmdline"
+    fi
+    for a in "$@"; do case $a in --node-ip-address=*) echo "${a#*=}" >>"$RS/nodes" ;; esac; done
+    echo "Ray runtime started." ;;
+  stop)
+    rm -rf "$STYX_PROC_ROOT/4242" "$STYX_PROC_ROOT/4243"; : >"$RS/nodes"
+    echo "Stopped all processes." ;;
+  status)
+    [ -d "$STYX_PROC_ROOT/4242" ] || [ -f "$RS/remote_head_up" ] || { echo "ConnectionError: could not find any running Ray instance"; exit 1; }
+    echo "======== Autoscaler status ========" ;;
+esac
+STUB
+  # fake venv python: ray version / extras / node listing / pip install
+  cat >"$STYX_VENV_DIR/bin/python" <<'STUB'
+#!/bin/bash
+printf '%s\n' "python $*" >>"$STUB_LOG"
+if [ "$1" = -c ]; then
+  case $2 in
+    *'version("ray")'*) [ -s "$RS/installed" ] && cat "$RS/installed" && exit 0; exit 1 ;;
+    *aiohttp*) [ -f "$RS/extras" ] ;;
+    *ray.nodes*) [ -f "$RS/nodes" ] && cat "$RS/nodes"; exit 0 ;;
+    *) exit 0 ;;
+  esac
+  exit $?
+fi
+if [ "$1 $2" = "-m pip" ]; then
+  [ "$3" = --version ] && { echo "pip 23.0.1"; exit 0; }
+  for a in "$@"; do case $a in 'ray[default]=='*) echo "${a#*==}" >"$RS/installed"; touch "$RS/extras" ;; esac; done
+  echo "Successfully installed ray"
+fi
+STUB
+  chmod +x "$STYX_VENV_DIR/bin/ray" "$STYX_VENV_DIR/bin/python"
+}
+
+@test "head not running: starts with usage stats off, dashboard on 127.0.0.1, env file sourced" {
+  run_phase ray
+  assert_status 0
+  assert_one_line
+  [ "$output" = "styx ray: ok: ray 2.60.0 head started at 10.0.0.2:6379 (dashboard 127.0.0.1:8265)" ]
+  assert_log_has '^ray stop --force$'
+  assert_log_has '^ray start --head --port=6379 --node-ip-address=10.0.0.2 --dashboard-host=127.0.0.1 --dashboard-port=8265 --ray-client-server-port=10001 --disable-usage-stats$'
+  assert_log_has '^ray status --address=10.0.0.2:6379$'
+  grep -qx RAY_USAGE_STATS_ENABLED=0 "$RS/start_env"
+  grep -qx MY_TOKEN_SECRET=s3cr3t-value "$RS/start_env"
+  # the secret never shows up in stdout, stderr or the phase log
+  [[ $output$stderr != *s3cr3t* ]]
+  ! grep -rq s3cr3t "$STYX_LOG_DIR"
+  grep -q '^version=2.60.0$' "$STYX_STATE_DIR/ray.started"
+  assert_log_lacks 'pip install'
+}
+
+@test "same version and head address already running: left alone (skipped)" {
+  run_phase ray
+  assert_status 0
+  : >"$STUB_LOG"
+  run_phase ray
+  assert_status 0
+  assert_one_line
+  [ "$output" = "styx ray: skipped: ray 2.60.0 already running (head 10.0.0.2:6379)" ]
+  assert_log_lacks '^ray (start|stop)'
+}
+
+@test "running with another version: pip installs the pinned one and restarts" {
+  echo 2.9.0 >"$RS/installed"
+  STYX_RAY_VERSION=2.9.0 run_phase ray
+  assert_status 0
+  : >"$STUB_LOG"
+  run_phase ray
+  assert_status 0
+  [ "$output" = "styx ray: ok: ray 2.60.0 head started at 10.0.0.2:6379 (dashboard 127.0.0.1:8265)" ]
+  assert_log_has '^python -m pip install .*ray\[default\]==2\.60\.0$'
+  assert_log_has '^ray stop --force$'
+  assert_log_has '^ray start --head'
+  [ "$(cat "$RS/installed")" = 2.60.0 ]
+}
+
+@test "env file changed since start: restarts so tasks see the new values" {
+  run_phase ray
+  assert_status 0
+  printf "export MY_TOKEN_SECRET='rotated'\n" >"$STYX_ENV_FILE"
+  : >"$STUB_LOG"
+  run_phase ray
+  assert_status 0
+  assert_output_matches '^styx ray: ok: '
+  assert_log_has '^ray start --head'
+  grep -qx MY_TOKEN_SECRET=rotated "$RS/start_env"
+}
+
+@test "ray died although the record matches: started again" {
+  run_phase ray
+  rm -rf "$STYX_PROC_ROOT/4242" "$STYX_PROC_ROOT/4243"
+  : >"$STUB_LOG"
+  run_phase ray
+  assert_status 0
+  assert_output_matches '^styx ray: ok: '
+  assert_log_has '^ray start --head'
+}
+
+@test "worker joins the head address and waits until it is listed" {
+  touch "$RS/remote_head_up"
+  STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  assert_status 0
+  assert_one_line
+  [ "$output" = "styx ray: ok: ray 2.60.0 worker 10.0.0.3 joined head 10.0.0.2:6379" ]
+  assert_log_has '^ray start --address=10.0.0.2:6379 --node-ip-address=10.0.0.3 --disable-usage-stats$'
+  assert_log_has 'for n in ray\.nodes\(\):'
+  assert_log_has '^ 10\.0\.0\.2:6379$'
+  assert_log_lacks 'dashboard'
+  : >"$STUB_LOG"
+  STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  [ "$output" = "styx ray: skipped: ray 2.60.0 already running (head 10.0.0.2:6379)" ]
+}
+
+@test "worker never listed by the head: fails after STYX_RAY_START_TIMEOUT" {
+  touch "$RS/remote_head_up"
+  # the node listing never contains this node
+  sed -i 's|\*ray.nodes\*) \[ -f "$RS/nodes" \] \&\& cat "$RS/nodes"; exit 0 ;;|*ray.nodes*) echo 10.0.0.2; exit 0 ;;|' "$STYX_VENV_DIR/bin/python"
+  STYX_RAY_START_TIMEOUT=1 STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  assert_status 1
+  assert_stderr_contains "node 10.0.0.3 did not appear in the ray cluster at 10.0.0.2:6379"
+}
+
+@test "worker without STYX_RAY_HEAD_IP fails clearly" {
+  STYX_RAY_ROLE=worker run_phase ray
+  assert_status 1
+  assert_stderr_contains "STYX_RAY_HEAD_IP is required"
+}
+
+@test "STYX_NODE_ROLE=worker selects the worker role by default" {
+  touch "$RS/remote_head_up"
+  STYX_NODE_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  assert_status 0
+  assert_output_matches 'worker 10\.0\.0\.3 joined'
+}
+
+@test "optional resources and extra args are passed to ray start" {
+  STYX_RAY_NUM_GPUS=8 STYX_RAY_NUM_CPUS=96 STYX_RAY_OBJECT_STORE_BYTES=1000000000 \
+    STYX_RAY_EXTRA_ARGS="--resources={\"x\":1} --temp-dir=/tmp/r" run_phase ray
+  assert_status 0
+  assert_log_has '^ray start --head .* --object-store-memory=1000000000 --num-cpus=96 --num-gpus=8 --disable-usage-stats --resources=\{"x":1\} --temp-dir=/tmp/r$'
+}
+
+@test "no venv: fails with a hint to run python_env" {
+  rm -rf "$STYX_VENV_DIR"
+  run_phase ray
+  assert_status 1
+  assert_stderr_contains "run the python_env phase first"
+}
+
+@test "ray_delete stops ray (usage stats off), then skips when nothing runs" {
+  run_phase ray
+  : >"$STUB_LOG"
+  run_phase ray_delete
+  assert_status 0
+  [ "$output" = "styx ray_delete: ok: ray stopped" ]
+  assert_log_has '^ray stop --force$'
+  [ ! -e "$STYX_STATE_DIR/ray.started" ]
+  run_phase ray_delete
+  [ "$output" = "styx ray_delete: skipped: ray not running" ]
+}
+
+@test "ray_delete without ray installed: skipped" {
+  rm -rf "$STYX_VENV_DIR"
+  run_phase ray_delete
+  assert_status 0
+  [ "$output" = "styx ray_delete: skipped: ray not installed" ]
+}
