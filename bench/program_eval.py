@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ["STYX_LOCAL_PREFLIGHT"] = "0"
 
 import pulumi  # noqa: E402
-from conftest import Recorder, make_mocks, run_program  # noqa: E402
+from mocking import Recorder, make_mocks, run_program  # noqa: E402
 from pulumi_command import local  # noqa: E402
 
 

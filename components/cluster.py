@@ -55,7 +55,7 @@ class Cluster(pulumi.ComponentResource):
                 return PhaseContext(
                     cluster=cfg,
                     node=NodeInfo(name=name, role=role, spec=spec, private_ip=handle.private_ip,
-                                  head_ip=handle.private_ip if role == "head" else head_ip),
+                                  head_ip=handle.private_ip if role == "head" else head_ip, user=handle.user),
                     env_content=env_content,
                     sync_archive=sync,
                 )

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from styx.config import FileMount
 
-MAX_BYTES = 4 * 1024 * 1024  # the archive travels inside the command; keep file mounts small
+# The archive travels base64-encoded inside the phase command, and Linux limits one argument or
+# environment string to 128 KiB: keep file mounts small (configs, small code trees).
+MAX_BYTES = 64 * 1024
 
 
 class FileSyncError(ValueError):
@@ -45,8 +47,8 @@ def pack(mounts: list[FileMount], base_dir: Path) -> tuple[str, str]:
                 raise FileSyncError(f"styx:cluster.setup.file_mounts[{i}].local: {m.local!r} does not exist "
                                     f"(relative to {base_dir})")
             _add(tar, src, m.remote.strip("/"))
-    raw = buf.getvalue()
-    if len(raw) > MAX_BYTES:
-        raise FileSyncError(f"styx:cluster.setup.file_mounts: {len(raw)} bytes compressed; the limit is {MAX_BYTES} "
-                            "(sync large data from object storage in a custom script instead)")
-    return base64.b64encode(raw).decode(), "\n".join(m.remote for m in mounts)
+    encoded = base64.b64encode(buf.getvalue()).decode()
+    if len(encoded) > MAX_BYTES:
+        raise FileSyncError(f"styx:cluster.setup.file_mounts: {len(encoded)} bytes after compression and base64; "
+                            f"the limit is {MAX_BYTES} (sync large data from object storage in a custom script)")
+    return encoded, "\n".join(m.remote for m in mounts)

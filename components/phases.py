@@ -35,6 +35,7 @@ class NodeInfo:
     spec: NodeSpec
     private_ip: Any  # Input[str]
     head_ip: Any  # Input[str]: the head's private address
+    user: str = "root"  # the SSH user phases run as
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def _env_env(ctx: PhaseContext) -> Env:
 
 
 def _workdir_env(ctx: PhaseContext) -> Env:
-    return {"STYX_WORKDIR": _setup(ctx).workdir or "", "STYX_WORKDIR_OWNER": ctx.cluster.ssh.user}
+    return {"STYX_WORKDIR": _setup(ctx).workdir or "", "STYX_WORKDIR_OWNER": ctx.node.user}
 
 
 def _ray_env(ctx: PhaseContext) -> Env:

@@ -169,7 +169,8 @@ ray_start_with_env() {
       set +a
     fi
     [[ $STYX_RAY_USAGE_STATS == 1 ]] || export RAY_USAGE_STATS_ENABLED=0
-    exec "$RAY" start "$@"
+    # a worker's `ray start` retries an unreachable head for a long time: bound it
+    exec timeout --kill-after=10 "$STYX_RAY_START_TIMEOUT" "$RAY" start "$@"
   )
 }
 

@@ -168,3 +168,33 @@ def needs_initial_placement(cluster: dict[str, Any]) -> bool:
         return False
     specs = [cluster.get("head") or {}, *(cluster.get("workers") or [])]
     return any(s.get("instance_type") == "auto" for s in specs)
+
+
+def keep_placement(cluster: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Re-launching a running cluster stays where it is: the stored (launched) config's zone/region and
+    optimizer-chosen types fill what the user's config leaves open (a failover is not undone)."""
+    if not stored or stored.get("cloud") != cluster.get("cloud") or stored.get("name") != cluster.get("name"):
+        return cluster
+    out = copy.deepcopy(cluster)
+    cloud = cluster.get("cloud")
+    if cloud == "local":
+        zones = ((cluster.get("local") or {}).get("zones")) or ["local-a"]
+        if not cluster.get("zone") and stored.get("zone") in zones:
+            out["zone"] = stored["zone"]
+        return out
+    if cloud not in ("aws", "gcp"):
+        return out
+    if not cluster.get("region") and stored.get("region"):
+        out["region"] = stored["region"]
+    if not cluster.get("zone") and stored.get("zone") and out.get("region") == stored.get("region"):
+        out["zone"] = stored["zone"]
+    groups = {"head": (out.setdefault("head", {}), stored.get("head") or {})}
+    for g in out.get("workers") or []:
+        old = next((w for w in stored.get("workers") or [] if w.get("name") == g.get("name")), None)
+        if old is not None:
+            groups[g.get("name", "worker")] = (g, old)
+    for new, old in groups.values():
+        if new.get("instance_type") == "auto" and old.get("instance_type") not in (None, "auto") \
+                and new.get("resources") == old.get("resources") and bool(new.get("spot")) == bool(old.get("spot")):
+            new["instance_type"] = old["instance_type"]
+    return out

@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -156,6 +157,10 @@ class Engine:
     def passphrase(self) -> eng.Passphrase:
         if self._passphrase is None:
             self._passphrase = eng.ensure_passphrase()
+            if self._passphrase.created:  # the one thing this module says: where the new secret lives
+                sys.stderr.write(f"styx: generated a secrets passphrase in {self._passphrase.source} (mode 0600); "
+                                 "keep it: it decrypts this machine's stack secrets "
+                                 "(or set PULUMI_CONFIG_PASSPHRASE)\n")
         return self._passphrase
 
     def work_dir(self, stack: str) -> Path:
@@ -208,6 +213,7 @@ class Engine:
 
     def create_or_select(self, name: str, cluster: dict[str, Any], base_dir: Path) -> StackSession:
         """Create or select `name` and write `styx:cluster` (via styx.engine.open_stack)."""
+        _ = self.passphrase
         stack = eng.open_stack(name, cluster, base_dir=base_dir, work_dir=self.work_dir(name),
                                backend_url=self.backend_url, extra_env=self.extra_env or None)
         s = StackSession(self, stack)

@@ -200,22 +200,24 @@ def launch(config, stack_name, backend, name, cloud, workers, accelerators, inst
                             "--name/--cloud", EXIT_USAGE)
         cluster, base_dir, implied_stack = load_config_file(default)
     cluster = apply_overrides(cluster, **flags)
+    stack = stack_name or implied_stack or cluster["name"]
+    if session is None and engine.exists(stack):
+        try:
+            session = engine.open(stack)
+        except StackNotFound:
+            session = None
     original = cluster
     attempt_cluster = original
-    if failover.needs_initial_placement(original):
+    if session is not None and session.outputs().get("nodes"):
+        attempt_cluster = failover.keep_placement(original, session.cluster())
+    if failover.needs_initial_placement(attempt_cluster):
         # `instance_type: auto`: the optimizer picks type, region and zone before validation
         # (a region is required for a cloud, but here it is the optimizer's to choose)
         attempt_cluster = _initial_placement(original)
         if attempt_cluster is None:
             raise StyxError("no instance type/region satisfies the request (see `styx optimize`)", EXIT_FAILED)
     validate_cluster(attempt_cluster, base_dir)
-    stack = stack_name or implied_stack or cluster["name"]
 
-    if session is None and engine.exists(stack):
-        try:
-            session = engine.open(stack)
-        except StackNotFound:
-            session = None
     if session is not None:
         repair_pending(session, yes, as_json)
 

@@ -142,6 +142,9 @@ class Tracker:
             if got is None:
                 return
             node, ph = got
+            if ph.status in ("done", "unchanged") and (op == "delete-replaced" or (
+                    op == "replace" and ph.op == "create-replacement")):
+                return  # the rest of a replacement whose new resource is already in place
             ph.op, ph.started, ph.ended, ph.error = op, now, None, None
             ph.status = "unchanged" if op in ("same", "read") else "running"
             if node.started is None:
@@ -252,14 +255,14 @@ def render_table(tracker: Tracker, title: str = ""):
     from rich.text import Text
 
     t = Table(title=title or None, expand=False, show_edge=False, pad_edge=False)
-    for col in ("node", "phase", "status", "elapsed", "output"):
+    for col in ("node", "phase", "status", "done", "elapsed", "output"):
         t.add_column(col, overflow="fold" if col == "output" else "ellipsis", no_wrap=col != "output")
     styles = {"running": "yellow", "done": "green", "failed": "bold red", "waiting": "dim"}
     for r in tracker.rows():
         tail = r["tail"]
         if len(tail) > 70:
             tail = tail[:67] + "..."
-        t.add_row(r["node"], r["phase"], Text(r["status"], style=styles.get(r["status"], "")),
+        t.add_row(r["node"], r["phase"], Text(r["status"], style=styles.get(r["status"], "")), str(r["done"]),
                   f"{r['elapsed_s']:.0f}s", Text(tail, style="dim"))
     return t
 

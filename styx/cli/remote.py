@@ -156,7 +156,7 @@ def _stdin_tty() -> bool:
 @handle_errors
 def ssh(node, stack_name, backend, print_only):
     """Open a shell on NODE (default: head)."""
-    _session, outputs, cluster = _load(stack_name, backend)
+    session, outputs, cluster = _load(stack_name, backend)
     t = target_for(outputs, cluster, node)
     if print_only:
         click.echo(shlex.join(ssh_argv(t, t.key_file or "<key file>")))
@@ -244,7 +244,7 @@ def dashboard_port(cluster: dict[str, Any] | None) -> int:
 @handle_errors
 def dashboard(stack_name, backend, port, print_only, as_json):
     """Open an SSH tunnel to the Ray dashboard on the head and print its URL (Ctrl-C closes it)."""
-    _session, outputs, cluster = _load(stack_name, backend)
+    session, outputs, cluster = _load(stack_name, backend)
     t = target_for(outputs, cluster, "head")
     remote = dashboard_port(cluster)
     local = port or remote

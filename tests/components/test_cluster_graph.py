@@ -8,7 +8,7 @@ import itertools
 
 import pulumi
 import pytest
-from conftest import Secret, local_cluster, run_program
+from mocking import Secret, local_cluster, run_program
 
 import components.transport as transport
 

@@ -38,7 +38,7 @@ def require_engine_and_sandbox() -> None:
 class Ops:
     """Resource operations seen in one engine run, by resource name."""
 
-    by_name: dict[str, str] = field(default_factory=dict)
+    by_name: dict[str, set[str]] = field(default_factory=dict)
 
     def on_event(self, ev) -> None:
         pre = getattr(ev, "resource_pre_event", None)
@@ -48,10 +48,11 @@ class Ops:
         name = md.urn.rsplit("::", 1)[-1]
         if md.type.startswith("pulumi:"):
             return
-        self.by_name[name] = md.op.value if hasattr(md.op, "value") else str(md.op)
+        self.by_name.setdefault(name, set()).add(md.op.value if hasattr(md.op, "value") else str(md.op))
 
-    def changed(self) -> dict[str, str]:
-        return {n: op for n, op in self.by_name.items() if op not in ("same", "read")}
+    def changed(self) -> dict[str, set[str]]:
+        """Resources with any operation other than same/read, with their operations."""
+        return {n: ops for n, ops in self.by_name.items() if ops - {"same", "read"}}
 
 
 class Stack:
@@ -118,4 +119,5 @@ def sandbox_status(cluster: str) -> dict:
 
 
 def leftovers(status: dict) -> dict:
-    return {k: v for k, v in status.items() if v and k not in ("cluster",)}
+    """What sandboxctl still finds of a cluster (empty when clean)."""
+    return {k: v for k, v in status.items() if isinstance(v, list) and v}

@@ -44,7 +44,7 @@ def stack(tmp_path_factory):
 
 def test_up_from_nothing_gives_a_live_ray_cluster(stack):
     t = time.monotonic()
-    res, ops = stack.up()
+    _res, _ops = stack.up()
     elapsed = time.monotonic() - t
     print(f"cold up: {elapsed:.1f}s")
     out = stack.outputs()
@@ -86,9 +86,14 @@ print(json.dumps(ray.get(probe.remote())))
 
 
 def test_secret_never_in_plain_text_in_state_or_outputs(stack):
-    state = json.dumps(stack.stack.export_stack().deployment)
-    assert SECRET not in state
-    assert "BEGIN OPENSSH PRIVATE KEY" not in state
+    # every file the engine wrote (checkpoints, backups, history) and the stack settings file
+    files = [p for p in (stack.tmp / "state").rglob("*") if p.is_file()]
+    files += list((stack.tmp / "ws").glob("Pulumi.*.yaml"))
+    assert files
+    for f in files:
+        text = f.read_bytes().decode(errors="replace")
+        assert SECRET not in text, f
+        assert "BEGIN OPENSSH PRIVATE KEY" not in text, f
     plain_outputs = {k: v.value for k, v in stack.stack.outputs().items() if not v.secret}
     assert SECRET not in json.dumps(plain_outputs)
     assert "ssh_private_key" not in plain_outputs
@@ -113,8 +118,9 @@ def test_changed_custom_script_previews_exactly_custom_and_later(stack):
     _, ops = stack.preview()
     expected = {f"{NAME}-{n}-{p}" for n in ("head", "worker-0", "worker-1") for p in ("custom-hello", "ray")}
     assert set(ops.changed()) == expected, ops.changed()
-    assert all(op in ("replace", "update") for op in ops.changed().values())
-    res, ops = stack.up()
+    replacing = {"replace", "create-replacement", "delete-replaced", "update"}
+    assert all(o <= replacing for o in ops.changed().values()), ops.changed()
+    _res, ops = stack.up()
     assert set(ops.changed()) == expected
     head = stack.outputs()["head_ip"]
     assert "hello again" in stack.ssh(head, "cat /opt/styx/work/hello.txt").stdout
@@ -124,11 +130,11 @@ def test_growing_workers_creates_only_the_new_node(stack):
     c = copy.deepcopy(stack.cluster)
     c["workers"][0]["count"] = 3
     stack.reconfigure(c)
-    res, ops = stack.up()
+    _res, ops = stack.up()
     changed = ops.changed()
     assert changed, "something must be created"
     assert all(n.startswith(f"{NAME}-worker-2") for n in changed), changed
-    assert set(changed.values()) == {"create"}
+    assert all(o == {"create"} for o in changed.values()), changed
     out = stack.outputs()
     alive = stack.ssh(out["head_ip"], "RAY_USAGE_STATS_ENABLED=0 /opt/styx/venv/bin/python -c "
                                       "\"import ray; ray.init(address='auto', logging_level='ERROR'); "
@@ -147,14 +153,14 @@ def test_failing_custom_script_fails_with_its_stderr_then_fix_reruns_from_there(
         stack.up()
     assert "custom step exploded: disk on fire" in str(e.value)
     stack.reconfigure(good)
-    res, ops = stack.up()
+    _res, ops = stack.up()
     phases = {n.split("-", 2)[-1] if not n.startswith(f"{NAME}-worker") else n.split("-", 3)[-1]
               for n in ops.changed()}
     assert phases <= {"custom-hello", "ray"}, ops.changed()
 
 
 def test_destroy_leaves_nothing_and_is_repeatable(stack):
-    res, ops = stack.destroy()
+    stack.destroy()
     assert leftovers(sandbox_status(NAME)) == {}
-    res, ops = stack.destroy()
+    _res, ops = stack.destroy()
     assert ops.changed() == {}

@@ -64,7 +64,7 @@ def test_gate_waits_for_refused_ssh(host, tmp_path):
     th = threading.Thread(target=reopen)
     th.start()
     try:
-        res, ops = s.up()
+        res, _ops = s.up()
     finally:
         th.join()
         subprocess.run(["iptables", "-D", *rule], check=False, capture_output=True)

@@ -21,10 +21,7 @@ def with_(**changes):
         cur = c
         parts = path.split("__")
         for p in parts[:-1]:
-            if p.isdigit():
-                cur = cur[int(p)]
-            else:
-                cur = cur.setdefault(p, {})
+            cur = cur[int(p)] if p.isdigit() else cur.setdefault(p, {})
         cur[parts[-1]] = value
     return c
 

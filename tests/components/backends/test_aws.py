@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from conftest import Secret
+from mocking import Secret
 from test_aws_mocks import (
     EGRESS,
     IGW,

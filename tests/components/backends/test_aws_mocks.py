@@ -1,6 +1,6 @@
 """Mocks and helpers for the aws backend tests (AWS cannot be reached here). No tests in this module.
 
-The shared conftest mocks echo inputs back as outputs. The aws backend also needs what AWS computes
+The shared mocks (tests/mocking.py) echo inputs back as outputs. The aws backend also needs what AWS computes
 (instance ids and addresses, a key pair's name, the generated key's halves) and answers to its
 invokes (getAmi, getSubnets, getAvailabilityZones). `install` swaps in mocks that add those and a
 mock monitor that records what the engine would see for each registration: parent, provider and
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import conftest
+import mocking
 import pulumi
 import pytest
 from pulumi.runtime import mocks as pulumi_mocks
@@ -155,7 +155,7 @@ def _answer(token: str, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def make_aws_mocks(rec: conftest.Recorder, base_factory: Callable[[conftest.Recorder], Any], graph: Graph):
+def make_aws_mocks(rec: mocking.Recorder, base_factory: Callable[[mocking.Recorder], Any], graph: Graph):
     base = base_factory(rec)
 
     class AwsMocks(type(base)):  # type: ignore[misc]
@@ -207,13 +207,13 @@ def stub_scripts(tmp: Path) -> Path:
 
 @dataclass
 class AwsRun:
-    rec: conftest.Recorder
+    rec: mocking.Recorder
     graph: Graph
 
-    def of_type(self, typ: str) -> list[conftest.Registered]:
+    def of_type(self, typ: str) -> list[mocking.Registered]:
         return self.rec.of_type(typ)
 
-    def named(self, name: str) -> conftest.Registered:
+    def named(self, name: str) -> mocking.Registered:
         return self.rec.named(name)
 
     @property
@@ -222,17 +222,17 @@ class AwsRun:
 
 
 def install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., AwsRun]:
-    """Patch conftest's mocks for AWS and return run(cluster_dict, **kw) -> AwsRun.
+    """Patch the shared mocks for AWS and return run(cluster_dict, **kw) -> AwsRun.
 
     Call phases.script_text.cache_clear() when done (the cache may hold the stub scripts).
     """
     monkeypatch.setattr(phases, "SCRIPTS", stub_scripts(tmp_path))
     phases.script_text.cache_clear()
     state: dict[str, Graph] = {}
-    orig_make = conftest.make_mocks
+    orig_make = mocking.make_mocks
     orig_set = pulumi.runtime.set_mocks
 
-    def make(rec: conftest.Recorder):
+    def make(rec: mocking.Recorder):
         state["graph"] = Graph()
         return make_aws_mocks(rec, orig_make, state["graph"])
 
@@ -240,15 +240,15 @@ def install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Aw
         kw["monitor"] = RecordingMonitor(mocks, state["graph"])
         return orig_set(mocks, *a, **kw)
 
-    monkeypatch.setattr(conftest, "make_mocks", make)
+    monkeypatch.setattr(mocking, "make_mocks", make)
     monkeypatch.setattr(pulumi.runtime, "set_mocks", set_mocks)
 
     def run(cluster: dict[str, Any], **kw: Any) -> AwsRun:
-        rec = conftest.run_program(json.loads(json.dumps(cluster)), **kw)
+        rec = mocking.run_program(json.loads(json.dumps(cluster)), **kw)
         return AwsRun(rec, state["graph"])
 
     return run
 
 
-def by_name(run: AwsRun, typ: str) -> dict[str, conftest.Registered]:
+def by_name(run: AwsRun, typ: str) -> dict[str, mocking.Registered]:
     return {r.name: r for r in run.of_type(typ)}

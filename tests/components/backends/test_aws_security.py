@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Registered, Secret
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mocking import Registered, Secret
 from test_aws_mocks import INGRESS, INSTANCE, REMOTE, SG, AwsRun, aws_cluster, by_name, install
 
 from components import phases

@@ -1,6 +1,6 @@
 """Mocks and helpers for the gcp backend tests (GCP cannot be reached here). No tests in this module.
 
-The shared conftest mocks echo inputs back as outputs; the gcp backend also needs what GCP computes
+The shared mocks (tests/mocking.py) echo inputs back as outputs; the gcp backend also needs what GCP computes
 (an instance's numeric id and addresses, a service account's email, the generated key's public half).
 `gcp_program` swaps in mocks that add those, and stub setup scripts for any the phase table names
 but `setup_scripts/` does not have yet.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import conftest
+import mocking
 import pulumi
 
 from components import phases
@@ -98,7 +98,7 @@ def _enrich(typ: str, name: str, inputs: dict[str, Any], outs: dict[str, Any]) -
         outs["networkInterfaces"] = nics
 
 
-def make_gcp_mocks(rec: conftest.Recorder, base_factory: Callable[[conftest.Recorder], Any]):
+def make_gcp_mocks(rec: mocking.Recorder, base_factory: Callable[[mocking.Recorder], Any]):
     base = base_factory(rec)
 
     class GcpMocks(type(base)):  # type: ignore[misc]
@@ -133,15 +133,15 @@ def gcp_runner(monkeypatch, tmp_path):
     """Body of the `gcp_program` fixture: yields run(cluster_dict) -> Recorder under GCP-aware mocks."""
     monkeypatch.setattr(phases, "SCRIPTS", stub_scripts(tmp_path))
     phases.script_text.cache_clear()
-    orig = conftest.make_mocks
-    monkeypatch.setattr(conftest, "make_mocks", lambda rec: make_gcp_mocks(rec, orig))
+    orig = mocking.make_mocks
+    monkeypatch.setattr(mocking, "make_mocks", lambda rec: make_gcp_mocks(rec, orig))
 
-    def run(cluster: dict[str, Any], **kw: Any) -> conftest.Recorder:
-        return conftest.run_program(json.loads(json.dumps(cluster)), **kw)
+    def run(cluster: dict[str, Any], **kw: Any) -> mocking.Recorder:
+        return mocking.run_program(json.loads(json.dumps(cluster)), **kw)
 
     yield run
     phases.script_text.cache_clear()
 
 
-def by_name(rec: conftest.Recorder, typ: str) -> dict[str, conftest.Registered]:
+def by_name(rec: mocking.Recorder, typ: str) -> dict[str, mocking.Registered]:
     return {r.name: r for r in rec.of_type(typ)}

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import conftest
+import mocking
 import pulumi
 import pytest
 import yaml
@@ -83,7 +83,7 @@ def stub_scripts(tmp_path, monkeypatch):
 def k8s_program(monkeypatch, stub_scripts):
     """run_program with mocks that also record each resource's provider and give k8s objects a uid."""
     monkeypatch.setenv("STYX_K8S_PREFLIGHT", "0")
-    orig = conftest.make_mocks
+    orig = mocking.make_mocks
 
     def make(rec):
         base = orig(rec)
@@ -103,15 +103,15 @@ def k8s_program(monkeypatch, stub_scripts):
 
         return Mocks()
 
-    monkeypatch.setattr(conftest, "make_mocks", make)
-    return conftest.run_program
+    monkeypatch.setattr(mocking, "make_mocks", make)
+    return mocking.run_program
 
 
-def k8s_objects(rec) -> list[conftest.Registered]:
+def k8s_objects(rec) -> list[mocking.Registered]:
     return [r for r in rec.resources if r.typ.startswith("kubernetes:")]
 
 
-def phase_commands(rec) -> list[conftest.Registered]:
+def phase_commands(rec) -> list[mocking.Registered]:
     return [r for r in rec.of_type(LOCAL) if not r.name.endswith("-ssh-key")]
 
 
@@ -371,10 +371,10 @@ def test_handles_carry_phase_overrides(k8s_program, monkeypatch):
     monkeypatch.setattr(kb.KubernetesBackend, "machine", spy)
     k8s_program(k8s_cluster(workers=[{"name": "cpu", "count": 1, "resources": {"cpus": "4"}},
                                      {"name": "gpu", "count": 1, "resources": {"accelerators": "H100:8"}}]))
-    ov = handles["gpu-0"].info["phase_overrides"]
+    ov = handles["gpu-0"].phase_overrides
     assert ov["gpu"].skip == kb.SKIP_GPU and ov["docker"].skip == kb.SKIP_DOCKER
     assert ov["ray"].env == {"STYX_NODE_IP": ""} and ov["ray"].skip is None
-    assert handles["cpu-0"].info["phase_overrides"]["gpu"].skip == kb.SKIP_CPU_GPU
+    assert handles["cpu-0"].phase_overrides["gpu"].skip == kb.SKIP_CPU_GPU
     assert handles["head"].transport.gpus == 0 and handles["gpu-0"].transport.gpus == 8
     assert handles["gpu-0"].port == 0 and handles["gpu-0"].user == "root"
 

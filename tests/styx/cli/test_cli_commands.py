@@ -126,12 +126,14 @@ def test_exec_unknown_node_and_missing_command(launched, fake_ssh):
     assert run("exec", "a", "b", "--", "true").exit_code == 2
 
 
-def test_ssh_opens_a_shell_and_print_hides_the_key(launched, fake_ssh):
+def test_ssh_opens_a_shell_and_print_hides_the_key(launched, fake_ssh, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("styx.cli.remote"), "_stdin_tty", lambda: True)
     r = run("ssh", "worker-0")
     assert r.exit_code == 0 and "root@10.78.0.3" in fake_ssh.read_text()
     assert "-t" in fake_ssh.read_text().split()
     p = run("ssh", "--print")
     assert p.exit_code == 0 and "<key file>" in p.stdout and "root@10.78.0.2" in p.stdout
+    assert "ssh_private_key --show-secrets" in p.stderr
     assert "FAKEKEY" not in p.stdout
 
 

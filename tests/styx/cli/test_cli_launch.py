@@ -209,3 +209,30 @@ def test_stale_lock_is_removed_with_consent_live_lock_refuses(fake_engine, clust
     r = run("launch", f, "--yes")
     assert r.exit_code == 0, r.output
     assert st.lock_list == [] and st.pending == [] and "removed 1 stale lock" in r.stderr
+
+
+def test_relaunch_stays_in_the_zone_it_failed_over_to(fake_engine, cluster_file):
+    f = str(cluster_file())
+    fake_engine.default_up = capacity_in({"zone-a"})
+    assert run("launch", f).exit_code == 0
+    fake_engine.default_up = capacity_in(set())  # zone-a has room again: the running cluster does not move
+    r = run("launch", f, "--json")
+    assert r.exit_code == 0, r.output
+    body = json.loads(r.stdout)
+    assert body["placement"]["zone"] == "zone-b" and [a["result"] for a in body["attempts"]] == ["ok"]
+    assert set(body["phases"]["head"].values()) == {"unchanged"}
+
+
+def test_keep_placement_for_clouds():
+    from styx.failover import keep_placement
+
+    user = {"name": "g", "cloud": "aws", "head": {"instance_type": "auto", "resources": {"accelerators": "A100:8"}}}
+    stored = {"name": "g", "cloud": "aws", "region": "us-west-2", "zone": "usw2-az1",
+              "head": {"instance_type": "p4d.24xlarge", "resources": {"accelerators": "A100:8"}}}
+    kept = keep_placement(user, stored)
+    assert kept["region"] == "us-west-2" and kept["zone"] == "usw2-az1"
+    assert kept["head"]["instance_type"] == "p4d.24xlarge"
+    changed = {**user, "head": {"instance_type": "auto", "resources": {"accelerators": "H100:8"}}}
+    assert keep_placement(changed, stored)["head"]["instance_type"] == "auto"  # a new request is re-optimized
+    assert keep_placement({**user, "region": "us-east-1"}, stored)["region"] == "us-east-1"  # the user's pin wins
+    assert keep_placement(user, None) == user

@@ -80,6 +80,17 @@ def test_tracker_follows_phases_elapsed_and_tails():
     assert ("head", "ray", "failed") in changes and ("head", "wait_ssh", "done") in changes
 
 
+def test_tracker_shows_a_replacement_once():
+    seen = []
+    t = Tracker("demo", ["head"], on_change=lambda n, p: seen.append((p.name, p.op, p.status)))
+    u = urn("s", REMOTE_T, "demo-head-ray")
+    for op in ("create-replacement", "replace", "delete-replaced"):
+        t.handle(pre(u, op))
+        t.handle(outs(u, op))
+    assert seen == [("ray", "create-replacement", "running"), ("ray", "create-replacement", "done")]
+    assert t.to_dict() == {"head": {"ray": "done"}}
+
+
 def test_tracker_unchanged_phases_and_unknown_diagnostics():
     t = Tracker("demo", ["head"])
     u = urn("s", REMOTE_T, "demo-head-wait_ssh")
