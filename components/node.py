@@ -64,7 +64,10 @@ class Node(pulumi.ComponentResource):
         self.handle: NodeHandle = handle_factory(self)
         ctx: PhaseContext = ctx_factory(self.handle)
         base_env = {"STYX_NODE_NAME": self.handle.name, "STYX_NODE_ROLE": self.handle.role}
-        child = pulumi.ResourceOptions(parent=self)
+        # Phases are deleted with their machine: destroying or replacing a machine never dials it to
+        # undo its phases (an adopted ssh host has no machine resource: its undo steps do run).
+        machine = self.handle.resources[0] if self.handle.resources else None
+        child = pulumi.ResourceOptions(parent=self, deleted_with=machine)
 
         gate_hash = pulumi.Output.from_input(self.handle.identity).apply(lambda i: digest(GATE.name, body_of(GATE), i))
         self.gate = self.handle.transport.run(

@@ -646,3 +646,17 @@ def json_schema() -> dict[str, Any]:
         },
         "$defs": defs,
     }
+
+
+def file_problems(cfg: ClusterConfig, base_dir: Path) -> list[str]:
+    """Files the config names must exist before anything is created."""
+    out = []
+    for i, cs in enumerate(cfg.setup.custom_scripts):
+        if cs.file and not (base_dir / cs.file).is_file():
+            out.append(f"{CONFIG_KEY}.setup.custom_scripts[{i}].file: {cs.file!r} not found (relative to {base_dir})")
+    for i, m in enumerate(cfg.setup.file_mounts):
+        if not (base_dir / m.local).exists():
+            out.append(f"{CONFIG_KEY}.setup.file_mounts[{i}].local: {m.local!r} not found (relative to {base_dir})")
+    if cfg.ssh.private_key_file and not Path(cfg.ssh.private_key_file).expanduser().is_file():
+        out.append(f"{CONFIG_KEY}.ssh.private_key_file: {cfg.ssh.private_key_file!r} not found")
+    return out

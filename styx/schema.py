@@ -9,12 +9,21 @@ from pathlib import Path
 from styx.config import json_schema
 
 TARGET = Path(__file__).resolve().parent.parent / "stacks" / "schema.json"
+START, END = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
 
 
 def main(argv: list[str]) -> int:
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if "--markdown" in argv:
         sys.stdout.write(markdown())
+        return 0
+    if "--readme" in argv:  # regenerate the README's config reference in place
+        readme = TARGET.parent.parent / "README.md"
+        text_in = readme.read_text()
+        start = text_in.index(START) + len(START)
+        end = text_in.index(END)
+        readme.write_text(text_in[:start] + markdown() + text_in[end:])
+        print(f"updated {readme}", file=sys.stderr)
         return 0
     if "--write" in argv:
         TARGET.write_text(text)

@@ -28,7 +28,6 @@ import pulumi_aws as aws
 from pulumi_command import local
 
 from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
-from components.transport import SSHTransport
 from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 SSH_PORT = 22  # sshd on the AWS images listens here; ssh_cidrs only ever reach this port
@@ -415,14 +414,7 @@ class AwsBackend(Backend):
         shared.instances[node.name] = instance
 
         user = ssh_user(cfg)
-        transport = SSHTransport(
-            host=instance.public_ip,
-            port=SSH_PORT,
-            user=user,
-            private_key=ctx.key.private_key,
-            connect_timeout_s=cfg.ssh.connect_timeout_s,
-            per_dial_timeout_s=cfg.ssh.per_dial_timeout_s,
-        )
+        transport = ctx.ssh_transport(instance.public_ip, SSH_PORT, user)
         info: dict[str, Any] = {"instance_type": instance_type, "spot": spec.spot, "image": image}
         if zone:
             info["zone"] = zone

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import pulumi
 
-from components.transport import Transport
+from components.transport import SSHTransport, Transport
 from styx.config import ClusterConfig, NodeSpec
 
 
@@ -47,6 +47,13 @@ class ProvisionContext:
     shared: dict[str, Any] = field(default_factory=dict)  # what prepare() made, for machine()
     # `instance_type: auto` groups, resolved once and recorded (components.placement); by group name
     placements: dict[str, Any] = field(default_factory=dict)
+
+    def ssh_transport(self, host: pulumi.Input[str], port: pulumi.Input[int], user: str) -> SSHTransport:
+        """SSH to a machine with the cluster key and the config's dial timeouts (every SSH backend)."""
+        assert self.key is not None, "this backend generates no SSH key"
+        return SSHTransport(host=host, port=port, user=user, private_key=self.key.private_key,
+                            connect_timeout_s=self.cfg.ssh.connect_timeout_s,
+                            per_dial_timeout_s=self.cfg.ssh.per_dial_timeout_s)
 
     def instance_type(self, node: NodeRequest) -> pulumi.Input[str]:
         """The node's instance type: as configured, or the recorded optimizer choice for `auto`."""

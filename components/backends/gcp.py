@@ -39,7 +39,6 @@ from typing import Any
 import pulumi
 
 from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
-from components.transport import SSHTransport
 from styx.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
 
 K = CONFIG_KEY
@@ -536,14 +535,7 @@ class GcpBackend(Backend):
         )
         host = instance.network_interfaces.apply(external_ip_of)
         private_ip = instance.network_interfaces.apply(private_ip_of)
-        transport = SSHTransport(
-            host=host,
-            port=22,
-            user=user,
-            private_key=ctx.key.private_key,
-            connect_timeout_s=cfg.ssh.connect_timeout_s,
-            per_dial_timeout_s=cfg.ssh.per_dial_timeout_s,
-        )
+        transport = ctx.ssh_transport(host, 22, user)
         # instance_id is GCP's numeric id: new for every created VM (the self link is not, the name is fixed).
         identity = pulumi.Output.all(instance.self_link, instance.instance_id).apply(
             lambda v: f"{v[0]}#{v[1]}"

@@ -17,7 +17,6 @@ import pulumi
 from pulumi_command import local
 
 from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
-from components.transport import SSHTransport
 from styx.config import ClusterConfig
 
 SANDBOXCTL = Path(__file__).resolve().parents[2] / "sandbox" / "sandboxctl.sh"
@@ -90,10 +89,6 @@ class LocalBackend(Backend):
             opts=ctx.opts,
         )
         groups = {g.name: i for i, g in enumerate(ctx.cfg.workers)}
-        hosts = [("head", address_of(ctx.cfg, None, 0))]
-        for name, _role, _spec, i in ctx.cfg.nodes()[1:]:
-            hosts.append((name, address_of(ctx.cfg, groups[name.rsplit("-", 1)[0]], i)))
-        ctx.shared["hosts"] = "\n".join(f"{ip} {n}" for n, ip in hosts)
         ctx.shared["groups"] = groups
 
     def machine(self, ctx: ProvisionContext, node: NodeRequest, parent) -> NodeHandle:
@@ -108,7 +103,9 @@ class LocalBackend(Backend):
             "STYX_SB_ZONE": zone,
             "STYX_SB_PUBKEY": ctx.key.public_key,
             "STYX_SB_SHM_SIZE": cfg.local.shm_size,
-            "STYX_SB_HOSTS": ctx.shared["hosts"],
+            # only what never changes when the cluster grows: itself and the head (Ray uses addresses)
+            "STYX_SB_HOSTS": f"{address_of(cfg, None, 0)} head\n{ip} {node.name}" if gi is not None
+            else f"{ip} head",
         }
         refuse = os.environ.get("STYX_SB_REFUSE_FILE")
         if refuse:  # test-only: make a "zone" refuse capacity (see sandbox/README.md)
@@ -118,20 +115,13 @@ class LocalBackend(Backend):
             create=_ctl("node-up", env),
             delete=_ctl("node-down", {k: env[k] for k in ("STYX_SB_CLUSTER", "STYX_SB_NODE", "STYX_SB_STATE_DIR")}),
             # A change to any of these makes a new sandbox (and so re-runs every phase on it).
-            triggers=[ip, zone, ctx.key.public_key, cfg.local.shm_size, ctx.shared["hosts"], cfg.local.subnet],
+            triggers=[ip, zone, ctx.key.public_key, cfg.local.shm_size, cfg.local.subnet],
             logging=local.Logging.STDERR,
             # Same name and address: the old sandbox must go before its replacement comes.
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[ctx.shared["net"], ctx.shared["base"]],
                                         delete_before_replace=True),
         )
-        transport = SSHTransport(
-            host=ip,
-            port=22,
-            user="root",
-            private_key=ctx.key.private_key,
-            connect_timeout_s=cfg.ssh.connect_timeout_s,
-            per_dial_timeout_s=cfg.ssh.per_dial_timeout_s,
-        )
+        transport = ctx.ssh_transport(ip, 22, "root")
         return NodeHandle(
             name=node.name,
             role=node.role,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
-from components.transport import SSHTransport
 
 
 class SSHBackend(Backend):
@@ -14,14 +13,7 @@ class SSHBackend(Backend):
         spec = node.spec
         host = spec.host if node.role == "head" else spec.hosts[node.index]  # type: ignore[attr-defined]
         user = host.user or cfg.ssh.user
-        transport = SSHTransport(
-            host=host.host,
-            port=host.port,
-            user=user,
-            private_key=ctx.key.private_key,
-            connect_timeout_s=cfg.ssh.connect_timeout_s,
-            per_dial_timeout_s=cfg.ssh.per_dial_timeout_s,
-        )
+        transport = ctx.ssh_transport(host.host, host.port, user)
         return NodeHandle(
             name=node.name,
             role=node.role,

@@ -255,25 +255,12 @@ def validate_cluster(cluster: Any, base_dir: Path | None = None):
     except ConfigError as e:
         raise StyxError("invalid config", EXIT_USAGE, problems=e.problems) from None
     if base_dir is not None:
+        from styx.config import file_problems
+
         problems = file_problems(cfg, base_dir)
         if problems:
             raise StyxError("invalid config", EXIT_USAGE, problems=problems)
     return cfg
-
-
-def file_problems(cfg, base_dir: Path) -> list[str]:
-    from styx.config import CONFIG_KEY
-
-    out = []
-    for i, cs in enumerate(cfg.setup.custom_scripts):
-        if cs.file and not (base_dir / cs.file).is_file():
-            out.append(f"{CONFIG_KEY}.setup.custom_scripts[{i}].file: {cs.file!r} not found (relative to {base_dir})")
-    for i, m in enumerate(cfg.setup.file_mounts):
-        if not (base_dir / m.local).exists():
-            out.append(f"{CONFIG_KEY}.setup.file_mounts[{i}].local: {m.local!r} not found (relative to {base_dir})")
-    if cfg.ssh.private_key_file and not Path(cfg.ssh.private_key_file).expanduser().is_file():
-        out.append(f"{CONFIG_KEY}.ssh.private_key_file: {cfg.ssh.private_key_file!r} not found")
-    return out
 
 
 def node_names(cluster: dict[str, Any]) -> list[str]:

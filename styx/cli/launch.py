@@ -10,6 +10,7 @@ when every place has been tried. Ctrl-C: the first cancels (running steps finish
 from __future__ import annotations
 
 import copy
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -161,11 +162,14 @@ def _public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
 @click.option("--max-rounds", type=click.IntRange(1, 100000), default=None,
               help="With --retry-until-up: give up after this many rounds.")
 @click.option("--no-failover", is_flag=True, help="Fail on a capacity error instead of trying the next place.")
+@click.option("--secret-env", "secret_env", multiple=True, metavar="NAME",
+              help="Add setup.secret_env NAME with the value of the environment variable NAME (stored encrypted; "
+                   "never on the command line).")
 @click.option("-y", "--yes", is_flag=True, help="Repair a stack with pending operations without asking.")
 @json_option
 @handle_errors
 def launch(config, stack_name, backend, name, cloud, workers, accelerators, instance_type, region, zone, subnet,
-           no_ray, retry_until_up, retry_interval, max_rounds, no_failover, yes, as_json):
+           no_ray, retry_until_up, retry_interval, max_rounds, no_failover, secret_env, yes, as_json):
     """Create or update a cluster (a Pulumi stack) and wait until every node is set up.
 
     CONFIG is a YAML file holding the cluster object, or a Pulumi stack file (config: styx:cluster).
@@ -200,6 +204,10 @@ def launch(config, stack_name, backend, name, cloud, workers, accelerators, inst
                             "--name/--cloud", EXIT_USAGE)
         cluster, base_dir, implied_stack = load_config_file(default)
     cluster = apply_overrides(cluster, **flags)
+    for var in secret_env:
+        if var not in os.environ:
+            raise StyxError(f"--secret-env {var}: the environment variable {var} is not set", EXIT_USAGE)
+        cluster.setdefault("setup", {}).setdefault("secret_env", {})[var] = os.environ[var]
     stack = stack_name or implied_stack or cluster["name"]
     if session is None and engine.exists(stack):
         try:
@@ -324,7 +332,8 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
     where = "/".join(str(x) for x in (place.get("cloud"), place.get("region"), place.get("zone")) if x)
     tracker = Tracker(cluster["name"], node_names(cluster))
     info(f"launching {cluster['name']} (stack {stack}) at {where}: "
-         f"{len(node_names(cluster))} node(s), ${rec['per_hour']:.4f}/h")
+         f"{len(node_names(cluster))} node(s), ${rec['per_hour']:.4f}/h" + ("" if rec["complete"] else
+                                                                            " (some nodes unpriced)"))
     with ProgressUI(tracker, f"styx launch {stack}") as ui, sigint_forwarding(session, _interrupt_note(ui)) as sig:
         result = session.up(on_event=tracker.handle)
     failures = tracker.failures()

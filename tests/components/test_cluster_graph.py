@@ -200,3 +200,30 @@ def test_ssh_backend_adopts_hosts():
     assert gate.inputs["connection"]["host"] == "192.0.2.12"
     assert gate.inputs["connection"]["user"] == "ubuntu"
     assert rec.outputs["ray_address"] == "192.0.2.10:6379"
+
+
+def test_phases_are_deleted_with_their_machine(recorded):
+    run_program(local_cluster())
+    for name, call in recorded.items():
+        machine = call["kw"]["opts"].deleted_with
+        node = name[len("demo-"):].rsplit("-", 1)[0] if not name.endswith("custom-hello") else None
+        assert machine is not None, name
+        assert machine._name.endswith("-sandbox"), name
+        if node:
+            assert machine._name.startswith("demo-" + name.split("-")[1]), name
+
+
+def test_ssh_hosts_undo_their_phases_on_destroy(recorded):
+    run_program({"name": "adopt", "cloud": "ssh", "head": {"host": "192.0.2.10"}})
+    assert all(c["kw"]["opts"].deleted_with is None for c in recorded.values())
+
+
+def test_growing_keeps_existing_sandboxes():
+    def sandboxes(cluster):
+        return {r.name: r.inputs["triggers"] for r in run_program(cluster).of_type("command:local:Command")
+                if r.name.endswith("-sandbox")}
+
+    before = sandboxes(local_cluster())
+    after = sandboxes(local_cluster(workers=[{"name": "worker", "count": 3}]))
+    assert all(before[n] == after[n] for n in before)
+    assert set(after) - set(before) == {"demo-worker-2-sandbox"}

@@ -174,3 +174,13 @@ def test_schema_file_is_current():
     """stacks/schema.json is generated from the model: `python -m styx.schema > stacks/schema.json`."""
     on_disk = json.loads((ROOT / "stacks" / "schema.json").read_text())
     assert on_disk == json_schema(), "stacks/schema.json is stale: run `python -m styx.schema --write`"
+
+
+def test_readme_config_reference_is_current():
+    """The README's config reference is generated: `python -m styx.schema --markdown`."""
+    from styx.schema import markdown
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- config-reference:start -->\n") + len("<!-- config-reference:start -->\n")
+    end = readme.index("<!-- config-reference:end -->")
+    assert readme[start:end] == markdown(), "README config reference is stale: regenerate it"

@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 
 import pytest
+from cli_fakes import FAKE_KEY, local_cluster
 from click.testing import CliRunner
-from conftest import FAKE_KEY, local_cluster
 
 from styx.cli import main
 from styx.session import OpResult

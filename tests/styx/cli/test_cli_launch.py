@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_fakes import capacity_in, local_cluster
 from click.testing import CliRunner
-from conftest import capacity_in, local_cluster
 
 from styx.cli import main
 from styx.session import OpResult
@@ -149,7 +149,7 @@ def test_retry_until_up_gives_up_after_max_rounds(fake_engine, cluster_file, mon
 
 
 def test_a_failing_phase_prints_its_output_tail(fake_engine, cluster_file):
-    from conftest import REMOTE_T, diag, failed, pre, urn
+    from cli_fakes import REMOTE_T, diag, failed, pre, urn
 
     def up(st, on_event):
         u = urn(st.name, REMOTE_T, "demo-worker-0-custom-hello")

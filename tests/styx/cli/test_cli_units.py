@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REMOTE_T, SANDBOX_T, diag, failed, local_cluster, outs, pre, summary, urn
+from cli_fakes import REMOTE_T, SANDBOX_T, diag, failed, local_cluster, outs, pre, summary, urn
 
 from styx import failover, pricing
 from styx.cli.progress import CLUSTER_ROW, NameMap, PlanCollector, Tracker, split_urn

@@ -1,0 +1,169 @@
+"""Benchmark (issue 3 §5.1): time to a ready 3-node Ray cluster with styx on the local backend.
+
+The cluster is the default stack (stacks/Pulumi.local.yaml: jq, venv + ray 2.60.0 from PyPI, docker
+check, gpu auto, file sync, env vars, workdir, a custom script) renamed `bench-local` on 10.90.0.0/24.
+One run measures, in order, on one stack:
+
+* cold    `stack.up()` of a fresh cluster (new sandboxes; every node pip-installs Ray from PyPI), then
+          polling `ray.nodes()` on the head until 3 nodes are alive;
+* no-op   a second `up` with nothing changed (the change summary is printed: all `same`);
+* destroy `stack.destroy()`;
+* warm    the same stack brought up again: the sandbox base image is cached on the host (it was
+          already, unless --cold-base), but each node is a fresh overlay, so pip downloads every wheel
+          again (the table shows how many files each node's pip downloaded);
+* warm + pip cache (--pip-cache): as warm, with a host-side wheel mirror (bench/_common.WheelMirror,
+          served on the bridge gateway) that the nodes' venv pip uses through a `pip-mirror` custom
+          script: no PyPI traffic for Ray, only the local copy + install.
+
+--cold-base builds the sandbox base image from nothing too (a fresh `local.cache_dir` in a temp dir,
+deleted afterwards: debootstrap downloads every .deb), so "cold" then means a cold host.
+
+    .venv/bin/python bench/local_cluster_bench.py [--pip-cache] [--cold-base] [--quick] [--json OUT]
+
+--quick: cold, no-op and destroy only. Everything created is destroyed in a `finally`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    BenchStack,
+    Run,
+    WheelMirror,
+    json_dump,
+    loadavg,
+    local_cluster,
+    log,
+    machine_line,
+    pip_downloads,
+    rm_tree,
+    table,
+    wait_alive,
+)
+
+PHASES = ["sandbox", "wait_ssh", "system_packages", "python_env", "docker", "gpu", "file_sync", "env_vars",
+          "workdir", "custom-pip-mirror", "custom-hello", "ray"]
+
+
+def phase_rows(name: str, runs: dict[str, Run]) -> list[list]:
+    """Per-phase seconds: head, and the mean of the workers, for each measured up."""
+    rows = []
+    for ph in PHASES:
+        row = [ph]
+        seen = False
+        for _label, run in runs.items():
+            tl = run.timeline
+            head = tl.dur(f"{name}-head-{ph}")
+            ws = [d for n in tl.start if n.startswith(f"{name}-worker-") and n.endswith(f"-{ph}")
+                  and (d := tl.dur(n)) is not None]
+            seen |= head is not None or bool(ws)
+            row += [head, statistics.mean(ws) if ws else None]
+        if seen:
+            rows.append(row)
+    return rows
+
+
+def measure_up(stack: BenchStack, label: str, short: str, results: list, runs: dict, *, expect: int = 3) -> None:
+    log(f"{label}: up (load {loadavg()})")
+    load0 = loadavg()
+    run = stack.up()
+    out = stack.outputs()
+    ready = wait_alive(stack.key(), out["head_ip"], expect, run.timeline.t0)
+    downloads = [pip_downloads(stack.key(), n["private_ip"]) for n in out["nodes"]]
+    log(f"{label}: up {run.seconds:.1f}s, {expect} alive at {ready.seconds}s, changes {run.changes}")
+    runs[short] = run
+    results.append({"what": label, "up_s": run.seconds, "ready_s": ready.seconds, "probe_s": ready.last_probe_s,
+                    "changes": run.changes, "pip_downloads_per_node": downloads, "load_before": load0,
+                    "load_after": loadavg()})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--name", default="bench-local")
+    ap.add_argument("--subnet", default="10.90.0.0/24")
+    ap.add_argument("--pip-cache", action="store_true", help="also measure warm with a host-side wheel mirror")
+    ap.add_argument("--cold-base", action="store_true", help="build the sandbox base image from nothing for cold")
+    ap.add_argument("--quick", action="store_true", help="cold, no-op and destroy only")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+
+    print(f"machine: {machine_line()}")
+    tmp = Path(tempfile.mkdtemp(prefix="styx-bench-local-"))
+    cluster = local_cluster(args.name, args.subnet)
+    cache_dir = None
+    if args.cold_base:
+        cache_dir = tmp / "cache"
+        cluster["local"]["cache_dir"] = str(cache_dir)
+    mirror = WheelMirror() if args.pip_cache and not args.quick else None
+    results: list[dict] = []
+    runs: dict[str, Run] = {}
+    stack = None
+    try:
+        stack = BenchStack(args.name, cluster, tmp)
+        measure_up(stack, "cold" + (" (base built)" if args.cold_base else " (base cached)"), "cold", results, runs)
+
+        log("no-op up")
+        noop = stack.up()
+        results.append({"what": "no-op re-up", "up_s": noop.seconds, "changes": noop.changes,
+                        "changed_resources": noop.timeline.changed(), "load_after": loadavg()})
+
+        log("destroy")
+        d = stack.destroy()
+        results.append({"what": "destroy", "up_s": d.seconds, "changes": d.changes, "load_after": loadavg()})
+
+        if not args.quick:
+            measure_up(stack, "warm (base cached, wheels from PyPI)", "warm", results, runs)
+            if mirror is not None:
+                log("destroy")
+                d = stack.destroy()
+                results.append({"what": "destroy", "up_s": d.seconds, "changes": d.changes, "load_after": loadavg()})
+                mirror.start()
+                log(f"wheel mirror: {mirror.files} wheels, {mirror.mib:.0f} MiB in {mirror.dir} "
+                    f"(filled in {mirror.fill_seconds:.1f}s), port {mirror.port}")
+                c = copy.deepcopy(cluster)
+                c["setup"]["custom_scripts"] = [mirror.styx_script(args.subnet), *c["setup"]["custom_scripts"]]
+                stack.reconfigure(c)
+                measure_up(stack, "warm + host pip cache", "warm+cache", results, runs)
+    finally:
+        if stack is not None:
+            log("teardown")
+            stack.teardown()
+        if mirror is not None:
+            mirror.stop()
+        if cache_dir is not None:
+            rm_tree(cache_dir)
+        rm_tree(tmp)
+
+    rows = []
+    for r in results:
+        ch = ", ".join(f"{k}={v}" for k, v in sorted(r.get("changes", {}).items()))
+        rows.append([r["what"], r["up_s"], r.get("ready_s"), ch,
+                     " ".join(map(str, r["pip_downloads_per_node"])) if "pip_downloads_per_node" in r else "",
+                     r.get("load_before", ""), r["load_after"]])
+    print()
+    print(table(f"styx local 3-node cluster ({args.name}, {args.subnet})",
+                ["run", "engine call s", "3 alive s", "resource changes", "pip wheels PyPI+mirror per node",
+                 "load before", "load after"], rows))
+    if runs:
+        header = ["phase"]
+        for label in runs:
+            header += [f"{label} head s", f"{label} worker avg s"]
+        print()
+        print(table("per-phase seconds (measured from engine events; phases on different nodes overlap)",
+                    header, phase_rows(args.name, runs)))
+    if mirror is not None:
+        print(f"\npip cache: {mirror.files} wheels, {mirror.mib:.0f} MiB at {mirror.dir}")
+    print(f"\nmachine at the end: {machine_line()}")
+    json_dump(args.json, {"machine": machine_line(), "results": results})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Benchmark (issue 3 §5.3): the same 3-node cluster brought up by Ray's own launcher (`ray up`) and by
+styx, in one run, on this machine's sandbox hosts.
+
+ray up side: three sandbox hosts made by hand with sandboxctl (base, net-up, node-up x3 with a
+generated ed25519 key) on 10.92.0.0/24, cluster `bench-rayup`; Ray's cluster launcher from a separate
+host venv (RAY_VENV, default /tmp/rayvenv, `pip install "ray[default]==2.60.0"`) with
+`provider: {type: local, head_ip, worker_ips}`, `auth: {ssh_user: root, ssh_private_key}`, and the
+same work as styx's phases as setup commands (apt-get install jq; python3 -m venv /opt/styx/venv;
+pip install ray[default]==2.60.0; docker check; gpu check; file_mounts for examples/local-files;
+/etc/styx/env.sh; workdir; the custom script), then `ray stop; ray start … --disable-usage-stats`.
+The launcher runs with RAY_UP_enable_autoscaler_v2=0 (with v2 and the `local` provider Ray 2.60 never
+got past one worker here). `ray up` sets up the head and returns; the head's autoscaler then sets up
+and starts the workers, so "3 alive" comes later.
+
+Ray's launcher copies file mounts (and the bootstrap config/key to the head) with rsync, which
+Debian's minbase image lacks (cloud images ship it): rsync is installed on the hand-made hosts before
+the clock starts (then the apt lists are removed again, so `ray up` still pays `apt-get update` like
+styx does); the host needs rsync too (`apt-get install rsync`). Host creation and the rsync install
+are timed separately and not counted in `ray up`.
+
+styx side: the default stack's cluster (stacks/Pulumi.local.yaml) as `bench-styx3` on 10.93.0.0/24,
+fresh sandboxes made by the stack itself (counted in its time).
+
+Printed: time to 3 alive nodes for both and the ratio styx / ray up (also against ray up + the time
+to make its hosts), then a re-run with no change for both: styx no-op `up`; `ray up` again (restarts
+Ray on the head; the workers rejoin through the autoscaler); `ray up --no-restart`.
+
+    .venv/bin/python bench/ray_up_bench.py [--pip-cache] [--styx-first] [--quick] [--json OUT]
+
+--quick: skip the re-runs. --pip-cache: both sides install Ray from a host-side wheel mirror.
+Everything created is torn down in a `finally`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    RAY_VERSION,
+    ROOT,
+    VENV,
+    BenchStack,
+    HandMadeHosts,
+    Ready,
+    WheelMirror,
+    json_dump,
+    loadavg,
+    local_cluster,
+    log,
+    machine_line,
+    rm_tree,
+    table,
+    wait_alive,
+)
+
+RAY_VENV = Path(os.environ.get("RAY_VENV", "/tmp/rayvenv"))
+RSYNC_PREP = ("export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && "
+              "apt-get install -y -q --no-install-recommends rsync >/dev/null && apt-get clean && "
+              "rm -rf /var/lib/apt/lists/*")
+
+
+def ray_config(name: str, hosts: HandMadeHosts, tmp: Path, pip_args: str) -> Path:
+    c = local_cluster("x", "10.0.0.0/24")["setup"]  # the same values styx's phases get
+    env_lines = " ".join(shlex.quote(f"export {k}={shlex.quote(v)}") for k, v in sorted(c["env"].items()))
+    custom = " && ".join(cs["inline"].strip() for cs in c["custom_scripts"])
+    setup = [
+        # system_packages (apt lists are stale/missing on a fresh node, as for styx)
+        "command -v jq >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
+        f"apt-get install -y -q --no-install-recommends {' '.join(c['packages'])}; }}",
+        # python_env
+        f"test -x {VENV}/bin/python || python3 -m venv {VENV}",
+        # ray install (pinned, default extras), as styx's ray phase does
+        f"{VENV}/bin/pip install -q --no-input --disable-pip-version-check {pip_args} 'ray[default]=={RAY_VERSION}'",
+        # docker: check; gpu: auto (report, never fail)
+        "command -v docker >/dev/null && docker info >/dev/null 2>&1 && echo docker ok || echo 'docker: not installed'",
+        "ls /dev/nvidia[0-9]* >/dev/null 2>&1 && nvidia-smi -L || echo 'gpu: none'",
+        # env_vars, workdir, custom script
+        f"mkdir -p /etc/styx && printf '%s\\n' {env_lines} > /etc/styx/env.sh",
+        f"mkdir -p {c['workdir']}",
+        custom,
+    ]
+    start_env = "set -a; . /etc/styx/env.sh; set +a; export RAY_USAGE_STATS_ENABLED=0; ulimit -n 65536 || true;"
+    cfg = {
+        "cluster_name": name,
+        "provider": {"type": "local", "head_ip": hosts.head, "worker_ips": hosts.workers},
+        "auth": {"ssh_user": "root", "ssh_private_key": str(hosts.key)},
+        "upscaling_speed": 1.0,
+        "idle_timeout_minutes": 5,
+        "file_mounts": {m["remote"]: str(ROOT / m["local"]) for m in c["file_mounts"]},
+        "initialization_commands": [],
+        "setup_commands": setup,
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [
+            f"{VENV}/bin/ray stop",
+            f"{start_env} {VENV}/bin/ray start --head --port=6379 --dashboard-host=127.0.0.1 "
+            "--autoscaling-config=~/ray_bootstrap_config.yaml --disable-usage-stats",
+        ],
+        "worker_start_ray_commands": [
+            f"{VENV}/bin/ray stop",
+            f"{start_env} {VENV}/bin/ray start --address=$RAY_HEAD_IP:6379 --disable-usage-stats",
+        ],
+    }
+    p = tmp / "ray-cluster.yaml"
+    p.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return p
+
+
+def ray_cli(args: list[str], log_path: Path, timeout: int = 1200) -> tuple[float, int]:
+    env = {**os.environ, "RAY_UP_enable_autoscaler_v2": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    s = time.monotonic()
+    with open(log_path, "a") as f:
+        f.write(f"\n===== ray {' '.join(args)}\n")
+        f.flush()
+        try:
+            r = subprocess.run([str(RAY_VENV / "bin" / "ray"), *args], stdout=f, stderr=subprocess.STDOUT, env=env,
+                               timeout=timeout, check=False)
+            rc = r.returncode
+        except subprocess.TimeoutExpired:
+            rc = 124
+    return time.monotonic() - s, rc
+
+
+def clear_launcher_state(name: str) -> None:
+    for p in Path("/tmp/ray").glob(f"cluster-{name}.*"):
+        p.unlink(missing_ok=True)
+
+
+def rayup_side(args, tmp: Path, mirror: WheelMirror | None, out: dict, hosts: HandMadeHosts) -> None:
+    out["hosts"] = hosts.up()
+    log(f"ray up hosts made: {out['hosts']}")
+    s = time.monotonic()
+    procs = [subprocess.Popen(["ssh", "-i", str(hosts.key), "-o", "StrictHostKeyChecking=no", "-o",
+                               "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+                               f"root@{ip}", RSYNC_PREP], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _, ip in hosts.nodes]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"rsync install failed: {err[-1500:]}")
+    out["rsync_prep_s"] = time.monotonic() - s
+    cfg = ray_config(args.rayup_name, hosts, tmp, mirror.pip_args(args.rayup_subnet) if mirror else "")
+    logf = tmp / "ray-up.log"
+    out["log"] = str(logf)
+
+    log(f"ray up (cold) (load {loadavg()})")
+    load0 = loadavg()
+    t0 = time.monotonic()
+    secs, rc = ray_cli(["up", "-y", "--no-config-cache", str(cfg)], logf)
+    if rc != 0:
+        raise RuntimeError(f"ray up failed ({rc}); log: {logf}:\n{logf.read_text()[-3000:]}")
+    ready = wait_alive(hosts.key, hosts.head, 3, t0, timeout=900)
+    log(f"ray up returned {secs:.1f}s, 3 alive at {ready.seconds}s")
+    out["cold"] = {"returned_s": secs, "ready_s": ready.seconds, "probe_s": ready.last_probe_s, "load_before": load0,
+                   "load_after": loadavg()}
+    if args.quick:
+        return
+    log("ray up again (no change)")
+    t0 = time.monotonic()
+    secs, rc = ray_cli(["up", "-y", "--no-config-cache", str(cfg)], logf)
+    ready = wait_alive(hosts.key, hosts.head, 3, t0, timeout=600) if rc == 0 else Ready(None, 0, 0, None)
+    log(f"ray up again returned {secs:.1f}s (rc {rc}), 3 alive at {ready.seconds}s")
+    out["rerun"] = {"returned_s": secs, "rc": rc, "ready_s": ready.seconds, "load_after": loadavg()}
+    log("ray up --no-restart")
+    t0 = time.monotonic()
+    secs, rc = ray_cli(["up", "-y", "--no-config-cache", "--no-restart", str(cfg)], logf)
+    ready = wait_alive(hosts.key, hosts.head, 3, t0, timeout=600) if rc == 0 else Ready(None, 0, 0, None)
+    log(f"ray up --no-restart returned {secs:.1f}s (rc {rc}), 3 alive at {ready.seconds}s")
+    out["norestart"] = {"returned_s": secs, "rc": rc, "ready_s": ready.seconds, "load_after": loadavg()}
+
+
+def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchStack:
+    c = local_cluster(args.styx_name, args.styx_subnet)
+    if mirror:
+        c = copy.deepcopy(c)
+        c["setup"]["custom_scripts"] = [mirror.styx_script(args.styx_subnet), *c["setup"]["custom_scripts"]]
+    stack = BenchStack(args.styx_name, c, tmp)
+    out["stack"] = stack
+    log(f"styx up (cold) (load {loadavg()})")
+    load0 = loadavg()
+    run = stack.up()
+    o = stack.outputs()
+    ready = wait_alive(stack.key(), o["head_ip"], 3, run.timeline.t0)
+    tl = run.timeline
+    sandboxes = max(t for n, t in tl.end.items() if n.endswith("-sandbox"))
+    log(f"styx up {run.seconds:.1f}s, 3 alive at {ready.seconds}s")
+    out["cold"] = {"returned_s": run.seconds, "ready_s": ready.seconds, "probe_s": ready.last_probe_s,
+                   "sandboxes_done_s": sandboxes, "changes": run.changes, "load_before": load0,
+                   "load_after": loadavg()}
+    if not args.quick:
+        log("styx no-op up")
+        noop = stack.up()
+        ready = wait_alive(stack.key(), o["head_ip"], 3, noop.timeline.t0)
+        out["noop"] = {"returned_s": noop.seconds, "ready_s": ready.seconds, "changes": noop.changes,
+                       "load_after": loadavg()}
+    return stack
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rayup-name", default="bench-rayup")
+    ap.add_argument("--rayup-subnet", default="10.92.0.0/24")
+    ap.add_argument("--styx-name", default="bench-styx3")
+    ap.add_argument("--styx-subnet", default="10.93.0.0/24")
+    ap.add_argument("--styx-first", action="store_true", help="run the styx side first (default: ray up first)")
+    ap.add_argument("--pip-cache", action="store_true", help="both sides install Ray from a host wheel mirror")
+    ap.add_argument("--quick", action="store_true", help="no re-runs")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    if not (RAY_VENV / "bin" / "ray").exists():
+        sys.exit(f"no Ray launcher at {RAY_VENV}: python3 -m venv {RAY_VENV} && "
+                 f"{RAY_VENV}/bin/pip install 'ray[default]=={RAY_VERSION}'  (and apt-get install rsync)")
+
+    print(f"machine: {machine_line()}")
+    tmp = Path(tempfile.mkdtemp(prefix="styx-bench-rayup-"))
+    mirror = WheelMirror() if args.pip_cache else None
+    ray_out: dict = {}
+    styx_out: dict = {}
+    hosts = None
+    clear_launcher_state(args.rayup_name)
+    try:
+        if mirror:
+            mirror.start()
+        hosts = HandMadeHosts(args.rayup_name, args.rayup_subnet, 2, tmp)
+        order = ["styx", "rayup"] if args.styx_first else ["rayup", "styx"]
+        for side in order:
+            if side == "rayup":
+                rayup_side(args, tmp, mirror, ray_out, hosts)
+            else:
+                styx_side(args, tmp, mirror, styx_out)
+    finally:
+        log("teardown")
+        if hosts is not None:
+            if "log" in ray_out:
+                secs, rc = ray_cli(["down", "-y", str(tmp / "ray-cluster.yaml")], Path(ray_out["log"]), timeout=300)
+                ray_out["down_s"] = secs
+            hosts.down()
+            clear_launcher_state(args.rayup_name)
+        stack = styx_out.pop("stack", None)
+        if stack is not None:
+            s = time.monotonic()
+            stack.teardown()
+            styx_out["destroy_s"] = time.monotonic() - s
+        if mirror:
+            mirror.stop()
+        if "log" in ray_out:
+            keep = Path(tempfile.gettempdir()) / "styx-bench-ray-up.log"
+            keep.write_text(Path(ray_out["log"]).read_text())
+            ray_out["log"] = str(keep)
+        rm_tree(tmp)
+
+    sc, rc_ = styx_out.get("cold", {}), ray_out.get("cold", {})
+    host_make = sum(ray_out.get("hosts", {}).get(k, 0) for k in ("net-up", "node-up"))
+    rows = [
+        ["ray up (cold)", rc_.get("returned_s"), rc_.get("ready_s"), ray_out.get("log", "")],
+        ["styx up (cold)", sc.get("returned_s"), sc.get("ready_s"),
+         f"incl. making its 3 sandboxes (done at {sc.get('sandboxes_done_s', 0):.1f}s)"],
+    ]
+    ratios = []
+    if sc.get("ready_s") and rc_.get("ready_s"):
+        ratios.append(["styx / ray up, to 3 alive", sc["ready_s"] / rc_["ready_s"]])
+        ratios.append([f"styx / (ray up + making its hosts {host_make:.1f}s)", sc["ready_s"] / (rc_["ready_s"] + host_make)])
+        ratios.append(["styx / ray up, engine call vs `ray up` returned", sc["returned_s"] / rc_["returned_s"]])
+    if not args.quick:
+        for label, d in (("ray up again (no change)", ray_out.get("rerun", {})),
+                         ("ray up --no-restart (no change)", ray_out.get("norestart", {})),
+                         ("styx no-op up", styx_out.get("noop", {}))):
+            note = ", ".join(f"{k}={v}" for k, v in sorted(d.get("changes", {}).items()))
+            rows.append([label, d.get("returned_s"), d.get("ready_s"), note])
+    rows.append(["ray down", ray_out.get("down_s"), None, "then node-down x3 + net-down"])
+    rows.append(["styx destroy", styx_out.get("destroy_s"), None, "incl. remove_stack"])
+    print()
+    print(table("ray up vs styx, 3 sandbox nodes" + (" (Ray from the host wheel mirror)" if mirror else ""),
+                ["run", "command returned s", "3 alive s", "note"], rows))
+    print()
+    print(table("ratios", ["what", "ratio"], [[a, f"{b:.2f}"] for a, b in ratios]))
+    h = ray_out.get("hosts", {})
+    print(f"\nray up hosts, not counted: base {h.get('base', 0):.1f}s, net-up {h.get('net-up', 0):.1f}s, "
+          f"node-up x3 {h.get('node-up', 0):.1f}s, rsync install {ray_out.get('rsync_prep_s', 0):.1f}s")
+    print(f"load: ray up cold {rc_.get('load_before')} -> {rc_.get('load_after')}; "
+          f"styx cold {sc.get('load_before')} -> {sc.get('load_after')}")
+    print(f"machine at the end: {machine_line()}")
+    json_dump(args.json, {"machine": machine_line(), "ray_up": ray_out, "styx": styx_out})
+
+
+if __name__ == "__main__":
+    main()
