@@ -35,7 +35,13 @@ SANDBOXCTL = ROOT / "sandbox" / "sandboxctl.sh"
 RAY_VERSION = "2.60.0"
 VENV = "/opt/styx/venv"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-MAXINT32 = 2**31 - 1  # `parallel` value the Pulumi engine treats as unbounded (Options.InfiniteParallelism)
+# The Pulumi engine treats parallel == 2**31-1 (math.MaxInt32) as unbounded (Options.InfiniteParallelism),
+# but with an inline Python program the Automation API's language server multiplies `parallel` by 4
+# (pulumi/automation/_server.py: thread pool size) and sends it back in an int32 field, so 2**31-1 fails
+# with "Exception calling application: Value out of range: 8589934588". A value above the number of
+# resources is unbounded in practice (the engine starts that many worker goroutines; the program's
+# thread pool gets 4x that, created lazily).
+WIDE_PARALLEL = 256
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -71,7 +77,7 @@ def fmt(v: Any, nd: int = 1) -> str:
 def table(title: str, header: list[str], rows: list[list[Any]]) -> str:
     cells = [[fmt(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
     out = [title, line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)
@@ -217,7 +223,8 @@ def sandbox_cleanup(cluster_name: str, cluster: dict | None = None) -> None:
     local = (cluster or {}).get("local", {}) if cluster else {}
     state_dir = Path(local.get("state_dir", "/var/lib/styx/sandbox"))
     env = {"STYX_SB_CLUSTER": cluster_name, "STYX_SB_STATE_DIR": str(state_dir)}
-    nodes = [p.name for p in (state_dir / cluster_name).iterdir() if p.is_dir()] if (state_dir / cluster_name).is_dir() else []
+    cdir = state_dir / cluster_name
+    nodes = [p.name for p in cdir.iterdir() if p.is_dir()] if cdir.is_dir() else []
     for n in nodes:
         sandboxctl("node-down", {**env, "STYX_SB_NODE": n}, check=False)
     sandboxctl("net-down", env, check=False)
@@ -326,7 +333,7 @@ class HandMadeHosts:
                                                   "STYX_SB_PUBKEY": pub, "STYX_SB_HOSTS": hosts})
                  for n, ip in self.nodes]
         for p in procs:
-            out, err = p.communicate(timeout=600)
+            _, err = p.communicate(timeout=600)
             if p.returncode != 0:
                 raise RuntimeError(f"node-up failed: {err[-2000:]}")
         t["node-up"] = time.monotonic() - s
@@ -417,11 +424,11 @@ class WheelMirror:
         return f"--no-index --find-links {self.url(subnet)} --trusted-host {g}"
 
 
-def pip_downloads(key: Path, ip: str, log_file: str = "/var/log/styx/ray.log") -> str:
+def pip_downloads(key: Path, ip: str, log_file: str = "/var/log/styx/python_env.log /var/log/styx/ray.log") -> str:
     """What a node's pip fetched (honesty check on 'warm'): "P+M" = P wheels downloaded from PyPI
     (pip logs `Downloading NAME.whl` for files.pythonhosted.org) + M from elsewhere (`Downloading
     http://…`, the host mirror); "?" when the log is unreadable."""
-    r = ssh(key, ip, f"grep -oE 'Downloading [^ ]+' {log_file} || true", timeout=30)
+    r = ssh(key, ip, f"grep -hoE 'Downloading [^ ]+' {log_file} 2>/dev/null; true", timeout=30)
     if r.returncode != 0:
         return "?"
     lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]

@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    RAY_VERSION,
     BenchStack,
     Run,
     WheelMirror,
@@ -71,6 +72,12 @@ def phase_rows(name: str, runs: dict[str, Run]) -> list[list]:
     return rows
 
 
+def timeline_dict(run: Run) -> dict:
+    tl = run.timeline
+    return {n: {"op": tl.op.get(n), "start": round(tl.start[n], 2), "end": round(tl.end.get(n, -1), 2)}
+            for n in sorted(tl.start, key=tl.start.get)}
+
+
 def measure_up(stack: BenchStack, label: str, short: str, results: list, runs: dict, *, expect: int = 3) -> None:
     log(f"{label}: up (load {loadavg()})")
     load0 = loadavg()
@@ -82,29 +89,10 @@ def measure_up(stack: BenchStack, label: str, short: str, results: list, runs: d
     runs[short] = run
     results.append({"what": label, "up_s": run.seconds, "ready_s": ready.seconds, "probe_s": ready.last_probe_s,
                     "changes": run.changes, "pip_downloads_per_node": downloads, "load_before": load0,
-                    "load_after": loadavg()})
+                    "load_after": loadavg(), "timeline": timeline_dict(run)})
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", default="bench-local")
-    ap.add_argument("--subnet", default="10.90.0.0/24")
-    ap.add_argument("--pip-cache", action="store_true", help="also measure warm with a host-side wheel mirror")
-    ap.add_argument("--cold-base", action="store_true", help="build the sandbox base image from nothing for cold")
-    ap.add_argument("--quick", action="store_true", help="cold, no-op and destroy only")
-    ap.add_argument("--json", help="write the results here")
-    args = ap.parse_args()
-
-    print(f"machine: {machine_line()}")
-    tmp = Path(tempfile.mkdtemp(prefix="styx-bench-local-"))
-    cluster = local_cluster(args.name, args.subnet)
-    cache_dir = None
-    if args.cold_base:
-        cache_dir = tmp / "cache"
-        cluster["local"]["cache_dir"] = str(cache_dir)
-    mirror = WheelMirror() if args.pip_cache and not args.quick else None
-    results: list[dict] = []
-    runs: dict[str, Run] = {}
+def one_round(args, cluster: dict, tmp: Path, mirror: WheelMirror | None, results: list, runs: dict) -> None:
     stack = None
     try:
         stack = BenchStack(args.name, cluster, tmp)
@@ -118,51 +106,101 @@ def main() -> None:
         log("destroy")
         d = stack.destroy()
         results.append({"what": "destroy", "up_s": d.seconds, "changes": d.changes, "load_after": loadavg()})
-
-        if not args.quick:
-            measure_up(stack, "warm (base cached, wheels from PyPI)", "warm", results, runs)
-            if mirror is not None:
-                log("destroy")
-                d = stack.destroy()
-                results.append({"what": "destroy", "up_s": d.seconds, "changes": d.changes, "load_after": loadavg()})
-                mirror.start()
-                log(f"wheel mirror: {mirror.files} wheels, {mirror.mib:.0f} MiB in {mirror.dir} "
-                    f"(filled in {mirror.fill_seconds:.1f}s), port {mirror.port}")
-                c = copy.deepcopy(cluster)
-                c["setup"]["custom_scripts"] = [mirror.styx_script(args.subnet), *c["setup"]["custom_scripts"]]
-                stack.reconfigure(c)
-                measure_up(stack, "warm + host pip cache", "warm+cache", results, runs)
+        if args.quick:
+            return
+        measure_up(stack, "warm (base cached, wheels from PyPI)", "warm", results, runs)
+        if mirror is not None:
+            log("destroy")
+            stack.destroy()
+            c = copy.deepcopy(cluster)
+            c["setup"]["custom_scripts"] = [mirror.styx_script(args.subnet), *c["setup"]["custom_scripts"]]
+            stack.reconfigure(c)
+            measure_up(stack, "warm + host pip cache", "warm+cache", results, runs)
+        if args.ray_in_python_env:
+            log("destroy")
+            stack.destroy()
+            c = copy.deepcopy(cluster)
+            c["setup"]["python"]["pip_packages"] = [f"ray[default]=={RAY_VERSION}"]
+            stack.reconfigure(c)
+            measure_up(stack, "warm, ray in python_env (PyPI)", "warm+pyenv", results, runs)
     finally:
         if stack is not None:
             log("teardown")
             stack.teardown()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--name", default="bench-local")
+    ap.add_argument("--subnet", default="10.90.0.0/24")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the whole sequence; medians are printed")
+    ap.add_argument("--pip-cache", action="store_true", help="also measure warm with a host-side wheel mirror")
+    ap.add_argument("--cold-base", action="store_true", help="build the sandbox base image from nothing for cold")
+    ap.add_argument("--ray-in-python-env", action="store_true",
+                    help="also measure warm with ray[default] in setup.python.pip_packages (installed by the "
+                         "python_env phase on every node at once, before the head's ray phase)")
+    ap.add_argument("--quick", action="store_true", help="cold, no-op and destroy only")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+
+    print(f"machine: {machine_line()}")
+    mirror = WheelMirror() if args.pip_cache and not args.quick else None
+    results: list[dict] = []
+    runs_by_round: list[dict[str, Run]] = []
+    try:
+        if mirror is not None:
+            mirror.start()
+            log(f"wheel mirror: {mirror.files} wheels, {mirror.mib:.0f} MiB in {mirror.dir} "
+                f"(filled in {mirror.fill_seconds:.1f}s), port {mirror.port}")
+        for i in range(args.rounds):
+            tmp = Path(tempfile.mkdtemp(prefix="styx-bench-local-"))
+            cluster = local_cluster(args.name, args.subnet)
+            if args.cold_base:
+                cluster["local"]["cache_dir"] = str(tmp / "cache")
+            runs: dict[str, Run] = {}
+            runs_by_round.append(runs)
+            before = len(results)
+            try:
+                one_round(args, cluster, tmp, mirror, results, runs)
+            finally:
+                rm_tree(tmp)  # (a --cold-base cache lives in tmp: removed after the teardown)
+                for r in results[before:]:
+                    r["round"] = i + 1
+    finally:
         if mirror is not None:
             mirror.stop()
-        if cache_dir is not None:
-            rm_tree(cache_dir)
-        rm_tree(tmp)
 
+    whats = list(dict.fromkeys(r["what"] for r in results))
     rows = []
-    for r in results:
-        ch = ", ".join(f"{k}={v}" for k, v in sorted(r.get("changes", {}).items()))
-        rows.append([r["what"], r["up_s"], r.get("ready_s"), ch,
-                     " ".join(map(str, r["pip_downloads_per_node"])) if "pip_downloads_per_node" in r else "",
-                     r.get("load_before", ""), r["load_after"]])
+    for w in whats:
+        rs = [r for r in results if r["what"] == w]
+        ups = [r["up_s"] for r in rs]
+        ready = [r["ready_s"] for r in rs if r.get("ready_s") is not None]
+        ch = ", ".join(f"{k}={v}" for k, v in sorted(rs[-1].get("changes", {}).items()))
+        rows.append([w, statistics.median(ups), statistics.median(ready) if ready else None,
+                     " / ".join(f"{x:.1f}" for x in ups) if len(ups) > 1 else "",
+                     " / ".join(f"{x:.1f}" for x in ready) if len(ready) > 1 else "", ch,
+                     " ".join(map(str, rs[-1]["pip_downloads_per_node"])) if "pip_downloads_per_node" in rs[-1] else "",
+                     rs[-1].get("load_before", ""), rs[-1]["load_after"]])
     print()
-    print(table(f"styx local 3-node cluster ({args.name}, {args.subnet})",
-                ["run", "engine call s", "3 alive s", "resource changes", "pip wheels PyPI+mirror per node",
-                 "load before", "load after"], rows))
-    if runs:
+    print(table(f"styx local 3-node cluster ({args.name}, {args.subnet}), median of {args.rounds} round(s)",
+                ["run", "engine call s", "3 alive s", "engine call per round", "3 alive per round",
+                 "resource changes", "pip wheels PyPI+mirror per node", "load before (last)", "load after (last)"],
+                rows))
+    if runs_by_round and runs_by_round[-1]:
+        runs = runs_by_round[-1]
         header = ["phase"]
         for label in runs:
             header += [f"{label} head s", f"{label} worker avg s"]
         print()
-        print(table("per-phase seconds (measured from engine events; phases on different nodes overlap)",
+        print(table("per-phase seconds, last round (measured from engine events; phases on different nodes overlap)",
                     header, phase_rows(args.name, runs)))
+        print("\ncritical path: a worker's ray phase (pip install ray + join) depends on the head's ray phase, so it "
+              "starts only when the head's has finished: 3 alive ~ head chain + a worker's ray phase.")
     if mirror is not None:
         print(f"\npip cache: {mirror.files} wheels, {mirror.mib:.0f} MiB at {mirror.dir}")
     print(f"\nmachine at the end: {machine_line()}")
-    json_dump(args.json, {"machine": machine_line(), "results": results})
+    json_dump(args.json, {"machine": machine_line(), "args": vars(args), "results": results})
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import argparse
 import copy
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -208,13 +209,58 @@ def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchSt
     return stack
 
 
+def one_round(args, mirror: WheelMirror | None, styx_first: bool) -> tuple[dict, dict]:
+    tmp = Path(tempfile.mkdtemp(prefix="styx-bench-rayup-"))
+    ray_out: dict = {}
+    styx_out: dict = {}
+    hosts = None
+    clear_launcher_state(args.rayup_name)
+    try:
+        hosts = HandMadeHosts(args.rayup_name, args.rayup_subnet, 2, tmp)
+        for side in (["styx", "rayup"] if styx_first else ["rayup", "styx"]):
+            if side == "rayup":
+                rayup_side(args, tmp, mirror, ray_out, hosts)
+            else:
+                styx_side(args, tmp, mirror, styx_out)
+    finally:
+        log("teardown")
+        if hosts is not None:
+            if "log" in ray_out:
+                secs, _ = ray_cli(["down", "-y", str(tmp / "ray-cluster.yaml")], Path(ray_out["log"]), timeout=300)
+                ray_out["down_s"] = secs
+            hosts.down()
+            clear_launcher_state(args.rayup_name)
+        stack = styx_out.pop("stack", None)
+        if stack is not None:
+            s = time.monotonic()
+            stack.teardown()
+            styx_out["destroy_s"] = time.monotonic() - s
+        if "log" in ray_out:
+            keep = Path(tempfile.gettempdir()) / "styx-bench-ray-up.log"
+            with open(keep, "a") as f:
+                f.write(Path(ray_out["log"]).read_text())
+            ray_out["log"] = str(keep)
+        rm_tree(tmp)
+    return ray_out, styx_out
+
+
+def med(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def per_round(values: list) -> str:
+    return " / ".join("-" if v is None else f"{v:.1f}" for v in values) if len(values) > 1 else ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rayup-name", default="bench-rayup")
     ap.add_argument("--rayup-subnet", default="10.92.0.0/24")
     ap.add_argument("--styx-name", default="bench-styx3")
     ap.add_argument("--styx-subnet", default="10.93.0.0/24")
-    ap.add_argument("--styx-first", action="store_true", help="run the styx side first (default: ray up first)")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat; the order alternates each round; medians")
+    ap.add_argument("--styx-first", action="store_true", help="start with the styx side (default: ray up first)")
     ap.add_argument("--pip-cache", action="store_true", help="both sides install Ray from a host wheel mirror")
     ap.add_argument("--quick", action="store_true", help="no re-runs")
     ap.add_argument("--json")
@@ -224,75 +270,73 @@ def main() -> None:
                  f"{RAY_VENV}/bin/pip install 'ray[default]=={RAY_VERSION}'  (and apt-get install rsync)")
 
     print(f"machine: {machine_line()}")
-    tmp = Path(tempfile.mkdtemp(prefix="styx-bench-rayup-"))
     mirror = WheelMirror() if args.pip_cache else None
-    ray_out: dict = {}
-    styx_out: dict = {}
-    hosts = None
-    clear_launcher_state(args.rayup_name)
+    rounds: list[tuple[dict, dict, bool]] = []
     try:
         if mirror:
             mirror.start()
-        hosts = HandMadeHosts(args.rayup_name, args.rayup_subnet, 2, tmp)
-        order = ["styx", "rayup"] if args.styx_first else ["rayup", "styx"]
-        for side in order:
-            if side == "rayup":
-                rayup_side(args, tmp, mirror, ray_out, hosts)
-            else:
-                styx_side(args, tmp, mirror, styx_out)
+        for i in range(args.rounds):
+            styx_first = args.styx_first != (i % 2 == 1)
+            ray_out, styx_out = one_round(args, mirror, styx_first)
+            rounds.append((ray_out, styx_out, styx_first))
     finally:
-        log("teardown")
-        if hosts is not None:
-            if "log" in ray_out:
-                secs, rc = ray_cli(["down", "-y", str(tmp / "ray-cluster.yaml")], Path(ray_out["log"]), timeout=300)
-                ray_out["down_s"] = secs
-            hosts.down()
-            clear_launcher_state(args.rayup_name)
-        stack = styx_out.pop("stack", None)
-        if stack is not None:
-            s = time.monotonic()
-            stack.teardown()
-            styx_out["destroy_s"] = time.monotonic() - s
         if mirror:
             mirror.stop()
-        if "log" in ray_out:
-            keep = Path(tempfile.gettempdir()) / "styx-bench-ray-up.log"
-            keep.write_text(Path(ray_out["log"]).read_text())
-            ray_out["log"] = str(keep)
-        rm_tree(tmp)
 
-    sc, rc_ = styx_out.get("cold", {}), ray_out.get("cold", {})
-    host_make = sum(ray_out.get("hosts", {}).get(k, 0) for k in ("net-up", "node-up"))
-    rows = [
-        ["ray up (cold)", rc_.get("returned_s"), rc_.get("ready_s"), ray_out.get("log", "")],
-        ["styx up (cold)", sc.get("returned_s"), sc.get("ready_s"),
-         f"incl. making its 3 sandboxes (done at {sc.get('sandboxes_done_s', 0):.1f}s)"],
+    def col(side: int, *keys: str) -> list:
+        out = []
+        for rnd in rounds:
+            d = rnd[side]
+            for k in keys[:-1]:
+                d = d.get(k, {})
+            out.append(d.get(keys[-1]))
+        return out
+
+    spec = [
+        ("ray up (cold)", col(0, "cold", "returned_s"), col(0, "cold", "ready_s"), "hosts made beforehand"),
+        ("styx up (cold)", col(1, "cold", "returned_s"), col(1, "cold", "ready_s"),
+         f"incl. making its 3 sandboxes (all made at {med(col(1, 'cold', 'sandboxes_done_s')) or 0:.1f}s)"),
     ]
-    ratios = []
-    if sc.get("ready_s") and rc_.get("ready_s"):
-        ratios.append(["styx / ray up, to 3 alive", sc["ready_s"] / rc_["ready_s"]])
-        ratios.append([f"styx / (ray up + making its hosts {host_make:.1f}s)", sc["ready_s"] / (rc_["ready_s"] + host_make)])
-        ratios.append(["styx / ray up, engine call vs `ray up` returned", sc["returned_s"] / rc_["returned_s"]])
     if not args.quick:
-        for label, d in (("ray up again (no change)", ray_out.get("rerun", {})),
-                         ("ray up --no-restart (no change)", ray_out.get("norestart", {})),
-                         ("styx no-op up", styx_out.get("noop", {}))):
-            note = ", ".join(f"{k}={v}" for k, v in sorted(d.get("changes", {}).items()))
-            rows.append([label, d.get("returned_s"), d.get("ready_s"), note])
-    rows.append(["ray down", ray_out.get("down_s"), None, "then node-down x3 + net-down"])
-    rows.append(["styx destroy", styx_out.get("destroy_s"), None, "incl. remove_stack"])
+        spec += [
+            ("ray up again (no change)", col(0, "rerun", "returned_s"), col(0, "rerun", "ready_s"), "restarts Ray"),
+            ("ray up --no-restart (no change)", col(0, "norestart", "returned_s"), col(0, "norestart", "ready_s"), ""),
+            ("styx no-op up", col(1, "noop", "returned_s"), col(1, "noop", "ready_s"),
+             ", ".join(f"{k}={v}" for k, v in sorted((rounds[-1][1].get("noop", {}).get("changes") or {}).items()))),
+        ]
+    spec += [
+        ("ray down", col(0, "down_s"), [None] * len(rounds), "then node-down x3 + net-down"),
+        ("styx destroy", col(1, "destroy_s"), [None] * len(rounds), "incl. remove_stack"),
+    ]
+    rows = [[label, med(ret), med(rdy), per_round(ret), per_round(rdy), note] for label, ret, rdy, note in spec]
     print()
-    print(table("ray up vs styx, 3 sandbox nodes" + (" (Ray from the host wheel mirror)" if mirror else ""),
-                ["run", "command returned s", "3 alive s", "note"], rows))
+    print(table(f"ray up vs styx, 3 sandbox nodes, median of {len(rounds)} round(s)"
+                + (" (Ray from the host wheel mirror)" if mirror else ""),
+                ["run", "command returned s", "3 alive s", "returned per round", "3 alive per round", "note"], rows))
+
+    host_make = [sum(r[0].get("hosts", {}).get(k, 0) for k in ("net-up", "node-up")) for r in rounds]
+    ratio_rows = []
+    pairs = [(s_, r_) for s_, r_ in zip(col(1, "cold", "ready_s"), col(0, "cold", "ready_s"), strict=True) if s_ and r_]
+    if pairs:
+        per = [s_ / r_ for s_, r_ in pairs]
+        ratio_rows.append(["styx / ray up, to 3 alive", f"{statistics.median(per):.2f}", per_round(per)])
+        per = [s_ / (r_ + h) for (s_, r_), h in zip(pairs, host_make, strict=False)]
+        ratio_rows.append(["styx / (ray up + making its hosts)", f"{statistics.median(per):.2f}", per_round(per)])
+        per = [s_ / r_ for s_, r_ in zip(col(1, "cold", "returned_s"), col(0, "cold", "returned_s"), strict=True)
+               if s_ and r_]
+        ratio_rows.append(["styx engine call / `ray up` returned", f"{statistics.median(per):.2f}", per_round(per)])
     print()
-    print(table("ratios", ["what", "ratio"], [[a, f"{b:.2f}"] for a, b in ratios]))
-    h = ray_out.get("hosts", {})
-    print(f"\nray up hosts, not counted: base {h.get('base', 0):.1f}s, net-up {h.get('net-up', 0):.1f}s, "
-          f"node-up x3 {h.get('node-up', 0):.1f}s, rsync install {ray_out.get('rsync_prep_s', 0):.1f}s")
-    print(f"load: ray up cold {rc_.get('load_before')} -> {rc_.get('load_after')}; "
-          f"styx cold {sc.get('load_before')} -> {sc.get('load_after')}")
+    print(table("ratios (each round's pair measured in the same run)", ["what", "median", "per round"], ratio_rows))
+    hosts = [r[0].get("hosts", {}) for r in rounds]
+    print(f"\nray up hosts, not counted (median): net-up {med([h.get('net-up') for h in hosts]) or 0:.1f}s, "
+          f"node-up x3 {med([h.get('node-up') for h in hosts]) or 0:.1f}s, "
+          f"rsync install {med(col(0, 'rsync_prep_s')) or 0:.1f}s")
+    for i, (ro, so, sf) in enumerate(rounds):
+        print(f"round {i + 1} ({'styx' if sf else 'ray up'} first): load before ray up cold "
+              f"{ro.get('cold', {}).get('load_before')}, before styx cold {so.get('cold', {}).get('load_before')}")
     print(f"machine at the end: {machine_line()}")
-    json_dump(args.json, {"machine": machine_line(), "ray_up": ray_out, "styx": styx_out})
+    json_dump(args.json, {"machine": machine_line(), "args": vars(args),
+                          "rounds": [{"ray_up": r, "styx": s_, "styx_first": f} for r, s_, f in rounds]})
 
 
 if __name__ == "__main__":

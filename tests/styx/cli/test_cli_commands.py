@@ -323,6 +323,8 @@ def test_validate_not_yaml(tmp_path):
 
 def test_check_json_shape(monkeypatch, tmp_path):
     monkeypatch.setenv("STYX_HOME", str(tmp_path / "h"))
+    monkeypatch.delenv("STYX_PULUMI_BIN_DIR", raising=False)
+    monkeypatch.delenv("PULUMI_HOME", raising=False)
     r = run("check", "--json")
     body = json.loads(r.stdout)
     assert r.exit_code == (0 if body["local_ready"] else 1)
