@@ -34,9 +34,10 @@ def status_line(stdout: str | None) -> str:
     return last if last.startswith("styx ") else "(no status line)"
 
 
-def result_of(res: pulumi.CustomResource) -> pulumi.Output[str]:
-    # stdout may be secret (custom scripts, env file); the status line is styx's own text.
-    return pulumi.Output.unsecret(res.stdout.apply(status_line))
+def result_of(res: pulumi.CustomResource, secret_output: bool = False) -> pulumi.Output[str]:
+    line = res.stdout.apply(status_line)
+    # stdout of some phases is secret (custom scripts, env file); the status line is styx's own text.
+    return pulumi.Output.unsecret(line) if secret_output else line
 
 
 class Node(pulumi.ComponentResource):
@@ -69,7 +70,10 @@ class Node(pulumi.ComponentResource):
         machine = self.handle.resources[0] if self.handle.resources else None
         child = pulumi.ResourceOptions(parent=self, deleted_with=machine)
 
-        gate_hash = pulumi.Output.from_input(self.handle.identity).apply(lambda i: digest(GATE.name, body_of(GATE), i))
+        identity = self.handle.identity
+        gate_hash: pulumi.Input[str] = (
+            digest(GATE.name, body_of(GATE), identity) if isinstance(identity, str)
+            else pulumi.Output.from_input(identity).apply(lambda i: digest(GATE.name, body_of(GATE), i)))
         self.gate = self.handle.transport.run(
             f"{name}-{GATE.name}",
             create=render(GATE.name, body_of(GATE), base_env),
@@ -99,7 +103,7 @@ class Node(pulumi.ComponentResource):
                                                dict(ov.env) if ov else {})
             self.phases[phase.name] = prev_res
             self.chains[phase.name] = prev_chain
-            results[phase.name] = result_of(prev_res)
+            results[phase.name] = result_of(prev_res, phase.secret_output)
         self.results = pulumi.Output.all(**results)
         self.register_outputs({"results": self.results})
 
