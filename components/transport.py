@@ -74,30 +74,43 @@ class SSHTransport(Transport):
 
 
 class LocalShellTransport(Transport):
-    """Runs the command through a local program that forwards it (e.g. `kubectl exec -i POD -- sh -c`).
+    """Runs a phase through a local program that forwards its stdin to the node
+    (e.g. `kubectl exec -i POD -- bash -s`): the phase command goes on stdin, so its parameters
+    (secrets included) never show in a process list and no argument size limit applies.
 
-    `prefix` is a shell word list; the phase command is appended as one quoted argument.
+    Subclasses say how to reach the node: `create_command(gate)`, `stdin_prefix(gate)` (e.g. a
+    readiness check run first), `delete_command(undo)` and `gate_timeout_s`.
     """
 
-    def __init__(self, prefix: pulumi.Input[str], environment: dict[str, pulumi.Input[str]] | None = None):
-        self.prefix = prefix
-        self.environment = environment or {}
+    gate_timeout_s: int | None = None
 
-    def _wrap(self, cmd: pulumi.Input[str] | None) -> pulumi.Output[str] | None:
-        if cmd is None:
-            return None
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def create_command(self, gate: bool) -> str:
+        return self.prefix
+
+    def stdin_prefix(self, gate: bool) -> str:
+        return ""
+
+    def delete_command(self, undo: str) -> str:
         import shlex
 
-        return pulumi.Output.all(self.prefix, cmd).apply(lambda a: f"{a[0]} {shlex.quote(a[1])}")
+        return f"printf '%s\\n' {shlex.quote(undo)} | {self.prefix}"
 
     def run(self, name, *, create, delete, triggers, opts, secret_output=False, gate=False):
+        head = self.stdin_prefix(gate)
+        stdin = pulumi.Output.from_input(create).apply(lambda c: head + c + "\n")
+        delete_cmd = None if delete is None else pulumi.Output.from_input(delete).apply(self.delete_command)
+        timeouts = pulumi.CustomTimeouts(create=f"{self.gate_timeout_s}s") if gate and self.gate_timeout_s else None
         return local.Command(
             name,
-            create=self._wrap(create),
-            delete=self._wrap(delete),
+            create=self.create_command(gate),
+            stdin=stdin,
+            delete=delete_cmd,
             triggers=list(triggers),
-            environment=self.environment or None,
             logging=local.Logging.NONE if secret_output else local.Logging.STDERR,
             add_previous_output_in_env=False,
-            opts=_output_opts(opts, secret_output),
+            opts=_output_opts(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(custom_timeouts=timeouts)),
+                              secret_output),
         )

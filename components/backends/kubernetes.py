@@ -78,10 +78,6 @@ def _uid(meta: Any) -> str:
     return uid or "new"
 
 
-def _wrap_stdin(prefix: str, cmd: pulumi.Input[str]) -> pulumi.Output[str]:
-    return pulumi.Output.from_input(cmd).apply(lambda c: prefix + c + "\n")
-
-
 class KubectlExecTransport(LocalShellTransport):
     """Runs a phase in a StatefulSet pod: `kubectl exec -i POD -c ray -- bash -s`, the phase on stdin.
 
@@ -92,6 +88,7 @@ class KubectlExecTransport(LocalShellTransport):
 
     def __init__(self, kubectl: str, pod: str, *, timeout_s: int, gpus: int = 0):
         self.kubectl, self.pod, self.timeout_s, self.gpus = kubectl, pod, timeout_s, gpus
+        self.gate_timeout_s = 2 * timeout_s + 120
         super().__init__(prefix=f"{kubectl} exec -i {shlex.quote(pod)} -c {m.CONTAINER} -- bash -s")
 
     def wait_script(self) -> str:
@@ -115,23 +112,8 @@ class KubectlExecTransport(LocalShellTransport):
             f'else echo "styx: pod {self.pod} is gone: nothing to undo" >&2; fi'
         )
 
-    def run(self, name, *, create, delete, triggers, opts, secret_output=False, gate=False):
-        stdin = _wrap_stdin(gpu_check(self.pod, self.gpus) if gate else "", create)
-        delete_cmd = None if delete is None else pulumi.Output.from_input(delete).apply(self.delete_command)
-        extra = pulumi.ResourceOptions(
-            custom_timeouts=pulumi.CustomTimeouts(create=f"{2 * self.timeout_s + 120}s") if gate else None,
-            additional_secret_outputs=["stdout", "stderr"] if secret_output else None,
-        )
-        return local.Command(
-            name,
-            create=self.create_command(gate),
-            stdin=stdin,
-            delete=delete_cmd,
-            triggers=list(triggers),
-            logging=local.Logging.NONE if secret_output else local.Logging.STDERR,
-            add_previous_output_in_env=False,
-            opts=pulumi.ResourceOptions.merge(opts, extra),
-        )
+    def stdin_prefix(self, gate: bool) -> str:
+        return gpu_check(self.pod, self.gpus) if gate else ""
 
 
 class KubeRayTransport(KubectlExecTransport):
