@@ -73,6 +73,7 @@ def engine_env(passphrase: str | None = None) -> dict[str, str]:
         "PULUMI_HOME": str(pulumi_home()),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",  # use the registered plugins, not binaries on PATH
         "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
         "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
         "RAY_USAGE_STATS_ENABLED": "0",

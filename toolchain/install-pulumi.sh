@@ -50,6 +50,7 @@ try_official_installer() {
   if curl -fsSL --max-time 20 https://get.pulumi.com/install.sh -o "$tmp/install.sh" 2>/dev/null \
      && sh "$tmp/install.sh" --version "$PULUMI_VERSION" --install-root "$tmp/root" --no-edit-path >/dev/null 2>&1; then
     cp "$tmp/root/bin/"pulumi "$tmp/root/bin/"pulumi-language-python* "$BIN/"
+    langhost_stamp > "$BIN/.langhost-stamp"  # the official host is current: no fix needed
     rm -rf "$tmp"; return 0
   fi
   rm -rf "$tmp"; log "INFO official installer not reachable; building from Go modules"; return 1
@@ -85,17 +86,28 @@ MOD
 go_build_langhost() {
   # github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3 (its own module since sdk 3.80)
   # is refused by the module proxy here (403 for every version and pseudo-version tried), so the
-  # language host is built from the last sdk/v3 release that still carried it. It only runs the
-  # program; the SDK, engine and exec shim are the pinned versions.
-  local w="$STYX_TOOLCHAIN_DIR/build/langhost-$LANGHOST_SDK"
-  mkdir -p "$w"
+  # language host is built from the last sdk/v3 release that still carried it, with one fix so it
+  # can start policy packs for a current engine (toolchain/langhost/runplugin_info.go: newer engines
+  # send the pack's folder in RunPluginRequest.info, which that release does not read).
+  local w="$STYX_TOOLCHAIN_DIR/build/langhost-$LANGHOST_SDK" src
+  rm -rf "$w" && mkdir -p "$w"
   printf 'module styx.local/langhost\n\ngo 1.21\n\nrequire github.com/pulumi/pulumi/sdk/v3 v%s\n' "$LANGHOST_SDK" > "$w/go.mod"
-  printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python"\n' > "$w/tools.go"
+  printf '//go:build tools\n\npackage main\n\nimport _ "github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python"\n' > "$w/tools.go"
   log "INFO building pulumi-language-python from github.com/pulumi/pulumi/sdk/v3@v$LANGHOST_SDK"
-  (cd "$w" && go mod tidy && go build -trimpath -o "$BIN/pulumi-language-python" -ldflags "-s -w" \
-     github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python) >"$w/build.log" 2>&1 \
+  (cd "$w" && go mod tidy) >"$w/build.log" 2>&1 || { tail -20 "$w/build.log" >&2; die "go mod tidy for the language host failed"; }
+  src="$(cd "$w" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/python/cmd/pulumi-language-python"
+  rm -f "$w/tools.go"
+  find "$src" -maxdepth 1 -name '*.go' ! -name '*_test.go' -exec cp {} "$w/" \;
+  chmod u+w "$w"/*.go
+  grep -q 'args := \[\]string{req.Program}' "$w/main.go" || die "language host source changed: cannot apply the policy-pack fix"
+  sed -i 's/args := \[\]string{req.Program}/args := []string{runPluginProgram(req)}/' "$w/main.go"
+  cp "$HERE/langhost/runplugin_info.go" "$w/"
+  (cd "$w" && go mod tidy && go build -trimpath -o "$BIN/pulumi-language-python" -ldflags "-s -w" .) >>"$w/build.log" 2>&1 \
     || { tail -20 "$w/build.log" >&2; die "building pulumi-language-python failed (log: $w/build.log)"; }
+  langhost_stamp > "$BIN/.langhost-stamp"
 }
+
+langhost_stamp() { { cat "$HERE/langhost/"*.go; echo "$LANGHOST_SDK"; } | sha256sum | cut -c1-16; }
 
 go_build_command_provider() {
   # github.com/pulumi/pulumi-command/provider is refused by the module proxy (403), so styx builds
@@ -111,12 +123,16 @@ provider_stamp() { (cd "$HERE/command-provider" && cat go.mod ./*.go 2>/dev/null
 
 main() {
   mkdir -p "$BIN" "$PULUMI_HOME"
-  if [ -x "$BIN/pulumi" ] && [ -x "$BIN/pulumi-language-python" ] && [ -x "$BIN/pulumi-language-python-exec" ]; then
+  if [ -x "$BIN/pulumi" ] && [ -x "$BIN/pulumi-language-python-exec" ]; then
     log "INFO pulumi v$PULUMI_VERSION cached in $BIN, skipping"
   elif ! have_matching_pulumi && ! try_official_installer; then
     command -v go >/dev/null 2>&1 || die "no Go toolchain: install Go >= 1.25 (needed to build Pulumi here)"
-    [ -x "$BIN/pulumi" ] || go_build_cli
-    [ -x "$BIN/pulumi-language-python" ] || go_build_langhost
+    go_build_cli
+  fi
+  if [ -L "$BIN/pulumi-language-python" ] || [ "$(cat "$BIN/.langhost-stamp" 2>/dev/null)" = "$(langhost_stamp)" ]; then
+    log "INFO pulumi-language-python cached (or from PATH), skipping"
+  else
+    go_build_langhost
   fi
   local stamp; stamp="$(provider_stamp)"
   if [ -x "$BIN/pulumi-resource-command" ] && [ "$(cat "$BIN/.command-stamp" 2>/dev/null)" = "$stamp" ]; then

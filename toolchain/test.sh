@@ -14,4 +14,5 @@ export STYX_PULUMI_BIN_DIR
 .venv/bin/ruff check .
 .venv/bin/shellcheck -x setup_scripts/*.sh sandbox/*.sh toolchain/*.sh .ci/run
 (cd toolchain/command-provider && go vet ./... && go test ./...)
+(cd toolchain/stub-provider && go vet ./... && go test ./...)
 .venv/bin/python -m pytest "$@"

@@ -11,7 +11,8 @@ with the real providers.
 
 The stubs live in a throwaway PULUMI_HOME (one per test session, with the command provider copied
 in), never in styx's own PULUMI_HOME. The stub binary is built once and cached by a hash of its
-sources under $STYX_HOME/toolchain/stub-provider-<hash>/ (about 40 s the first time).
+sources under $STYX_HOME/toolchain/stub-provider-<hash>/ (seconds with a warm Go build cache, up to
+~2 min with a cold one; later sessions reuse the binary).
 
 Skips (saying why) only when the toolchain (toolchain/install-pulumi.sh) is missing, or when Go is
 missing and no stub binary is cached. Each stack lives on a temporary file backend; nothing is ever
@@ -22,7 +23,9 @@ pack as `python <RunPluginRequest.program>`, and the 3.259 engine leaves that fi
 `info` instead), so the host runs `python ''` in the project directory, i.e. that directory's
 `__main__.py`. Each workspace therefore gets a two-line `__main__.py` shim that runs
 policy/__main__.py (an inline program never uses the workspace's `__main__.py`); with a language
-host that reads `info`, the shim is simply never used. See policy/README.md for the CLI.
+host that reads `info`, the shim is simply never used. (The same defect breaks the CLI form,
+`pulumi preview --policy-pack policy/` from the repo root, which runs the repo's `__main__.py` as
+the pack; the fix belongs in the language host that install-pulumi.sh builds.)
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ PACK = ROOT / "policy"
 STUB_SRC = ROOT / "toolchain" / "stub-provider"
 STUBBED = ("aws", "gcp", "tls")  # packages whose real provider plugin is not installable here
 
-pytestmark = [pytest.mark.engine, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(420)]
 
 WORLD = "styx-no-world-ingress-except-ssh"
 RAY = "styx-ray-ports-not-public"
@@ -87,7 +90,7 @@ def sdk_plugin_version(package: str) -> str:
     spec = importlib.util.find_spec(f"pulumi_{package}")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip(f"pulumi_{package} is not installed")
-    meta = json.loads((Path(list(spec.submodule_search_locations)[0]) / "pulumi-plugin.json").read_text())
+    meta = json.loads((Path(next(iter(spec.submodule_search_locations))) / "pulumi-plugin.json").read_text())
     return meta["version"]
 
 
@@ -228,12 +231,11 @@ def test_pack_loads_under_the_engine(tmp_path):
     """A stack with no cloud resource: the engine starts the pack and reports it, without violations."""
     import pulumi
 
-    from styx import engine
-
     def program():
         pulumi.export("hello", "world")
 
-    p = Preview(make_stack(tmp_path, engine.pulumi_home(), "nothing", program))
+    home = tmp_path / "home"  # needs no plugin; styx's own PULUMI_HOME is never written to
+    p = Preview(make_stack(tmp_path, home, "nothing", program))
     assert p.ok, p.tail()
     assert "styx-security" in p.text, p.tail()
 
@@ -312,6 +314,26 @@ def test_gcp_world_open_dashboard_fails(tmp_path, stub_home):
 
     p = Preview(make_stack(tmp_path, stub_home, "styx", styx_program(open_dashboard), stack_cluster("gcp-gpu")))
     assert_blocked(p, "ray-dashboard-from-anywhere", (RAY, WORLD))
+
+
+def test_gcp_gpu_live_migration_fails(tmp_path, stub_home):
+    """A raw A2 (GPU) machine next to the styx cluster set to MIGRATE on host maintenance blocks the preview."""
+
+    def migrating_gpu_vm(cluster) -> None:
+        import pulumi_gcp as gcp
+
+        c = gcp.compute
+        c.Instance(
+            "migrating-gpu-vm", machine_type="a2-highgpu-1g", zone="us-central1-a",
+            boot_disk=c.InstanceBootDiskArgs(initialize_params=c.InstanceBootDiskInitializeParamsArgs(
+                image="ubuntu-os-cloud/ubuntu-2204-lts")),
+            network_interfaces=[c.InstanceNetworkInterfaceArgs(network=cluster.extra_outputs["network"])],
+            scheduling=c.InstanceSchedulingArgs(on_host_maintenance="MIGRATE"),
+        )
+
+    p = Preview(make_stack(tmp_path, stub_home, "styx", styx_program(migrating_gpu_vm), stack_cluster("gcp-gpu")))
+    assert_blocked(p, "migrating-gpu-vm", ("styx-gcp-gpu-terminate-on-maintenance",))
+    assert WORLD not in p.text and RAY not in p.text, p.tail()
 
 
 def test_stub_refuses_up(tmp_path, stub_home):
