@@ -149,6 +149,7 @@ class Run:
     seconds: float
     changes: dict[str, int]
     timeline: Timeline
+    host_cpu_s: float = 0.0  # this process + children (inline program, pulumi CLI, plugins, sandboxctl)
 
 
 class BenchStack:
@@ -173,11 +174,12 @@ class BenchStack:
         engine.set_cluster_config(self.stack, cluster)
 
     def up(self, parallel: int | None = None) -> Run:
+        cpu = HostCpu()
         tl = Timeline(time.monotonic())
         res = self.stack.up(on_event=tl.on_event, color="never", on_output=lambda s: None, parallel=parallel)
         secs = time.monotonic() - tl.t0
         self._outputs = None
-        return Run(secs, dict(res.summary.resource_changes or {}), tl)
+        return Run(secs, dict(res.summary.resource_changes or {}), tl, cpu.stop())
 
     def destroy(self, parallel: int | None = None) -> Run:
         tl = Timeline(time.monotonic())
@@ -249,14 +251,30 @@ ALIVE_PY = (f"RAY_USAGE_STATS_ENABLED=0 {VENV}/bin/python - <<'EOF' 2>/dev/null\
             "ray.init(address='auto', logging_level='ERROR', log_to_driver=False)\n"
             "print('ALIVE', sum(1 for n in ray.nodes() if n['Alive']))\n"
             "EOF")
+# The dashboard's list of alive node host names (kept current from GCS node events): a curl per poll
+# instead of a Ray driver per poll (`ray.init` costs ~1-2 CPU-seconds on the head, which on 2 cores
+# would slow down the very setup being timed).
+DASH_PROBE = "curl -s -m 5 'http://127.0.0.1:8265/nodes?view=hostNameList' || true"
 
 
 def alive_count(key: Path, head: str) -> int | None:
+    """Alive nodes by ray.nodes() on the head (a Ray driver: heavy; used once to confirm)."""
     r = ssh(key, head, ALIVE_PY, timeout=60)
     for ln in r.stdout.splitlines():
         if ln.startswith("ALIVE "):
             return int(ln.split()[1])
     return None
+
+
+def dashboard_alive(key: Path, head: str) -> int | None:
+    """Alive nodes by the head's dashboard (distinct host names; every sandbox has its own)."""
+    cm = ["-o", "ControlMaster=auto", "-o", f"ControlPath={key.parent}/cm-%C", "-o", "ControlPersist=60"]
+    try:
+        r = subprocess.run(["ssh", "-i", str(key), *SSH_OPTS, *cm, f"root@{head}", DASH_PROBE],
+                           capture_output=True, text=True, timeout=30, check=False)
+        return len(json.loads(r.stdout)["data"]["hostNameList"])
+    except Exception:  # not up yet, or not JSON yet
+        return None
 
 
 @dataclass
@@ -265,22 +283,89 @@ class Ready:
     probes: int
     last_probe_s: float
     last_count: int | None
+    confirmed: int | None = None  # ray.nodes() alive count right after
+    at_ready: Any = None  # what on_ready() returned (called before the confirmation)
 
 
-def wait_alive(key: Path, head: str, want: int, t0: float, timeout: float = 600, interval: float = 1.0) -> Ready:
-    """Poll ray.nodes() on the head until `want` nodes are alive. The time is taken when the
-    successful probe returns (so it includes one probe's latency, printed as last_probe_s)."""
+def wait_alive(key: Path, head: str, want: int, t0: float, timeout: float = 600, interval: float = 1.0,
+               on_ready=None) -> Ready:
+    """Poll the head's dashboard (curl over one shared SSH connection) until `want` nodes are alive,
+    then confirm once with ray.nodes(). The time is taken when the successful poll returns (so it
+    includes one poll's latency, last_probe_s); if ray.nodes() disagrees, polling goes on with it."""
     probes, count, lat = 0, None, 0.0
     deadline = time.monotonic() + timeout
+    probe = dashboard_alive
     while time.monotonic() < deadline:
         s = time.monotonic()
-        count = alive_count(key, head)
+        count = probe(key, head)
         lat = time.monotonic() - s
         probes += 1
         if count is not None and count >= want:
-            return Ready(time.monotonic() - t0, probes, lat, count)
+            at = time.monotonic() - t0
+            extra = on_ready() if on_ready else None
+            confirmed = count if probe is alive_count else alive_count(key, head)
+            if confirmed is not None and confirmed >= want:
+                return Ready(at, probes, lat, count, confirmed, extra)
+            log(f"dashboard says {count} alive, ray.nodes() {confirmed}: polling ray.nodes()")
+            probe = alive_count
         time.sleep(interval)
     return Ready(None, probes, lat, count)
+
+
+# --------------------------------------------------------------------------- CPU accounting
+
+
+def _stat_cpu(pid: str) -> float:
+    """utime+stime+cutime+cstime of one process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in parts[11:15])
+
+
+def node_cpu_seconds(cluster: str, state_dir: str = "/var/lib/styx/sandbox") -> float | None:
+    """CPU seconds used so far inside a cluster's sandboxes: for every process in each node's PID
+    namespace, its own and its waited-for children's user+system time (exited setup commands are in
+    sshd's (PID 1's) children time; Ray's daemons in their own). Robust to other load on the host
+    in a way wall time is not."""
+    tck = os.sysconf("SC_CLK_TCK")
+    cdir = Path(state_dir) / cluster
+    if not cdir.is_dir():
+        return None
+    namespaces = set()
+    for d in cdir.iterdir():
+        try:
+            pid = (d / "init.pid").read_text().strip()
+            namespaces.add(os.readlink(f"/proc/{pid}/ns/pid"))
+        except OSError:
+            continue
+    total = 0.0
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{p.name}/ns/pid") in namespaces:
+                total += _stat_cpu(p.name)
+        except OSError:
+            continue
+    return total / tck
+
+
+class HostCpu:
+    """CPU seconds of this process and its (waited-for) children between start() and stop():
+    the inline program + the pulumi CLI and its plugins, or the `ray up` launcher and its ssh."""
+
+    def __init__(self) -> None:
+        self.t = self._now()
+
+    @staticmethod
+    def _now() -> float:
+        import resource
+
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+    def stop(self) -> float:
+        return self._now() - self.t
 
 
 # --------------------------------------------------------------------------- sandboxctl (hand-made hosts)

@@ -44,6 +44,7 @@ from _common import (
     local_cluster,
     log,
     machine_line,
+    node_cpu_seconds,
     pip_downloads,
     rm_tree,
     table,
@@ -83,12 +84,15 @@ def measure_up(stack: BenchStack, label: str, short: str, results: list, runs: d
     load0 = loadavg()
     run = stack.up()
     out = stack.outputs()
-    ready = wait_alive(stack.key(), out["head_ip"], expect, run.timeline.t0)
+    ready = wait_alive(stack.key(), out["head_ip"], expect, run.timeline.t0,
+                       on_ready=lambda: node_cpu_seconds(stack.cluster["name"]))
     downloads = [pip_downloads(stack.key(), n["private_ip"]) for n in out["nodes"]]
-    log(f"{label}: up {run.seconds:.1f}s, {expect} alive at {ready.seconds}s, changes {run.changes}")
+    log(f"{label}: up {run.seconds:.1f}s, {expect} alive at {ready.seconds}s, changes {run.changes}, "
+        f"CPU s in nodes {ready.at_ready}, on host {run.host_cpu_s:.1f}")
     runs[short] = run
     results.append({"what": label, "up_s": run.seconds, "ready_s": ready.seconds, "probe_s": ready.last_probe_s,
-                    "changes": run.changes, "pip_downloads_per_node": downloads, "load_before": load0,
+                    "node_cpu_s": ready.at_ready, "host_cpu_s": run.host_cpu_s, "changes": run.changes,
+                    "pip_downloads_per_node": downloads, "load_before": load0,
                     "load_after": loadavg(), "timeline": timeline_dict(run)})
 
 
@@ -177,15 +181,19 @@ def main() -> None:
         ups = [r["up_s"] for r in rs]
         ready = [r["ready_s"] for r in rs if r.get("ready_s") is not None]
         ch = ", ".join(f"{k}={v}" for k, v in sorted(rs[-1].get("changes", {}).items()))
+        ncpu = [r["node_cpu_s"] for r in rs if r.get("node_cpu_s") is not None]
+        hcpu = [r["host_cpu_s"] for r in rs if r.get("host_cpu_s") is not None]
         rows.append([w, statistics.median(ups), statistics.median(ready) if ready else None,
                      " / ".join(f"{x:.1f}" for x in ups) if len(ups) > 1 else "",
-                     " / ".join(f"{x:.1f}" for x in ready) if len(ready) > 1 else "", ch,
+                     " / ".join(f"{x:.1f}" for x in ready) if len(ready) > 1 else "",
+                     statistics.median(ncpu) if ncpu else None, statistics.median(hcpu) if hcpu else None, ch,
                      " ".join(map(str, rs[-1]["pip_downloads_per_node"])) if "pip_downloads_per_node" in rs[-1] else "",
                      rs[-1].get("load_before", ""), rs[-1]["load_after"]])
     print()
     print(table(f"styx local 3-node cluster ({args.name}, {args.subnet}), median of {args.rounds} round(s)",
                 ["run", "engine call s", "3 alive s", "engine call per round", "3 alive per round",
-                 "resource changes", "pip wheels PyPI+mirror per node", "load before (last)", "load after (last)"],
+                 "CPU s in nodes", "CPU s on host", "resource changes", "pip wheels PyPI+mirror per node",
+                 "load before (last)", "load after (last)"],
                 rows))
     if runs_by_round and runs_by_round[-1]:
         runs = runs_by_round[-1]

@@ -54,13 +54,15 @@ from _common import (
     VENV,
     BenchStack,
     HandMadeHosts,
-    Ready,
+    HostCpu,
     WheelMirror,
+    fmt,
     json_dump,
     loadavg,
     local_cluster,
     log,
     machine_line,
+    node_cpu_seconds,
     rm_tree,
     table,
     wait_alive,
@@ -156,30 +158,30 @@ def rayup_side(args, tmp: Path, mirror: WheelMirror | None, out: dict, hosts: Ha
     logf = tmp / "ray-up.log"
     out["log"] = str(logf)
 
-    log(f"ray up (cold) (load {loadavg()})")
-    load0 = loadavg()
-    t0 = time.monotonic()
-    secs, rc = ray_cli(["up", "-y", "--no-config-cache", str(cfg)], logf)
-    if rc != 0:
-        raise RuntimeError(f"ray up failed ({rc}); log: {logf}:\n{logf.read_text()[-3000:]}")
-    ready = wait_alive(hosts.key, hosts.head, 3, t0, timeout=900)
-    log(f"ray up returned {secs:.1f}s, 3 alive at {ready.seconds}s")
-    out["cold"] = {"returned_s": secs, "ready_s": ready.seconds, "probe_s": ready.last_probe_s, "load_before": load0,
-                   "load_after": loadavg()}
+    name = args.rayup_name
+    ncpu = lambda: node_cpu_seconds(name)  # noqa: E731
+
+    def timed_up(label: str, extra: list[str], timeout: float) -> dict:
+        log(f"{label} (load {loadavg()})")
+        load0, cpu0 = loadavg(), ncpu()
+        host = HostCpu()
+        t0 = time.monotonic()
+        secs, rc = ray_cli(["up", "-y", "--no-config-cache", *extra, str(cfg)], logf)
+        host_cpu = host.stop()
+        if rc != 0:
+            raise RuntimeError(f"{label} failed ({rc}); log: {logf}:\n{logf.read_text()[-3000:]}")
+        ready = wait_alive(hosts.key, hosts.head, 3, t0, timeout=timeout, on_ready=ncpu)
+        node_cpu = ready.at_ready - cpu0 if ready.at_ready is not None and cpu0 is not None else None
+        log(f"{label}: returned {secs:.1f}s, 3 alive at {fmt(ready.seconds)}s, CPU s in nodes {fmt(node_cpu)}, "
+            f"launcher {host_cpu:.1f}")
+        return {"returned_s": secs, "ready_s": ready.seconds, "probe_s": ready.last_probe_s, "node_cpu_s": node_cpu,
+                "host_cpu_s": host_cpu, "load_before": load0, "load_after": loadavg()}
+
+    out["cold"] = timed_up("ray up (cold)", [], 900)
     if args.quick:
         return
-    log("ray up again (no change)")
-    t0 = time.monotonic()
-    secs, rc = ray_cli(["up", "-y", "--no-config-cache", str(cfg)], logf)
-    ready = wait_alive(hosts.key, hosts.head, 3, t0, timeout=600) if rc == 0 else Ready(None, 0, 0, None)
-    log(f"ray up again returned {secs:.1f}s (rc {rc}), 3 alive at {ready.seconds}s")
-    out["rerun"] = {"returned_s": secs, "rc": rc, "ready_s": ready.seconds, "load_after": loadavg()}
-    log("ray up --no-restart")
-    t0 = time.monotonic()
-    secs, rc = ray_cli(["up", "-y", "--no-config-cache", "--no-restart", str(cfg)], logf)
-    ready = wait_alive(hosts.key, hosts.head, 3, t0, timeout=600) if rc == 0 else Ready(None, 0, 0, None)
-    log(f"ray up --no-restart returned {secs:.1f}s (rc {rc}), 3 alive at {ready.seconds}s")
-    out["norestart"] = {"returned_s": secs, "rc": rc, "ready_s": ready.seconds, "load_after": loadavg()}
+    out["rerun"] = timed_up("ray up again (no change)", [], 600)
+    out["norestart"] = timed_up("ray up --no-restart (no change)", ["--no-restart"], 600)
 
 
 def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchStack:
@@ -189,22 +191,27 @@ def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchSt
         c["setup"]["custom_scripts"] = [mirror.styx_script(args.styx_subnet), *c["setup"]["custom_scripts"]]
     stack = BenchStack(args.styx_name, c, tmp)
     out["stack"] = stack
+    ncpu = lambda: node_cpu_seconds(args.styx_name)  # noqa: E731
     log(f"styx up (cold) (load {loadavg()})")
     load0 = loadavg()
     run = stack.up()
     o = stack.outputs()
-    ready = wait_alive(stack.key(), o["head_ip"], 3, run.timeline.t0)
+    ready = wait_alive(stack.key(), o["head_ip"], 3, run.timeline.t0, on_ready=ncpu)
     tl = run.timeline
     sandboxes = max(t for n, t in tl.end.items() if n.endswith("-sandbox"))
     log(f"styx up {run.seconds:.1f}s, 3 alive at {ready.seconds}s")
     out["cold"] = {"returned_s": run.seconds, "ready_s": ready.seconds, "probe_s": ready.last_probe_s,
-                   "sandboxes_done_s": sandboxes, "changes": run.changes, "load_before": load0,
+                   "node_cpu_s": ready.at_ready, "host_cpu_s": run.host_cpu_s, "sandboxes_done_s": sandboxes,
+                   "changes": run.changes, "load_before": load0,
                    "load_after": loadavg()}
     if not args.quick:
         log("styx no-op up")
+        cpu0 = ncpu()
         noop = stack.up()
-        ready = wait_alive(stack.key(), o["head_ip"], 3, noop.timeline.t0)
+        ready = wait_alive(stack.key(), o["head_ip"], 3, noop.timeline.t0, on_ready=ncpu)
         out["noop"] = {"returned_s": noop.seconds, "ready_s": ready.seconds, "changes": noop.changes,
+                       "node_cpu_s": ready.at_ready - cpu0 if ready.at_ready is not None and cpu0 is not None else None,
+                       "host_cpu_s": noop.host_cpu_s,
                        "load_after": loadavg()}
     return stack
 
@@ -293,26 +300,33 @@ def main() -> None:
         return out
 
     spec = [
-        ("ray up (cold)", col(0, "cold", "returned_s"), col(0, "cold", "ready_s"), "hosts made beforehand"),
-        ("styx up (cold)", col(1, "cold", "returned_s"), col(1, "cold", "ready_s"),
+        ("ray up (cold)", col(0, "cold", "returned_s"), col(0, "cold", "ready_s"), col(0, "cold", "node_cpu_s"),
+         col(0, "cold", "host_cpu_s"), "hosts made beforehand"),
+        ("styx up (cold)", col(1, "cold", "returned_s"), col(1, "cold", "ready_s"), col(1, "cold", "node_cpu_s"),
+         col(1, "cold", "host_cpu_s"),
          f"incl. making its 3 sandboxes (all made at {med(col(1, 'cold', 'sandboxes_done_s')) or 0:.1f}s)"),
     ]
     if not args.quick:
         spec += [
-            ("ray up again (no change)", col(0, "rerun", "returned_s"), col(0, "rerun", "ready_s"), "restarts Ray"),
-            ("ray up --no-restart (no change)", col(0, "norestart", "returned_s"), col(0, "norestart", "ready_s"), ""),
-            ("styx no-op up", col(1, "noop", "returned_s"), col(1, "noop", "ready_s"),
+            ("ray up again (no change)", col(0, "rerun", "returned_s"), col(0, "rerun", "ready_s"),
+             col(0, "rerun", "node_cpu_s"), col(0, "rerun", "host_cpu_s"), "restarts Ray"),
+            ("ray up --no-restart (no change)", col(0, "norestart", "returned_s"), col(0, "norestart", "ready_s"),
+             col(0, "norestart", "node_cpu_s"), col(0, "norestart", "host_cpu_s"), ""),
+            ("styx no-op up", col(1, "noop", "returned_s"), col(1, "noop", "ready_s"), col(1, "noop", "node_cpu_s"),
+             col(1, "noop", "host_cpu_s"),
              ", ".join(f"{k}={v}" for k, v in sorted((rounds[-1][1].get("noop", {}).get("changes") or {}).items()))),
         ]
     spec += [
-        ("ray down", col(0, "down_s"), [None] * len(rounds), "then node-down x3 + net-down"),
-        ("styx destroy", col(1, "destroy_s"), [None] * len(rounds), "incl. remove_stack"),
+        ("ray down", col(0, "down_s"), [None] * len(rounds), [None], [None], "then node-down x3 + net-down"),
+        ("styx destroy", col(1, "destroy_s"), [None] * len(rounds), [None], [None], "incl. remove_stack"),
     ]
-    rows = [[label, med(ret), med(rdy), per_round(ret), per_round(rdy), note] for label, ret, rdy, note in spec]
+    rows = [[label, med(ret), med(rdy), per_round(ret), per_round(rdy), med(nc), med(hc), note]
+            for label, ret, rdy, nc, hc, note in spec]
     print()
     print(table(f"ray up vs styx, 3 sandbox nodes, median of {len(rounds)} round(s)"
                 + (" (Ray from the host wheel mirror)" if mirror else ""),
-                ["run", "command returned s", "3 alive s", "returned per round", "3 alive per round", "note"], rows))
+                ["run", "command returned s", "3 alive s", "returned per round", "3 alive per round",
+                 "CPU s in nodes", "CPU s on host", "note"], rows))
 
     host_make = [sum(r[0].get("hosts", {}).get(k, 0) for k in ("net-up", "node-up")) for r in rounds]
     ratio_rows = []
@@ -325,6 +339,13 @@ def main() -> None:
         per = [s_ / r_ for s_, r_ in zip(col(1, "cold", "returned_s"), col(0, "cold", "returned_s"), strict=True)
                if s_ and r_]
         ratio_rows.append(["styx engine call / `ray up` returned", f"{statistics.median(per):.2f}", per_round(per)])
+    pairs = [((a or 0) + (b or 0), (c or 0) + (d or 0)) for a, b, c, d in zip(
+        col(1, "cold", "node_cpu_s"), col(1, "cold", "host_cpu_s"), col(0, "cold", "node_cpu_s"),
+        col(0, "cold", "host_cpu_s"), strict=True)]
+    pairs = [(x, y) for x, y in pairs if x and y]
+    if pairs:
+        per = [x / y for x, y in pairs]
+        ratio_rows.append(["styx / ray up, CPU s (nodes + host)", f"{statistics.median(per):.2f}", per_round(per)])
     print()
     print(table("ratios (each round's pair measured in the same run)", ["what", "median", "per round"], ratio_rows))
     hosts = [r[0].get("hosts", {}) for r in rounds]
