@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,22 +188,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return resp
 
 
-def stub_scripts(tmp: Path) -> Path:
-    """A copy of setup_scripts/ plus a stub for each script the phase table names but is missing."""
-    src = phases.SCRIPTS
-    dst = tmp / "setup_scripts"
-    dst.mkdir(exist_ok=True)
-    for f in src.glob("*"):
-        if f.is_file():
-            shutil.copy(f, dst / f.name)
-    needed = {p.script for p in phases.PHASES if p.script} | {phases.GATE.script, "lib.sh"}
-    needed |= {p.undo for p in phases.PHASES if p.undo}
-    for name in needed:
-        if not (dst / name).exists():
-            (dst / name).write_text(f"# stub for tests: {name}\nstyx_result ok stub 2>/dev/null || true\n")
-    return dst
-
-
 @dataclass
 class AwsRun:
     rec: mocking.Recorder
@@ -226,7 +209,6 @@ def install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Aw
 
     Call phases.script_text.cache_clear() when done (the cache may hold the stub scripts).
     """
-    monkeypatch.setattr(phases, "SCRIPTS", stub_scripts(tmp_path))
     phases.script_text.cache_clear()
     state: dict[str, Graph] = {}
     orig_make = mocking.make_mocks

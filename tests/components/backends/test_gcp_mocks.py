@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import mocking
@@ -113,25 +111,8 @@ def make_gcp_mocks(rec: mocking.Recorder, base_factory: Callable[[mocking.Record
     return GcpMocks()
 
 
-def stub_scripts(tmp: Path) -> Path:
-    """A copy of setup_scripts/ plus a stub for each script the phase table names but is missing."""
-    src = phases.SCRIPTS
-    dst = tmp / "setup_scripts"
-    dst.mkdir()
-    for f in src.glob("*"):
-        if f.is_file():
-            shutil.copy(f, dst / f.name)
-    needed = {p.script for p in phases.PHASES if p.script} | {phases.GATE.script, "lib.sh"}
-    needed |= {p.undo for p in phases.PHASES if p.undo}
-    for name in needed:
-        if not (dst / name).exists():
-            (dst / name).write_text(f"# stub for tests: {name}\nstyx_result ok stub 2>/dev/null || true\n")
-    return dst
-
-
 def gcp_runner(monkeypatch, tmp_path):
     """Body of the `gcp_program` fixture: yields run(cluster_dict) -> Recorder under GCP-aware mocks."""
-    monkeypatch.setattr(phases, "SCRIPTS", stub_scripts(tmp_path))
     phases.script_text.cache_clear()
     orig = mocking.make_mocks
     monkeypatch.setattr(mocking, "make_mocks", lambda rec: make_gcp_mocks(rec, orig))

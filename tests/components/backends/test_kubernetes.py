@@ -14,7 +14,6 @@ import copy
 import hashlib
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ import pulumi
 import pytest
 import yaml
 
-from components import phases
 from components.backends import kubernetes as kb
 from components.backends import kubernetes_manifests as m
 
@@ -64,23 +62,7 @@ def kuberay_cluster(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def stub_scripts(tmp_path, monkeypatch):
-    """The real setup scripts, plus a stub for any the phase table names that does not exist yet."""
-    d = tmp_path / "setup_scripts"
-    shutil.copytree(phases.SCRIPTS, d)
-    names = {"lib.sh", phases.GATE.script} | {p.script for p in phases.PHASES if p.script} | {
-        p.undo for p in phases.PHASES if p.undo}
-    for n in names:
-        if not (d / n).exists():
-            (d / n).write_text(f'styx_result ok "stub {n}"\n')
-    monkeypatch.setattr(phases, "SCRIPTS", d)
-    phases.script_text.cache_clear()
-    yield d
-    phases.script_text.cache_clear()
-
-
-@pytest.fixture
-def k8s_program(monkeypatch, stub_scripts):
+def k8s_program(monkeypatch):
     """run_program with mocks that also record each resource's provider and give k8s objects a uid."""
     monkeypatch.setenv("STYX_K8S_PREFLIGHT", "0")
     orig = mocking.make_mocks
