@@ -316,7 +316,7 @@ class StackSession:
 
     def up(self, on_event: OnEvent | None = None, on_output: Callable[[str], None] | None = None) -> OpResult:
         return self._op(lambda: self.stack.up(on_event=on_event, on_output=on_output or _drop, color="never",
-                                              suppress_progress=True), "up")
+                                              suppress_progress=True, parallel=eng.PARALLEL), "up")
 
     def preview(self, on_event: OnEvent | None = None, diff: bool = False) -> OpResult:
         return self._op(lambda: self.stack.preview(on_event=on_event, diff=diff, color="never",
@@ -324,7 +324,7 @@ class StackSession:
 
     def destroy(self, on_event: OnEvent | None = None) -> OpResult:
         return self._op(lambda: self.stack.destroy(on_event=on_event, color="never", on_output=_drop,
-                                                   suppress_progress=True), "destroy")
+                                                   suppress_progress=True, parallel=eng.PARALLEL), "destroy")
 
     def _op(self, fn, kind: str) -> OpResult:
         from pulumi import automation as auto

@@ -76,7 +76,9 @@ class Stack:
 
     def up(self) -> tuple[object, Ops]:
         ops = Ops()
-        res = self.stack.up(on_event=ops.on_event, color="never", on_output=lambda s: None)
+        from styx.engine import PARALLEL
+
+        res = self.stack.up(on_event=ops.on_event, color="never", on_output=lambda s: None, parallel=PARALLEL)
         return res, ops
 
     def preview(self) -> tuple[object, Ops]:
