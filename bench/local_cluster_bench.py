@@ -2,27 +2,36 @@
 
 The cluster is the default stack (stacks/Pulumi.local.yaml: jq, venv + ray 2.60.0 from PyPI, docker
 check, gpu auto, file sync, env vars, workdir, a custom script) renamed `bench-local` on 10.90.0.0/24.
-One run measures, in order, on one stack:
+One round measures, in order, on one stack:
 
 * cold    `stack.up()` of a fresh cluster (new sandboxes; every node pip-installs Ray from PyPI), then
-          polling `ray.nodes()` on the head until 3 nodes are alive;
+          polling the head until 3 Ray nodes are alive (the dashboard's node list, then one
+          `ray.nodes()` to confirm; see _common.wait_alive);
 * no-op   a second `up` with nothing changed (the change summary is printed: all `same`);
 * destroy `stack.destroy()`;
 * warm    the same stack brought up again: the sandbox base image is cached on the host (it was
-          already, unless --cold-base), but each node is a fresh overlay, so pip downloads every wheel
-          again (the table shows how many files each node's pip downloaded);
-* warm + pip cache (--pip-cache): as warm, with a host-side wheel mirror (bench/_common.WheelMirror,
+          already for "cold" too, unless --cold-base), but each node is a fresh overlay with no pip
+          cache, so pip downloads every wheel again (the table counts the files each node's pip
+          downloaded, from PyPI + from the mirror): warm differs from cold only by chance/load;
+* warm + host pip cache (--pip-cache): as warm, with a host-side wheel mirror (_common.WheelMirror,
           served on the bridge gateway) that the nodes' venv pip uses through a `pip-mirror` custom
-          script: no PyPI traffic for Ray, only the local copy + install.
+          script (3 more resources): no PyPI traffic for Ray, only the local copy + install;
+* warm, ray in python_env (--ray-in-python-env): as warm with `setup.python.pip_packages:
+          [ray[default]==2.60.0]`, so every node installs Ray in its python_env phase at once and the
+          ray phase only starts it (normally a worker's ray phase, pip install included, waits for
+          the head's ray phase).
+
+Also printed: CPU seconds used inside the nodes (until 3 alive) and on the host (engine + program),
+which other load on the machine disturbs much less than wall time, and per-phase seconds.
 
 --cold-base builds the sandbox base image from nothing too (a fresh `local.cache_dir` in a temp dir,
 deleted afterwards: debootstrap downloads every .deb), so "cold" then means a cold host.
 
-    .venv/bin/python bench/local_cluster_bench.py [--pip-cache] [--cold-base] [--quick] [--json OUT]
+    .venv/bin/python bench/local_cluster_bench.py [--rounds 2] [--pip-cache] [--ray-in-python-env]
+                                                  [--cold-base] [--quick] [--json OUT]
 
 --quick: cold, no-op and destroy only. Everything created is destroyed in a `finally`.
 """
-
 from __future__ import annotations
 
 import argparse

@@ -14,10 +14,11 @@ default is 4 × GOMAXPROCS (`pulumi up --help`: "default 8" on this 2-core machi
 API's `Stack.up(parallel=...)` passes `--parallel`. 2**31-1 (math.MaxInt32) is the engine's "unbounded"
 (pkg/resource/deploy: Options.InfiniteParallelism) but fails with an inline Python program ("Value out
 of range: 8589934588": the Automation API's language server multiplies it by 4 into an int32), so
-`unbounded` here is parallel=256, more than the resources of any run (N=16: 82). Both are measured:
+`unbounded` here is parallel=256, more than the resources of any run (N=16: 101). Both are measured:
 `default` (styx passes nothing) and `unbounded`.
 
-    .venv/bin/python bench/parallel_bench.py [--nodes 1,4,16] [--modes default,unbounded] [--quick] [--json OUT]
+    .venv/bin/python bench/parallel_bench.py [--nodes 1,4,16] [--modes default,unbounded] [--repeat 3]
+                                             [--quick] [--json OUT]
 
 --quick: N = 1, 4, unbounded only. Every stack is destroyed and removed in a `finally`.
 """

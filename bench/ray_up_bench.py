@@ -21,11 +21,14 @@ are timed separately and not counted in `ray up`.
 styx side: the default stack's cluster (stacks/Pulumi.local.yaml) as `bench-styx3` on 10.93.0.0/24,
 fresh sandboxes made by the stack itself (counted in its time).
 
-Printed: time to 3 alive nodes for both and the ratio styx / ray up (also against ray up + the time
-to make its hosts), then a re-run with no change for both: styx no-op `up`; `ray up` again (restarts
-Ray on the head; the workers rejoin through the autoscaler); `ray up --no-restart`.
+Printed: time to 3 alive nodes for both (polled on the head: the dashboard's node list, confirmed by
+`ray.nodes()`) and the ratio styx / ray up (also against ray up + the time to make its hosts), CPU
+seconds inside the nodes and on the host, then a re-run with no change for both: styx no-op `up`;
+`ray up` again (restarts Ray on the head; the workers rejoin through the autoscaler);
+`ray up --no-restart`. With --rounds N the order (ray up first / styx first) alternates each round
+and medians are printed.
 
-    .venv/bin/python bench/ray_up_bench.py [--pip-cache] [--styx-first] [--quick] [--json OUT]
+    .venv/bin/python bench/ray_up_bench.py [--rounds 3] [--pip-cache] [--styx-first] [--quick] [--json OUT]
 
 --quick: skip the re-runs. --pip-cache: both sides install Ray from a host-side wheel mirror.
 Everything created is torn down in a `finally`.
@@ -256,8 +259,8 @@ def med(values: list) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def per_round(values: list) -> str:
-    return " / ".join("-" if v is None else f"{v:.1f}" for v in values) if len(values) > 1 else ""
+def per_round(values: list, nd: int = 1) -> str:
+    return " / ".join("-" if v is None else f"{v:.{nd}f}" for v in values) if len(values) > 1 else ""
 
 
 def main() -> None:
@@ -333,19 +336,19 @@ def main() -> None:
     pairs = [(s_, r_) for s_, r_ in zip(col(1, "cold", "ready_s"), col(0, "cold", "ready_s"), strict=True) if s_ and r_]
     if pairs:
         per = [s_ / r_ for s_, r_ in pairs]
-        ratio_rows.append(["styx / ray up, to 3 alive", f"{statistics.median(per):.2f}", per_round(per)])
+        ratio_rows.append(["styx / ray up, to 3 alive", f"{statistics.median(per):.2f}", per_round(per, 2)])
         per = [s_ / (r_ + h) for (s_, r_), h in zip(pairs, host_make, strict=False)]
-        ratio_rows.append(["styx / (ray up + making its hosts)", f"{statistics.median(per):.2f}", per_round(per)])
+        ratio_rows.append(["styx / (ray up + making its hosts)", f"{statistics.median(per):.2f}", per_round(per, 2)])
         per = [s_ / r_ for s_, r_ in zip(col(1, "cold", "returned_s"), col(0, "cold", "returned_s"), strict=True)
                if s_ and r_]
-        ratio_rows.append(["styx engine call / `ray up` returned", f"{statistics.median(per):.2f}", per_round(per)])
+        ratio_rows.append(["styx engine call / `ray up` returned", f"{statistics.median(per):.2f}", per_round(per, 2)])
     pairs = [((a or 0) + (b or 0), (c or 0) + (d or 0)) for a, b, c, d in zip(
         col(1, "cold", "node_cpu_s"), col(1, "cold", "host_cpu_s"), col(0, "cold", "node_cpu_s"),
         col(0, "cold", "host_cpu_s"), strict=True)]
     pairs = [(x, y) for x, y in pairs if x and y]
     if pairs:
         per = [x / y for x, y in pairs]
-        ratio_rows.append(["styx / ray up, CPU s (nodes + host)", f"{statistics.median(per):.2f}", per_round(per)])
+        ratio_rows.append(["styx / ray up, CPU s (nodes + host)", f"{statistics.median(per):.2f}", per_round(per, 2)])
     print()
     print(table("ratios (each round's pair measured in the same run)", ["what", "median", "per round"], ratio_rows))
     hosts = [r[0].get("hosts", {}) for r in rounds]

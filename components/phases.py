@@ -71,12 +71,17 @@ def _setup(ctx: PhaseContext):
 
 
 def _python_env(ctx: PhaseContext) -> Env:
-    py = _setup(ctx).python
+    py, ray = _setup(ctx).python, _setup(ctx).ray
+    packages = list(py.pip_packages)
+    if ray.enabled and not any(p.split("[")[0].split("=")[0].strip() == "ray" for p in packages):
+        # Ray is installed here, not in the ray phase: every node installs it in parallel, while
+        # workers' ray phase (start + join) has to wait for the head's.
+        packages.append(f"ray[default]=={ray.version}")
     return {
         "STYX_PYTHON_VERSION": py.version,
         "STYX_PYTHON_ENV_TOOL": py.env_tool,
         "STYX_VENV_DIR": py.venv_dir,
-        "STYX_PIP_PACKAGES": _join(py.pip_packages),
+        "STYX_PIP_PACKAGES": _join(packages),
         "STYX_PIP_INDEX_URL": py.index_url or "",
     }
 
@@ -154,6 +159,7 @@ def _ray_env(ctx: PhaseContext) -> Env:
         "STYX_RAY_NUM_GPUS": _expected_gpus(ctx) if res and res.accelerators else "",
         "STYX_RAY_START_TIMEOUT": str(r.start_timeout_s),
         "STYX_VENV_DIR": _setup(ctx).python.venv_dir,
+        "STYX_PIP_INDEX_URL": _setup(ctx).python.index_url or "",
         "STYX_ENV_FILE": ENV_FILE,
     }
 
