@@ -3,7 +3,7 @@
 # Usage: sandbox/host-deps.sh        (as root; Debian/Ubuntu hosts)
 set -euo pipefail
 
-PKGS=(debootstrap iptables iproute2 openssh-client procps psmisc util-linux ca-certificates gpgv)
+PKGS=(debootstrap iptables iproute2 openssh-client openssh-server procps psmisc util-linux ca-certificates gpgv)
 
 log() { printf '[%s] sandbox host-deps %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" >&2; }
 
