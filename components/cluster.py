@@ -11,7 +11,7 @@ import pulumi
 from components import placement
 from components.backends import get_backend
 from components.backends.base import Backend, NodeRequest, ProvisionContext
-from components.filesync import pack
+from components.filesync import SyncBundle, pack
 from components.keys import cluster_key
 from components.node import Node
 from components.phases import NodeInfo, PhaseContext
@@ -28,7 +28,7 @@ class Cluster(pulumi.ComponentResource):
     nodes: dict[str, Node]
 
     def __init__(self, cfg: ClusterConfig, base_dir: Path, *, backend: Backend | None = None,
-                 sync: tuple[str, str] | None = None, choice: dict[str, Any] | None = None,
+                 sync: SyncBundle | None = None, choice: dict[str, Any] | None = None,
                  opts: pulumi.ResourceOptions | None = None):
         """`sync` is the packed file mounts (components.filesync.pack), checked before anything exists."""
         super().__init__("styx:index:Cluster", cfg.name, None, opts)
@@ -57,7 +57,7 @@ class Cluster(pulumi.ComponentResource):
                     node=NodeInfo(name=name, role=role, spec=spec, private_ip=handle.private_ip,
                                   head_ip=handle.private_ip if role == "head" else head_ip, user=handle.user),
                     env_content=env_content,
-                    sync_archive=sync,
+                    sync=sync,
                 )
 
             node = Node(

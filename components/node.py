@@ -2,7 +2,9 @@
 
 Each phase's triggers hold [hash of its script + parameters, chain hash of everything before it],
 so editing one script or parameter replaces that phase and the ones after it on that node, and
-nothing else. The gate's hash includes the machine identity: a replaced machine re-runs everything.
+nothing else. The gate's hash includes the machine identity and the styx library it installs on the
+node: a replaced machine (or a new library) re-runs everything. A phase that needs a file on the node
+(file_sync's archive) gets a copy resource after the gate, which runs while earlier phases do.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 import pulumi
 
+from components import runner
 from components.backends.base import NodeHandle
-from components.phases import GATE, Phase, PhaseContext, body_of, phases_for, render
+from components.phases import GATE, Phase, PhaseContext, body_of, phases_for, script_text
+from components.transport import PhaseRun
 
 
 def digest(*parts: Any) -> str:
@@ -71,16 +75,17 @@ class Node(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, deleted_with=machine)
 
         identity = self.handle.identity
+        lib = runner.lib_hash()
         gate_hash: pulumi.Input[str] = (
-            digest(GATE.name, body_of(GATE), identity) if isinstance(identity, str)
-            else pulumi.Output.from_input(identity).apply(lambda i: digest(GATE.name, body_of(GATE), i)))
+            digest(GATE.name, body_of(GATE), identity, lib) if isinstance(identity, str)
+            else pulumi.Output.from_input(identity).apply(lambda i: digest(GATE.name, body_of(GATE), i, lib)))
+        self.gate_hash = gate_hash
         self.gate = self.handle.transport.run(
             f"{name}-{GATE.name}",
-            create=render(GATE.name, body_of(GATE), base_env),
-            delete=None,
+            PhaseRun(GATE.name, self.handle.name, GATE.timeout(ctx), runner.gate_program(body_of(GATE), base_env),
+                     gate=True),
             triggers=[gate_hash],
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self.handle.resources)),
-            gate=True,
         )
         prev_res: pulumi.Resource = self.gate
         prev_chain: pulumi.Input[str] = gate_hash
@@ -112,27 +117,40 @@ class Node(pulumi.ComponentResource):
                deps: list[pulumi.Resource], child: pulumi.ResourceOptions, override_env: dict[str, str]):
         body = body_of(phase)
         env = {**base_env, **phase.env(ctx), **override_env}
-        if _is_plain(env):  # the common case: no Outputs, no extra async work
-            create: pulumi.Input[str] = render(phase.name, body, env)
-            own: pulumi.Input[str] = digest(phase.name, body, env)
-        else:
-            values = pulumi.Output.all(**env)
-            create = values.apply(lambda e: render(phase.name, body, e))
-            own = values.apply(lambda e: digest(phase.name, body, e))
-        delete = None
+        undo = None
         if phase.undo:
-            undo_env = {**base_env, **(phase.undo_env(ctx) if phase.undo_env else {})}
-            delete = render(f"{phase.name}-undo", body_of(Phase(phase.undo, phase.undo, lambda c: {})), undo_env)
+            undo = runner.Undo(script_text(phase.undo),
+                               {**base_env, **(phase.undo_env(ctx) if phase.undo_env else {})})
+
+        def make(e: dict[str, str]) -> tuple[str, str]:
+            own = digest(phase.name, body, e)
+            # the generation (own hash) guards the undo; it is not part of the hash itself
+            return own, runner.program(phase.name, body, e, undo=undo, generation=own if undo else None)
+
+        if _is_plain(env):  # the common case: no Outputs, no extra async work
+            own, program = make(env)
+        else:
+            made = pulumi.Output.all(**env).apply(make)
+            own, program = made[0], made[1]
+        upload = phase.upload(ctx) if phase.upload else None
+        if upload is not None:  # the file the phase needs, copied after the gate (in parallel with others)
+            local_path, remote_path, sha = upload
+            deps = [*deps, self.handle.transport.copy(
+                f"{name}-{phase.name}-copy", local_path=local_path, remote_path=remote_path,
+                triggers=[sha, self.gate_hash],
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.gate])))]
         triggers = [own, prev_chain, *extra_chain]
         if all(isinstance(t, str) for t in triggers):
             chain: pulumi.Input[str] = digest(*triggers)
         else:
             chain = pulumi.Output.all(*triggers).apply(lambda t: digest(*t))
         opts = pulumi.ResourceOptions.merge(
-            child, pulumi.ResourceOptions(depends_on=deps, delete_before_replace=phase.delete_before_replace)
+            child, pulumi.ResourceOptions(depends_on=deps, delete_before_replace=phase.replace_delete_first)
         )
         res = self.handle.transport.run(
-            f"{name}-{phase.name}", create=create, delete=delete, triggers=triggers, opts=opts,
-            secret_output=phase.secret_output,
+            f"{name}-{phase.name}",
+            PhaseRun(phase.name, self.handle.name, phase.timeout(ctx), program, has_undo=undo is not None,
+                     secret_output=phase.secret_output),
+            triggers=triggers, opts=opts,
         )
         return res, chain

@@ -1,8 +1,12 @@
-"""The phase table: every setup phase defined once (script + parameters + when it applies).
+"""The phase table: every setup phase defined once (script + parameters + when it applies + undo +
+time limit).
 
 Every backend runs the same rows through its transport; a new phase is one script in
-`setup_scripts/` plus one row here. Parameters reach the script as quoted `export K=V;` prefixes
-in the command itself (sshd rejects unknown variables sent through SSH `environment`).
+`setup_scripts/` plus one row here. Parameters reach the script as quoted `export K=V` lines of the
+phase's program, which travels on stdin (components/runner.py), never in a command text.
+A phase with an undo is replaced delete-first (its undo runs, then the new phase), and its undo only
+acts while the node still records its generation: an old resource's undo never removes what its
+replacement wrote.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class PhaseContext:
     cluster: ClusterConfig
     node: NodeInfo
     env_content: Any = None  # Input[str], secret when secret_env is set
-    sync_archive: Any = None  # (base64 archive, manifest) from components.filesync
+    sync: Any = None  # components.filesync.SyncBundle when there are file mounts
 
 
 Env = Mapping[str, Any]
@@ -58,8 +62,20 @@ class Phase:
     undo: str | None = None  # script run when the phase resource is deleted
     undo_env: Callable[[PhaseContext], Env] | None = None
     secret_output: bool = False  # stdout/stderr may carry secrets
-    delete_before_replace: bool = False
+    delete_before_replace: bool = False  # also implied by an undo (see replace_delete_first)
+    timeout_s: int = 1800  # default bound on the node (setup.timeouts overrides)
+    # a file the phase needs on the node: (local path, remote path, sha256), copied before it runs
+    upload: Callable[[PhaseContext], tuple[str, str, str] | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def replace_delete_first(self) -> bool:
+        """A phase with an undo is replaced delete-first: its undo must not run after the new one."""
+        return self.delete_before_replace or self.undo is not None
+
+    def timeout(self, ctx: PhaseContext) -> int:
+        t = _setup(ctx).timeouts
+        return int(t.get(self.name, t.get("default", self.timeout_s)))
 
 
 def _join(items: list[str]) -> str:
@@ -130,8 +146,12 @@ def _gpu_env(ctx: PhaseContext) -> Env:
 
 
 def _sync_env(ctx: PhaseContext) -> Env:
-    archive, manifest = ctx.sync_archive
-    return {"STYX_SYNC_ARCHIVE_B64": archive, "STYX_SYNC_MANIFEST": manifest}
+    b = ctx.sync
+    return {
+        "STYX_SYNC_ARCHIVE": b.remote_path,
+        "STYX_SYNC_SHA256": b.sha256,
+        "STYX_SYNC_ROOTS": "\n".join(m.remote for m in _setup(ctx).file_mounts),
+    }
 
 
 def _env_env(ctx: PhaseContext) -> Env:
@@ -168,7 +188,7 @@ def _ray_undo_env(ctx: PhaseContext) -> Env:
     return {"STYX_VENV_DIR": _setup(ctx).python.venv_dir}
 
 
-GATE = Phase(name="wait_ssh", script="wait_ssh.sh", env=lambda ctx: {})
+GATE = Phase(name="wait_ssh", script="wait_ssh.sh", env=lambda ctx: {}, timeout_s=120)
 
 # The order of this table is the order on every node.
 PHASES: tuple[Phase, ...] = (
@@ -177,6 +197,7 @@ PHASES: tuple[Phase, ...] = (
         script="system_packages.sh",
         env=lambda ctx: {"STYX_APT_PACKAGES": _join(_setup(ctx).packages)},
         applies=lambda ctx: bool(_setup(ctx).packages),
+        timeout_s=1200,
     ),
     Phase(
         name="python_env",
@@ -187,8 +208,10 @@ PHASES: tuple[Phase, ...] = (
         or _setup(ctx).python.version != "system",
     ),
     Phase(name="conda", script="conda.sh", env=_conda_env, applies=lambda ctx: _setup(ctx).conda.enabled),
-    Phase(name="docker", script="docker.sh", env=_docker_env, applies=lambda ctx: _setup(ctx).docker.mode != "skip"),
-    Phase(name="gpu", script="gpu.sh", env=_gpu_env, applies=lambda ctx: _setup(ctx).gpu.mode != "skip"),
+    Phase(name="docker", script="docker.sh", env=_docker_env, applies=lambda ctx: _setup(ctx).docker.mode != "skip",
+          timeout_s=1200),
+    Phase(name="gpu", script="gpu.sh", env=_gpu_env, applies=lambda ctx: _setup(ctx).gpu.mode != "skip",
+          timeout_s=3600),
     Phase(
         name="file_sync",
         script="file_sync.sh",
@@ -196,6 +219,8 @@ PHASES: tuple[Phase, ...] = (
         applies=lambda ctx: bool(_setup(ctx).file_mounts),
         undo="file_sync_delete.sh",
         undo_env=lambda ctx: {},
+        timeout_s=1800,
+        upload=lambda ctx: (ctx.sync.path, ctx.sync.remote_path, ctx.sync.sha256),
     ),
     Phase(
         name="env_vars",
@@ -205,8 +230,10 @@ PHASES: tuple[Phase, ...] = (
         undo="env_vars_delete.sh",
         undo_env=lambda ctx: {"STYX_ENV_FILE": ENV_FILE},
         secret_output=True,
+        timeout_s=120,
     ),
-    Phase(name="workdir", script="workdir.sh", env=_workdir_env, applies=lambda ctx: bool(_setup(ctx).workdir)),
+    Phase(name="workdir", script="workdir.sh", env=_workdir_env, applies=lambda ctx: bool(_setup(ctx).workdir),
+          timeout_s=120),
     # custom scripts are expanded in place of this marker (see phases_for)
     Phase(name="custom", script="", env=lambda ctx: {}, applies=lambda ctx: False),
     Phase(
@@ -217,6 +244,7 @@ PHASES: tuple[Phase, ...] = (
         undo="ray_delete.sh",
         undo_env=_ray_undo_env,
         delete_before_replace=True,
+        timeout_s=900,
     ),
 )
 
@@ -231,6 +259,7 @@ def _custom_phase(cs: CustomScript, base_dir: Path) -> Phase:
         env=lambda ctx: {},
         applies=lambda ctx, run_on=cs.run_on: run_on == "all" or (run_on == "head") == (ctx.node.role == "head"),
         secret_output=True,  # a user's script may print anything
+        timeout_s=3600,
         extra={"inline": True},
     )
 
@@ -248,11 +277,3 @@ def phases_for(ctx: PhaseContext, base_dir: Path) -> list[Phase]:
 
 def body_of(phase: Phase) -> str:
     return phase.script if phase.extra.get("inline") else script_text(phase.script)
-
-
-def render(phase_name: str, body: str, env: Mapping[str, str]) -> str:
-    """The remote command: quoted exports, then lib.sh + the script in a fresh bash."""
-    values = {"STYX_PHASE": phase_name, **env}
-    exports = "export " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(values.items()))
-    program = script_text("lib.sh") + "\n" + body
-    return f"{exports}; bash -c {shlex.quote(program)} styx-{phase_name}"

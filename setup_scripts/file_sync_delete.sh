@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# styx phase: file_sync_delete -- undo file_sync: remove every path in the
-# recorded manifest, then the records.
+# styx phase: file_sync_delete -- undo file_sync: remove what the recorded
+# manifest lists (files and links; folders only when left empty, so anything
+# the node wrote inside a mount stays), then the records and the archives.
 #
 # Environment:
 #   STYX_SYNC_STATE  recorded manifest (default $STYX_STATE_DIR/file_sync.manifest)
@@ -16,28 +17,32 @@ set -euo pipefail
 STYX_SYNC_STATE=${STYX_SYNC_STATE:-$STYX_STATE_DIR/file_sync.manifest}
 
 main() {
-  local p n=0 manifest
+  local p n=0 tmp
   if ! styx_sudo test -f "$STYX_SYNC_STATE"; then
     styx_result skipped "no recorded manifest ($STYX_SYNC_STATE)"
     return 0
   fi
-  manifest=$(styx_sudo cat -- "$STYX_SYNC_STATE")
+  styx_mktemp_var tmp
+  styx_sudo cat -- "$STYX_SYNC_STATE" >"$tmp"
   while IFS= read -r p; do
     [[ -n $p ]] || continue
-    if [[ $p != /* || ${p#/} != */?* || $p == *"/.."* ]]; then
+    if [[ $p != /*/* || $p == *"/.."* ]]; then
       styx_log WARN "ignoring suspicious manifest path: $p"
       continue
     fi
-    if styx_sudo test -e "$p" || styx_sudo test -L "$p"; then
-      if styx_sudo test -d "$p" && ! styx_sudo test -L "$p"; then
-        styx_sudo rm -rf -- "$p"
-      else
-        styx_sudo rm -f -- "$p"
-      fi
+    if styx_sudo test -L "$p" || { styx_sudo test -e "$p" && ! styx_sudo test -d "$p"; }; then
+      styx_sudo rm -f -- "$p"
       n=$((n + 1))
     fi
-  done <<<"$manifest"
+  done <"$tmp"
+  while IFS= read -r p; do
+    [[ -n $p && $p == /*/* && $p != *"/.."* ]] || continue
+    if styx_sudo test -d "$p" && ! styx_sudo test -L "$p"; then
+      styx_sudo rmdir -- "$p" 2>/dev/null && n=$((n + 1))
+    fi
+  done < <(LC_ALL=C sort -r "$tmp")
   styx_sudo rm -f -- "$STYX_SYNC_STATE" "$STYX_SYNC_STATE.sha256"
+  rm -rf -- "$HOME/.cache/styx/sync"
   styx_result ok "removed $n synced paths"
 }
 

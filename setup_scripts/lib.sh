@@ -3,9 +3,11 @@
 # styx setup library: sourced (never executed) before every phase script and
 # before every custom user script.
 #
-# How the styx Pulumi program runs a phase on a node (over SSH):
-#   export STYX_PHASE='gpu' STYX_NODE_NAME='head' ...; \
-#     bash -c '<this file>\n<setup_scripts/gpu.sh>' styx-gpu
+# How the styx Pulumi program runs a phase on a node (components/runner.py):
+# the gate writes this file once per node to /var/lib/styx/lib/<sha>.sh; each
+# phase's command text is a fixed wrapper (`timeout`, watchdog) that runs the
+# phase's program from stdin: `export STYX_PHASE='gpu' ...`, `. <this file>`,
+# then setup_scripts/gpu.sh.
 # Phase scripts can also be run standalone (`bash setup_scripts/gpu.sh`): they
 # source this file from their own directory when styx_log is not defined yet.
 #
@@ -39,6 +41,7 @@
 #   styx_os_family styx_os_codename styx_detect_gpus styx_detect_nvswitches
 #   styx_systemd_running
 #   styx_state_dir styx_log_file styx_sha256 styx_download
+#   styx_generation_claim styx_generation_is styx_generation_clear
 #
 # Output contract: stdout carries exactly one line per phase, printed by
 # styx_result. Everything else goes to stderr (styx_log) or to the log file
@@ -302,6 +305,32 @@ styx_write_file_if_changed() {
   styx_sudo mv -f -- "$path.styx-new" "$path"
   STYX_LAST_CHANGED=1
   styx_log INFO "wrote $path"
+}
+
+# ---------------------------------------------------------------- generations
+# A phase with an undo claims the node for its generation (the hash of its
+# script and parameters) when it starts; its undo runs only while the node
+# still records that generation, so a replaced resource's undo never removes
+# what its replacement wrote.
+
+# styx_generation_claim phase gen
+styx_generation_claim() {
+  styx_state_dir >/dev/null
+  styx_sudo install -d -m 0755 -- "$STYX_STATE_DIR/generations"
+  printf '%s\n' "$2" | styx_sudo tee -- "$STYX_STATE_DIR/generations/$1" >/dev/null
+}
+
+# styx_generation_is phase gen  -> true when gen is the node's generation of
+# phase, or when none is recorded (a node set up before generations existed)
+styx_generation_is() {
+  local f="$STYX_STATE_DIR/generations/$1"
+  styx_sudo test -f "$f" || return 0
+  [[ $(styx_sudo cat -- "$f") == "$2" ]]
+}
+
+# styx_generation_clear phase
+styx_generation_clear() {
+  styx_sudo rm -f -- "$STYX_STATE_DIR/generations/$1"
 }
 
 # styx_sha256 file  -> prints the hex digest

@@ -220,9 +220,64 @@ class RayConfig(_Model):
         return self
 
 
+# Setup phases by name, in node order (components/phases.py holds their scripts; a test keeps both
+# lists equal). Custom scripts run as `custom-<name>` between workdir and ray.
+PHASE_NAMES = ("wait_ssh", "system_packages", "python_env", "conda", "docker", "gpu", "file_sync", "env_vars",
+               "workdir", "ray")
+
+# Remote paths a file mount may never be: the root, system directories themselves, styx's own state.
+SYSTEM_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt",
+    "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/include",
+    "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/local/sbin",
+    "/usr/local/share", "/usr/sbin", "/usr/share", "/usr/src", "/var", "/var/cache", "/var/lib", "/var/local",
+    "/var/log", "/var/mail", "/var/opt", "/var/run", "/var/spool", "/var/tmp", "/etc/profile.d", "/etc/ssh",
+})
+_NEVER_UNDER = ("/proc/", "/sys/", "/dev/", "/run/", "/var/lib/styx/", "/var/log/styx/", "/etc/styx/", "/boot/")
+_REMOTE_ALLOWED = "an absolute, normalised path (no '..', '.', '//' or trailing '/') without control characters, " \
+    "not / or a system directory itself (/etc, /usr, /usr/local, /var, /opt, /home, ...), not under /proc, /sys, " \
+    "/dev, /run, /boot or styx's own /var/lib/styx, /var/log/styx, /etc/styx"
+
+
+def remote_path_problem(p: str) -> str | None:
+    """Why `p` cannot be a file mount's remote path (None when it can)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in p):
+        return "holds a control character (newline, tab, ...)"
+    if not p.startswith("/"):
+        return "is not absolute"
+    if p != "/" and (p.endswith("/") or "//" in p or any(part in (".", "..") for part in p.split("/"))):
+        return "is not normalised"
+    if p in SYSTEM_DIRS:
+        return "is / or a system directory itself"
+    if any((p + "/").startswith(d) for d in _NEVER_UNDER):
+        return "is inside a directory styx or the system manages"
+    return None
+
+
 class FileMount(_Model):
     local: str = Field(min_length=1, description="File or folder where Pulumi runs (relative to the project).")
-    remote: str = Field(pattern=r"^/", description="Absolute path on every node.")
+    remote: str = Field(description=f"Where it goes on every node: {_REMOTE_ALLOWED}.")
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Patterns left out (gitignore style: `*.ckpt`, `data/`, `/build`), added to the folder's "
+                    "`.styxignore` and the built-in `.git/`, `__pycache__/`.")
+
+    @field_validator("remote")
+    @classmethod
+    def _remote(cls, v: str) -> str:
+        why = remote_path_problem(v)
+        if why:
+            raise ValueError(f"{v!r} {why} (allowed: {_REMOTE_ALLOWED})")
+        return v
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, v: list[str]) -> list[str]:
+        for pat in v:
+            if not pat.strip() or any(ord(c) < 32 for c in pat) or pat.startswith("!"):
+                raise ValueError(f"{pat!r} is not a pattern (allowed: gitignore-style patterns without '!' "
+                                 "negation or control characters)")
+        return v
 
 
 class CustomScript(_Model):
@@ -251,6 +306,10 @@ class SetupConfig(_Model):
         default_factory=dict, description="Like env, but values are secrets (use `secure:` values)."
     )
     workdir: str | None = Field(None, pattern=r"^/")
+    timeouts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Seconds a phase may run on a node before it is stopped, by phase name (`python_env`, "
+                    "`custom-<name>`, ...) or `default` for every phase without its own.")
     custom_scripts: list[CustomScript] = Field(default_factory=list)
 
     @field_validator("packages")
@@ -275,11 +334,31 @@ class SetupConfig(_Model):
             return out
         return v
 
+    @field_validator("timeouts", mode="before")
+    @classmethod
+    def _timeouts(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for k, t in v.items():
+                if isinstance(t, bool) or not isinstance(t, int) or not 10 <= t <= 86400:
+                    raise ValueError(f"{k}: {t!r} is not a number of seconds (allowed: an integer from 10 to 86400)")
+        return v
+
     @model_validator(mode="after")
     def _unique(self) -> SetupConfig:
         both = set(self.env) & set(self.secret_env)
         if both:
             raise ValueError(f"{sorted(both)} set in both env and secret_env")
+        allowed = ["default", *PHASE_NAMES, *(f"custom-{c.name}" for c in self.custom_scripts)]
+        unknown = sorted(set(self.timeouts) - set(allowed))
+        if unknown:
+            raise ValueError(f"timeouts: unknown phase {unknown[0]!r} (allowed: {', '.join(allowed)})")
+        remotes = [m.remote for m in self.file_mounts]
+        for a in remotes:
+            for b in remotes:
+                if a != b and (b + "/").startswith(a + "/"):
+                    raise ValueError(f"file_mounts: {b!r} is inside {a!r} (allowed: mounts that do not nest)")
+        if len(set(remotes)) != len(remotes):
+            raise ValueError("file_mounts: the same remote path twice (allowed: each remote path once)")
         names = [s.name for s in self.custom_scripts]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -620,9 +699,6 @@ def _cloud_problems(cfg: ClusterConfig) -> list[str]:
         for i, g in enumerate(cfg.workers):
             if (g.count or 0) > cfg.local.group_block:
                 p.append(f"{k}.workers[{i}].count: {g.count} exceeds local.group_block ({cfg.local.group_block})")
-    for i, m in enumerate(cfg.setup.file_mounts):
-        if Path(m.remote).is_relative_to("/proc") or m.remote in ("/", "/etc", "/usr", "/bin"):
-            p.append(f"{k}.setup.file_mounts[{i}].remote: {m.remote!r} would overwrite a system folder")
     return p
 
 

@@ -89,7 +89,7 @@ class KubectlExecTransport(LocalShellTransport):
     def __init__(self, kubectl: str, pod: str, *, timeout_s: int, gpus: int = 0):
         self.kubectl, self.pod, self.timeout_s, self.gpus = kubectl, pod, timeout_s, gpus
         self.gate_timeout_s = 2 * timeout_s + 120
-        super().__init__(prefix=f"{kubectl} exec -i {shlex.quote(pod)} -c {m.CONTAINER} -- bash -s")
+        super().__init__(prefix=f"{kubectl} exec -i {shlex.quote(pod)} -c {m.CONTAINER} --")
 
     def wait_script(self) -> str:
         kc, pod, t = self.kubectl, shlex.quote(self.pod), self.timeout_s
@@ -101,14 +101,14 @@ class KubectlExecTransport(LocalShellTransport):
             f"{kc} wait --for=condition=Ready pod/{pod} --timeout={t}s >&2\n"
         )
 
-    def create_command(self, gate: bool) -> str:
+    def exec_prefix(self, gate: bool) -> str:
         return (self.wait_script() if gate else "") + self.prefix
 
-    def delete_command(self, undo: str) -> str:
+    def guard_delete(self, cmd: str) -> str:
         kc, pod = self.kubectl, shlex.quote(self.pod)
         return (
             f"if {kc} get pod {pod} >/dev/null 2>&1; then\n"
-            f"  {kc} exec {pod} -c {m.CONTAINER} -- bash -c {shlex.quote(undo)}\n"
+            f"  {cmd}\n"
             f'else echo "styx: pod {self.pod} is gone: nothing to undo" >&2; fi'
         )
 
@@ -140,13 +140,12 @@ class KubeRayTransport(KubectlExecTransport):
             f'{kc} wait --for=condition=Ready "pod/$pod" --timeout={t}s >&2\n'
         )
 
-    def create_command(self, gate: bool) -> str:
-        return self.wait_script() + f'{self.kubectl} exec -i "$pod" -c {m.CONTAINER} -- bash -s'
+    def exec_prefix(self, gate: bool) -> str:
+        return self.wait_script() + f'{self.kubectl} exec -i "$pod" -c {m.CONTAINER} --'
 
-    def run(self, name, *, create, delete, triggers, opts, secret_output=False, gate=False):
-        if gate:
-            return super().run(name, create=create, delete=None, triggers=triggers, opts=opts,
-                               secret_output=secret_output, gate=True)
+    def run(self, name, run, *, triggers, opts):
+        if run.gate:
+            return super().run(name, run, triggers=triggers, opts=opts)
         phase = name[len(self.node_prefix) + 1:] if name.startswith(self.node_prefix + "-") else name
         line = f"styx {phase}: skipped: {SKIP_KUBERAY}"
         return local.Command(

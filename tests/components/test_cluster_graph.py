@@ -74,14 +74,32 @@ def test_gate_dials_without_limit_and_phases_with_a_limit():
     assert res["demo-head-ray"].inputs["connection"]["dialErrorLimit"] == 10
 
 
-def test_parameters_are_inline_exports_not_ssh_environment():
+def test_parameters_travel_on_stdin_not_in_the_command_or_ssh_environment():
     rec = run_program(local_cluster())
     for r in rec.of_type("command:remote:Command"):
         assert "environment" not in r.inputs or not r.inputs["environment"]
-        assert r.inputs["create"].startswith("export ")
-    ray = _names(rec.resources)["demo-head-ray"].inputs["create"]
-    assert "STYX_RAY_USAGE_STATS=0" in ray
-    assert "STYX_RAY_DASHBOARD_HOST=127.0.0.1" in ray
+        assert r.inputs["create"].startswith("exec bash -c ") and "export " not in r.inputs["create"]
+        assert len(r.inputs["create"]) < 700, r.name
+        assert r.inputs["stdin"].startswith("# styx ")
+    ray = _names(rec.resources)["demo-head-ray"].inputs
+    assert "STYX_RAY_USAGE_STATS=0" in ray["stdin"]
+    assert "STYX_RAY_DASHBOARD_HOST=127.0.0.1" in ray["stdin"]
+    assert ray["create"].endswith(" ray head 900 create") and ray["delete"].endswith(" ray head 900 delete")
+
+
+def test_phases_with_an_undo_replace_delete_first_and_carry_their_generation(recorded):
+    run_program(local_cluster())
+    for name in ("demo-head-env_vars", "demo-head-ray", "demo-worker-0-ray"):
+        assert recorded[name]["kw"]["opts"].delete_before_replace is True, name
+    assert not recorded["demo-head-python_env"]["kw"]["opts"].delete_before_replace
+
+
+def test_timeouts_come_from_the_phase_table_or_the_config():
+    c = copy.deepcopy(local_cluster())
+    c["setup"]["timeouts"] = {"ray": 120, "default": 600}
+    res = _names(run_program(c).resources)
+    assert res["demo-head-ray"].inputs["create"].endswith(" ray head 120 create")
+    assert res["demo-head-python_env"].inputs["create"].endswith(" python_env head 600 create")
 
 
 def _triggers(cluster):
@@ -159,10 +177,11 @@ def test_secrets_are_marked_secret(recorded):
     def is_secret(v):
         return loop.run_until_complete(pulumi.Output.from_input(v).is_secret())
 
-    env_cmd = recorded["demo-head-env_vars"]["kw"]["create"]
-    assert is_secret(env_cmd), "the env phase command carries a secret"
+    env_stdin = recorded["demo-head-env_vars"]["kw"]["stdin"]
+    assert is_secret(env_stdin), "the env phase program carries a secret"
+    assert isinstance(recorded["demo-head-env_vars"]["kw"]["create"], str), "its command text never does"
     assert is_secret(recorded["demo-head-env_vars"]["kw"]["triggers"][0]), "its hash too"
-    assert not is_secret(recorded["demo-head-python_env"]["kw"]["create"])
+    assert not is_secret(recorded["demo-head-python_env"]["kw"]["stdin"])
     assert is_secret(recorded["demo-head-wait_ssh"]["kw"]["connection"].private_key)
     opts = recorded["demo-head-env_vars"]["kw"]["opts"]
     assert set(opts.additional_secret_outputs) == {"stdout", "stderr"}

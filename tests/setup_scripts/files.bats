@@ -75,84 +75,100 @@ export WANDB_PROJECT='styx'"
 
 # ---------------------------------------------------------------- file_sync
 
-# archive B64 of files under $T/src, paths relative to / (rooted at $T/dst)
-make_archive() { # relpath...
-  tar -czf - -C "$T/src" "$@" | base64 -w0
+# make_archive NAME relpath...: $T/home/.cache/styx/sync/<sha>.tar.gz of files
+# under $T/src (member paths relative to /, rooted at $T/dst); sets SHA
+make_archive() {
+  local tmp="$T/archive.tar.gz"
+  tar -czf "$tmp" -C "$T/src" --no-recursion "$@"
+  SHA=$(sha256sum "$tmp" | cut -d' ' -f1)
+  mkdir -p "$HOME/.cache/styx/sync"
+  mv "$tmp" "$HOME/.cache/styx/sync/$SHA.tar.gz"
+}
+
+sync_phase() {
+  STYX_SYNC_ARCHIVE=".cache/styx/sync/$SHA.tar.gz" STYX_SYNC_SHA256=$SHA STYX_SYNC_ROOTS="$T/dst/app" \
+    run_phase "${1:-file_sync}"
 }
 
 setup_sync_tree() {
+  export HOME="$T/home"
   REL=${T#/}/dst
-  mkdir -p "$T/src/$REL/app/conf" "$T/dst"
+  mkdir -p "$T/src/$REL/app/conf" "$T/dst" "$HOME"
   echo one >"$T/src/$REL/app/a.txt"
   echo two >"$T/src/$REL/app/conf/b.conf"
   echo three >"$T/src/$REL/app/c.txt"
   chmod 0700 "$T/dst"
 }
 
-@test "file_sync: extracts once, skips unchanged, removes stale paths" {
+@test "file_sync: extracts once, skips unchanged, removes stale files, keeps the node's own" {
   setup_sync_tree
-  local b64 manifest
-  b64=$(make_archive "$REL/app/a.txt" "$REL/app/conf/b.conf" "$REL/app/c.txt")
-  manifest="$T/dst/app/a.txt
-$T/dst/app/conf/b.conf
-$T/dst/app/c.txt"
-  STYX_SYNC_ARCHIVE_B64=$b64 STYX_SYNC_MANIFEST=$manifest run_phase file_sync
+  make_archive "$REL/app" "$REL/app/a.txt" "$REL/app/conf" "$REL/app/conf/b.conf" "$REL/app/c.txt"
+  sync_phase
   assert_status 0
   assert_one_line
-  assert_output_matches '^styx file_sync: ok: extracted 3 paths \(sha256 [0-9a-f]{12}\), removed 0 stale$'
+  assert_output_matches '^styx file_sync: ok: extracted [0-9]+ paths \(sha256 [0-9a-f]{12}\), removed 0 stale$'
   [ "$(cat "$T/dst/app/conf/b.conf")" = two ]
   # existing directories keep their own metadata
   [ "$(stat -c %a "$T/dst")" = 700 ]
+  echo mine >"$T/dst/app/node-made.txt"
 
-  STYX_SYNC_ARCHIVE_B64=$b64 STYX_SYNC_MANIFEST=$manifest run_phase file_sync
+  sync_phase
   assert_status 0
-  assert_output_matches '^styx file_sync: skipped: 3 paths up to date'
+  assert_output_matches '^styx file_sync: skipped: [0-9]+ paths up to date'
 
-  # c.txt dropped from the sync: removed from the node
-  b64=$(make_archive "$REL/app/a.txt" "$REL/app/conf/b.conf")
-  STYX_SYNC_ARCHIVE_B64=$b64 STYX_SYNC_MANIFEST="$T/dst/app/a.txt
-$T/dst/app/conf/b.conf" run_phase file_sync
+  # c.txt dropped from the sync: removed from the node; the node's own file stays; old archive goes
+  local old=$SHA
+  make_archive "$REL/app" "$REL/app/a.txt" "$REL/app/conf" "$REL/app/conf/b.conf"
+  sync_phase
   assert_status 0
-  assert_output_matches '^styx file_sync: ok: extracted 2 paths .*removed 1 stale$'
+  assert_output_matches '^styx file_sync: ok: extracted 4 paths .*removed 1 stale$'
   [ ! -e "$T/dst/app/c.txt" ]
   [ -e "$T/dst/app/a.txt" ]
-  [ "$(cat "$STYX_STATE_DIR/file_sync.manifest")" = "$T/dst/app/a.txt
-$T/dst/app/conf/b.conf" ]
+  [ "$(cat "$T/dst/app/node-made.txt")" = mine ]
+  [ ! -e "$HOME/.cache/styx/sync/$old.tar.gz" ]
+  grep -qxF "$T/dst/app/conf/b.conf" "$STYX_STATE_DIR/file_sync.manifest"
 }
 
 @test "file_sync: a synced file deleted on the node is restored" {
   setup_sync_tree
-  local b64
-  b64=$(make_archive "$REL/app/a.txt")
-  STYX_SYNC_ARCHIVE_B64=$b64 STYX_SYNC_MANIFEST="$T/dst/app/a.txt" run_phase file_sync
+  make_archive "$REL/app/a.txt"
+  sync_phase
   rm "$T/dst/app/a.txt"
-  STYX_SYNC_ARCHIVE_B64=$b64 STYX_SYNC_MANIFEST="$T/dst/app/a.txt" run_phase file_sync
+  sync_phase
   assert_status 0
   assert_output_matches '^styx file_sync: ok: extracted 1 paths'
   [ -e "$T/dst/app/a.txt" ]
 }
 
-@test "file_sync: nothing to sync -> skipped; bad input rejected" {
-  run_phase file_sync
-  assert_status 0
-  [ "$output" = "styx file_sync: skipped: nothing to sync" ]
-  STYX_SYNC_ARCHIVE_B64='not base64!!' STYX_SYNC_MANIFEST=/opt/x/y run_phase file_sync
+@test "file_sync: missing archive, wrong hash, members outside the mounts are refused" {
+  setup_sync_tree
+  SHA=0000 run_phase file_sync
   assert_status 1
-  STYX_SYNC_ARCHIVE_B64=$(printf 'plain' | base64) STYX_SYNC_MANIFEST=/etc run_phase file_sync
+  STYX_SYNC_ARCHIVE=.cache/styx/sync/x.tar.gz STYX_SYNC_SHA256=abc STYX_SYNC_ROOTS=/opt/x run_phase file_sync
   assert_status 1
-  assert_stderr_contains "refusing top-level manifest path: /etc"
+  assert_stderr_contains "is missing on the node"
+  make_archive "$REL/app/a.txt"
+  STYX_SYNC_ARCHIVE=".cache/styx/sync/$SHA.tar.gz" STYX_SYNC_SHA256=beef STYX_SYNC_ROOTS="$T/dst/app" \
+    run_phase file_sync
+  assert_status 1
+  assert_stderr_contains "expected beef"
+  STYX_SYNC_ARCHIVE=".cache/styx/sync/$SHA.tar.gz" STYX_SYNC_SHA256=$SHA STYX_SYNC_ROOTS=/opt/other \
+    run_phase file_sync
+  assert_status 1
+  assert_stderr_contains "archive member outside the file mounts"
+  [ ! -e "$T/dst/app/a.txt" ]
 }
 
-@test "file_sync_delete removes every recorded path, then skips" {
+@test "file_sync_delete removes what styx wrote, keeps what the node wrote, then skips" {
   setup_sync_tree
-  local b64
-  b64=$(make_archive "$REL/app/a.txt" "$REL/app/conf/b.conf")
-  STYX_SYNC_ARCHIVE_B64=$b64 STYX_SYNC_MANIFEST="$T/dst/app/a.txt
-$T/dst/app/conf/b.conf" run_phase file_sync
+  make_archive "$REL/app" "$REL/app/a.txt" "$REL/app/conf" "$REL/app/conf/b.conf"
+  sync_phase
+  echo mine >"$T/dst/app/node-made.txt"
   run_phase file_sync_delete
   assert_status 0
-  [ "$output" = "styx file_sync_delete: ok: removed 2 synced paths" ]
-  [ ! -e "$T/dst/app/a.txt" ] && [ ! -e "$T/dst/app/conf/b.conf" ]
+  assert_output_matches '^styx file_sync_delete: ok: removed [0-9]+ synced paths$'
+  [ ! -e "$T/dst/app/a.txt" ] && [ ! -e "$T/dst/app/conf" ]
+  [ "$(cat "$T/dst/app/node-made.txt")" = mine ]
   [ ! -e "$STYX_STATE_DIR/file_sync.manifest" ]
   run_phase file_sync_delete
   assert_output_matches '^styx file_sync_delete: skipped: no recorded manifest'

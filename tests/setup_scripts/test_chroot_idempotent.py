@@ -1,8 +1,8 @@
 """Real double run of the phase scripts inside a throwaway Debian bookworm root.
 
-Each phase runs exactly as the styx program runs it over SSH
-(`bash -c '<lib.sh>\\n<phase.sh>' styx-<phase>`, clean environment), but via
-`chroot` into an overlay (or copy) of the sandbox base rootfs built by
+Each phase runs exactly as the styx program runs it over SSH (components.runner:
+the fixed wrapper command, the phase's program on stdin, the library the gate
+installed; clean environment), but via `chroot` into an overlay (or copy) of the sandbox base rootfs built by
 `sandbox/sandboxctl.sh base`. The chroot shares the host's network namespace,
 so apt and pip reach the real mirrors (host CA bundle copied in).
 
@@ -15,15 +15,12 @@ owner, size, mtime, content hash) of /etc, /opt/styx, /var/lib/styx and
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import io
 import os
 import shutil
 import stat
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -146,20 +143,15 @@ def _phase_env(extra: dict[str, str]) -> list[str]:
 
 
 def run_phase(root: Root, phase: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    body = (SCRIPTS / "lib.sh").read_text() + "\n" + (SCRIPTS / f"{phase}.sh").read_text()
-    cmd = [
-        "chroot",
-        str(root.path),
-        "/usr/bin/env",
-        "-i",
-        *_phase_env({"STYX_PHASE": phase, "STYX_NODE_NAME": "head", "STYX_NODE_ROLE": "head", **env}),
-        "bash",
-        "-c",
-        body,
-        f"styx-{phase}",
-    ]
+    from components import runner
+
+    body = (SCRIPTS / f"{phase}.sh").read_text()
+    node = {"STYX_NODE_NAME": "head", "STYX_NODE_ROLE": "head", **env}
+    program = runner.gate_program(body, node) if phase == "wait_ssh" else runner.program(phase, body, node)
+    cmd = ["chroot", str(root.path), "/usr/bin/env", "-i", *_phase_env({}), "bash", "-c",
+           runner.command_text(phase, "head", timeout, "create")]
     t0 = time.monotonic()
-    proc = _run(cmd, timeout=timeout)
+    proc = _run(cmd, timeout=timeout + 30, input=program)
     TIMINGS.append((phase, len([t for t in TIMINGS if t[0] == phase]) + 1, time.monotonic() - t0))
     return proc
 
@@ -193,24 +185,20 @@ def diff(a: dict[str, tuple], b: dict[str, tuple]) -> list[str]:
     return out
 
 
-def sync_archive() -> tuple[str, str]:
-    """Deterministic tar.gz (paths relative to /) and its manifest."""
-    files = {
-        "opt/styx/sync/hello.txt": b"hello from the lead\n",
-        "opt/styx/sync/conf/app.toml": b"[app]\nname = 'styx'\n",
-    }
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 1_700_000_000
-            tar.addfile(info, io.BytesIO(data))
-    gz = io.BytesIO()
-    import gzip
+def sync_archive(root: Path) -> dict[str, str]:
+    """A real file-mount archive (components.filesync.pack) put where the transport puts it."""
+    from components.filesync import pack
+    from styx.config import FileMount
 
-    with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0) as f:
-        f.write(raw.getvalue())
-    return base64.b64encode(gz.getvalue()).decode(), "\n".join("/" + n for n in files)
+    src = Path(tempfile.mkdtemp(prefix="styx-sync-src-"))
+    (src / "conf").mkdir()
+    (src / "hello.txt").write_text("hello from the lead\n")
+    (src / "conf/app.toml").write_text("[app]\nname = 'styx'\n")
+    b = pack([FileMount(local=str(src), remote="/opt/styx/sync")], src, cache=src.parent / (src.name + "-cache"))
+    dest = root / "root" / b.remote_path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(b.path, dest)
+    return {"STYX_SYNC_ARCHIVE": b.remote_path, "STYX_SYNC_SHA256": b.sha256, "STYX_SYNC_ROOTS": "/opt/styx/sync"}
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +221,6 @@ def _check_one_line(proc: subprocess.CompletedProcess[str], phase: str) -> str:
     return lines[0]
 
 
-B64, MANIFEST = sync_archive()
-
 # phase, env, first-run status, second-run status
 PHASES: list[tuple[str, dict[str, str], str, str]] = [
     ("wait_ssh", {}, "ok", "ok"),
@@ -247,7 +233,7 @@ PHASES: list[tuple[str, dict[str, str], str, str]] = [
         "skipped",
     ),
     ("workdir", {}, "ok", "skipped"),
-    ("file_sync", {"STYX_SYNC_ARCHIVE_B64": B64, "STYX_SYNC_MANIFEST": MANIFEST}, "ok", "skipped"),
+    ("file_sync", {"sync": "1"}, "ok", "skipped"),
     ("docker", {"STYX_DOCKER_MODE": "check"}, "ok", "ok"),
     ("gpu", {}, "skipped", "skipped"),
 ]
@@ -255,6 +241,8 @@ PHASES: list[tuple[str, dict[str, str], str, str]] = [
 
 @pytest.mark.parametrize(("phase", "env", "first", "second"), PHASES, ids=[p[0] for p in PHASES])
 def test_phase_twice(root: Root, phase: str, env: dict[str, str], first: str, second: str) -> None:
+    if env.get("sync"):
+        env = sync_archive(root.path)
     line1 = _check_one_line(run_phase(root, phase, env), phase)
     assert line1.startswith(f"styx {phase}: {first}: "), line1
     before = snapshot(root.path)

@@ -41,6 +41,7 @@ from components.backends.aws import (
     subnet_cidr,
     zone_block,
 )
+from components.runner import lib_hash
 from styx.config import ConfigError, parse_cluster
 
 NODES = ("head", "gpu-0", "gpu-1")
@@ -336,7 +337,7 @@ def test_gate_identity_is_the_instance_id(aws_program):
     for node in NODES:
         gate = run.named(f"demo-{node}-wait_ssh")
         assert ids[node].startswith("i-")
-        assert gate.inputs["triggers"][0] == digest(GATE.name, body_of(GATE), ids[node])
+        assert gate.inputs["triggers"][0] == digest(GATE.name, body_of(GATE), ids[node], lib_hash())
 
 
 def test_every_phase_depends_on_its_instance(aws_program):

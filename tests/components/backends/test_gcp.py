@@ -186,10 +186,10 @@ def test_each_nodes_commands_depend_on_its_instance(gcp_program, monkeypatch):
     deps: dict[str, list[pulumi.Resource]] = {}
     orig = SSHTransport.run
 
-    def spy(self, name, *, opts, **kw):
+    def spy(self, name, run, *, opts, **kw):
         d = opts.depends_on
         deps[name] = list(d) if isinstance(d, list | tuple) else [d] if d else []
-        return orig(self, name, opts=opts, **kw)
+        return orig(self, name, run, opts=opts, **kw)
 
     monkeypatch.setattr(SSHTransport, "run", spy)
     rec = gcp_program(gcp_cluster())

@@ -263,9 +263,10 @@ def test_phases_run_through_kubectl_exec(k8s_program):
     for r in cmds:
         create = r.inputs["create"]
         assert "kubectl --context=gke_demo --namespace=styx-demo" in create
-        assert re.search(r"exec -i demo-(head|gpu)-[0-9] -c ray -- bash -s$", create), create
+        want = r"exec -i demo-(head|gpu)-[0-9] -c ray -- bash -c '.*' styx [a-z_-]+ [a-z0-9-]+ [0-9]+ create$"
+        assert re.search(want, create, re.S), create
         stdin = r.inputs["stdin"]
-        assert "STYX_PHASE=" in stdin and "bash -c" in stdin, r.name
+        assert "STYX_PHASE=" in stdin and "/var/lib/styx/lib/" in stdin, r.name
     ray = rec.named("demo-gpu-1-ray").inputs
     assert "exec -i demo-gpu-1 -c ray" in ray["create"]
     assert "STYX_RAY_HEAD_IP=demo-head-svc.styx-demo.svc.cluster.local" in ray["stdin"]
@@ -296,9 +297,9 @@ def test_undo_tolerates_a_pod_that_is_gone(k8s_program):
     rec = k8s_program(k8s_cluster())
     delete = rec.named("demo-gpu-1-ray").inputs["delete"]
     assert delete.startswith("if kubectl --context=gke_demo --namespace=styx-demo get pod demo-gpu-1")
-    assert "exec demo-gpu-1 -c ray -- bash -c" in delete
+    assert "exec -i demo-gpu-1 -c ray -- bash -c" in delete and delete.rstrip().endswith("fi")
+    assert " styx ray gpu-1 900 delete" in delete
     assert "nothing to undo" in delete
-    assert " -i " not in delete.split("then", 1)[1]  # stdin holds the create's phase, not the undo
 
 
 def test_kubeconfig_path_is_user_independent(k8s_program, tmp_path, monkeypatch):
@@ -401,7 +402,8 @@ def test_kuberay_runs_only_a_gate_per_node(k8s_program):
         if r.name.endswith("-wait_ssh"):
             assert "get pods -l ray.io/cluster=demo," in r.inputs["create"]
             assert 'wait --for=condition=Ready "pod/$pod"' in r.inputs["create"]
-            assert r.inputs["create"].endswith('exec -i "$pod" -c ray -- bash -s')
+            assert 'exec -i "$pod" -c ray -- bash -c' in r.inputs["create"]
+            assert r.inputs["create"].endswith(" create")
         else:
             assert "kubectl" not in r.inputs["create"], r.name
             assert "skipped: operator kuberay" in r.inputs["create"]

@@ -259,20 +259,20 @@ def test_transport_scripts_run_in_sh(tmp_path):
     fake.chmod(0o755)
     t = kb.KubectlExecTransport("kubectl --namespace=ns", "demo-gpu-0", timeout_s=30, gpus=2)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    r = subprocess.run(["/bin/sh", "-c", t.create_command(gate=True)], input="echo hello-from-stdin\n",
+    r = subprocess.run(["/bin/sh", "-c", t.exec_prefix(gate=True) + " cat"], input="echo hello-from-stdin\n",
                        capture_output=True, text=True, env=env, check=True)
     assert r.stdout.strip() == "echo hello-from-stdin"
     calls = log.read_text().splitlines()
     assert calls[0] == "--namespace=ns get pod demo-gpu-0"
     assert calls[1] == "--namespace=ns wait --for=condition=Ready pod/demo-gpu-0 --timeout=30s"
-    assert calls[2] == "--namespace=ns exec -i demo-gpu-0 -c ray -- bash -s"
+    assert calls[2] == "--namespace=ns exec -i demo-gpu-0 -c ray -- cat"
     kr = kb.KubeRayTransport("kubectl", "ray.io/cluster=demo,ray.io/group=gpu", 1, "demo-gpu-1", timeout_s=30)
     fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\ncase "$*" in *jsonpath*) echo demo-gpu-worker-abc ;; esac\n')
-    subprocess.run(["/bin/sh", "-c", kr.create_command(gate=True)], input="", capture_output=True, text=True,
+    subprocess.run(["/bin/sh", "-c", kr.exec_prefix(gate=True) + " cat"], input="", capture_output=True, text=True,
                    env=env, check=True)
-    assert log.read_text().splitlines()[-1] == "exec -i demo-gpu-worker-abc -c ray -- bash -s"
+    assert log.read_text().splitlines()[-1] == "exec -i demo-gpu-worker-abc -c ray -- cat"
     # an undo on a pod that is gone succeeds without exec
     fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit 1\n')
-    r = subprocess.run(["/bin/sh", "-c", t.delete_command("echo undo")], capture_output=True, text=True, env=env,
+    r = subprocess.run(["/bin/sh", "-c", t.guard_delete("echo undo")], capture_output=True, text=True, env=env,
                        check=True)
     assert "nothing to undo" in r.stderr

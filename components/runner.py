@@ -1,0 +1,116 @@
+"""How one phase reaches a node: a short, fixed command text and a program on its stdin.
+
+The official `command.remote.Command` puts the whole command text into its failure message, keeps no
+bound on a running remote command and shows the text in the node's process list. So:
+
+- the command text is the same small wrapper for every phase (`command_text`): the phase name, the
+  node name, the time limit and the action (create/delete), nothing else: no parameter, no secret;
+- everything else travels on stdin (`program`): the phase's parameters as quoted exports, a line
+  that sources the styx library, then the script. The program holds the undo as well (the provider
+  gives the delete command the same stdin); the wrapper's action picks one;
+- the styx library (`setup_scripts/lib.sh`) is written once per node by the gate, content-addressed
+  (`/var/lib/styx/lib/<sha>.sh`); the gate's trigger holds its hash, so a new library re-runs the
+  chain;
+- the wrapper bounds the phase with `timeout` (a message names the node, the phase and the limit)
+  and watches its SSH session: when the connection goes (Ctrl-C of `styx launch`, a killed engine),
+  the phase's process group is stopped.
+
+A phase with an undo records its generation (the hash of its script and parameters) on the node when
+it starts; its undo does nothing unless that generation is still the node's, so an old resource's
+delete never removes what its replacement wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from components.phases import script_text
+
+LIB_DIR = "/var/lib/styx/lib"
+# The wrapper: $1 phase, $2 node, $3 limit (s), $4 action. fd 3 holds the program; the phase's own
+# stdin is /dev/null. `timeout` puts the phase in its own process group and signals all of it.
+WRAPPER = (
+    'exec 3<&0 </dev/null; s=$PPID; '
+    'STYX_ACTION=$4 timeout -k 15 "$3" bash /dev/fd/3 & c=$!; '
+    '( while kill -0 "$s" 2>/dev/null; do sleep 2; done; kill -TERM "$c" ) >/dev/null 2>&1 & w=$!; '
+    'wait "$c"; rc=$?; kill "$w" 2>/dev/null; '
+    'if [ "$rc" = 124 ]; then echo "styx: phase $1 on node $2 stopped after its time limit of $3s '
+    '(setup.timeouts.$1)" >&2; fi; exit "$rc"'
+)
+
+
+def lib_hash() -> str:
+    return hashlib.sha256(script_text("lib.sh").encode()).hexdigest()[:16]
+
+
+def lib_path() -> str:
+    return f"{LIB_DIR}/{lib_hash()}.sh"
+
+
+def command_text(phase: str, node: str, timeout_s: int, action: str) -> str:
+    """The command text the provider runs (and shows in errors): no parameters, no secrets."""
+    return f"bash -c {shlex.quote(WRAPPER)} styx {shlex.quote(phase)} {shlex.quote(node)} {int(timeout_s)} {action}"
+
+
+def _exports(env: Mapping[str, str]) -> str:
+    if not env:
+        return ""
+    return "export " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(env.items())) + "\n"
+
+
+def _source_lib(phase: str) -> str:
+    p = lib_path()
+    return (f"if [ ! -r {p} ]; then echo \"styx {phase}: error: the styx library {p} is missing on this node "
+            "(changed outside styx): run styx launch again after `pulumi up --replace` of its wait_ssh gate\" >&2; "
+            f"exit 1; fi\n. {p}\n")
+
+
+@dataclass(frozen=True)
+class Undo:
+    body: str
+    env: Mapping[str, str]
+
+
+def program(phase: str, body: str, env: Mapping[str, str], *, undo: Undo | None = None,
+            generation: str | None = None) -> str:
+    """The phase program (stdin). With `undo`, `STYX_ACTION=delete` runs the undo instead, and only
+    while the node's recorded generation of this phase is `generation`."""
+    out = [f"# styx phase {phase} (program on stdin; generated)\n"]
+    if undo is not None:
+        out.append('if [ "${STYX_ACTION:-create}" = delete ]; then\n')
+        out.append(_exports({"STYX_PHASE": f"{phase}-undo", **undo.env}))
+        out.append(_source_lib(phase))
+        if generation:
+            out.append(f"if ! styx_generation_is {shlex.quote(phase)} {generation}; then "
+                       f"styx_result skipped {shlex.quote('a newer ' + phase + ' owns this node: nothing removed')}; "
+                       "exit 0; fi\n")
+        out.append(undo.body.rstrip("\n") + "\n")
+        if generation:
+            out.append(f"styx_generation_clear {shlex.quote(phase)}\n")
+        out.append("exit 0\nfi\n")
+    out.append(_exports({"STYX_PHASE": phase, **env}))
+    out.append(_source_lib(phase))
+    if generation:
+        out.append(f"styx_generation_claim {shlex.quote(phase)} {generation}\n")
+    out.append(body)
+    return "".join(out)
+
+
+def gate_program(body: str, env: Mapping[str, str]) -> str:
+    """The gate's program: writes the styx library to its content-addressed path (once per node and
+    library version), then runs the gate script. Needs root or passwordless sudo, like every phase."""
+    lib = script_text("lib.sh")
+    marker = "STYX_LIB_" + lib_hash()
+    assert marker not in lib
+    p = lib_path()
+    install = (
+        f"t=$(mktemp)\ncat >\"$t\" <<'{marker}'\n{lib}{'' if lib.endswith(chr(10)) else chr(10)}{marker}\n"
+        f"if [ \"$(id -u)\" = 0 ]; then s=; else s='sudo -n'; fi\n"
+        f"if ! cmp -s \"$t\" {p} 2>/dev/null; then $s install -d -m 0755 {LIB_DIR} && "
+        f"$s install -m 0644 \"$t\" {p}.new && $s mv -f {p}.new {p}; fi\nrm -f \"$t\"\n"
+    )
+    return "# styx gate (program on stdin; generated)\n" + _exports({"STYX_PHASE": "wait_ssh", **env}) + install + \
+        _source_lib("wait_ssh") + body

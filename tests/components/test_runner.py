@@ -1,0 +1,126 @@
+"""components.runner for real, in a local bash: the fixed command text, the program on stdin, the
+library installed by the gate, the time limit, the SSH-session watchdog and the generation guard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from components import runner
+from components.phases import GATE, PHASES, body_of, script_text
+
+
+@pytest.fixture
+def lib_dir(tmp_path, monkeypatch):
+    d = tmp_path / "lib"
+    monkeypatch.setattr(runner, "LIB_DIR", str(d))
+    return d
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {"STYX_STATE_DIR": str(tmp_path / "state"), "STYX_LOG_DIR": str(tmp_path / "log"),
+            "STYX_PROFILE_DIR": str(tmp_path / "profile.d")}
+
+
+def run(command: str, program: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], input=program, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def test_command_text_is_fixed_and_short():
+    for p in PHASES:
+        c = runner.command_text(p.name, "head", p.timeout_s, "create")
+        assert len(c) < 700 and "STYX_PHASE" not in c and "export" not in c
+    assert runner.command_text("ray", "w-0", 60, "create").endswith("styx ray w-0 60 create")
+
+
+def test_gate_installs_the_library_then_phases_use_it(tmp_path, lib_dir):
+    env = _env(tmp_path)
+    gate = run(runner.command_text("wait_ssh", "head", 60, "create"), runner.gate_program(body_of(GATE), env))
+    assert gate.returncode == 0, gate.stderr
+    assert gate.stdout.strip().startswith("styx wait_ssh: ok:")
+    installed = lib_dir / f"{runner.lib_hash()}.sh"
+    assert installed.read_text() == script_text("lib.sh")
+    secret = "s3cr3t-v4lue"
+    body = 'styx_result ok "token has ${#TOKEN} chars"\n'
+    prog = runner.program("custom-x", body, {**env, "TOKEN": secret})
+    cmd = runner.command_text("custom-x", "head", 60, "create")
+    assert secret not in cmd
+    r = run(cmd, prog)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"styx custom-x: ok: token has {len(secret)} chars"
+    # a second gate run with the same library does not rewrite it
+    mtime = installed.stat().st_mtime_ns
+    assert run(runner.command_text("wait_ssh", "head", 60, "create"),
+               runner.gate_program(body_of(GATE), env)).returncode == 0
+    assert installed.stat().st_mtime_ns == mtime
+
+
+def test_missing_library_is_a_clear_error(tmp_path, lib_dir):
+    r = run(runner.command_text("workdir", "w-1", 60, "create"), runner.program("workdir", "true\n", _env(tmp_path)))
+    assert r.returncode == 1
+    assert "styx library" in r.stderr and "missing on this node" in r.stderr
+
+
+def test_a_phase_over_its_limit_is_stopped_with_a_message(tmp_path, lib_dir):
+    env = _env(tmp_path)
+    run(runner.command_text("wait_ssh", "n", 60, "create"), runner.gate_program(body_of(GATE), env))
+    t = time.monotonic()
+    prog = runner.program("custom-slow", "sleep 30\n", env)
+    r = run(runner.command_text("custom-slow", "worker-3", 2, "create"), prog)
+    assert time.monotonic() - t < 20
+    assert r.returncode == 124
+    assert "styx: phase custom-slow on node worker-3 stopped after its time limit of 2s (setup.timeouts.custom-slow)" \
+        in r.stderr
+
+
+def _alive(marker: str) -> bool:
+    return subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 0
+
+
+def test_the_phase_stops_when_its_session_goes(tmp_path, lib_dir):
+    """The wrapper's parent stands in for sshd: killing it (a dropped connection) stops the phase."""
+    env = _env(tmp_path)
+    run(runner.command_text("wait_ssh", "n", 60, "create"), runner.gate_program(body_of(GATE), env))
+    marker = "sleep 297.25"
+    prog = runner.program("custom-long", f"{marker}\n", env)
+    session = subprocess.Popen(["bash", "-c", runner.command_text("custom-long", "n", 600, "create") + " 0<&0 & wait"],
+                               stdin=subprocess.PIPE, text=True, start_new_session=True)
+    session.stdin.write(prog)
+    session.stdin.close()
+    deadline = time.monotonic() + 20
+    while not _alive(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _alive(marker)
+    os.kill(session.pid, signal.SIGKILL)
+    session.wait()
+    deadline = time.monotonic() + 20
+    while _alive(marker) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not _alive(marker), "the phase kept running after its session went away"
+
+
+def test_an_old_generation_undo_never_removes_what_its_replacement_wrote(tmp_path, lib_dir):
+    env = _env(tmp_path)
+    run(runner.command_text("wait_ssh", "n", 60, "create"), runner.gate_program(body_of(GATE), env))
+    target = tmp_path / "out.txt"
+    body = f'echo "$V" > {target}\nstyx_result ok wrote\n'
+    undo = runner.Undo(f"rm -f {target}\nstyx_result ok removed\n", env)
+    a = runner.program("env_vars", body, {**env, "V": "a"}, undo=undo, generation="gen-a")
+    b = runner.program("env_vars", body, {**env, "V": "b"}, undo=undo, generation="gen-b")
+    create = runner.command_text("env_vars", "n", 60, "create")
+    delete = runner.command_text("env_vars", "n", 60, "delete")
+    assert run(create, a).returncode == 0
+    assert run(create, b).returncode == 0  # the replacement, created before the old one is deleted
+    old = run(delete, a)
+    assert old.returncode == 0 and "skipped: a newer env_vars owns this node" in old.stdout
+    assert target.read_text().strip() == "b"
+    new = run(delete, b)
+    assert new.returncode == 0 and new.stdout.strip() == "styx env_vars-undo: ok: removed"
+    assert not target.exists()
+    assert not (tmp_path / "state" / "generations" / "env_vars").exists()
