@@ -9,6 +9,7 @@ and handed to Pulumi on stdin: never on a command line.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -54,7 +55,7 @@ def _check_name(name: str) -> None:
 
 def read_value(name: str) -> str:
     """The secret from stdin: a hidden prompt on a terminal, else all of stdin (one trailing newline dropped)."""
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     try:
         tty = stdin.isatty()
     except (AttributeError, ValueError):
