@@ -106,7 +106,8 @@ def test_plain_text_private_key_warning_names_the_pulumi_command():
 
 
 def test_merge_decrypted_replaces_only_secure_leaves():
-    raw = {"setup": {"env": {"A": "1"}, "secret_env": {"T": {"secure": CIPHER}}}, "ssh": {"private_key": {"secure": "x"}}}
+    raw = {"setup": {"env": {"A": "1"}, "secret_env": {"T": {"secure": CIPHER}}},
+           "ssh": {"private_key": {"secure": "x"}}}
     dec = {"setup": {"env": {"A": "changed"}, "secret_env": {"T": VALUE}}, "ssh": {"private_key": "PEM"}}
     out = secrets.merge_decrypted(raw, dec)
     assert out == {"setup": {"env": {"A": "1"}, "secret_env": {"T": VALUE}}, "ssh": {"private_key": "PEM"}}
@@ -299,7 +300,7 @@ def test_preview_decrypts_secure_values_from_the_file(fake_engine, project, fake
 def test_preview_and_launch_warn_about_plain_text(fake_engine, project, fake_crypto, monkeypatch):
     c = local_cluster("secw")
     c["setup"]["secret_env"] = {"TOKEN": "clear"}
-    f = project.write("secw", c)
+    project.write("secw", c)
     monkeypatch.chdir(project.root)
     want = "warning: styx:cluster.setup.secret_env.TOKEN is plain text in stacks/Pulumi.secw.yaml; encrypt it: " \
            "styx secret set TOKEN --stack secw < value-file"
