@@ -346,3 +346,35 @@ def test_set_cluster_config_writes_only_ciphertext_through_stdin(tmp_path, monke
     for args, _ in calls:
         assert "--secret" in args and "--path" in args
         assert not any(VALUE in a for a in args)
+
+
+# --------------------------------------------------------------------------- styx launch == pulumi up
+
+
+def test_the_program_reads_only_styx_cluster_not_styx_metadata():
+    """styx:launched_at/pricing/base_dir/placement (session.META_KEYS) are in styx's workspace only, so
+    the program must not read them, or `pulumi up -s S` in the repo would differ from `styx launch`."""
+    import re
+
+    from styx.session import META_KEYS
+
+    root = eng.REPO
+    sources = [*root.glob("components/**/*.py"), root / "__main__.py"]
+    reads = []
+    for p in sources:
+        text = p.read_text()
+        reads += re.findall(r'Config\("styx"\)|\.get_object\("(\w+)"\)|\.require\w*\("(\w+)"\)', text)
+        for k in META_KEYS:
+            assert k.split(":", 1)[1] not in re.findall(r'(?:get|require)\w*\("(\w+)"\)', text), (p, k)
+    assert ("cluster", "") in reads  # components/program.py: config.get_object("cluster")
+
+
+def test_workspace_secret_text_matches_what_the_program_parses():
+    """A YAML `true` under secret_env is "true" for the program (styx.config) and in styx's workspace."""
+    from styx.config import parse_cluster
+
+    c = local_cluster("secb")
+    c["setup"]["secret_env"] = {"B": True, "N": 3}
+    items = dict(eng._secret_items(c, []))
+    cfg = parse_cluster(c)
+    assert items == {f"setup.secret_env.{k}": v for k, v in cfg.setup.secret_env.items()}
