@@ -158,30 +158,32 @@ def set_cluster_config(stack, cluster: dict[str, Any], secret_paths: list[str] |
     """Write `styx:cluster` as one structured value into the stack's settings file; secrets (every
     setup.secret_env value, ssh.private_key, extra dotted paths) become nested `secure:` values
     encrypted by the stack's secrets provider, so no secret is stored in plain text.
+
+    Each secret goes to `pulumi config set --secret --path` on stdin (styx.secrets.config_set_stdin),
+    never on a command line (the Automation API's set_config/set_all_config put values in argv).
     """
     import yaml
-    from pulumi import automation as auto
+
+    from styx.secrets import config_set_stdin
 
     items = list(_secret_items(cluster, secret_paths or []))
-    if items:  # let the engine encrypt each value under a temporary key, then move the ciphertext
-        stack.set_all_config({f"styx:styxTmpSecret{i}": auto.ConfigValue(value=v, secret=True)
-                              for i, (_, v) in enumerate(items)})
     path = Path(stack.workspace.work_dir) / f"Pulumi.{stack.name.split('/')[-1]}.yaml"
     data = yaml.safe_load(path.read_text()) if path.exists() else {}
     data = data or {}
     config = data.setdefault("config", {}) or {}
     data["config"] = config
     obj = _strip_secrets(cluster)
-    for i, (dotted, _) in enumerate(items):
+    _strip_extra(obj, secret_paths or [])
+    for dotted, _ in items:  # the structure the secrets go into
         cur = obj
-        parts = dotted.split(".")
-        for part in parts[:-1]:
+        for part in dotted.split(".")[:-1]:
             if not isinstance(cur.get(part), dict):
                 cur[part] = {}
             cur = cur[part]
-        cur[parts[-1]] = config.pop(f"styx:styxTmpSecret{i}")
     config["styx:cluster"] = obj
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    for dotted, value in items:
+        config_set_stdin(stack, f"styx:cluster.{dotted}", value, path=True)
 
 
 def _json(obj: Any) -> str:
@@ -202,9 +204,16 @@ def _strip_secrets(cluster: dict[str, Any]) -> dict[str, Any]:
     return c
 
 
+def _secret_text(v: Any) -> str:
+    """The string the program sees (styx.config's env normalisation), so both ways give one plaintext."""
+    if isinstance(v, dict):
+        raise ValueError("a secure: value reached the workspace undecrypted (styx.secrets.resolve_file first)")
+    return "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+
 def _secret_items(cluster: dict[str, Any], extra: list[str]):
     for k, v in ((cluster.get("setup") or {}).get("secret_env") or {}).items():
-        yield f"setup.secret_env.{k}", str(v)
+        yield f"setup.secret_env.{k}", _secret_text(v)
     key = (cluster.get("ssh") or {}).get("private_key")
     if key:
         yield "ssh.private_key", key
@@ -213,3 +222,13 @@ def _secret_items(cluster: dict[str, Any], extra: list[str]):
         for part in path.split("."):
             cur = cur[part]
         yield path, str(cur)
+
+
+def _strip_extra(obj: dict[str, Any], extra: list[str]) -> None:
+    for path in extra:
+        cur: Any = obj
+        parts = path.split(".")
+        for part in parts[:-1]:
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if isinstance(cur, dict):
+            cur.pop(parts[-1], None)

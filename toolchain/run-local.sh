@@ -15,16 +15,18 @@ main() {
   if [ "${1:-up}" = down ]; then
     exec .venv/bin/styx down --stack local --yes
   fi
-  # The demo secret env var: generated once, kept 0600 beside the styx state, stored encrypted.
+  # The demo secret env var: generated once, kept 0600 beside the styx state, and stored encrypted
+  # (secure:) in stacks/Pulumi.local.yaml once, when it is not there yet (value on stdin, never argv).
   local home="${STYX_HOME:-$HOME/.styx}" token_file
   token_file="$home/local-demo-token"
   if [ ! -s "$token_file" ]; then
     mkdir -p "$home"
     (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$token_file")
   fi
-  STYX_DEMO_TOKEN="$(cat "$token_file")"
-  export STYX_DEMO_TOKEN
-  .venv/bin/styx launch stacks/Pulumi.local.yaml --stack local --secret-env STYX_DEMO_TOKEN --yes
+  if ! .venv/bin/styx secret list stacks/Pulumi.local.yaml | grep -qx STYX_DEMO_TOKEN; then
+    .venv/bin/styx secret set STYX_DEMO_TOKEN stacks/Pulumi.local.yaml < "$token_file"
+  fi
+  .venv/bin/styx launch stacks/Pulumi.local.yaml --stack local --yes
   .venv/bin/styx status --stack local || true
   cat <<MSG
 

@@ -46,3 +46,10 @@ from styx.cli.validate import validate  # noqa: E402
 for _cmd in (launch, preview, status, ssh, exec_, dashboard, down, check, cost_report, validate):
     main.add_command(_cmd)
 # --------------------------------------------------------------------------- end cluster lifecycle
+
+# --------------------------------------------------------------------------- secrets
+# (styx/cli/secret.py: `styx secret set|list|rm`)
+from styx.cli.secret import secret_group  # noqa: E402
+
+main.add_command(secret_group)
+# --------------------------------------------------------------------------- end secrets

@@ -198,11 +198,13 @@ def is_interactive() -> bool:
 # --------------------------------------------------------------------------- config files
 
 
-def load_config_file(path: str | Path) -> tuple[dict[str, Any], Path, str | None]:
+def load_config_file(path: str | Path, *, warn: bool = True) -> tuple[dict[str, Any], Path, str | None]:
     """(cluster object, base dir for relative paths, stack name the file implies or None).
 
     A file is either the cluster object itself (top-level `name:`, `cloud:` ...) or a Pulumi stack
     file whose `config:` holds `styx:cluster` (its stack name comes from `Pulumi.<stack>.yaml`).
+    Secrets may be `secure:` values (kept as they are: see resolve_secrets); a secret in plain text
+    gets a warning on stderr (`warn`) naming the command that encrypts it.
     """
     import yaml
 
@@ -235,8 +237,41 @@ def load_config_file(path: str | Path) -> tuple[dict[str, Any], Path, str | None
         stack = None
         if p.name.startswith("Pulumi.") and p.name.endswith((".yaml", ".yml")):
             stack = p.name[len("Pulumi."):].rsplit(".", 1)[0]
+        if warn:
+            _warn_plain_secrets(cluster, path, stack)
         return cluster, base, stack
+    if warn:
+        _warn_plain_secrets(doc, path, None)
     return doc, base, None
+
+
+def _warn_plain_secrets(cluster: Any, path: str | Path, stack: str | None) -> None:
+    from styx.secrets import plain_text_warnings
+
+    for w in plain_text_warnings(cluster, path, stack):
+        click.echo(w, err=True)
+
+
+def _default_resolver(cluster: dict[str, Any], path: Path, backend_url: str | None) -> dict[str, Any]:
+    from styx.secrets import resolve_file
+
+    return resolve_file(cluster, path, backend_url=backend_url)
+
+
+# Tests replace this (a fake engine has no Pulumi to decrypt with).
+secret_resolver: Callable[[dict[str, Any], Path, str | None], dict[str, Any]] = _default_resolver
+
+
+def resolve_secrets(cluster: dict[str, Any], path: str | Path, engine: Any) -> dict[str, Any]:
+    """`cluster` from file `path` with its `secure:` values decrypted by Pulumi (for preview/launch)."""
+    from styx.secrets import SecretsError, has_secure
+
+    if not has_secure(cluster):
+        return cluster
+    try:
+        return secret_resolver(cluster, Path(path).expanduser(), getattr(engine, "backend_url", None))
+    except SecretsError as e:
+        raise StyxError(str(e), EXIT_FAILED) from None
 
 
 def default_config_file() -> Path | None:
@@ -249,9 +284,10 @@ def default_config_file() -> Path | None:
 def validate_cluster(cluster: Any, base_dir: Path | None = None):
     """parse_cluster + the files the config names; raises StyxError(exit 2) listing every problem."""
     from styx.config import ConfigError, parse_cluster
+    from styx.secrets import with_placeholders
 
     try:
-        cfg = parse_cluster(cluster)
+        cfg = parse_cluster(with_placeholders(cluster))  # a `secure:` value is a present string
     except ConfigError as e:
         raise StyxError("invalid config", EXIT_USAGE, problems=e.problems) from None
     if base_dir is not None:
@@ -265,9 +301,10 @@ def validate_cluster(cluster: Any, base_dir: Path | None = None):
 
 def node_names(cluster: dict[str, Any]) -> list[str]:
     from styx.config import parse_cluster
+    from styx.secrets import with_placeholders
 
     try:
-        return [n for n, _r, _s, _i in parse_cluster(cluster).nodes()]
+        return [n for n, _r, _s, _i in parse_cluster(with_placeholders(cluster)).nodes()]
     except Exception:
         return ["head"]
 

@@ -31,6 +31,7 @@ from styx.cli.common import (
     load_config_file,
     make_engine,
     node_names,
+    resolve_secrets,
     stack_option,
     validate_cluster,
 )
@@ -111,6 +112,46 @@ def repair_pending(session: Any, yes: bool, as_json: bool) -> int:
     return n
 
 
+def persist_secret_env(names: tuple[str, ...] | list[str], source: Path | None, engine: Any) -> dict[str, str]:
+    """`--secret-env NAME`: store $NAME encrypted in the stack file `source` (like `styx secret set`).
+
+    Returns what could not be persisted in a stack file (a quick cluster, `--stack` re-applying the
+    stored config, a plain cluster file): those go into the stack's stored config only (encrypted).
+    """
+    from styx.secrets import project_dir_of, stack_of_file
+
+    values = {}
+    for var in names:
+        if var not in os.environ:
+            raise StyxError(f"--secret-env {var}: the environment variable {var} is not set", EXIT_USAGE)
+        values[var] = os.environ[var]
+    if not values:
+        return {}
+    project = project_dir_of(source) if source is not None else None
+    stack = stack_of_file(source) if source is not None else None
+    if project is None or stack is None:
+        info("note: --secret-env " + ", ".join(values) + ": no project stack file to keep it in; it is stored "
+             "(encrypted) in this stack's config only, so pass it again when launching from a file")
+        return values
+    for var, value in values.items():
+        store_secret(project, stack, f"setup.secret_env.{var}", value, getattr(engine, "backend_url", None))
+        info(f"stored setup.secret_env.{var} encrypted in {source} (stack {stack})")
+    return {}
+
+
+def _store_secret(project: Path, stack: str, dotted: str, value: str, backend_url: str | None) -> None:
+    from styx.secrets import SecretsError, set_secret
+
+    try:
+        set_secret(project, stack, dotted, value, backend_url=backend_url)
+    except SecretsError as e:
+        raise StyxError(str(e), EXIT_FAILED) from None
+
+
+# Tests replace this (a fake engine has no Pulumi to encrypt with).
+store_secret = _store_secret
+
+
 def _interrupt_note(ui):
     def note(n: int, forwarded: bool) -> None:
         if n == 1:
@@ -185,29 +226,34 @@ def launch(config, stack_name, backend, name, cloud, workers, accelerators, inst
     base_dir: Path | None = None
     implied_stack = None
     session = None
+    source: Path | None = None  # the config file, when the cluster comes from one
     if config:
-        cluster, base_dir, implied_stack = load_config_file(config)
+        source = Path(config)
     elif name or cloud:
-        from styx.engine import REPO
-
-        cluster, base_dir = quick_cluster(name, cloud), REPO
+        pass
     elif stack_name and engine.exists(stack_name):
         session = engine.open(stack_name)
-        cluster = session.cluster()
+    else:
+        source = default_config_file()
+        if source is None:
+            raise StyxError("no CONFIG given and stacks/Pulumi.local.yaml not found; pass a CONFIG file or "
+                            "--name/--cloud", EXIT_USAGE)
+    in_memory = persist_secret_env(secret_env, source, engine)
+    if source is not None:
+        cluster, base_dir, implied_stack = load_config_file(source)
+        cluster = resolve_secrets(cluster, source, engine)  # secure: values, decrypted by Pulumi
+    elif session is not None:
+        cluster = session.cluster()  # the stored config, its secrets decrypted by Pulumi
         if cluster is None:
             raise StyxError(f"stack {stack_name} has no styx:cluster config; pass a CONFIG file", EXIT_USAGE)
         base_dir = session.base_dir()
     else:
-        default = default_config_file()
-        if default is None:
-            raise StyxError("no CONFIG given and stacks/Pulumi.local.yaml not found; pass a CONFIG file or "
-                            "--name/--cloud", EXIT_USAGE)
-        cluster, base_dir, implied_stack = load_config_file(default)
+        from styx.engine import REPO
+
+        cluster, base_dir = quick_cluster(name, cloud), REPO
     cluster = apply_overrides(cluster, **flags)
-    for var in secret_env:
-        if var not in os.environ:
-            raise StyxError(f"--secret-env {var}: the environment variable {var} is not set", EXIT_USAGE)
-        cluster.setdefault("setup", {}).setdefault("secret_env", {})[var] = os.environ[var]
+    for var, value in in_memory.items():
+        cluster.setdefault("setup", {}).setdefault("secret_env", {})[var] = value
     stack = stack_name or implied_stack or cluster["name"]
     if session is None and engine.exists(stack):
         try:

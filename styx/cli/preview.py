@@ -14,6 +14,7 @@ from styx.cli.common import (
     load_config_file,
     make_engine,
     node_names,
+    resolve_secrets,
     stack_option,
     stdout_console,
     validate_cluster,
@@ -44,6 +45,7 @@ def preview(config, stack_name, backend, show_diff, as_json):
     if config:
         cluster, base_dir, implied = load_config_file(config)
         validate_cluster(cluster, base_dir)
+        cluster = resolve_secrets(cluster, config, engine)  # secure: values, decrypted by Pulumi
         name = stack_name or implied or cluster["name"]
         existed = engine.exists(name)
         if existed:
