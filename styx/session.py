@@ -351,6 +351,16 @@ class StackSession:
         self.stack.workspace.remove_stack(self.name)
         shutil.rmtree(self.engine.work_dir(self.name), ignore_errors=True)
 
+    # -- what an older styx left (its phases ran their scripts inline, in the command text)
+    def outdated_phases(self) -> int:
+        """Setup phases in the state written by a styx before programs went on stdin (0 when none)."""
+        try:
+            dep = self.stack.export_stack().deployment or {}
+        except Exception:  # no state yet
+            return 0
+        return sum(1 for r in dep.get("resources") or []
+                   if r.get("type") == "command:remote:Command" and "stdin" not in (r.get("inputs") or {}))
+
     # -- pending operations (left by a crash or a hard stop)
     def pending_operations(self) -> list[dict[str, Any]]:
         dep = self.stack.export_stack()

@@ -366,6 +366,12 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
     from styx.session import now_utc, sigint_forwarding
 
     session = engine.create_or_select(stack, cluster, base_dir)
+    old = session.outdated_phases() if hasattr(session, "outdated_phases") else 0
+    if old:
+        info(f"note: {old} setup phase(s) of {stack} were made by an earlier styx (scripts inline in the command "
+             "text); this update runs every setup phase once more on every node in the new form (programs on "
+             "stdin, the styx library installed on each node). Machines, SSH keys, synced files and the env file "
+             "stay; Ray restarts once.")
     meta = session.meta()
     cfg = parse_cluster(cluster)
     rec = pricing.record(meta.get("styx:pricing"), pricing.price_cluster(cfg))

@@ -117,6 +117,16 @@ def test_changing_custom_script_changes_exactly_that_phase_and_later():
     assert diff == expected
 
 
+def test_changing_the_ray_version_reruns_python_env_and_later_only():
+    before = _triggers(local_cluster())
+    changed = local_cluster()
+    changed["setup"]["ray"] = {"version": "2.59.0"}
+    after = _triggers(changed)
+    diff = {n for n in before if before[n] != after[n]}
+    assert {"demo-head-python_env", "demo-head-ray", "demo-worker-1-python_env", "demo-worker-1-ray"} <= diff
+    assert not any(n.endswith(("-wait_ssh", "-system_packages")) for n in diff), diff
+
+
 def test_changing_one_script_changes_that_phase_and_later(monkeypatch):
     import components.phases as ph
 

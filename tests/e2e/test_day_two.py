@@ -115,7 +115,7 @@ def test_first_launch(ctx):
     for n in NODES:
         assert "export A=1" in env_file(ctx, n)
         files = sh(ctx, n, "cd /opt/dayt/code && find . -type f | sort").split()
-        assert files == ["./conf/a.yaml", "./notes.txt", "./train.py"], files  # .git, __pycache__, *.ckpt left out
+        assert files == ["./.styxignore", "./conf/a.yaml", "./notes.txt", "./train.py"], files  # no .git, __pycache__, *.ckpt
     state = json.dumps(ctx["stack"].stack.export_stack().deployment)
     assert SECRET_A not in state
 
