@@ -231,3 +231,81 @@ def test_a_crashed_update_is_detected_and_repaired_with_consent(cli):
         assert up["phases"]["head"]["wait_ssh"] == "unchanged"
     finally:
         teardown(cli, name, name)
+
+
+def test_a_second_ctrl_c_stops_the_running_phase_on_the_node(cli):
+    """The first ^C lets running phases finish; the second stops the engine and its plugins, and the
+    node's phase with them (the wrapper's watchdog sees its SSH session go). The sandbox's processes
+    are visible in this machine's process table."""
+    name = "cliint2"
+    marker = "sleep 300.5"
+    c = tiny(name, "10.78.17.0/24", workers=[])
+    c["setup"]["custom_scripts"] = [{"name": "slow", "inline": f"{marker}; echo slow-done > /tmp/slow"}]
+    cfg = cli.config(c)
+    try:
+        p = subprocess.Popen(cli.argv("launch", str(cfg)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=ROOT, env=cli.env, stdin=subprocess.DEVNULL)
+        assert p.stderr is not None
+        sent = 0
+        for line in p.stderr:
+            if sent == 0 and "custom-slow" in line and "started" in line:
+                time.sleep(2)
+                assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 0
+                p.send_signal(signal.SIGINT)
+                time.sleep(1)
+                p.send_signal(signal.SIGINT)
+                sent = 2
+        assert p.wait(timeout=120) != 0 and sent == 2
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode != 0:
+                break
+            time.sleep(1)
+        assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode != 0, \
+            "the phase still runs on the node after the second ^C"
+    finally:
+        teardown(cli, name, name)
+
+
+def test_styx_launch_and_plain_pulumi_are_interchangeable(cli):
+    """A state made by `styx launch` and plain `pulumi up -s S` in the repo (same backend, same
+    passphrase) show 0 changes when switching, a secret kept only encrypted in the stack file included."""
+    from styx import engine
+
+    name = "cliswap"
+    stack_file = ROOT / "stacks" / f"Pulumi.e2e-{name}.yaml"
+    stack = f"e2e-{name}"
+    c = tiny(name, "10.78.18.0/24", workers=[])
+    c["setup"]["env"] = {"GREETING": "hi"}
+    c["setup"]["file_mounts"] = [{"local": "examples/local-files", "remote": "/opt/cliswap/files"}]
+    stack_file.write_text(yaml.safe_dump({"config": {"styx:cluster": c}}, sort_keys=False))
+    home = Path(cli.env["STYX_HOME"])
+    plain = {**cli.env, "PATH": f"{engine.toolchain_bin()}:{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+             "PULUMI_BACKEND_URL": f"file://{home / 'state'}",
+             "PULUMI_CONFIG_PASSPHRASE_FILE": str(home / "passphrase"),
+             "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+             "PULUMI_IGNORE_AMBIENT_PLUGINS": "true", "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true"}
+
+    def pulumi(*args: str) -> subprocess.CompletedProcess:
+        r = subprocess.run(["pulumi", *args, "-s", stack, "--non-interactive"], cwd=ROOT, env=plain,
+                           capture_output=True, text=True, timeout=900, check=False)
+        print(f"$ pulumi {' '.join(args)} -> {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        return r
+
+    try:
+        r = subprocess.run(cli.argv("secret", "set", "TOKEN", "--stack", stack), input="swap-secret-31c9\n",
+                           capture_output=True, text=True, cwd=ROOT, env=cli.env, timeout=300, check=False)
+        assert r.returncode == 0, r.stderr
+        assert "swap-secret-31c9" not in stack_file.read_text() and "secure:" in stack_file.read_text()
+        assert cli.json("launch", str(stack_file), "--stack", stack)["ok"]
+        # plain Pulumi on the state styx made: nothing to do
+        assert pulumi("preview", "--expect-no-changes").returncode == 0
+        assert pulumi("up", "--yes", "--expect-no-changes").returncode == 0
+        # and styx on the state plain Pulumi last wrote: nothing to do either
+        pv = cli.json("preview", "--stack", stack, str(stack_file))
+        assert not {k: v for k, v in (pv.get("changes") or {}).items() if k != "same" and v}, pv
+        out = cli.json("exec", "--stack", stack, "--", ". /etc/styx/env.sh; echo $TOKEN; cat /opt/cliswap/files/*")
+        assert "swap-secret-31c9" in out["stdout"]
+    finally:
+        teardown(cli, stack, name)
+        stack_file.unlink(missing_ok=True)
