@@ -210,7 +210,7 @@ command_registered() {
 
 try_command_release() {
   [ "${STYX_TRY_INSTALLER:-1}" = 1 ] || return 1
-  local w="$BUILD/command-release-$COMMAND_VERSION" plugin rc=0 why
+  local w="$BUILD/command-release-$COMMAND_VERSION" plugin rc=0 why cause
   plugin="$PULUMI_HOME/plugins/resource-command-v$COMMAND_VERSION/pulumi-resource-command"
   mkdir -p "$w"
   log "INFO trying the official release: pulumi plugin install resource command $COMMAND_VERSION"
@@ -221,9 +221,11 @@ try_command_release() {
     log "INFO installed the official release of pulumi-resource-command v$COMMAND_VERSION in $PULUMI_HOME"
     return 0
   fi
+  # The last line says what failed, the first download warning why (e.g. "lookup get.pulumi.com ...: no such host").
   why="$(grep -v '^[[:space:]]*$' "$w/install.log" | tail -n 1 || true)"
+  cause="$(grep -m1 -o 'Error downloading plugin: .*' "$w/install.log" || true)"
   [ "$rc" = 124 ] && why="no answer within 30 s${why:+; last output: $why}"
-  log "INFO official release not reachable (rc=$rc: ${why:-no output}; log: $w/install.log); building the official source"
+  log "INFO official release not reachable (rc=$rc: ${why:-no output}${cause:+; $cause}; log: $w/install.log); building the official source"
   return 1
 }
 
@@ -258,8 +260,9 @@ go_build_command() {
 }
 
 register_command() {
-  "$BIN/pulumi" plugin install resource command "$COMMAND_VERSION" --file "$BIN/pulumi-resource-command" --reinstall \
-    >/dev/null || die "pulumi plugin install --file $BIN/pulumi-resource-command failed"
+  local out
+  out="$("$BIN/pulumi" plugin install resource command "$COMMAND_VERSION" --file "$BIN/pulumi-resource-command" \
+    --reinstall 2>&1)" || { printf '%s\n' "$out" >&2; die "pulumi plugin install --file $BIN/pulumi-resource-command failed"; }
   cp "$BIN/.command-origin" "$PULUMI_HOME/.styx-command-origin"
   log "INFO registered pulumi-resource-command v$COMMAND_VERSION ($(cat "$BIN/.command-origin")) in $PULUMI_HOME"
 }
