@@ -91,12 +91,85 @@ class ToolchainMissing(RuntimeError):
     pass
 
 
-def check_toolchain() -> dict[str, Any]:
-    """What is installed; raises ToolchainMissing with a fix hint when the CLI is absent."""
+# Strings only Pulumi's own builds carry: the command provider's remote package, and the module path
+# of the Python language host (its own module since sdk 3.80; the v3.79 host lived in sdk/v3).
+COMMAND_MARK = b"github.com/pulumi/pulumi-command/provider/pkg/provider/remote"
+LANGHOST_MARK = b"github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3"
+
+
+@dataclass
+class PluginInfo:
+    """One engine plugin as toolchain/install-pulumi.sh left it, from its origin record."""
+
+    name: str
+    path: Path
+    exists: bool
+    origin: str  # "official release" | "official source build" | "on PATH" | "unknown" | "missing"
+    version: str | None  # from the origin record
+    record: str  # the origin record's line ("" when there is none)
+    official: bool  # the binary carries the marker of Pulumi's own code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "exists": self.exists, "origin": self.origin,
+                "version": self.version, "record": self.record, "official": self.official}
+
+
+def _contains(path: Path, needle: bytes) -> bool:
+    import mmap
+
+    try:
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return m.find(needle) >= 0
+    except (OSError, ValueError):
+        return False
+
+
+def _plugin_info(name: str, path: Path, records: list[Path], mark: bytes, scan: bool) -> PluginInfo:
+    import re
+
+    record = next((r.read_text().strip() for r in records if r.is_file() and r.read_text().strip()), "")
+    exists = path.exists()
+    if not exists:
+        origin = "missing"
+    elif not record:
+        origin = "unknown"
+    else:
+        origin = record.split(":", 1)[0].strip()
+    m = re.search(r"(?:^|\s)v(\d+\.\d+\.\d+)(?=[\s(),]|$)", record)  # the first " vX.Y.Z" word
+    return PluginInfo(name, path, exists, origin, m.group(1) if m else None, record,
+                      exists and scan and _contains(path, mark))
+
+
+def command_plugin(scan: bool = True) -> PluginInfo:
+    """The command provider the engine runs: the one registered in PULUMI_HOME (scan: look for the
+    official code's marker in the binary, ~0.1 s)."""
+    path = pulumi_home() / "plugins" / f"resource-command-v{COMMAND_VERSION}" / "pulumi-resource-command"
+    return _plugin_info("pulumi-resource-command", path,
+                        [pulumi_home() / ".styx-command-origin", toolchain_bin() / ".command-origin"], COMMAND_MARK,
+                        scan)
+
+
+def language_host(scan: bool = True) -> PluginInfo:
+    """The Python language host next to the CLI (only `pulumi up` in the repo and policy packs use it)."""
     bin_dir = toolchain_bin()
-    found = {n: (bin_dir / n).exists() for n in ("pulumi", "pulumi-language-python", "pulumi-resource-command")}
+    return _plugin_info("pulumi-language-python", bin_dir / "pulumi-language-python",
+                        [bin_dir / ".langhost-origin"], LANGHOST_MARK, scan)
+
+
+def check_toolchain() -> dict[str, Any]:
+    """What is installed; raises ToolchainMissing with a fix hint when the CLI is absent.
+
+    Keys: the three binaries (bool), "plugin registered" (bool), and "command origin" /
+    "language host origin" (e.g. "official source build v1.2.1"; "missing" when absent).
+    """
+    bin_dir = toolchain_bin()
+    found: dict[str, Any] = {
+        n: (bin_dir / n).exists() for n in ("pulumi", "pulumi-language-python", "pulumi-resource-command")}
     plugin_dir = pulumi_home() / "plugins" / f"resource-command-v{COMMAND_VERSION}"
     found["plugin registered"] = plugin_dir.exists()
+    for key, info in (("command origin", command_plugin(scan=False)),
+                      ("language host origin", language_host(scan=False))):
+        found[key] = info.origin + (f" v{info.version}" if info.version else "")
     if not found["pulumi"]:
         raise ToolchainMissing(f"pulumi CLI not found in {bin_dir}: run `bash toolchain/install-pulumi.sh`")
     return found

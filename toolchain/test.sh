@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README, CI): set up, lint, then every test layer:
-#   unit (mocks) -> setup scripts (shellcheck, bats, chroot double-run) -> provider (go test)
+#   unit (mocks) -> setup scripts (shellcheck, bats, chroot double-run) -> stub provider (go test)
 #   -> local sandbox hosts -> real engine end to end (local backend, real Ray).
 # Extra arguments go to pytest (e.g. -m "not slow").
 set -euo pipefail
@@ -13,6 +13,5 @@ STYX_PULUMI_BIN_DIR="$(.venv/bin/python -c 'from styx import engine; print(engin
 export STYX_PULUMI_BIN_DIR
 .venv/bin/ruff check .
 .venv/bin/shellcheck -x setup_scripts/*.sh sandbox/*.sh toolchain/*.sh .ci/run
-(cd toolchain/command-provider && go vet ./... && go test ./...)
 (cd toolchain/stub-provider && go vet ./... && go test ./...)
 .venv/bin/python -m pytest "$@"

@@ -32,6 +32,19 @@ def _run(argv: list[str], timeout: int = 10) -> tuple[int, str]:
     return r.returncode, (r.stdout + r.stderr).strip()
 
 
+def _origin_text(info, want: str) -> str:
+    """e.g. "official source build v1.2.1 (commit ..., archive sha256 ...)"; says so when it is not Pulumi's code."""
+    version = f"v{info.version}" if info.version else "version unknown"
+    text = f"{info.origin} {version}"
+    if "(" in info.record:
+        text += " (" + info.record.split("(", 1)[1]
+    if info.version and info.version != want:
+        text += f" (want v{want})"
+    if not info.official:
+        text += " - NOT an official Pulumi build (reinstall)"
+    return text
+
+
 def engine_checks() -> list[dict[str, Any]]:
     from styx import engine as eng
 
@@ -46,10 +59,14 @@ def engine_checks() -> list[dict[str, Any]]:
                          f"{pulumi}: {text.strip() or 'no output'} (want {want})", install))
     else:
         out.append(_item("pulumi CLI", False, f"not found in {bin_dir}", install))
-    plugin_dir = eng.pulumi_home() / "plugins" / f"resource-command-v{eng.COMMAND_VERSION}"
-    plugin_bin = plugin_dir / "pulumi-resource-command"
-    out.append(_item("command provider plugin", plugin_bin.exists() or (bin_dir / "pulumi-resource-command").exists(),
-                     f"resource-command v{eng.COMMAND_VERSION} in {plugin_dir}", install))
+    cmd = eng.command_plugin()
+    if not cmd.exists:
+        detail = f"resource-command v{eng.COMMAND_VERSION} not registered in {cmd.path.parent.parent}"
+    else:
+        detail = f"{_origin_text(cmd, eng.COMMAND_VERSION)}, registered in {cmd.path.parent}"
+    cmd_ok = cmd.exists and cmd.official and cmd.version in (None, eng.COMMAND_VERSION)
+    out.append({**_item("command provider plugin", cmd_ok, detail, install),
+                "origin": cmd.origin, "version": cmd.version, "official": cmd.official})
     for pkg, want in (("pulumi", eng.PULUMI_VERSION), ("pulumi-command", eng.COMMAND_VERSION)):
         try:
             have = importlib.metadata.version(pkg)
@@ -57,9 +74,13 @@ def engine_checks() -> list[dict[str, Any]]:
             have = None
         out.append(_item(f"python package {pkg}", have == want, f"{have or 'missing'} (want {want})",
                          f"pip install {pkg}=={want}"))
-    lang = bin_dir / "pulumi-language-python"
-    out.append(_item("python language host", lang.exists(), f"{lang} (only for `pulumi up` in the repo; styx runs "
-                     "its program inline)", install, required=False))
+    lang = eng.language_host()
+    detail = (_origin_text(lang, eng.PULUMI_VERSION) + f": {lang.path}") if lang.exists else f"not found: {lang.path}"
+    lang_ok = lang.exists and lang.official and lang.version in (None, eng.PULUMI_VERSION)
+    out.append({**_item("python language host", lang_ok,
+                        f"{detail} (only for `pulumi up` in the repo and policy packs; styx runs its program inline)",
+                        install, required=False),
+                "origin": lang.origin, "version": lang.version, "official": lang.official})
     pp = eng.passphrase_file()
     src = "PULUMI_CONFIG_PASSPHRASE" if "PULUMI_CONFIG_PASSPHRASE" in os.environ else (
         "PULUMI_CONFIG_PASSPHRASE_FILE" if os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE") else

@@ -9,23 +9,21 @@ policy pack are all real; only the cloud API behind the providers is missing. Po
 resource inputs, which the stubs pass through untouched, so what the pack sees is what it would see
 with the real providers.
 
-The stubs live in a throwaway PULUMI_HOME (one per test session, with the command provider copied
-in), never in styx's own PULUMI_HOME. The stub binary is built once and cached by a hash of its
-sources under $STYX_HOME/toolchain/stub-provider-<hash>/ (seconds with a warm Go build cache, up to
-~2 min with a cold one; later sessions reuse the binary).
+The stubs live in a throwaway PULUMI_HOME (one per test session, with the official command provider
+that install-pulumi.sh registered in styx's own PULUMI_HOME copied in), never in styx's own
+PULUMI_HOME. The stub binary is built once and cached by a hash of its sources under
+$STYX_HOME/toolchain/stub-provider-<hash>/ (seconds with a warm Go build cache, up to ~2 min with a
+cold one; later sessions reuse the binary).
 
 Skips (saying why) only when the toolchain (toolchain/install-pulumi.sh) is missing, or when Go is
 missing and no stub binary is cached. Each stack lives on a temporary file backend; nothing is ever
 created (preview only) and no cloud is contacted.
 
-Toolchain note: the language host that install-pulumi.sh builds (sdk 3.79) starts a Python policy
-pack as `python <RunPluginRequest.program>`, and the 3.259 engine leaves that field empty (it sends
-`info` instead), so the host runs `python ''` in the project directory, i.e. that directory's
-`__main__.py`. Each workspace therefore gets a two-line `__main__.py` shim that runs
-policy/__main__.py (an inline program never uses the workspace's `__main__.py`); with a language
-host that reads `info`, the shim is simply never used. (The same defect breaks the CLI form,
-`pulumi preview --policy-pack policy/` from the repo root, which runs the repo's `__main__.py` as
-the pack; the fix belongs in the language host that install-pulumi.sh builds.)
+Toolchain note: the official Python language host (v3.259.0) starts the pack from the folder the
+engine sends in RunPluginRequest.info. Each workspace holds a `__main__.py` that fails loudly, so a
+host that ran the project's `__main__.py` instead (as the v3.79 host styx used to build did, the
+3.259 engine leaving RunPluginRequest.program empty) fails these tests instead of passing by
+accident; an inline program never uses that file.
 """
 
 from __future__ import annotations
@@ -134,15 +132,26 @@ def install_plugin(bin_dir: Path, home: Path, name: str, version: str, binary: P
         pytest.fail(f"pulumi plugin install resource {name} {version} failed: {r.stderr[-2000:]}")
 
 
+def registered_command(bin_dir: Path) -> Path:
+    """The official pulumi-resource-command that install-pulumi.sh registered (styx's PULUMI_HOME, else BIN)."""
+    from styx import engine
+
+    name = "pulumi-resource-command"
+    for p in (engine.pulumi_home() / "plugins" / f"resource-command-v{engine.COMMAND_VERSION}" / name,
+              bin_dir / name):
+        if p.exists():
+            return p
+    pytest.skip(f"{name} v{engine.COMMAND_VERSION} not registered in {engine.pulumi_home()}: "
+                "run `bash toolchain/install-pulumi.sh`")
+
+
 @pytest.fixture(scope="session")
 def stub_home(tmp_path_factory) -> Path:
-    """A throwaway PULUMI_HOME with the aws/gcp/tls stubs and styx's command provider."""
+    """A throwaway PULUMI_HOME with the aws/gcp/tls stubs and the official command provider."""
     from styx import engine
 
     bin_dir = _bin_dir()
-    command = bin_dir / "pulumi-resource-command"
-    if not command.exists():
-        pytest.skip(f"pulumi-resource-command missing in {bin_dir}: run `bash toolchain/install-pulumi.sh`")
+    command = registered_command(bin_dir)
     binary = build_stub()
     home = tmp_path_factory.mktemp("stub-pulumi-home")
     for name in STUBBED:
@@ -166,7 +175,7 @@ def make_stack(tmp: Path, home: Path | str, project: str, program, cluster: dict
     ws_dir = tmp / "ws"
     ws_dir.mkdir()
     (ws_dir / "__main__.py").write_text(  # see the module docstring
-        f"import runpy\nrunpy.run_path({str(PACK / '__main__.py')!r}, run_name='__main__')\n")
+        "raise SystemExit('the language host ran the workspace __main__.py instead of the policy pack')\n")
     (tmp / "state").mkdir()
     ws = auto.LocalWorkspace(
         work_dir=str(ws_dir),

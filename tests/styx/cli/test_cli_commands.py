@@ -332,13 +332,94 @@ def test_check_json_shape(monkeypatch, tmp_path):
     assert {"pulumi CLI", "command provider plugin", "root", "ip netns", "debootstrap", "iptables",
             "unshare (namespaces)", "aws", "gcp", "kubernetes"} <= names
     assert set(body["clouds"]) == {"aws", "gcp", "kubernetes"}
+    plugins = {"command provider plugin", "python language host"}
     for c in body["checks"]:
-        assert set(c) == {"name", "group", "ok", "required", "detail", "fix"}
+        base = {"name", "group", "ok", "required", "detail", "fix"}
+        assert set(c) == (base | {"origin", "version", "official"} if c["name"] in plugins else base)
         if not c["ok"] and c["required"]:
             assert c["fix"]
     # an empty STYX_HOME has no toolchain: not ready, exit 1, with the install hint
     pul = next(c for c in body["checks"] if c["name"] == "pulumi CLI")
     assert pul["ok"] is False and "install-pulumi.sh" in pul["fix"] and r.exit_code == 1
+    cmd = next(c for c in body["checks"] if c["name"] == "command provider plugin")
+    assert cmd["ok"] is False and cmd["origin"] == "missing" and "install-pulumi.sh" in cmd["fix"]
+
+
+def _toolchain(tmp_path, monkeypatch, command: bytes, langhost: bytes, command_origin: str, langhost_origin: str):
+    """A fake STYX_HOME as install-pulumi.sh leaves it: BIN with the binaries, the plugin registered."""
+    from styx import engine
+
+    monkeypatch.setenv("STYX_HOME", str(tmp_path / "h"))
+    monkeypatch.delenv("STYX_PULUMI_BIN_DIR", raising=False)
+    monkeypatch.delenv("PULUMI_HOME", raising=False)
+    bin_dir, home = engine.toolchain_bin(), engine.pulumi_home()
+    plugin = home / "plugins" / f"resource-command-v{engine.COMMAND_VERSION}" / "pulumi-resource-command"
+    plugin.parent.mkdir(parents=True)
+    bin_dir.mkdir(parents=True)
+    for p, data in ((plugin, command), (bin_dir / "pulumi-resource-command", command),
+                    (bin_dir / "pulumi-language-python", langhost)):
+        p.write_bytes(b"\x7fELF..." + data + b"...")
+    (home / ".styx-command-origin").write_text(command_origin + "\n")
+    (bin_dir / ".command-origin").write_text(command_origin + "\n")
+    (bin_dir / ".langhost-origin").write_text(langhost_origin + "\n")
+    return bin_dir, home
+
+
+def test_check_reports_official_source_builds(monkeypatch, tmp_path):
+    from styx import engine
+    from styx.cli.check import engine_checks
+
+    _toolchain(tmp_path, monkeypatch, engine.COMMAND_MARK, engine.LANGHOST_MARK,
+               "official source build: pulumi-command v1.2.1 (commit 7f3eb6f3, archive sha256 aa29)",
+               "official source build: pulumi-language-python v3.259.0 (commit 0ac56e87, archive sha256 6e3c)")
+    got = {c["name"]: c for c in engine_checks()}
+    cmd, lang = got["command provider plugin"], got["python language host"]
+    assert cmd["ok"] and cmd["official"] and cmd["origin"] == "official source build" and cmd["version"] == "1.2.1"
+    assert "official source build v1.2.1 (commit 7f3eb6f3, archive sha256 aa29)" in cmd["detail"]
+    assert lang["ok"] and lang["official"] and lang["origin"] == "official source build"
+    assert lang["version"] == "3.259.0" and "official source build v3.259.0" in lang["detail"]
+
+
+def test_check_reports_official_release(monkeypatch, tmp_path):
+    from styx import engine
+    from styx.cli.check import engine_checks
+
+    _toolchain(tmp_path, monkeypatch, engine.COMMAND_MARK, engine.LANGHOST_MARK,
+               "official release: pulumi-command v1.2.1",
+               "official release: pulumi-language-python v3.259.0 (Pulumi's installer)")
+    got = {c["name"]: c for c in engine_checks()}
+    cmd = got["command provider plugin"]
+    assert cmd["ok"] and cmd["origin"] == "official release" and cmd["version"] == "1.2.1"
+    assert cmd["detail"].startswith("official release v1.2.1, registered in ")
+    assert got["python language host"]["origin"] == "official release"
+
+
+def test_check_flags_a_command_plugin_that_is_not_pulumis(monkeypatch, tmp_path):
+    """e.g. the home-made provider of earlier styx versions, still registered without an origin record."""
+    from styx.cli.check import engine_checks
+
+    _, home = _toolchain(tmp_path, monkeypatch, b"styx.local/command-provider", b"sdk/v3/python/cmd", "", "")
+    (home / ".styx-command-origin").unlink()
+    got = {c["name"]: c for c in engine_checks()}
+    cmd, lang = got["command provider plugin"], got["python language host"]
+    assert not cmd["ok"] and cmd["origin"] == "unknown" and not cmd["official"]
+    assert "NOT an official Pulumi build" in cmd["detail"] and "install-pulumi.sh" in cmd["fix"]
+    assert not lang["ok"] and not lang["required"] and "NOT an official" in lang["detail"]
+
+
+def test_check_toolchain_origins(monkeypatch, tmp_path):
+    from styx import engine
+
+    bin_dir, _ = _toolchain(tmp_path, monkeypatch, engine.COMMAND_MARK, engine.LANGHOST_MARK,
+                            "official source build: pulumi-command v1.2.1 (commit 7f3eb6f3, archive sha256 aa29)",
+                            "official release: pulumi-language-python v3.259.0 (Pulumi's installer)")
+    with pytest.raises(engine.ToolchainMissing):
+        engine.check_toolchain()
+    (bin_dir / "pulumi").write_text("#!/bin/sh\n")
+    found = engine.check_toolchain()
+    assert found["pulumi"] and found["plugin registered"]
+    assert found["command origin"] == "official source build v1.2.1"
+    assert found["language host origin"] == "official release v3.259.0"
 
 
 def test_cloud_credentials_are_found_without_calling_clouds(tmp_path):
