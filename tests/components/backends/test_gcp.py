@@ -24,8 +24,8 @@ from test_gcp_mocks import (
     gcp_runner,
 )
 
-from components.backends import gcp as g
 from components.backends import check_cluster, get_backend
+from components.backends import gcp as g
 from components.transport import SSHTransport
 from styx.config import ConfigError, parse_cluster
 
