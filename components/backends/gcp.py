@@ -353,7 +353,7 @@ class GcpBackend(Backend):
                 key = f"{K}.{where}.zone" if spec.zone else f"{K}.zone"
                 p.append(f"{key}: {zone!r} is not in region {cfg.region!r}")
             if not spec.instance_type:
-                continue  # reported by styx.config
+                continue  # reported by config_problems (Feature.CATALOG)
             try:
                 mt = self.machine_type(cfg, spec)
             except AutoNotWired as e:
