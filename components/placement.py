@@ -8,13 +8,13 @@ instances. Re-optimising is an explicit action that shows its diff:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
+from components.backends import backend_class
 from styx.config import CONFIG_KEY, ClusterConfig, ConfigError
 
 
@@ -49,11 +49,7 @@ def plan(cfg: ClusterConfig) -> dict[str, Any] | None:
     where = f"{CONFIG_KEY}.head.instance_type" if cfg.head.instance_type == "auto" else f"{CONFIG_KEY}.workers"
     try:
         catalog = load_catalog(os.environ.get("STYX_CATALOG_DIR"), clouds=[cfg.cloud])
-        request = request_from_cluster(cfg)
-        if cfg.cloud == "aws" and request.zones:
-            # catalogs name AWS zones by id (use1-az4), configs by name (us-east-1a): place by
-            # region and keep the configured zone for the subnet
-            request = dataclasses.replace(request, zones=())
+        request = backend_class(cfg.cloud)().placement_request(request_from_cluster(cfg))
         result = resolve(request, catalog)
     except CatalogError as e:
         raise ConfigError([f"{where}: auto needs an instance catalog for {cfg.cloud}: {e} "

@@ -7,10 +7,10 @@ from pathlib import Path
 import pulumi
 
 from components import placement
-from components.backends import get_backend
+from components.backends import check_cluster, get_backend
 from components.cluster import Cluster
 from components.filesync import FileSyncError, pack
-from styx.config import CONFIG_KEY, ConfigError, file_problems, parse_cluster
+from styx.config import CONFIG_KEY, ConfigError, file_problems
 
 
 def read_config(config: pulumi.Config) -> object:
@@ -21,7 +21,7 @@ def read_config(config: pulumi.Config) -> object:
 def build(config: pulumi.Config, base_dir: Path) -> Cluster:
     """Validate everything before registering anything; a bad config is one clean error, no traceback."""
     try:
-        cfg = parse_cluster(read_config(config))
+        cfg = check_cluster(read_config(config))  # the model, then the cloud's rules
         backend = get_backend(cfg.cloud)
         problems = backend.check(cfg) + file_problems(cfg, base_dir)
         if problems:

@@ -2,6 +2,10 @@
 
 Plain Python: no Pulumi import, so the CLI, the optimizer and tests can use it without an engine.
 Every model forbids unknown keys, so a typo is an error that names the key and the allowed ones.
+
+Which clouds exist is not written here: `cloud` accepts the names in the backend registry
+(`components.backends`, a Pulumi-free list of names), and the rules that depend on the chosen cloud
+are that backend's `config_problems` (`components.backends.check_cluster` runs both).
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from components.backends import backend_names
+
 CONFIG_KEY = "styx:cluster"
-CLOUDS = ("aws", "gcp", "kubernetes", "ssh", "local")
 
 _NAME_RE = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 _ACCEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*(:[0-9]+)?$")
@@ -529,7 +534,9 @@ class KubernetesConfig(_Model):
 
 class ClusterConfig(_Model):
     name: str = Field(pattern=_NAME_RE, description="Cluster name: lowercase letters, digits, '-'.")
-    cloud: Literal["aws", "gcp", "kubernetes", "ssh", "local"]
+    cloud: str = Field(description="The backend: one of the registry's (components/backends/__init__.py): "
+                       + ", ".join(backend_names()) + ".",
+                       json_schema_extra=lambda s: s.update(enum=list(backend_names())))
     region: str | None = None
     zone: str | None = None
     head: HeadSpec = Field(default_factory=HeadSpec)
@@ -540,6 +547,15 @@ class ClusterConfig(_Model):
     aws: AwsConfig = Field(default_factory=AwsConfig)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+
+    @field_validator("cloud", mode="before")
+    @classmethod
+    def _cloud(cls, v: Any) -> Any:
+        names = backend_names()
+        if v not in names:
+            shown = ", ".join(repr(n) for n in names[:-1]) + f" or {names[-1]!r}" if len(names) > 1 else repr(names[0])
+            raise ValueError(f"input should be {shown} (the backends registered in components.backends)")
+        return v
 
     @model_validator(mode="after")
     def _cross(self) -> ClusterConfig:
@@ -653,53 +669,7 @@ def parse_cluster(raw: Any) -> ClusterConfig:
         cfg = ClusterConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError([_format(err) for err in e.errors(include_url=False)]) from None
-    problems = _cloud_problems(cfg)
-    if problems:
-        raise ConfigError(problems)
     return cfg
-
-
-def _cloud_problems(cfg: ClusterConfig) -> list[str]:
-    """Rules that depend on the chosen cloud."""
-    p: list[str] = []
-    k = CONFIG_KEY
-    if cfg.cloud == "ssh":
-        if cfg.head.host is None:
-            p.append(f"{k}.head.host: required for cloud ssh (the existing machine's address)")
-        for i, g in enumerate(cfg.workers):
-            if g.hosts is None:
-                p.append(f"{k}.workers[{i}].hosts: required for cloud ssh (a list of existing machines)")
-    else:
-        if cfg.head.host is not None:
-            p.append(f"{k}.head.host: only allowed for cloud ssh (cloud is {cfg.cloud})")
-        for i, g in enumerate(cfg.workers):
-            if g.hosts is not None:
-                p.append(f"{k}.workers[{i}].hosts: only allowed for cloud ssh (cloud is {cfg.cloud})")
-    if cfg.cloud in ("aws", "gcp"):
-        if not cfg.region:
-            p.append(f"{k}.region: required for cloud {cfg.cloud}")
-        net = cfg.aws if cfg.cloud == "aws" else cfg.gcp
-        if not net.ssh_cidrs:
-            p.append(
-                f"{k}.{cfg.cloud}.ssh_cidrs: empty; list the CIDRs allowed to reach SSH (e.g. [203.0.113.0/24]); "
-                "styx never opens SSH to 0.0.0.0/0 by default"
-            )
-        for name, _, spec, _i in cfg.nodes()[:1] + [(g.name, "", g, 0) for g in cfg.workers]:
-            if not spec.instance_type:
-                where = "head" if name == "head" else f"workers[{[g.name for g in cfg.workers].index(name)}]"
-                p.append(f"{k}.{where}.instance_type: required for cloud {cfg.cloud} (a type, or auto with resources)")
-    if cfg.cloud == "local":
-        net = ipaddress.IPv4Network(cfg.local.subnet)
-        need = 10 + cfg.local.group_block * max(1, len(cfg.workers))
-        if net.num_addresses < need:
-            p.append(
-                f"{k}.local.subnet: {cfg.local.subnet} has {net.num_addresses} addresses but "
-                f"{len(cfg.workers)} worker groups × group_block {cfg.local.group_block} need {need}"
-            )
-        for i, g in enumerate(cfg.workers):
-            if (g.count or 0) > cfg.local.group_block:
-                p.append(f"{k}.workers[{i}].count: {g.count} exceeds local.group_block ({cfg.local.group_block})")
-    return p
 
 
 def json_schema() -> dict[str, Any]:

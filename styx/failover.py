@@ -1,10 +1,12 @@
 """Capacity failover for `styx launch`: recognise capacity errors, block the place, pick the next one.
 
-`next_placement(cluster, blocked)` is the one interface the launch loop uses:
-- `cloud: local`: the next zone of `local.zones` (the cluster's `zone` first) that is not blocked;
-- `aws` / `gcp`: the optimizer's cheapest placement (`styx.optimizer.resolve`) outside the blocklist,
-  with `instance_type: auto` nodes pinned to the chosen types;
-- other clouds: no alternative (None).
+`next_placement(cluster, blocked)` is the one interface the launch loop uses. Nothing here knows a
+cloud by name; it asks the cluster's backend (`components.backends.base.Backend`):
+- a cloud with `Feature.CATALOG`: the optimizer's cheapest placement (`styx.optimizer.resolve`)
+  outside the blocklist, with `instance_type: auto` nodes pinned to the chosen types;
+- otherwise `Backend.next_zone_placement`: the next of the zones its config lists (`local.zones`),
+  or no alternative (None).
+Which error text means "no capacity here" is each backend's `capacity_patterns`.
 Blocked places are optimizer block strings: `cloud/region/zone`, `cloud/region` or `cloud`.
 """
 
@@ -15,92 +17,56 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-CAPACITY_PATTERNS = (
-    r"InsufficientCapacity",
-    r"InsufficientInstanceCapacity",
-    r"InsufficientHostCapacity",
-    r"InsufficientReservedInstanceCapacity",
-    r"ZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?",
-    r"QUOTA_EXCEEDED",
-    r"Quota '[^']+' exceeded",
-    r"InstanceLimitExceeded",
-    r"VcpuLimitExceeded",
-    r"MaxSpotInstanceCountExceeded",
-    r"SpotMaxPriceTooLow",
-    r"Unsupported: .*availability zone",
-    r"does not have enough resources available",
-    r"STOCKOUT",
-)
-CAPACITY_RE = re.compile("|".join(CAPACITY_PATTERNS), re.IGNORECASE)
+from components.backends import backend_class, backend_names
+from components.backends.base import Backend, Feature
+
 _ZONE_RE = re.compile(r"\bzone[: ]+['\"]?([A-Za-z0-9][A-Za-z0-9_.\-]*)")
 
 
-def is_capacity_error(text: str | None) -> bool:
-    return bool(text and CAPACITY_RE.search(text))
+def _capacity_re(clouds: tuple[str, ...]) -> re.Pattern[str] | None:
+    patterns = [p for c in clouds for p in backend_class(c).capacity_patterns]
+    return re.compile("|".join(dict.fromkeys(patterns)), re.IGNORECASE) if patterns else None
 
 
-def capacity_reason(text: str) -> str:
-    m = CAPACITY_RE.search(text or "")
+def capacity_re(cloud: str | None = None) -> re.Pattern[str] | None:
+    """The capacity-error regex of `cloud`'s backend (None: of every registered backend)."""
+    return _capacity_re((cloud,) if cloud else backend_names())
+
+
+def is_capacity_error(text: str | None, cloud: str | None = None) -> bool:
+    rx = capacity_re(cloud)
+    return bool(text and rx is not None and rx.search(text))
+
+
+def capacity_reason(text: str, cloud: str | None = None) -> str:
+    rx = capacity_re(cloud)
+    m = rx.search(text or "") if rx is not None else None
     return m.group(0) if m else ""
 
 
-def _node_zone(cluster: dict[str, Any], node: str) -> str | None:
-    spec: dict[str, Any] | None = None
-    if node == "head":
-        spec = cluster.get("head") or {}
-    else:
-        for g in cluster.get("workers") or []:
-            if node.rsplit("-", 1)[0] == g.get("name", "worker"):
-                spec = g
-    z = (spec or {}).get("zone") or cluster.get("zone")
-    if z is None and cluster.get("cloud") == "local":
-        z = ((cluster.get("local") or {}).get("zones") or ["local-a"])[0]
-    return z
+def _backend(cluster: dict[str, Any]) -> Backend | None:
+    try:
+        return backend_class(cluster.get("cloud"))()
+    except ValueError:  # not validated yet: an unknown cloud has no placement to offer
+        return None
 
 
 def failed_place(cluster: dict[str, Any], node: str | None, message: str) -> str:
     """The block string for a capacity failure of `node` (zone named in the message, else the node's)."""
-    cloud = cluster.get("cloud", "")
+    backend = _backend(cluster)
+    if backend is None:
+        return str(cluster.get("cloud", ""))
     m = _ZONE_RE.search(message or "")
-    zone = m.group(1) if m else (_node_zone(cluster, node) if node else cluster.get("zone"))
-    if cloud == "local":
-        return f"local/{zone}" if zone else "local"
-    region = cluster.get("region")
-    if region and zone:
-        return f"{cloud}/{region}/{zone}"
-    if region:
-        return f"{cloud}/{region}"
-    return cloud
+    zone = m.group(1) if m else (backend.default_zone(cluster, node) if node else cluster.get("zone"))
+    return backend.failed_place(cluster, zone)
 
 
 def placement_of(cluster: dict[str, Any]) -> dict[str, Any]:
     """Where a cluster config points: cloud, region, zone (head's zone when set)."""
+    backend = _backend(cluster)
     head = cluster.get("head") or {}
-    return {"cloud": cluster.get("cloud"), "region": cluster.get("region"),
-            "zone": head.get("zone") or cluster.get("zone") or
-            (_node_zone(cluster, "head") if cluster.get("cloud") == "local" else None)}
-
-
-def _zone_blocked(cloud: str, zone: str | None, blocked: set[str]) -> bool:
-    return zone is not None and (f"{cloud}/{zone}" in blocked or zone in blocked or cloud in blocked)
-
-
-def _next_local(cluster: dict[str, Any], blocked: set[str]) -> dict[str, Any] | None:
-    zones = list(((cluster.get("local") or {}).get("zones")) or ["local-a"])
-    preferred = [cluster["zone"]] if cluster.get("zone") else []
-    for z in dict.fromkeys(preferred + zones):
-        if _zone_blocked("local", z, blocked):
-            continue
-        out = copy.deepcopy(cluster)
-        out["zone"] = z
-        specs = [out.setdefault("head", {}), *(out.get("workers") or [])]
-        for spec in specs:
-            if spec.get("zone") and _zone_blocked("local", spec["zone"], blocked):
-                spec["zone"] = z
-        if any(_zone_blocked("local", s.get("zone"), blocked) for s in specs):
-            continue
-        return out
-    return None
+    zone = head.get("zone") or cluster.get("zone") or (backend.default_zone(cluster, "head") if backend else None)
+    return {"cloud": cluster.get("cloud"), "region": cluster.get("region"), "zone": zone}
 
 
 def _next_cloud(cluster: dict[str, Any], blocked: Sequence[str],
@@ -154,17 +120,18 @@ def _duck(cluster: dict[str, Any]) -> Any:
 def next_placement(cluster: dict[str, Any], blocked: Sequence[str],
                    catalog_loader: Callable[[], Any] | None = None) -> dict[str, Any] | None:
     """The cluster config for the best place not in `blocked`, or None when nothing is left."""
-    cloud = cluster.get("cloud")
-    if cloud == "local":
-        return _next_local(cluster, set(blocked))
-    if cloud in ("aws", "gcp"):
+    backend = _backend(cluster)
+    if backend is None:
+        return None
+    if Feature.CATALOG in backend.features:
         return _next_cloud(cluster, blocked, catalog_loader)
-    return None
+    return backend.next_zone_placement(cluster, blocked)
 
 
 def needs_initial_placement(cluster: dict[str, Any]) -> bool:
-    """True when some node asks the optimizer to choose (`instance_type: auto`) on a priced cloud."""
-    if cluster.get("cloud") not in ("aws", "gcp"):
+    """True when some node asks the optimizer to choose (`instance_type: auto`) on a catalog cloud."""
+    backend = _backend(cluster)
+    if backend is None or Feature.CATALOG not in backend.features:
         return False
     specs = [cluster.get("head") or {}, *(cluster.get("workers") or [])]
     return any(s.get("instance_type") == "auto" for s in specs)
@@ -176,13 +143,15 @@ def keep_placement(cluster: dict[str, Any], stored: dict[str, Any] | None) -> di
     if not stored or stored.get("cloud") != cluster.get("cloud") or stored.get("name") != cluster.get("name"):
         return cluster
     out = copy.deepcopy(cluster)
-    cloud = cluster.get("cloud")
-    if cloud == "local":
-        zones = ((cluster.get("local") or {}).get("zones")) or ["local-a"]
+    backend = _backend(cluster)
+    if backend is None:
+        return out
+    zones = backend.config_zones(cluster)
+    if zones is not None:
         if not cluster.get("zone") and stored.get("zone") in zones:
             out["zone"] = stored["zone"]
         return out
-    if cloud not in ("aws", "gcp"):
+    if Feature.CATALOG not in backend.features:
         return out
     if not cluster.get("region") and stored.get("region"):
         out["region"] = stored["region"]

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from components.backends import backend_class
+from components.backends.base import Feature
 from styx.config import ClusterConfig
 
 
@@ -36,11 +38,13 @@ def parse_iso(s: str | None) -> datetime | None:
 
 def price_cluster(cfg: ClusterConfig, *, catalog_loader: Callable[[], Any] | None = None,
                   now: datetime | None = None) -> dict[str, Any]:
-    """Price every node of `cfg` (local and ssh: 0; aws/gcp: the catalog's on-demand or spot price)."""
+    """Price every node of `cfg`: the backend's own price (`Backend.fixed_price`: a sandbox, an existing
+    machine), else the catalog's on-demand or spot price (`Feature.CATALOG` clouds)."""
     now = now or datetime.now(UTC)
+    backend = backend_class(cfg.cloud)()
     catalog = None
     catalog_error = None
-    if cfg.cloud in ("aws", "gcp"):
+    if Feature.CATALOG in backend.features:
         try:
             if catalog_loader is None:
                 from styx.catalog import load_catalog
@@ -54,12 +58,9 @@ def price_cluster(cfg: ClusterConfig, *, catalog_loader: Callable[[], Any] | Non
         zone = spec.zone or cfg.zone
         entry: dict[str, Any] = {"node": name, "role": role, "instance_type": spec.instance_type,
                                  "region": cfg.region, "zone": zone, "spot": spec.spot}
-        if cfg.cloud == "local":
-            entry.update(instance_type="sandbox", zone=zone or cfg.local.zones[0], price_per_hour=0.0,
-                         source="local")
-        elif cfg.cloud == "ssh":
-            entry.update(instance_type=spec.instance_type or "existing", price_per_hour=0.0,
-                         source="existing machine (not billed by styx)")
+        fixed = backend.fixed_price(cfg, spec, zone)
+        if fixed is not None:
+            entry.update(fixed)
         elif catalog is not None and spec.instance_type and spec.instance_type != "auto":
             price = _catalog_price(catalog, cfg.cloud, spec.instance_type, cfg.region, zone, spec.spot)
             entry.update(price_per_hour=price, source="catalog" if price is not None else "not in catalog")

@@ -27,7 +27,14 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_command import local
 
-from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
+from components.backends.base import (
+    Backend,
+    Feature,
+    NodeHandle,
+    NodeRequest,
+    ProvisionContext,
+    cloud_net_problems,
+)
 from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 SSH_PORT = 22  # sshd on the AWS images listens here; ssh_cidrs only ever reach this port
@@ -130,6 +137,29 @@ class _Shared:
 class AwsBackend(Backend):
     name = "aws"
     key_generator = "tls"  # pulumi_tls.PrivateKey: no local ssh-keygen needed; the key is a secret
+    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG
+    config_section = "aws"
+    capacity_patterns = (
+        r"InsufficientCapacity",
+        r"InsufficientInstanceCapacity",
+        r"InsufficientHostCapacity",
+        r"InsufficientReservedInstanceCapacity",
+        r"InstanceLimitExceeded",
+        r"VcpuLimitExceeded",
+        r"MaxSpotInstanceCountExceeded",
+        r"SpotMaxPriceTooLow",
+        r"Unsupported: .*availability zone",
+    )
+
+    def config_problems(self, cfg: ClusterConfig) -> list[str]:
+        return super().config_problems(cfg) + cloud_net_problems(cfg, "aws")
+
+    def placement_request(self, request: Any) -> Any:
+        """Catalogs name AWS zones by id (use1-az4), configs by name (us-east-1a): place by region and
+        keep the configured zone for the subnet."""
+        import dataclasses
+
+        return dataclasses.replace(request, zones=()) if request.zones else request
 
     # ------------------------------------------------------------------ instance type
 

@@ -38,7 +38,14 @@ from typing import Any
 
 import pulumi
 
-from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
+from components.backends.base import (
+    Backend,
+    Feature,
+    NodeHandle,
+    NodeRequest,
+    ProvisionContext,
+    cloud_net_problems,
+)
 from styx.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
 
 K = CONFIG_KEY
@@ -282,6 +289,18 @@ def external_ip_of(nics: Any) -> str | None:
 class GcpBackend(Backend):
     name = "gcp"
     key_generator = "tls"
+    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG
+    config_section = "gcp"
+    capacity_patterns = (
+        r"ZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?",
+        r"QUOTA_EXCEEDED",
+        r"Quota '[^']+' exceeded",
+        r"does not have enough resources available",
+        r"STOCKOUT",
+    )
+
+    def config_problems(self, cfg: ClusterConfig) -> list[str]:
+        return super().config_problems(cfg) + cloud_net_problems(cfg, "gcp")
 
     # ---- instance_type: auto
     def resolve_auto(self, cfg: ClusterConfig, spec: NodeSpec) -> str:
@@ -334,7 +353,7 @@ class GcpBackend(Backend):
                 key = f"{K}.{where}.zone" if spec.zone else f"{K}.zone"
                 p.append(f"{key}: {zone!r} is not in region {cfg.region!r}")
             if not spec.instance_type:
-                continue  # reported by styx.config
+                continue  # reported by config_problems (Feature.CATALOG)
             try:
                 mt = self.machine_type(cfg, spec)
             except AutoNotWired as e:

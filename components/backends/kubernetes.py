@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 from pulumi_command import local
 
 from components.backends import kubernetes_manifests as m
-from components.backends.base import Backend, NodeHandle, NodeRequest, PhaseOverride, ProvisionContext
+from components.backends.base import Backend, Feature, NodeHandle, NodeRequest, PhaseOverride, ProvisionContext
 from components.transport import LocalShellTransport
 from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
@@ -164,6 +164,8 @@ class KubeRayTransport(KubectlExecTransport):
 class KubernetesBackend(Backend):
     key_generator = "none"  # phases go through kubectl exec: no SSH key
     name = "kubernetes"
+    features = Feature.NONE  # pods land where the scheduler puts them; spot is a node pool (selectors)
+    config_section = "kubernetes"
 
     # ------------------------------------------------------------------ check
 

@@ -11,13 +11,15 @@ import ipaddress
 import os
 import shlex
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pulumi
 from pulumi_command import local
 
-from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
-from styx.config import ClusterConfig
+from components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
+from styx.config import CONFIG_KEY, ClusterConfig, LocalConfig, NodeSpec
 
 SANDBOXCTL = Path(__file__).resolve().parents[2] / "sandbox" / "sandboxctl.sh"
 
@@ -46,6 +48,35 @@ def _ctl(sub: str, env: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
 
 class LocalBackend(Backend):
     name = "local"
+    features = Feature.ZONES  # zones are names in `local.zones`: failover walks them
+    config_section = "local"
+    capacity_patterns = (r"InsufficientCapacity",)  # sandboxctl's test-only refusal (STYX_SB_REFUSE_FILE)
+
+    def config_problems(self, cfg: ClusterConfig) -> list[str]:
+        p = super().config_problems(cfg)
+        k = CONFIG_KEY
+        net = ipaddress.IPv4Network(cfg.local.subnet)
+        need = 10 + cfg.local.group_block * max(1, len(cfg.workers))
+        if net.num_addresses < need:
+            p.append(
+                f"{k}.local.subnet: {cfg.local.subnet} has {net.num_addresses} addresses but "
+                f"{len(cfg.workers)} worker groups × group_block {cfg.local.group_block} need {need}"
+            )
+        for i, g in enumerate(cfg.workers):
+            if (g.count or 0) > cfg.local.group_block:
+                p.append(f"{k}.workers[{i}].count: {g.count} exceeds local.group_block ({cfg.local.group_block})")
+        return p
+
+    def config_zones(self, cluster: Mapping[str, Any]) -> list[str] | None:
+        return list((cluster.get("local") or {}).get("zones") or LocalConfig.model_fields["zones"].get_default(
+            call_default_factory=True))
+
+    def fixed_price(self, cfg: ClusterConfig, spec: NodeSpec, zone: str | None) -> dict[str, Any] | None:
+        return {"instance_type": "sandbox", "zone": zone or cfg.local.zones[0], "price_per_hour": 0.0,
+                "source": "local"}
+
+    def ssh_port(self, cluster: Mapping[str, Any], node: str) -> int:
+        return 22  # every sandbox runs sshd on 22 at its own address
 
     def check(self, cfg: ClusterConfig) -> list[str]:
         if os.environ.get("STYX_LOCAL_PREFLIGHT", "1") == "0":

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
-from components.backends.base import Backend, NodeHandle, NodeRequest, ProvisionContext
+from collections.abc import Mapping
+from typing import Any
+
+from components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
+from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 
 class SSHBackend(Backend):
     name = "ssh"
+    features = Feature.ADOPTS_HOSTS
+
+    def config_problems(self, cfg: ClusterConfig) -> list[str]:
+        p = super().config_problems(cfg)
+        if cfg.head.host is None:
+            p.append(f"{CONFIG_KEY}.head.host: required for cloud ssh (the existing machine's address)")
+        for i, g in enumerate(cfg.workers):
+            if g.hosts is None:
+                p.append(f"{CONFIG_KEY}.workers[{i}].hosts: required for cloud ssh (a list of existing machines)")
+        return p
+
+    def fixed_price(self, cfg: ClusterConfig, spec: NodeSpec, zone: str | None) -> dict[str, Any] | None:
+        return {"instance_type": spec.instance_type or "existing", "price_per_hour": 0.0,
+                "source": "existing machine (not billed by styx)"}
+
+    def ssh_port(self, cluster: Mapping[str, Any], node: str) -> int:
+        """Each listed host's own port, else `ssh.port`."""
+        default = super().ssh_port(cluster, node)
+        if node == "head":
+            h = (cluster.get("head") or {}).get("host")
+            return int(h.get("port", default)) if isinstance(h, dict) else default
+        for g in cluster.get("workers") or []:
+            prefix = g.get("name", "worker") + "-"
+            if node.startswith(prefix) and node[len(prefix):].isdigit():
+                hosts = g.get("hosts") or []
+                i = int(node[len(prefix):])
+                if i < len(hosts) and isinstance(hosts[i], dict):
+                    return int(hosts[i].get("port", default))
+        return default
 
     def machine(self, ctx: ProvisionContext, node: NodeRequest, parent) -> NodeHandle:
         cfg = ctx.cfg

@@ -110,6 +110,24 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout (stable shape).")(f)
 
 
+class BackendChoice(click.Choice):
+    """`--cloud`: the names in the backend registry (`components.backends`), read when the command
+    runs, so a backend registered at run time (a plug-in, a test's) is accepted too."""
+
+    def __init__(self) -> None:
+        super().__init__([], case_sensitive=True)
+
+    @property  # type: ignore[override]
+    def choices(self):
+        from components.backends import backend_names
+
+        return backend_names()
+
+    @choices.setter
+    def choices(self, _value) -> None:  # click.Choice.__init__ assigns; the registry is the source
+        pass
+
+
 def backend_option(f):
     return click.option(
         "--backend", metavar="URL", default=None,
@@ -282,12 +300,14 @@ def default_config_file() -> Path | None:
 
 
 def validate_cluster(cluster: Any, base_dir: Path | None = None):
-    """parse_cluster + the files the config names; raises StyxError(exit 2) listing every problem."""
-    from styx.config import ConfigError, parse_cluster
+    """The model + the cloud's rules (`check_cluster`) + the files the config names; raises
+    StyxError(exit 2) listing every problem."""
+    from components.backends import check_cluster
+    from styx.config import ConfigError
     from styx.secrets import with_placeholders
 
     try:
-        cfg = parse_cluster(with_placeholders(cluster))  # a `secure:` value is a present string
+        cfg = check_cluster(with_placeholders(cluster))  # a `secure:` value is a present string
     except ConfigError as e:
         raise StyxError("invalid config", EXIT_USAGE, problems=e.problems) from None
     if base_dir is not None:

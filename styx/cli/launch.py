@@ -1,10 +1,11 @@
 """`styx launch`: create or select the stack, write its config, run `up` with live per-node progress.
 
-Capacity failover: when a node fails with a capacity/quota error, its zone (or region) is blocked and
-the launch re-runs at `styx.failover.next_placement` (local: the next of `local.zones`; clouds: the
-optimizer's next-cheapest choice). `--retry-until-up` starts over (blocklist cleared) after a pause
-when every place has been tried. Ctrl-C: the first cancels (running steps finish, state is saved;
-`styx launch` again resumes), the second stops at once, the third aborts styx.
+Capacity failover: when a node fails with a capacity/quota error (the backend's `capacity_patterns`),
+its zone (or region) is blocked and the launch re-runs at `styx.failover.next_placement` (the
+backend's next listed zone, e.g. of `local.zones`; catalog clouds: the optimizer's next-cheapest
+choice). `--retry-until-up` starts over (blocklist cleared) after a pause when every place has been
+tried. Ctrl-C: the first cancels (running steps finish, state is saved; `styx launch` again
+resumes), the second stops at once, the third aborts styx.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import click
 from styx.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
+    BackendChoice,
     StyxError,
     backend_option,
     default_config_file,
@@ -59,10 +61,11 @@ def apply_overrides(cluster: dict[str, Any], *, name=None, cloud=None, workers=N
         elif workers > 0:
             groups.append({"name": "worker", "count": workers})
     specs = [c.setdefault("head", {}), *c.get("workers", [])]
+    auto_types = bool(accelerators) and _has_catalog(c.get("cloud"))  # the optimizer picks the type
     for spec in specs:
         if accelerators:
             spec.setdefault("resources", {})["accelerators"] = accelerators
-            if c.get("cloud") in ("aws", "gcp") and not instance_type and not spec.get("instance_type"):
+            if auto_types and not instance_type and not spec.get("instance_type"):
                 spec["instance_type"] = "auto"
         if instance_type:
             spec["instance_type"] = instance_type
@@ -71,6 +74,16 @@ def apply_overrides(cluster: dict[str, Any], *, name=None, cloud=None, workers=N
     if no_ray:
         c.setdefault("setup", {}).setdefault("ray", {})["enabled"] = False
     return c
+
+
+def _has_catalog(cloud: str | None) -> bool:
+    from components.backends import backend_class
+    from components.backends.base import Feature
+
+    try:
+        return Feature.CATALOG in backend_class(cloud).features
+    except ValueError:  # an unknown cloud: validation reports it
+        return False
 
 
 def repair_pending(session: Any, yes: bool, as_json: bool) -> int:
@@ -189,7 +202,7 @@ def _public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
 @stack_option
 @backend_option
 @click.option("--name", help="Cluster name (overrides the file's).")
-@click.option("--cloud", type=click.Choice(["local", "aws", "gcp", "kubernetes", "ssh"]), help="Backend.")
+@click.option("--cloud", type=BackendChoice(), help="Backend (one of the registered backends).")
 @click.option("--workers", type=click.IntRange(0, 1000), help="Number of workers (first worker group).")
 @click.option("--accelerators", metavar="NAME[:N]", help="GPUs per node, e.g. A100:8 (clouds: picks the type).")
 @click.option("--instance-type", help="Instance type for every node.")
@@ -391,10 +404,11 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
     failures = tracker.failures()
     text = "\n".join([result.error or ""] + [f["error"] + "\n" + "\n".join(f["tail"]) for f in failures])
     cancelled = (not result.ok) and bool(result.cancelled or sig["count"])
-    capacity = (not result.ok) and not cancelled and failover.is_capacity_error(text)
+    cloud = cluster.get("cloud")
+    capacity = (not result.ok) and not cancelled and failover.is_capacity_error(text, cloud)
     blocked: list[str] = []
     if capacity:
-        hits = [f for f in failures if failover.is_capacity_error(f["error"] + "\n".join(f["tail"]))] or \
+        hits = [f for f in failures if failover.is_capacity_error(f["error"] + "\n".join(f["tail"]), cloud)] or \
             [{"node": None, "error": text, "tail": []}]
         for f in hits:
             p = failover.failed_place(cluster, f["node"], f["error"] + "\n" + "\n".join(f["tail"]))
@@ -404,6 +418,6 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
     attempt = {"placement": place, "result": status, "blocked": blocked,
                "error": None if result.ok else (result.error or "")[-2000:]}
     return {"ok": result.ok, "cancelled": cancelled, "capacity": capacity, "blocked": blocked,
-            "reason": failover.capacity_reason(text), "failures": failures, "error": result.error,
+            "reason": failover.capacity_reason(text, cloud), "failures": failures, "error": result.error,
             "changes": result.changes or tracker.summary or {}, "phases": tracker.to_dict(), "session": session,
             "attempt": attempt, "cluster": cluster}

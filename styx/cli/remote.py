@@ -50,22 +50,15 @@ class Target:
 
 
 def node_port(cluster: dict[str, Any] | None, node: str) -> int:
+    """The port `styx ssh` dials: the backend's rule (`Backend.ssh_port`)."""
+    from components.backends import backend_class
+
     cluster = cluster or {}
-    if cluster.get("cloud") == "local":
-        return 22
-    default = int((cluster.get("ssh") or {}).get("port") or 22)
-    if cluster.get("cloud") == "ssh":
-        if node == "head":
-            h = (cluster.get("head") or {}).get("host")
-            return int(h.get("port", default)) if isinstance(h, dict) else default
-        for g in cluster.get("workers") or []:
-            prefix = g.get("name", "worker") + "-"
-            if node.startswith(prefix) and node[len(prefix):].isdigit():
-                hosts = g.get("hosts") or []
-                i = int(node[len(prefix):])
-                if i < len(hosts) and isinstance(hosts[i], dict):
-                    return int(hosts[i].get("port", default))
-    return default
+    try:
+        backend = backend_class(cluster.get("cloud"))
+    except ValueError:  # no (or an unknown) cloud recorded: the config's ssh.port
+        return int((cluster.get("ssh") or {}).get("port") or 22)
+    return backend().ssh_port(cluster, node)
 
 
 def target_for(outputs: dict[str, Any], cluster: dict[str, Any] | None, node: str | None) -> Target:

@@ -32,7 +32,7 @@ from test_aws_mocks import (
 )
 
 from components import phases
-from components.backends import get_backend
+from components.backends import check_cluster, get_backend
 from components.backends.aws import (
     CANONICAL_OWNER,
     AwsBackend,
@@ -416,7 +416,7 @@ def _cfg(**overrides):
 
 def test_empty_ssh_cidrs_is_a_config_error():
     with pytest.raises(ConfigError) as e:
-        parse_cluster(aws_cluster(aws={"ssh_cidrs": []}))
+        check_cluster(aws_cluster(aws={"ssh_cidrs": []}))  # the model, then AwsBackend.config_problems
     assert "styx:cluster.aws.ssh_cidrs" in str(e.value)
     assert "0.0.0.0/0" in str(e.value)
 

@@ -24,8 +24,8 @@ from test_gcp_mocks import (
     gcp_runner,
 )
 
+from components.backends import check_cluster, get_backend
 from components.backends import gcp as g
-from components.backends import get_backend
 from components.transport import SSHTransport
 from styx.config import ConfigError, parse_cluster
 
@@ -364,7 +364,7 @@ def test_check_runs_before_anything_is_registered(gcp_program):
 )
 def test_config_problems(gcp, expected):
     with pytest.raises(ConfigError) as e:
-        parse_cluster(gcp_cluster(gcp=gcp))
+        check_cluster(gcp_cluster(gcp=gcp))  # the model, then GcpBackend.config_problems
     assert any(expected in p for p in e.value.problems), e.value.problems
 
 
