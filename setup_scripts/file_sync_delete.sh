@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # styx phase: file_sync_delete -- undo file_sync: remove what the recorded
 # manifest lists (files and links; folders only when left empty, so anything
-# the node wrote inside a mount stays), then the records and the archives.
+# the node wrote inside a mount stays), then the records and the recorded
+# archive (not a newer one its replacement's copy may have put there already).
 #
 # Environment:
 #   STYX_SYNC_STATE  recorded manifest (default $STYX_STATE_DIR/file_sync.manifest)
@@ -17,7 +18,7 @@ set -euo pipefail
 STYX_SYNC_STATE=${STYX_SYNC_STATE:-$STYX_STATE_DIR/file_sync.manifest}
 
 main() {
-  local p n=0 tmp
+  local p n=0 tmp sha=""
   if ! styx_sudo test -f "$STYX_SYNC_STATE"; then
     styx_result skipped "no recorded manifest ($STYX_SYNC_STATE)"
     return 0
@@ -41,8 +42,9 @@ main() {
       styx_sudo rmdir -- "$p" 2>/dev/null && n=$((n + 1))
     fi
   done < <(LC_ALL=C sort -r "$tmp")
+  if styx_sudo test -f "$STYX_SYNC_STATE.sha256"; then sha=$(styx_sudo cat -- "$STYX_SYNC_STATE.sha256"); fi
+  if [[ $sha =~ ^[0-9a-f]{64}$ ]]; then rm -f -- "$HOME/.cache/styx/sync/$sha.tar.gz"; fi
   styx_sudo rm -f -- "$STYX_SYNC_STATE" "$STYX_SYNC_STATE.sha256"
-  rm -rf -- "$HOME/.cache/styx/sync"
   styx_result ok "removed $n synced paths"
 }
 

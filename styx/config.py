@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from components.backends import backend_names
+from styx.clouds import backend_names
 
 CONFIG_KEY = "styx:cluster"
 

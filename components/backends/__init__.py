@@ -1,16 +1,7 @@
-"""The registry of backends: the one list of clouds styx knows.
-
-Each entry maps a cloud name (the config's `cloud`) to the backend class that implements it, as an
-import path. Nothing else lists the clouds: the config's allowed `cloud` values and their error
-text, the CLI's `--cloud` choices and the README come from here.
-
-This module imports no Pulumi and no backend: the model (`styx.config`) reads the names from it,
-and a backend module (and its cloud SDK) is imported only when someone asks for that backend, so a
-missing SDK breaks nothing else (Ray's `_NODE_PROVIDERS`, SkyPilot's adaptors).
-
-Adding a cloud: one module `components/backends/<cloud>.py` with a `Backend` subclass, one line in
-`REGISTRY`, and its tests. Tests (or a plug-in package) can add one at run time with
-`register_backend(name, "module:Class")` and take it away with `unregister_backend(name)`.
+"""The program's registry of backends: the cloud names of `styx.clouds` (the one list of clouds)
+mapped to their backend classes, each imported only when someone asks for that backend, so a missing
+SDK breaks nothing else (Ray's `_NODE_PROVIDERS`, SkyPilot's adaptors). This module imports no
+Pulumi and no backend by itself.
 """
 
 from __future__ import annotations
@@ -18,47 +9,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from styx.clouds import REGISTRY, backend_names, on_change, register_backend, unregister_backend
+
+__all__ = ["REGISTRY", "backend_class", "backend_names", "check_cluster", "get_backend", "register_backend",
+           "unregister_backend"]
+
 if TYPE_CHECKING:
     from components.backends.base import Backend
 
-# name -> "module:Class". The order is the order users see (config errors, --cloud, docs).
-REGISTRY: dict[str, str] = {
-    "aws": "components.backends.aws:AwsBackend",
-    "gcp": "components.backends.gcp:GcpBackend",
-    "kubernetes": "components.backends.kubernetes:KubernetesBackend",
-    "ssh": "components.backends.ssh:SSHBackend",
-    "local": "components.backends.local:LocalBackend",
-}
-
-
-def backend_names() -> tuple[str, ...]:
-    """Every registered cloud name, in registry order."""
-    return tuple(REGISTRY)
-
-
-def register_backend(name: str, target: str, *, replace: bool = False) -> None:
-    """Register `name` -> `target` ("package.module:Class", imported on first use).
-
-    The hook for a cloud that lives outside this package (a plug-in, or a test-only backend such as
-    tests/components/backends/fake_cloud.py). Registering a taken name needs `replace=True`.
-    """
-    if not name or not name.replace("-", "").replace("_", "").isalnum() or name != name.lower():
-        raise ValueError(f"backend name {name!r}: use lowercase letters, digits, '-' or '_'")
-    if ":" not in target:
-        raise ValueError(f"backend target {target!r}: use 'package.module:Class'")
-    if name in REGISTRY and REGISTRY[name] != target and not replace:
-        raise ValueError(f"backend {name!r} is already registered as {REGISTRY[name]}")
-    REGISTRY[name] = target
-    _CLASSES.pop(name, None)
-
-
-def unregister_backend(name: str) -> None:
-    """Remove a backend added with `register_backend` (a no-op when it is not registered)."""
-    REGISTRY.pop(name, None)
-    _CLASSES.pop(name, None)
-
-
 _CLASSES: dict[str, type[Backend]] = {}
+on_change(lambda name: _CLASSES.pop(name, None))
 
 
 def backend_class(name: str | None) -> type[Backend]:
