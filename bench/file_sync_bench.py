@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BenchStack, json_dump, log, machine_line, table  # noqa: E402
+from _common import BenchStack, json_dump, log, machine_line, table
 
 
 def make_tree(root: Path, mb: int, files: int) -> None:

@@ -115,7 +115,8 @@ def test_first_launch(ctx):
     for n in NODES:
         assert "export A=1" in env_file(ctx, n)
         files = sh(ctx, n, "cd /opt/dayt/code && find . -type f | sort").split()
-        assert files == ["./.styxignore", "./conf/a.yaml", "./notes.txt", "./train.py"], files  # no .git, __pycache__, *.ckpt
+        # no .git, __pycache__, *.ckpt
+        assert files == ["./.styxignore", "./conf/a.yaml", "./notes.txt", "./train.py"], files
     state = json.dumps(ctx["stack"].stack.export_stack().deployment)
     assert SECRET_A not in state
 
