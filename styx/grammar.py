@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +76,17 @@ def format_count(count: int | float) -> str:
 _ACC_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_.\-]*)\s*(?::\s*(\S*)\s*)?$")
 
 
+_known: Mapping[str, str] | None = None
+
+
 def canonical_accelerator_name(name: str) -> str:
     """The spelling of :mod:`styx.catalog.gpus` for a known GPU (case-insensitive), else ``name`` unchanged."""
-    from styx.catalog.gpus import KNOWN_ACCELERATORS  # plain data; imported late to keep the layers one-way
+    global _known
+    if _known is None:
+        from styx.catalog.gpus import KNOWN_ACCELERATORS  # plain data, read on first use
 
-    return KNOWN_ACCELERATORS.get(name.lower(), name)
+        _known = KNOWN_ACCELERATORS
+    return _known.get(name.lower(), name)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,8 @@ def parse_count(raw: Any, cnt: Any, field: str = "accelerators", *, whole: bool 
     except (TypeError, ValueError):
         raise RequestError(field, f"{raw!r}: the count {cnt!r} is not a number", allowed=allowed) from None
     if not math.isfinite(v) or v <= 0:
-        raise RequestError(field, f"{raw!r}: the count must be greater than 0", allowed=allowed)
+        need = ">= 1" if whole else "greater than 0"
+        raise RequestError(field, f"{raw!r}: the count must be {need}", allowed=allowed)
     if not v.is_integer():
         if whole:
             raise RequestError(field, f"{raw!r}: the count must be a whole number", allowed=allowed)

@@ -2,7 +2,7 @@
 
 Per node group, :func:`search_group` finds the best :class:`~styx.catalog.loader.PricedOffer` in every
 :class:`~styx.catalog.loader.Place` from the catalog's placement indexes; :func:`resolve` then keeps the
-places every group can use, ranks them as :class:`Candidate` s and turns the winner and the alternatives
+places every group can use, ranks them (:class:`CandidateKey`) and turns the winner and the alternatives
 into a :class:`~styx.optimizer.plan.Plan`. Why a cloud has nothing is :mod:`styx.optimizer.explain`'s job.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from styx.catalog import Catalog, Offer
 from styx.catalog.loader import Place, PlacementIndex, PricedOffer, placement_index
@@ -29,7 +29,7 @@ from .request import (
     validate,
 )
 
-__all__ = ["Candidate", "GroupSearch", "resolve", "search_group"]
+__all__ = ["Candidate", "CandidateKey", "GroupSearch", "resolve", "search_group"]
 
 
 class GroupSearch:
@@ -57,32 +57,45 @@ class GroupSearch:
         return option if self.group.ordered else 0
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A feasible placement of the whole cluster: one priced offer per active group, all in ``place``.
+class CandidateKey(NamedTuple):
+    """A feasible placement of the whole cluster, as its sort key: candidates are ordered by (ranks of the
+    ordered groups, total $/h rounded to 1e-9, cloud, region, zone, instance types, options), so ties are
+    broken deterministically. ``options`` are, per active group, the accelerator option its pick is for.
 
-    ``key`` orders candidates: (ranks of ordered groups, total $/h rounded to 1e-9, cloud, region, zone,
-    instance types), so ties are broken deterministically.
+    One is made per feasible place and query, so it is a NamedTuple (cheap, and sortable as it is); the
+    winner and the alternatives become :class:`Candidate` s.
     """
 
-    key: tuple
-    place: Place
-    picks: tuple[PricedOffer, ...]
+    ranks: tuple[int, ...]
+    price: float
+    cloud: str
+    region: str
+    zone: str
+    instance_types: tuple[str, ...]
     options: tuple[int, ...]
 
     @property
-    def ranks(self) -> tuple[int, ...]:
-        return self.key[0]
-
-    @property
-    def price(self) -> float:
-        return self.key[1]
+    def place(self) -> Place:
+        return Place(self.cloud, self.region, self.zone)
 
     def alt_key(self) -> tuple:
-        """Alternatives differ in cloud, instance types or price: the zones of a region, and the regions of a
-        cloud that sell the same machines at the same price, collapse into the first of them (by key order)."""
-        return (self.place.cloud, self.key[0], self.key[1],
-                tuple((p.instance_type, o) for p, o in zip(self.picks, self.options, strict=True)))
+        """Alternatives differ in cloud, instance types, options or price: the zones of a region, and the
+        regions of a cloud that sell the same machines at the same price, collapse into the first of them."""
+        return (self.cloud, self.ranks, self.price, self.instance_types, self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """The winner or an alternative: its key and, per active group, the priced offer picked."""
+
+    key: CandidateKey
+    picks: tuple[PricedOffer, ...]
+
+    @classmethod
+    def of(cls, key: CandidateKey, searches: Sequence[GroupSearch]) -> Candidate:
+        place = key.place
+        return cls(key, tuple(s.per_option[(place, o)] if s.per_option else s.best[place]
+                              for s, o in zip(searches, key.options, strict=True)))
 
 
 def _typed(catalog: Catalog, instance_type: str, clouds: frozenset[str] | None) -> list[Offer]:
@@ -114,6 +127,7 @@ def search_group(
     ok = shape_filter(g)
     shaped = needs_shape_check(g)
     best, best_option, per_option, hits = s.best, s.best_option, s.per_option, s.blocked_hits
+    blocking = bool(blocklist)
     for idx, opt in enumerate(options):
         rank = s.rank(idx)
         index: PlacementIndex
@@ -138,7 +152,7 @@ def search_group(
                     continue
             else:
                 pick = lst[0]
-            if blocklist:
+            if blocking:
                 b = blocklist.blocks(place.cloud, place.region, place.zone or None)
                 if b is not None:
                     hits[b] = hits.get(b, 0) + 1
@@ -159,41 +173,43 @@ _NO_RANK: tuple[int, ...] = ()
 _OPTION0 = (0,)
 
 
-def _candidates(searches: list[GroupSearch]) -> list[Candidate]:
+def _candidates(searches: list[GroupSearch]) -> list[CandidateKey]:
     """Every place all groups can use (and, for one group with several options, each other option there)."""
-    cands: list[Candidate] = []
+    out: list[CandidateKey] = []
     s0 = searches[0]
     if len(searches) == 1 and len(s0.group.accelerators) <= 1:  # the common case, kept tight
         cnt = s0.group.count
         for place, p in s0.best.items():
-            key = (_NO_RANK, p.price if cnt == 1 else round(p.price * cnt, 9), place.cloud, place.region,
-                   place.zone, (p.instance_type,))
-            cands.append(Candidate(key, place, (p,), _OPTION0))
-        return cands
+            out.append(CandidateKey(_NO_RANK, p.price if cnt == 1 else round(p.price * cnt, 9), place.cloud,
+                                    place.region, place.zone, (p.instance_type,), _OPTION0))
+        return out
     common = set(s0.best)
     for s in searches[1:]:
         common &= s.best.keys()
     ordered = [s for s in searches if s.group.ordered]
+    single = len(searches) == 1
     for place in common:
-        picks = tuple(s.best[place] for s in searches)
-        options = tuple(s.best_option.get(place, 0) for s in searches)
-        ranks = tuple(s.rank(s.best_option.get(place, 0)) for s in ordered) if ordered else _NO_RANK
-        if len(picks) == 1:
+        if single:  # one group with several accelerator options
+            picks = (s0.best[place],)
+            options = (s0.best_option[place],)
+            ranks = (s0.rank(options[0]),) if ordered else _NO_RANK
             total = picks[0].price * s0.group.count
         else:
+            picks = tuple(s.best[place] for s in searches)
+            options = tuple(s.best_option.get(place, 0) for s in searches)
+            ranks = tuple(s.rank(s.best_option.get(place, 0)) for s in ordered) if ordered else _NO_RANK
             total = math.fsum(p.price * s.group.count for p, s in zip(picks, searches, strict=True))
-        key = (ranks, round(total, 9), place.cloud, place.region, place.zone, tuple(p.instance_type for p in picks))
-        cands.append(Candidate(key, place, picks, options))
-        if len(searches) == 1:  # one group with several options: the other options here are alternatives
+        out.append(CandidateKey(ranks, round(total, 9), place.cloud, place.region, place.zone,
+                                tuple(p.instance_type for p in picks), options))
+        if single:  # the other options of this place are alternatives
             for idx in range(len(s0.group.accelerators)):
                 p = s0.per_option.get((place, idx))
                 if p is None or idx == options[0]:
                     continue
                 r = (s0.rank(idx),) if s0.group.ordered else _NO_RANK
-                key = (r, round(p.price * s0.group.count, 9), place.cloud, place.region, place.zone,
-                       (p.instance_type,))
-                cands.append(Candidate(key, place, (p,), (idx,)))
-    return cands
+                out.append(CandidateKey(r, round(p.price * s0.group.count, 9), place.cloud, place.region,
+                                        place.zone, (p.instance_type,), (idx,)))
+    return out
 
 
 def _opt_name(g: NodeGroupRequest, idx: int) -> str:
@@ -205,10 +221,10 @@ def _opt_name(g: NodeGroupRequest, idx: int) -> str:
 def _choice(c: Candidate, searches: list[GroupSearch]) -> Choice:
     nodes = tuple(
         NodeChoice(s.group.name, s.group.count, p.offer, s.spot, p.price, _opt_name(s.group, o))
-        for p, o, s in zip(c.picks, c.options, searches, strict=True)
+        for p, o, s in zip(c.picks, c.key.options, searches, strict=True)
     )
-    return Choice(c.place.cloud, c.place.region, c.place.zone or None, nodes,
-                  math.fsum(n.price_per_node * n.count for n in nodes), c.ranks)
+    return Choice(c.key.cloud, c.key.region, c.key.zone or None, nodes,
+                  math.fsum(n.price_per_node * n.count for n in nodes), c.key.ranks)
 
 
 def resolve(
@@ -233,21 +249,21 @@ def resolve(
     searches = [
         search_group(g, req.spot if g.spot is None else g.spot, catalog, clouds, regions, zones, bl) for g in active
     ]
-    # Candidates carry sort keys and picks only; Choice objects are built for the winner and the alternatives.
-    cands = _candidates(searches)
-    cands.sort(key=lambda c: c.key)
-    choice = _choice(cands[0], searches) if cands else None
+    # one CandidateKey per feasible place; Candidate and Choice objects only for the winner and the alternatives
+    keys = _candidates(searches)
+    keys.sort()
+    choice = _choice(Candidate.of(keys[0], searches), searches) if keys else None
     alternatives: list[Choice] = []
-    if cands and top_k > 0:
-        seen = {cands[0].alt_key()}
-        for c in cands[1:]:
-            k = c.alt_key()
-            if k in seen:
+    if keys and top_k > 0:
+        seen = {keys[0].alt_key()}
+        for k in keys[1:]:
+            a = k.alt_key()
+            if a in seen:
                 continue
-            seen.add(k)
-            alternatives.append(_choice(c, searches))
+            seen.add(a)
+            alternatives.append(_choice(Candidate.of(k, searches), searches))
             if len(alternatives) >= top_k:
                 break
-    feasible = {(c.place.cloud, c.place.region) for c in cands}
+    feasible = {(k.cloud, k.region) for k in keys}
     excluded = explain.exclusions(req, catalog, searches, feasible, bl, clouds, regions, zones)
-    return Plan(req, choice, tuple(alternatives), tuple(excluded), tuple(catalog.warnings), len(cands))
+    return Plan(req, choice, tuple(alternatives), tuple(excluded), tuple(catalog.warnings), len(keys))
