@@ -121,16 +121,14 @@ def _attachable_names() -> str:
 def gpu_plan(machine_type: str, spec: NodeSpec) -> tuple[GpuPlan, str | None]:
     """The GPU plan for a node, and a problem (None when fine). Problems never raise."""
     req = spec.resources.accelerators if spec.resources else None
-    built = builtin_gpus(machine_type)
+    built = gpus.gcp_builtin(machine_type)
     if built:
-        name, count = built
+        name, count = built.accelerator, built.count
         if req:
             rname, rcount = parse_accel(req)
-            same = rname.upper() == name.upper() or name.upper().startswith(rname.upper() + "-")
-            if not same or (count is not None and rcount != count):
-                have = f"{name}:{count}" if count else name
+            if not built.matches(rname, rcount):
                 return GpuPlan(name, count or 0, builtin=True), (
-                    f"resources.accelerators {req!r} does not match {machine_type}, which has {have} built in"
+                    f"resources.accelerators {req!r} does not match {machine_type}, which has {built.label} built in"
                 )
             count = rcount if count is None else count
         return GpuPlan(name, count or 0, builtin=True), None

@@ -62,6 +62,12 @@ class MachineGpus:
     def label(self) -> str:
         return f"{self.accelerator}:{self.count}" if self.count else self.accelerator
 
+    def matches(self, name: str, count: int | float) -> bool:
+        """Whether a request ``name:count`` fits these GPUs: the same name (case-insensitive) or the family's
+        base name (``H100`` for ``H100-MEGA``, ``A100`` for ``A100-80GB``), and the same count when known."""
+        want, have = name.upper(), self.accelerator.upper()
+        return (want == have or have.startswith(want + "-")) and (self.count is None or float(count) == self.count)
+
 
 @dataclass(frozen=True)
 class AttachableGpu:
