@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from styx.config import ClusterConfig, CustomScript, NodeSpec
+from styx.grammar import format_count
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "setup_scripts"
 
@@ -125,13 +126,14 @@ def _docker_env(ctx: PhaseContext) -> Env:
 
 
 def _expected_gpus(ctx: PhaseContext) -> str:
+    """GPUs the node should show: setup.gpu.expected_count, else the count of resources.accelerators
+    (styx.grammar: a bare `A100` is one GPU), else "" (no check)."""
     g = _setup(ctx).gpu
     if g.expected_count:
         return str(g.expected_count)
     res = ctx.node.spec.resources
-    if res and res.accelerators and ":" in res.accelerators:
-        return res.accelerators.split(":", 1)[1]
-    return ""
+    acc = res.accelerator() if res else None
+    return format_count(acc.count) if acc else ""
 
 
 def _gpu_env(ctx: PhaseContext) -> Env:

@@ -20,17 +20,17 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from styx.clouds import backend_names
+from styx.grammar import Accelerator, Quantity, RequestError, parse_accelerator, parse_size
 
 CONFIG_KEY = "styx:cluster"
 
 _NAME_RE = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
-_ACCEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*(:[0-9]+)?$")
-_SIZE_RE = re.compile(r"^[0-9]+(\.[0-9]+)?\+?$")
 _ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -53,44 +53,58 @@ class HostSpec(_Model):
 
 
 class Resources(_Model):
-    """A resource request, resolved to an instance type by the optimizer (`instance_type: auto`)."""
+    """A resource request, resolved to an instance type by the optimizer (`instance_type: auto`).
+
+    The strings follow styx.grammar (the optimizer's grammar too) and are stored in their canonical
+    spelling: `a100` -> `A100:1`, `64GB+` -> `64+`. `accelerator()`, `cpu_size()` and `memory_size()`
+    give the parsed values.
+    """
 
     cpus: str | None = Field(None, description="`N` (exactly) or `N+` (at least).")
-    memory: str | None = Field(None, description="GiB, `N` or `N+`.")
-    accelerators: str | None = Field(None, description="`NAME:COUNT`, e.g. `A100:8`; `A100` = 1.")
+    memory: str | None = Field(
+        None, description="GiB: `N` or `N+`, with an optional unit `G`/`GB`/`Gi`/`GiB` (`64GB+`); "
+        "`Nx` = at least N GiB per vCPU (aws/gcp `instance_type: auto` only)."
+    )
+    accelerators: str | None = Field(None, description="`NAME:COUNT`, e.g. `A100:8`; `A100` = `A100:1`.")
     any_of: list[str] | None = Field(None, description="Acceptable accelerators, cheapest wins.")
     ordered: list[str] | None = Field(None, description="Accelerators in order of preference.")
 
     @field_validator("cpus", "memory", mode="before")
     @classmethod
-    def _size(cls, v: Any) -> Any:
+    def _size(cls, v: Any, info: ValidationInfo) -> Any:
         if v is None:
             return v
-        s = str(v).strip()
-        if not _SIZE_RE.match(s):
-            raise ValueError(f"{v!r} is not a size: use N (exactly N) or N+ (at least N), e.g. 8 or 8+")
-        return s
+        try:
+            return str(parse_size(v, info.field_name or ""))
+        except RequestError as e:
+            raise ValueError(e.detail) from None
 
-    @field_validator("accelerators")
+    @field_validator("accelerators", mode="before")
     @classmethod
-    def _accel(cls, v: str | None) -> str | None:
-        if v is not None:
-            _check_accel(v)
-        return v
+    def _accel(cls, v: Any) -> Any:
+        return v if v is None else _canonical_accel(v)
 
-    @field_validator("any_of", "ordered")
+    @field_validator("any_of", "ordered", mode="before")
     @classmethod
-    def _accels(cls, v: list[str] | None) -> list[str] | None:
-        for a in v or []:
-            _check_accel(a)
-        return v
+    def _accels(cls, v: Any) -> Any:
+        return [_canonical_accel(a) for a in v] if isinstance(v, list) else v
+
+    def accelerator(self) -> Accelerator | None:
+        """The parsed `accelerators` (`A100` -> A100 x 1), or None."""
+        return parse_accelerator(self.accelerators, whole=True) if self.accelerators else None
+
+    def cpu_size(self) -> Quantity | None:
+        return parse_size(self.cpus, "cpus")
+
+    def memory_size(self) -> Quantity | None:
+        return parse_size(self.memory, "memory")
 
 
-def _check_accel(v: str) -> None:
-    if not _ACCEL_RE.match(v):
-        raise ValueError(f"{v!r} is not an accelerator request: use NAME or NAME:COUNT, e.g. A100:8")
-    if ":" in v and int(v.split(":", 1)[1]) < 1:
-        raise ValueError(f"{v!r}: the accelerator count must be >= 1")
+def _canonical_accel(v: Any) -> str:
+    try:
+        return str(parse_accelerator(v, whole=True))
+    except RequestError as e:
+        raise ValueError(e.detail) from None
 
 
 class NodeSpec(_Model):

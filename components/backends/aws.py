@@ -35,6 +35,7 @@ from components.backends.base import (
     ProvisionContext,
     cloud_net_problems,
 )
+from styx.catalog import gpus
 from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 SSH_PORT = 22  # sshd on the AWS images listens here; ssh_cidrs only ever reach this port
@@ -189,6 +190,12 @@ class AwsBackend(Backend):
                 t = None
             if t is not None and t != "auto" and not re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", t):
                 p.append(f"{k}.{where}.instance_type: {t!r} is not an EC2 instance type like m6i.large")
+            res = spec.resources
+            acc = res.accelerator() if res else None
+            have = gpus.aws_gpus(t) if t and t != "auto" and acc is not None else None
+            if res and acc is not None and have is not None and not have.matches(acc.name, acc.count):
+                p.append(f"{k}.{where}.resources.accelerators: {res.accelerators!r} does not match {t}, "
+                         f"which has {have.label}")
             if spec.image and spec.image not in IMAGE_ALIASES and not _AMI_RE.match(spec.image):
                 p.append(f"{k}.{where}.image: {spec.image!r} is not an AMI id (ami-...) or one of "
                          f"{', '.join(IMAGE_ALIASES)}")

@@ -46,7 +46,9 @@ from components.backends.base import (
     ProvisionContext,
     cloud_net_problems,
 )
+from styx.catalog import gpus
 from styx.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
+from styx.grammar import parse_accelerator
 
 K = CONFIG_KEY
 
@@ -67,33 +69,6 @@ DLVM_2404 = "projects/deeplearning-platform-release/global/images/family/common-
 # Ports Ray listens on; documentation for the firewall tests (no rule names them: they are only open
 # between tagged nodes, through the all-traffic internal rule).
 RAY_PORTS = (6379, 8265, 10001)
-
-# Machine families whose GPUs are built in: prefix -> accelerator name (as in the catalog).
-_BUILTIN_FAMILIES: tuple[tuple[str, str], ...] = (
-    ("a2-highgpu-", "A100"),
-    ("a2-megagpu-", "A100"),
-    ("a2-ultragpu-", "A100-80GB"),
-    ("a3-highgpu-", "H100"),
-    ("a3-edgegpu-", "H100"),
-    ("a3-megagpu-", "H100-MEGA"),
-    ("a3-ultragpu-", "H200"),
-    ("a4-highgpu-", "B200"),
-    ("a4x-highgpu-", "GB200"),
-    ("g2-standard-", "L4"),
-    ("g4-standard-", "RTXPRO6000"),
-)
-_G2_L4 = {4: 1, 8: 1, 12: 1, 16: 1, 32: 1, 24: 2, 48: 4, 96: 8}
-_G4_RTXPRO = {48: 1, 96: 2, 192: 4, 384: 8}
-_COUNT_RE = re.compile(r"-(\d+)g(?:-|$)")
-
-# GPUs that attach to N1 machines: name -> (guest accelerator type, allowed counts).
-N1_ATTACHABLE: dict[str, tuple[str, tuple[int, ...]]] = {
-    "T4": ("nvidia-tesla-t4", (1, 2, 4)),
-    "V100": ("nvidia-tesla-v100", (1, 2, 4, 8)),
-    "P100": ("nvidia-tesla-p100", (1, 2, 4)),
-    "P4": ("nvidia-tesla-p4", (1, 2, 4)),
-}
-_GUEST_TYPES = {v[0]: k for k, v in N1_ATTACHABLE.items()}
 
 # Machine families that only take Hyperdisk boot disks (pd-balanced is refused).
 _HYPERDISK_ONLY = ("a3-ultragpu-", "a4-", "a4x-", "c4-", "c4a-", "c4d-", "n4-", "n4d-", "x4-")
@@ -127,16 +102,13 @@ class GpuPlan:
 
 
 def builtin_gpus(machine_type: str) -> tuple[str, int | None] | None:
-    """(accelerator, count or None when unknown) for a machine type with built-in GPUs, else None."""
-    for prefix, name in _BUILTIN_FAMILIES:
-        if machine_type.startswith(prefix):
-            if prefix in ("g2-standard-", "g4-standard-"):
-                tail = machine_type[len(prefix):].split("-", 1)[0]
-                table = _G2_L4 if prefix == "g2-standard-" else _G4_RTXPRO
-                return name, table.get(int(tail)) if tail.isdigit() else None
-            m = _COUNT_RE.search(machine_type)
-            return name, int(m.group(1)) if m else None
-    return None
+    """(accelerator, count or None when unknown) for a machine type with built-in GPUs, else None.
+
+    The facts are styx.catalog.gpus's (shared with the catalog and the optimizer); unlike the catalog,
+    this also knows the types styx does not offer from it (a3-edgegpu-8g, a4x-highgpu-4g, *-nolssd).
+    """
+    g = gpus.gcp_builtin(machine_type)
+    return None if g is None else (g.accelerator, g.count)
 
 
 def is_gpu_machine(machine_type: str) -> bool:
@@ -144,44 +116,47 @@ def is_gpu_machine(machine_type: str) -> bool:
 
 
 def parse_accel(request: str) -> tuple[str, int]:
-    name, _, count = request.partition(":")
-    return name, int(count) if count else 1
+    """`A100:8` -> ("A100", 8); `A100` -> ("A100", 1) (styx.grammar)."""
+    a = parse_accelerator(request, whole=True)
+    return a.name, int(a.count)
+
+
+def _attachable_names() -> str:
+    return ", ".join(a.name for a in gpus.GCP_ATTACHABLE.values() if not a.retired)
 
 
 def gpu_plan(machine_type: str, spec: NodeSpec) -> tuple[GpuPlan, str | None]:
     """The GPU plan for a node, and a problem (None when fine). Problems never raise."""
     req = spec.resources.accelerators if spec.resources else None
-    built = builtin_gpus(machine_type)
+    built = gpus.gcp_builtin(machine_type)
     if built:
-        name, count = built
+        name, count = built.accelerator, built.count
         if req:
             rname, rcount = parse_accel(req)
-            same = rname.upper() == name.upper() or name.upper().startswith(rname.upper() + "-")
-            if not same or (count is not None and rcount != count):
-                have = f"{name}:{count}" if count else name
+            if not built.matches(rname, rcount):
                 return GpuPlan(name, count or 0, builtin=True), (
-                    f"resources.accelerators {req!r} does not match {machine_type}, which has {have} built in"
+                    f"resources.accelerators {req!r} does not match {machine_type}, which has {built.label} built in"
                 )
             count = rcount if count is None else count
         return GpuPlan(name, count or 0, builtin=True), None
     if not req:
         return GpuPlan(), None
     rname, rcount = parse_accel(req)
-    key = _GUEST_TYPES.get(rname.lower(), rname.upper())
     if not machine_type.startswith("n1-"):
         return GpuPlan(), (
             f"resources.accelerators {req!r}: on GCP, attachable GPUs need an N1 machine type (n1-standard-8 "
-            f"for T4/V100/P100/P4); {machine_type} takes none. L4/A100/H100/H200/B200 come with G2/A2/A3/A4 types"
+            f"for {_attachable_names().replace(', ', '/')}); {machine_type} takes none. "
+            "L4/A100/H100/H200/B200 come with G2/A2/A3/A4 types"
         )
-    if key not in N1_ATTACHABLE:
+    att = gpus.attachable(rname)
+    if att is None or att.retired:
         return GpuPlan(), (
             f"resources.accelerators {req!r}: {rname} does not attach to N1 machines; "
-            f"use one of {', '.join(N1_ATTACHABLE)} or a machine type with built-in GPUs (a2-/a3-/a4-/g2-)"
+            f"use one of {_attachable_names()} or a machine type with built-in GPUs (a2-/a3-/a4-/g2-)"
         )
-    guest, counts = N1_ATTACHABLE[key]
-    if rcount not in counts:
-        return GpuPlan(), f"resources.accelerators {req!r}: {key} attaches in counts {list(counts)}"
-    return GpuPlan(key, rcount, builtin=False, guest_type=guest), None
+    if rcount not in att.counts:
+        return GpuPlan(), f"resources.accelerators {req!r}: {att.name} attaches in counts {list(att.counts)}"
+    return GpuPlan(att.name, rcount, builtin=False, guest_type=att.guest_type), None
 
 
 def resolve_image(setting: str, machine_type: str, has_gpu: bool) -> tuple[str, str]:

@@ -190,6 +190,10 @@ class KubernetesBackend(Backend):
             if res and (res.any_of or res.ordered):
                 p.append(f"{CONFIG_KEY}.{where}.resources: any_of/ordered are not supported for cloud kubernetes; "
                          "give accelerators: NAME:COUNT (the GPU node pool is chosen by gpu_node_selector)")
+            mem = res.memory_size() if res else None
+            if mem is not None and mem.per_cpu:
+                p.append(f"{CONFIG_KEY}.{where}.resources.memory: {res.memory!r} (GiB per vCPU) needs the optimizer "
+                         "(aws/gcp instance_type: auto); for cloud kubernetes give GiB: N or N+")
         if k.operator == "kuberay":
             p += self._kuberay_problems(cfg)
         if os.environ.get("STYX_K8S_PREFLIGHT", "1") != "0":

@@ -152,10 +152,9 @@ def quantity_bytes(q: str) -> int:
 
 
 def gpu_count(spec: NodeSpec) -> int:
-    acc = spec.resources.accelerators if spec.resources else None
-    if not acc:
-        return 0
-    return int(acc.split(":", 1)[1]) if ":" in acc else 1
+    """`nvidia.com/gpu` per pod: the count of resources.accelerators (`A100` = 1, styx.grammar), else 0."""
+    acc = spec.resources.accelerator() if spec.resources else None
+    return int(acc.count) if acc else 0
 
 
 def container_resources(spec: NodeSpec) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -204,6 +205,25 @@ def _add(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b
 
 
+def _builtin_price(host_cell: str, acc_price: float | None) -> float | None:
+    """Price of a GCP machine with built-in GPUs: host row + accelerator row of the zone.
+
+    GCP prices some of them (``a4-highgpu-8g``) on the accelerator rows alone, with a host row of 0.0:
+    then the accelerator row is the price. A 0/sentinel host price without a priced accelerator row
+    stays unavailable, never free.
+    """
+    if acc_price is None:
+        return None
+    hp = parse_price(host_cell, "gcp")
+    if hp is not None:
+        return hp + acc_price
+    try:
+        zero = float(host_cell) == 0.0
+    except ValueError:
+        zero = False
+    return acc_price if zero else None
+
+
 def _load_gcp(path: Path) -> ParsedFile:
     """GCP: compose host-VM rows with accelerator rows of the same zone."""
     cloud = "gcp"
@@ -232,8 +252,7 @@ def _load_gcp(path: Path) -> ParsedFile:
             g = r[c.gpu]
             if g:
                 gpu_info[acc] = g
-        limits = gcp_rules.N1_ATTACHABLE.get(acc)
-        if limits is not None and int(count) in limits:
+        if gcp_rules.attachable_limits(acc, count) is not None:
             attachable_by_zone.setdefault(zone, []).append((acc, count, p, sp))
 
     offers: list[Offer] = []
@@ -245,22 +264,23 @@ def _load_gcp(path: Path) -> ParsedFile:
             continue
         vcpus = parse_float(r[c.cpu])
         mem = parse_float(r[c.mem])
-        hp = parse_price(r[c.price], cloud)
-        hsp = parse_price(r[c.spot], cloud)
         builtin = gcp_rules.builtin_accelerator(it)
         if builtin is not None:
             name, count = builtin
             ap = acc_rows.get((name, count, zone or ""))
             if ap is None:
                 continue  # the host is listed in a zone that does not sell its GPUs
-            offers.append(Offer(cloud, it, name, count, vcpus, mem, region, zone, _add(hp, ap[0]), _add(hsp, ap[1])))
+            offers.append(Offer(cloud, it, name, count, vcpus, mem, region, zone,
+                                _builtin_price(r[c.price], ap[0]), _builtin_price(r[c.spot], ap[1])))
             continue
+        hp = parse_price(r[c.price], cloud)
+        hsp = parse_price(r[c.spot], cloud)
         if gcp_rules.is_gpu_family(it):
             continue  # GPU-only family we cannot map (a3-edgegpu-8g, *-nolssd, a4x-*)
         offers.append(Offer(cloud, it, None, 0, vcpus, mem, region, zone, hp, hsp))
         if gcp_rules.is_n1(it) and zone:
             for acc, count, p, sp in attachable_by_zone.get(zone, ()):
-                max_cpu, max_mem = gcp_rules.N1_ATTACHABLE[acc][int(count)]
+                max_cpu, max_mem = gcp_rules.attachable_limits(acc, count)  # type: ignore[misc]
                 if vcpus is None or mem is None or vcpus > max_cpu or mem > max_mem:
                     continue
                 offers.append(
@@ -279,6 +299,26 @@ def load_file(cloud: str, path: str | Path) -> ParsedFile:
 
 
 # --------------------------------------------------------------------------- the catalog
+
+
+class Place(NamedTuple):
+    """Where an offer is sold: ``zone`` is "" for clouds without zones in their catalog (a dict key)."""
+
+    cloud: str
+    region: str
+    zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class PricedOffer:
+    """An offer in a placement index: its price there (on-demand or spot, per the index), rounded to 1e-9."""
+
+    price: float
+    instance_type: str
+    offer: Offer
+
+
+PlacementIndex = dict[Place, list[PricedOffer]]
 
 
 def _key(count: int | float) -> float:
@@ -307,7 +347,7 @@ class Catalog:
         self._by_acc: dict[tuple[str, float], list[Offer]] = {}
         self._by_type: dict[tuple[str, str], list[Offer]] = {}
         self._cpu_only: list[Offer] = []
-        self._placements: dict[tuple, dict[tuple[str, str, str], list[tuple[float, str, Offer]]]] = {}
+        self._placements: dict[tuple, PlacementIndex] = {}
         self._names: dict[str, str] = {}
         self._counts: dict[str, dict[str, set[int | float]]] = {}
         self._regions: dict[str, set[str]] = {}
@@ -353,10 +393,8 @@ class Catalog:
             return self._cpu_only
         return self._by_acc.get((accelerator.lower(), _key(count or 1)), [])
 
-    def placements(
-        self, accelerator: str | None, count: int | float | None, spot: bool
-    ) -> dict[tuple[str, str, str], list[tuple[float, str, Offer]]]:
-        """(cloud, region, zone or "") -> [(price, instance type, offer)] priced there, cheapest first.
+    def placements(self, accelerator: str | None, count: int | float | None, spot: bool) -> PlacementIndex:
+        """:class:`Place` -> the offers priced there (:class:`PricedOffer`), cheapest first.
 
         Prices are rounded to 1e-9 (float noise is no price difference). Built on first use per
         (accelerator, count, spot) and kept, so a query costs O(placements), not O(catalog rows).
@@ -516,15 +554,16 @@ class Catalog:
         )
 
 
-def placement_index(offers: Iterable[Offer], spot: bool) -> dict[tuple[str, str, str], list[tuple[float, str, Offer]]]:
-    """Group priced offers by (cloud, region, zone or ""), each list sorted by (price, instance type)."""
-    out: dict[tuple[str, str, str], list[tuple[float, str, Offer]]] = {}
+def placement_index(offers: Iterable[Offer], spot: bool) -> PlacementIndex:
+    """Group priced offers by :class:`Place`, each list sorted by (price, instance type)."""
+    out: PlacementIndex = {}
     for o in offers:
         p = o.spot_price if spot else o.price
         if p is not None:
-            out.setdefault((o.cloud, o.region, o.zone or ""), []).append((round(p, 9), o.instance_type, o))
+            out.setdefault(Place(o.cloud, o.region, o.zone or ""), []).append(
+                PricedOffer(round(p, 9), o.instance_type, o))
     for lst in out.values():
-        lst.sort(key=lambda t: (t[0], t[1]))
+        lst.sort(key=lambda e: (e.price, e.instance_type))
     return out
 
 

@@ -16,7 +16,8 @@ SCHEMA_VERSION = "v8"
 DEFAULT_MAX_AGE_DAYS = 7.0
 
 #: Prices that mean "unknown / not sold" in the upstream data, per cloud, besides 0 and empty.
-#: GCP uses 0.0 (e.g. a4-highgpu-8g) and 700.0 (some TPU rows).
+#: GCP uses 700.0 (some TPU rows); a 0.0 host row of a GPU machine (a4-highgpu-8g) means its price sits on
+#: the accelerator rows (see loader._builtin_price).
 SENTINEL_PRICES: dict[str, frozenset[float]] = {"gcp": frozenset({700.0})}
 
 

@@ -49,7 +49,7 @@ def where(choice):
 
 @pytest.mark.parametrize(
     ("raw", "name", "count"),
-    [("A100:8", "A100", 8), ("A100", "A100", 1), ("h100:8", "h100", 8), (" A100 : 2 ", "A100", 2),
+    [("A100:8", "A100", 8), ("A100", "A100", 1), ("h100:8", "H100", 8), (" A100 : 2 ", "A100", 2),
      ("T4:0.5", "T4", 0.5)],
 )
 def test_accelerator_spec_parse(raw, name, count):
@@ -74,7 +74,8 @@ def test_quantity_parse(raw, want):
 
 
 @pytest.mark.parametrize(("field", "raw"), [("cpus", "abc"), ("cpus", "-8"), ("cpus", "0"), ("cpus", "8x"),
-                                            ("memory", "64GB"), ("memory", "+"), ("cpus", True)])
+                                            ("memory", "64TB"), ("memory", "+"), ("cpus", True),
+                                            ("cpus", "8GB"), ("memory", "4GBx")])
 def test_bad_sizes_name_the_field_and_what_is_allowed(field, raw):
     with pytest.raises(RequestError) as ei:
         parse_request({"accelerators": "A100:8", field: raw})
@@ -188,10 +189,11 @@ def test_spot_excludes_clouds_without_spot(cat):
 
 
 def test_sentinel_and_empty_prices_are_never_chosen(cat):
+    # a4-highgpu-8g: host row 0.0, the price sits on the B200 accelerator row (a real offer, not a free one)
     plan = resolve({"accelerators": "B200:8"}, cat)
-    assert plan.choice is None
-    assert "gcp: no on-demand offer with B200:8" in plan.reasons
-    assert resolve({"accelerators": "B200:8", "spot": True}, cat).choice is None
+    assert where(plan.choice) == ("gcp", "us-central1", "us-central1-b", "a4-highgpu-8g")
+    assert plan.choice.price_per_hour == 64.44
+    assert resolve({"accelerators": "B200:8", "spot": True}, cat).choice.price_per_hour == 35.0
     assert resolve({"accelerators": "H200:8"}, cat).choice is None  # p5e: no on-demand price
     assert resolve({"accelerators": "H200:8", "spot": True}, cat).choice.price_per_hour == 14.0
     assert resolve({"accelerators": "V100:1"}, cat).choice is None  # empty accelerator price
@@ -384,7 +386,7 @@ def test_plan_to_dict_is_json(cat):
     assert {"cloud", "region", "zone", "instance_type", "spot", "accelerators", "price_per_hour"} <= set(ch)
     assert ch["instance_type"] == "m6i.2xlarge" and [n["group"] for n in ch["nodes"]] == ["head", "gpu"]
     assert len(d["alternatives"]) <= 2
-    none = resolve({"accelerators": "B200:8"}, cat).to_dict()
+    none = resolve({"accelerators": "H200:8"}, cat).to_dict()  # p5e: no on-demand price anywhere
     assert none["choice"] is None and none["alternatives"] == [] and none["reasons"]
 
 

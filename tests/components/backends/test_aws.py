@@ -425,6 +425,13 @@ def test_check_passes_for_the_example():
     assert AwsBackend().check(_cfg()) == []
 
 
+def test_check_accepts_accelerators_that_match_the_gpu_table():
+    workers = [{"name": "a", "instance_type": "p4de.24xlarge", "resources": {"accelerators": "A100:8"}},
+               {"name": "b", "instance_type": "g5.xlarge", "resources": {"accelerators": "a10g"}},
+               {"name": "c", "instance_type": "m6i.large", "resources": {"cpus": "2"}}]
+    assert AwsBackend().check(_cfg(workers=workers)) == []
+
+
 CATALOG = Path(__file__).resolve().parents[2] / "styx" / "catalog" / "data"
 
 
@@ -465,6 +472,11 @@ def test_auto_type_without_a_fit_is_reported_before_anything_is_registered(aws_p
      "aws.subnet_id: a subnet lives in one zone"),
     ({"head": {"instance_type": "m6i.large", "zone": "us-east-1-bos-1a"}, "zone": "us-east-1a"},
      "share a zone letter"),
+    ({"workers": [{"name": "g", "instance_type": "p4d.24xlarge", "resources": {"accelerators": "H100:8"}}]},
+     "workers[0].resources.accelerators: 'H100:8' does not match p4d.24xlarge, which has A100:8"),
+    ({"workers": [{"name": "g", "instance_type": "g5.xlarge", "resources": {"accelerators": "A10G"}},
+                  {"name": "h", "instance_type": "g5.xlarge", "resources": {"accelerators": "A10G:4"}}]},
+     "workers[1].resources.accelerators: 'A10G:4' does not match g5.xlarge, which has A10G:1"),
 ])
 def test_check_problems(overrides, needle):
     problems = AwsBackend().check(_cfg(**overrides))

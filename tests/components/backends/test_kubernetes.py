@@ -654,3 +654,18 @@ def test_node_applies_phase_overrides(k8s_program, operator):
     else:
         assert names == {f"demo-{n}-wait_ssh" for n in ("head", "gpu-0", "gpu-1")}
         assert results["ray"] == f"styx ray: skipped: {kb.SKIP_KUBERAY}"
+
+
+def test_memory_per_vcpu_needs_the_optimizer(monkeypatch):
+    """`memory: 4x` (GiB per vCPU, styx.grammar) means nothing to a pod: a check problem, not a crash."""
+    from styx.config import parse_cluster
+
+    monkeypatch.setenv("STYX_K8S_PREFLIGHT", "0")
+    c = k8s_cluster()
+    c["workers"][0]["resources"] = {"cpus": "8", "memory": "4x"}
+    problems = kb.KubernetesBackend().check(parse_cluster(c))
+    assert any("workers[0].resources.memory: '4x' (GiB per vCPU) needs the optimizer" in p for p in problems), problems
+    c["workers"][0]["resources"] = {"cpus": "8", "memory": "32GB+"}
+    cfg = parse_cluster(c)
+    assert kb.KubernetesBackend().check(cfg) == []
+    assert m.container_resources(cfg.workers[0])["requests"]["memory"] == "32Gi"

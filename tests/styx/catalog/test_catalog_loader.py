@@ -127,10 +127,29 @@ def test_gcp_spot_needs_both_rows_priced(cat):
     assert eu.spot_price is None  # the accelerator row has no spot price
 
 
-def test_gcp_zero_host_price_means_unavailable_not_free(cat):
+def test_gcp_zero_host_price_is_priced_by_the_accelerator_row(cat):
+    # a4-highgpu-8g: the host row says 0.0 and the whole price is on the B200 row of the zone
     [b200] = by_place(cat.offers("B200", 8), cloud="gcp")
     assert b200.instance_type == "a4-highgpu-8g"
-    assert b200.price is None and b200.spot_price is None
+    assert b200.price == 64.44 and b200.spot_price == 35.0
+
+
+def test_gcp_zero_host_price_without_a_priced_accelerator_row_is_unavailable(tmp_path):
+    f = tmp_path / "gcp" / "vms.csv"
+    f.parent.mkdir()
+    f.write_text(
+        "InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice\n"
+        "a4-highgpu-8g,224.0,3968.0,,,,us-central1,us-central1-b,0.0,0.0\n"
+        "a3-highgpu-8g,208.0,1872.0,,,,us-central1,us-central1-a,700.0,0.0\n"
+        ",,,B200,8,,us-central1,us-central1-b,0.0,\n"
+        ",,,H100,8,,us-central1,us-central1-a,80.0,20.0\n"
+    )
+    c = load_catalog(tmp_path)
+    [b200] = c.offers("B200", 8)
+    assert b200.price is None and b200.spot_price is None  # 0.0 + 0.0 / 0.0 + empty: never free
+    [h100] = c.offers("H100", 8)
+    assert h100.price is None  # a sentinel host price stays unavailable
+    assert h100.spot_price == 20.0  # a 0.0 host row: the accelerator row is the price
 
 
 def test_gcp_sentinel_700_and_empty_accelerator_prices(cat):
@@ -238,7 +257,10 @@ def test_shared_gcp_a100x8_us_central1_on_demand(shared_dir):
 def test_shared_catalogs_sentinels_and_mappings(shared_dir):
     c = load_catalog(shared_dir)
     assert set(c.clouds) == {"aws", "gcp", "lambda"}
-    assert all(o.price is None for o in c.offers("B200", 8) if o.cloud == "gcp")  # a4 host price 0.0
+    # a4-highgpu-8g: host rows 0.0, priced by the B200 rows (from $64.44/h)
+    b200 = [o for o in c.offers("B200", 8) if o.cloud == "gcp"]
+    assert {o.instance_type for o in b200} == {"a4-highgpu-8g"}
+    assert min(o.price for o in b200) == 64.44 and all(o.price is not None for o in b200)
     p4de = [o for o in c.offers("A100-80GB", 8) if o.cloud == "aws"]
     assert p4de and {o.instance_type for o in p4de} == {"p4de.24xlarge"}
     assert c.gpu_info_name(p4de[0]) == "A100"
