@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # styx phase: file_sync_delete -- undo file_sync: remove what the recorded
 # manifest lists (files and links; folders only when left empty, so anything
-# the node wrote inside a mount stays), then the records and the recorded
-# archive (not a newer one its replacement's copy may have put there already).
+# the node wrote inside a mount stays), then the records. The archive stays in
+# ~/.cache/styx/sync: a replacement file_sync (run after this undo) extracts
+# the same one, and file_sync removes every archive but its own.
 #
 # Environment:
 #   STYX_SYNC_STATE  recorded manifest (default $STYX_STATE_DIR/file_sync.manifest)
@@ -18,7 +19,7 @@ set -euo pipefail
 STYX_SYNC_STATE=${STYX_SYNC_STATE:-$STYX_STATE_DIR/file_sync.manifest}
 
 main() {
-  local p n=0 tmp sha=""
+  local p n=0 tmp
   if ! styx_sudo test -f "$STYX_SYNC_STATE"; then
     styx_result skipped "no recorded manifest ($STYX_SYNC_STATE)"
     return 0
@@ -42,8 +43,6 @@ main() {
       styx_sudo rmdir -- "$p" 2>/dev/null && n=$((n + 1))
     fi
   done < <(LC_ALL=C sort -r "$tmp")
-  if styx_sudo test -f "$STYX_SYNC_STATE.sha256"; then sha=$(styx_sudo cat -- "$STYX_SYNC_STATE.sha256"); fi
-  if [[ $sha =~ ^[0-9a-f]{64}$ ]]; then rm -f -- "$HOME/.cache/styx/sync/$sha.tar.gz"; fi
   styx_sudo rm -f -- "$STYX_SYNC_STATE" "$STYX_SYNC_STATE.sha256"
   styx_result ok "removed $n synced paths"
 }
