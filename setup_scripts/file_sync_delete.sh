@@ -19,30 +19,14 @@ set -euo pipefail
 STYX_SYNC_STATE=${STYX_SYNC_STATE:-$STYX_STATE_DIR/file_sync.manifest}
 
 main() {
-  local p n=0 tmp
+  local n tmp
   if ! styx_sudo test -f "$STYX_SYNC_STATE"; then
     styx_result skipped "no recorded manifest ($STYX_SYNC_STATE)"
     return 0
   fi
   styx_mktemp_var tmp
   styx_sudo cat -- "$STYX_SYNC_STATE" >"$tmp"
-  while IFS= read -r p; do
-    [[ -n $p ]] || continue
-    if [[ $p != /*/* || $p == *"/.."* ]]; then
-      styx_log WARN "ignoring suspicious manifest path: $p"
-      continue
-    fi
-    if styx_sudo test -L "$p" || { styx_sudo test -e "$p" && ! styx_sudo test -d "$p"; }; then
-      styx_sudo rm -f -- "$p"
-      n=$((n + 1))
-    fi
-  done <"$tmp"
-  while IFS= read -r p; do
-    [[ -n $p && $p == /*/* && $p != *"/.."* ]] || continue
-    if styx_sudo test -d "$p" && ! styx_sudo test -L "$p"; then
-      styx_sudo rmdir -- "$p" 2>/dev/null && n=$((n + 1))
-    fi
-  done < <(LC_ALL=C sort -r "$tmp")
+  n=$(styx_remove_listed "$tmp")
   styx_sudo rm -f -- "$STYX_SYNC_STATE" "$STYX_SYNC_STATE.sha256"
   styx_result ok "removed $n synced paths"
 }

@@ -42,6 +42,7 @@
 #   styx_systemd_running
 #   styx_state_dir styx_log_file styx_sha256 styx_download
 #   styx_generation_claim styx_generation_is styx_generation_clear
+#   styx_remove_listed
 #
 # Output contract: stdout carries exactly one line per phase, printed by
 # styx_result. Everything else goes to stderr (styx_log) or to the log file
@@ -331,6 +332,29 @@ styx_generation_is() {
 # styx_generation_clear phase
 styx_generation_clear() {
   styx_sudo rm -f -- "$STYX_STATE_DIR/generations/$1"
+}
+
+# styx_remove_listed file  -> removes the absolute paths listed in file (one
+# a line): files and links, then folders only when left empty (deepest
+# first); paths not at least two levels deep or with '..' are skipped. Prints
+# how many went. One root shell and batched rm/rmdir: lists of 10,000s.
+# shellcheck disable=SC2016 # the script runs in the root shell
+styx_remove_listed() {
+  styx_sudo bash -c '
+    mapfile -t ps
+    files=() dirs=()
+    for p in "${ps[@]}"; do
+      [[ -n $p && $p == /*/* && $p != *"/.."* ]] || continue
+      if [[ -L $p || ( -e $p && ! -d $p ) ]]; then files+=("$p"); elif [[ -d $p ]]; then dirs+=("$p"); fi
+    done
+    if ((${#files[@]})); then printf "%s\0" "${files[@]}" | xargs -0 rm -f --; fi
+    n=${#files[@]}
+    if ((${#dirs[@]})); then
+      printf "%s\n" "${dirs[@]}" | LC_ALL=C sort -r | tr "\n" "\0" |
+        xargs -0 rmdir --ignore-fail-on-non-empty -- 2>/dev/null || true
+      for d in "${dirs[@]}"; do [[ -e $d ]] || n=$((n + 1)); done
+    fi
+    echo "$n"' <"$1"
 }
 
 # styx_sha256 file  -> prints the hex digest
