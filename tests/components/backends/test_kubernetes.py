@@ -669,3 +669,18 @@ def test_memory_per_vcpu_needs_the_optimizer(monkeypatch):
     cfg = parse_cluster(c)
     assert kb.KubernetesBackend().check(cfg) == []
     assert m.container_resources(cfg.workers[0])["requests"]["memory"] == "32Gi"
+
+
+def test_file_mounts_reach_pods_through_kubectl_exec_stdin(k8s_program, tmp_path):
+    src = tmp_path / "code"
+    src.mkdir()
+    (src / "train.py").write_text("print(1)\n")
+    c = k8s_cluster()
+    c["setup"]["file_mounts"] = [{"local": str(src), "remote": "/opt/app"}]
+    rec = k8s_program(c)
+    copy = rec.named("demo-gpu-0-file_sync-copy").inputs
+    assert copy["create"].startswith("kubectl --context=gke_demo --namespace=styx-demo exec -i demo-gpu-0 -c ray -- ")
+    assert "/.cache/styx/sync/" in copy["create"] and " < " in copy["create"] and copy["create"].endswith(".tar.gz")
+    sync = rec.named("demo-gpu-0-file_sync").inputs
+    assert "STYX_SYNC_ROOTS=/opt/app" in sync["stdin"]
+    assert any(t for t in copy["triggers"])
