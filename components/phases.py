@@ -4,9 +4,9 @@ time limit).
 Every backend runs the same rows through its transport; a new phase is one script in
 `setup_scripts/` plus one row here. Parameters reach the script as quoted `export K=V` lines of the
 phase's program, which travels on stdin (components/runner.py), never in a command text.
-A phase with an undo is replaced delete-first (its undo runs, then the new phase), and its undo only
-acts while the node still records its generation: an old resource's undo never removes what its
-replacement wrote.
+A phase with an undo is replaced delete-first (its undo runs, then the new phase) unless its row says
+create-first (file_sync), and its undo only acts while the node still records its generation: an old
+resource's undo never removes what its replacement wrote.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ class Phase:
     undo: str | None = None  # script run when the phase resource is deleted
     undo_env: Callable[[PhaseContext], Env] | None = None
     secret_output: bool = False  # stdout/stderr may carry secrets
-    delete_before_replace: bool = False  # also implied by an undo (see replace_delete_first)
+    # None: derived (a phase with an undo is replaced delete-first); False: create-first, for a phase
+    # whose undo is generation-guarded and cheap to skip (file_sync: no 10,000-file remove + re-extract)
+    delete_before_replace: bool | None = None
     timeout_s: int = 1800  # default bound on the node (setup.timeouts overrides)
     # a file the phase needs on the node: (local path, remote path, sha256), copied before it runs
     upload: Callable[[PhaseContext], tuple[str, str, str] | None] | None = None
@@ -71,8 +73,8 @@ class Phase:
 
     @property
     def replace_delete_first(self) -> bool:
-        """A phase with an undo is replaced delete-first: its undo must not run after the new one."""
-        return self.delete_before_replace or self.undo is not None
+        """A phase with an undo is replaced delete-first unless its row says otherwise."""
+        return self.undo is not None if self.delete_before_replace is None else self.delete_before_replace
 
     def timeout(self, ctx: PhaseContext) -> int:
         t = _setup(ctx).timeouts
@@ -221,6 +223,9 @@ PHASES: tuple[Phase, ...] = (
         applies=lambda ctx: bool(_setup(ctx).file_mounts),
         undo="file_sync_delete.sh",
         undo_env=lambda ctx: {},
+        # create-first: the new file_sync removes only what left the tree and claims the node; the old
+        # one's undo then sees a newer generation and removes nothing
+        delete_before_replace=False,
         timeout_s=1800,
         upload=lambda ctx: (ctx.sync.path, ctx.sync.remote_path, ctx.sync.sha256),
     ),

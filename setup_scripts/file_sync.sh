@@ -8,8 +8,11 @@
 #   STYX_SYNC_SHA256    its expected sha256
 #   STYX_SYNC_ROOTS     newline-separated remote mount paths
 #   STYX_SYNC_STATE     manifest of what styx wrote: one absolute path a line
-#                       (default $STYX_STATE_DIR/file_sync.manifest; the
-#                       archive's sha256 is kept in <STATE>.sha256)
+#                       (default $STYX_STATE_DIR/file_sync/manifest; the
+#                       archive's sha256 is kept in <STATE>.sha256). The
+#                       record of an earlier styx ($STYX_STATE_DIR/
+#                       file_sync.manifest, mount roots) is taken over and
+#                       removed, so that styx's old undo finds nothing to do.
 #
 # Unchanged archive and every recorded path present: nothing to do. Else
 # extracts the archive into / and removes what the previous manifest had and
@@ -26,7 +29,8 @@ set -euo pipefail
 STYX_SYNC_ARCHIVE=${STYX_SYNC_ARCHIVE:-}
 STYX_SYNC_SHA256=${STYX_SYNC_SHA256:-}
 STYX_SYNC_ROOTS=${STYX_SYNC_ROOTS:-}
-STYX_SYNC_STATE=${STYX_SYNC_STATE:-$STYX_STATE_DIR/file_sync.manifest}
+STYX_SYNC_STATE=${STYX_SYNC_STATE:-$STYX_STATE_DIR/file_sync/manifest}
+LEGACY_STATE=$STYX_STATE_DIR/file_sync.manifest
 
 # check_paths manifest-file: every path absolute, normalised and inside a root
 # (one awk pass: trees of 10,000s of files)
@@ -62,7 +66,11 @@ main() {
   new="$tmpdir/manifest.new" old="$tmpdir/manifest.old" stale="$tmpdir/stale"
   sha_file="$STYX_SYNC_STATE.sha256"
   : >"$old"
-  if styx_sudo test -f "$STYX_SYNC_STATE"; then styx_sudo cat -- "$STYX_SYNC_STATE" | LC_ALL=C sort -u >"$old"; fi
+  if styx_sudo test -f "$STYX_SYNC_STATE"; then
+    styx_sudo cat -- "$STYX_SYNC_STATE" | LC_ALL=C sort -u >"$old"
+  elif styx_sudo test -f "$LEGACY_STATE"; then
+    styx_sudo cat -- "$LEGACY_STATE" | LC_ALL=C sort -u >"$old"
+  fi
   if styx_sudo test -f "$sha_file"; then old_sha=$(styx_sudo cat -- "$sha_file"); fi
 
   if [[ $old_sha == "$STYX_SYNC_SHA256" ]]; then
@@ -94,6 +102,7 @@ main() {
   styx_sudo install -d -m 0755 -- "$(dirname -- "$STYX_SYNC_STATE")"
   styx_write_file_if_changed "$STYX_SYNC_STATE" 0644 <"$new"
   styx_write_file_if_changed "$sha_file" 0644 <<<"$STYX_SYNC_SHA256"
+  styx_sudo rm -f -- "$LEGACY_STATE" "$LEGACY_STATE.sha256"
   find "$(dirname -- "$archive")" -maxdepth 1 -name '*.tar.gz' ! -name "$STYX_SYNC_SHA256.tar.gz" -delete 2>/dev/null || true
   styx_result ok "extracted $n_new paths (sha256 ${STYX_SYNC_SHA256:0:12}), removed $n_stale stale"
 }

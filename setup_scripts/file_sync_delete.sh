@@ -6,7 +6,7 @@
 # the same one, and file_sync removes every archive but its own.
 #
 # Environment:
-#   STYX_SYNC_STATE  recorded manifest (default $STYX_STATE_DIR/file_sync.manifest)
+#   STYX_SYNC_STATE  recorded manifest (default $STYX_STATE_DIR/file_sync/manifest)
 #
 # stdout: `styx file_sync_delete: ok|skipped: ...`
 : "${STYX_PHASE:=file_sync_delete}"
@@ -16,7 +16,7 @@ if ! declare -F styx_log >/dev/null; then
 fi
 set -euo pipefail
 
-STYX_SYNC_STATE=${STYX_SYNC_STATE:-$STYX_STATE_DIR/file_sync.manifest}
+STYX_SYNC_STATE=${STYX_SYNC_STATE:-$STYX_STATE_DIR/file_sync/manifest}
 
 main() {
   local n tmp

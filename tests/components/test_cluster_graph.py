@@ -94,6 +94,14 @@ def test_phases_with_an_undo_replace_delete_first_and_carry_their_generation(rec
     assert not recorded["demo-head-python_env"]["kw"]["opts"].delete_before_replace
 
 
+def test_file_sync_replaces_create_first_its_undo_guarded(tmp_path):
+    from components.phases import PHASES
+
+    fs = next(p for p in PHASES if p.name == "file_sync")
+    assert fs.undo and not fs.replace_delete_first
+    assert all(p.replace_delete_first for p in PHASES if p.undo and p.name != "file_sync")
+
+
 def test_timeouts_come_from_the_phase_table_or_the_config():
     c = copy.deepcopy(local_cluster())
     c["setup"]["timeouts"] = {"ray": 120, "default": 600}

@@ -126,7 +126,7 @@ setup_sync_tree() {
   [ -e "$T/dst/app/a.txt" ]
   [ "$(cat "$T/dst/app/node-made.txt")" = mine ]
   [ ! -e "$HOME/.cache/styx/sync/$old.tar.gz" ]
-  grep -qxF "$T/dst/app/conf/b.conf" "$STYX_STATE_DIR/file_sync.manifest"
+  grep -qxF "$T/dst/app/conf/b.conf" "$STYX_STATE_DIR/file_sync/manifest"
 }
 
 @test "file_sync: a synced file deleted on the node is restored" {
@@ -170,7 +170,21 @@ setup_sync_tree() {
   assert_output_matches '^styx file_sync_delete: ok: removed [0-9]+ synced paths$'
   [ ! -e "$T/dst/app/a.txt" ] && [ ! -e "$T/dst/app/conf" ]
   [ "$(cat "$T/dst/app/node-made.txt")" = mine ]
-  [ ! -e "$STYX_STATE_DIR/file_sync.manifest" ]
+  [ ! -e "$STYX_STATE_DIR/file_sync/manifest" ]
   run_phase file_sync_delete
   assert_output_matches '^styx file_sync_delete: skipped: no recorded manifest'
+}
+
+@test "file_sync takes over an earlier styx's record, so that styx's old undo removes nothing" {
+  setup_sync_tree
+  make_archive "$REL/app" "$REL/app/a.txt"
+  mkdir -p "$T/dst/app"
+  printf '%s\n' "$T/dst/app" >"$STYX_STATE_DIR/file_sync.manifest"  # the old format: mount roots
+  sync_phase
+  assert_status 0
+  [ ! -e "$STYX_STATE_DIR/file_sync.manifest" ]
+  # the old resource's delete runs the old undo on the old record: nothing there any more
+  STYX_SYNC_STATE="$STYX_STATE_DIR/file_sync.manifest" run_phase file_sync_delete
+  assert_output_matches '^styx file_sync_delete: skipped: no recorded manifest'
+  [ -e "$T/dst/app/a.txt" ]
 }
