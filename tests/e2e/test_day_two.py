@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
 NAME = "dayt"
 NODES = ("head", "worker-0")
-ORDER = ["wait_ssh", "system_packages", "python_env", "conda", "docker", "gpu", "file_sync", "env_vars", "workdir", "custom-one",
-         "custom-two", "custom-three", "ray"]
+ORDER = ["wait_ssh", "system_packages", "python_env", "conda", "docker", "gpu", "file_sync", "env_vars", "workdir",
+         "custom-one", "custom-two", "custom-three", "ray"]
 SECRET_A, SECRET_B = "dayt-secret-aaaa-1f2e", "dayt-secret-bbbb-9c8d"
 
 
@@ -111,8 +111,8 @@ def ray_alive(ctx) -> int:
     return int(out.strip().splitlines()[-1])
 
 
-PRESENT = ["wait_ssh", "system_packages", "python_env", "gpu", "file_sync", "env_vars", "workdir", "custom-one", "custom-two",
-           "ray"]
+PRESENT = ["wait_ssh", "system_packages", "python_env", "gpu", "file_sync", "env_vars", "workdir", "custom-one",
+           "custom-two", "ray"]
 
 
 def test_first_launch(ctx):
