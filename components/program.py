@@ -7,10 +7,10 @@ from pathlib import Path
 import pulumi
 
 from components import placement
-from components.backends import check_cluster, get_backend
+from components.backends import get_backend, validate
 from components.cluster import Cluster
 from components.filesync import FileSyncError, pack
-from styx.config import CONFIG_KEY, ConfigError, file_problems
+from styx.config import CONFIG_KEY, ConfigError
 
 
 def read_config(config: pulumi.Config) -> object:
@@ -19,13 +19,20 @@ def read_config(config: pulumi.Config) -> object:
 
 
 def build(config: pulumi.Config, base_dir: Path) -> Cluster:
-    """Validate everything before registering anything; a bad config is one clean error, no traceback."""
+    """Validate everything before registering anything; a bad config is one clean error, no traceback.
+
+    The config checks are `components.backends.validate` (the same as `styx validate`); then the host
+    preflight of the backend (`Backend.check`: kubectl, the sandbox), which only the program runs.
+    """
     try:
-        cfg = check_cluster(read_config(config))  # the model, then the cloud's rules
+        checked = validate(read_config(config), base_dir)  # the model, the cloud's rules, the catalog, files
+        cfg = checked.cfg
+        for w in checked.warnings:
+            pulumi.log.warn(w.removeprefix("warning: "))
         backend = get_backend(cfg.cloud)
-        problems = backend.check(cfg) + file_problems(cfg, base_dir)
+        problems = backend.check(cfg)
         if problems:
-            raise ConfigError(problems)
+            raise ConfigError(list(dict.fromkeys(problems)))
         sync = pack(cfg.setup.file_mounts, base_dir) if cfg.setup.file_mounts else None
         choice = placement.plan(cfg)  # instance_type: auto -> the optimizer, before anything exists
         cluster = Cluster(cfg, base_dir, backend=backend, sync=sync, choice=choice)

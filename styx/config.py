@@ -35,7 +35,9 @@ _ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
+    # strict: a boolean is not a count (`count: true`), a string is not a number (`port: "22"`); YAML ints
+    # and booleans are what they say (pydantic's lax mode would take `true` as 1 and "22" as 22).
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False, strict=True)
 
 
 # --------------------------------------------------------------------------- nodes
@@ -118,6 +120,9 @@ class NodeSpec(_Model):
     disk_size_gb: int = Field(100, ge=10, le=65536)
     image: str | None = Field(None, description="Image/AMI/container image; the backend's default when unset.")
     zone: str | None = None
+    allow_unlisted: bool = Field(
+        False, description="Accept an instance_type the cloud's catalog does not list (new types appear "
+        "before catalogs do); the catalog's other checks still apply.")
     # ssh backend
     host: HostSpec | None = Field(None, description="ssh backend: the existing machine.")
 
@@ -663,7 +668,30 @@ def _format(err: dict[str, Any]) -> str:
         return f"{path}: {shown} is not allowed; {msg[0].lower()}{msg[1:]}"
     if typ in ("model_type", "dict_type"):
         return f"{path}: expected a mapping of keys, got {shown}"
+    if typ in _TYPE_NAMES:
+        return f"{path}: {shown} is not allowed: expected {_TYPE_NAMES[typ]}, got {_kind(val)}"
     return f"{path}: {shown} is not allowed: {msg}"
+
+
+_TYPE_NAMES = {
+    "int_type": "an integer (a YAML number like 2, not true/false or a quoted string)",
+    "bool_type": "a boolean (true or false, unquoted)",
+    "float_type": "a number (like 1.5)",
+    "string_type": "a string",
+    "list_type": "a list",
+}
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, int | float):
+        return "a number"
+    if v is None:
+        return "null"
+    return type(v).__name__
 
 
 def _show(v: Any) -> str:

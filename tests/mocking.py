@@ -101,7 +101,11 @@ def run_program(cluster: dict[str, Any], base_dir: Path | None = None, *, previe
     pulumi.export = capture  # type: ignore[assignment]
     cluster_mod.pulumi.export = capture  # type: ignore[attr-defined]
     try:
-        program.build(pulumi.Config("styx"), base_dir or ROOT)
+        try:
+            program.build(pulumi.Config("styx"), base_dir or ROOT)
+        except pulumi.RunError:
+            _drain(asyncio.get_event_loop())  # nothing of this run may be left pending for the next one
+            raise
         loop = asyncio.get_event_loop()
         rec.outputs = {k: _resolve(loop, v) for k, v in exported.items()}
         loop.run_until_complete(settings._get_rpc_manager().rpcs[-1] if False else asyncio.sleep(0))

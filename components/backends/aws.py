@@ -34,6 +34,8 @@ from components.backends.base import (
     NodeRequest,
     ProvisionContext,
     cloud_net_problems,
+    cloud_net_warnings,
+    node_specs,
 )
 from styx.catalog import gpus
 from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
@@ -152,8 +154,20 @@ class AwsBackend(Backend):
         r"Unsupported: .*availability zone",
     )
 
-    def config_problems(self, cfg: ClusterConfig) -> list[str]:
-        return super().config_problems(cfg) + cloud_net_problems(cfg, "aws")
+    def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
+        p = super().config_problems(cfg, catalog) + cloud_net_problems(cfg, "aws") + self._rules(cfg)
+        if catalog is not None and self.name in catalog.clouds:
+            for where, spec in node_specs(cfg):  # GPUs asked of a type the catalog sells without any
+                acc = spec.resources.accelerator() if spec.resources else None
+                offers = catalog.offers_of_type(self.name, spec.instance_type or "")
+                if acc is not None and offers and all(o.accelerator is None for o in offers):
+                    p.append(f"{CONFIG_KEY}.{where}.resources.accelerators: {spec.resources.accelerators!r} "
+                             f"does not match {spec.instance_type}, which has no GPUs (allowed: no accelerators, "
+                             "or a GPU type: p4d/p5/g5/g6/...)")
+        return p
+
+    def config_warnings(self, cfg: ClusterConfig) -> list[str]:
+        return cloud_net_warnings(cfg, "aws")
 
     def placement_request(self, request: Any) -> Any:
         """Catalogs name AWS zones by id (use1-az4), configs by name (us-east-1a): place by region and
@@ -177,9 +191,10 @@ class AwsBackend(Backend):
             raise ValueError(f"{CONFIG_KEY}.{_where(cfg, node.group)}.instance_type: required for cloud aws")
         return t
 
-    # ------------------------------------------------------------------ check
+    # ------------------------------------------------------------------ config rules
 
-    def check(self, cfg: ClusterConfig) -> list[str]:
+    def _rules(self, cfg: ClusterConfig) -> list[str]:
+        """AWS's own rules (pure; `config_problems`): type spelling, GPUs vs type, images, zones, ssh port."""
         k = CONFIG_KEY
         p: list[str] = []
         for group, where, spec in _specs(cfg):
@@ -189,23 +204,27 @@ class AwsBackend(Backend):
                 p.append(str(e))
                 t = None
             if t is not None and t != "auto" and not re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", t):
-                p.append(f"{k}.{where}.instance_type: {t!r} is not an EC2 instance type like m6i.large")
+                p.append(f"{k}.{where}.instance_type: {t!r} is not an EC2 instance type (allowed: family.size, "
+                         "like m6i.large or p4d.24xlarge)")
             res = spec.resources
             acc = res.accelerator() if res else None
             have = gpus.aws_gpus(t) if t and t != "auto" and acc is not None else None
             if res and acc is not None and have is not None and not have.matches(acc.name, acc.count):
                 p.append(f"{k}.{where}.resources.accelerators: {res.accelerators!r} does not match {t}, "
-                         f"which has {have.label}")
+                         f"which has {have.label} (allowed: {have.label})")
             if spec.image and spec.image not in IMAGE_ALIASES and not _AMI_RE.match(spec.image):
                 p.append(f"{k}.{where}.image: {spec.image!r} is not an AMI id (ami-...) or one of "
                          f"{', '.join(IMAGE_ALIASES)}")
             z = spec.zone
             if z and cfg.region and not z.startswith(cfg.region):
-                p.append(f"{k}.{where}.zone: {z!r} is not in region {cfg.region!r}")
+                p.append(f"{k}.{where}.zone: {z!r} is not in region {cfg.region!r} (allowed: {cfg.region}a, "
+                         f"{cfg.region}b, ...)")
         if cfg.zone and cfg.region and not cfg.zone.startswith(cfg.region):
-            p.append(f"{k}.zone: {cfg.zone!r} is not in region {cfg.region!r}")
+            p.append(f"{k}.zone: {cfg.zone!r} is not in region {cfg.region!r} (allowed: {cfg.region}a, "
+                     f"{cfg.region}b, ...)")
         if "port" in cfg.ssh.model_fields_set and cfg.ssh.port != SSH_PORT:
-            p.append(f"{k}.ssh.port: AWS images run sshd on {SSH_PORT}; remove ssh.port (it is {cfg.ssh.port})")
+            p.append(f"{k}.ssh.port: {cfg.ssh.port} is not allowed: AWS images run sshd on {SSH_PORT} "
+                     f"(allowed: {SSH_PORT}; or remove ssh.port)")
 
         zones = {zone_of(cfg, spec) for _, _, spec in _specs(cfg)}
         if cfg.aws.subnet_id and len({z for z in zones if z}) > 1:

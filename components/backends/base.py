@@ -4,8 +4,12 @@ A backend is a small class in its own module, registered by name in `components.
 Everything that depends on which cloud a cluster uses is decided here, never by testing the cloud's
 name elsewhere (a test greps for that): callers ask the backend.
 
-What the program asks:
-- `config_problems(cfg)`: the cloud's rules for the config (pure; `styx validate` runs them too);
+What the program asks (through `components.backends.validate`, the one validation every entry point
+runs: `styx validate/preview/launch` and the program itself):
+- `catalog_clouds(cfg)`: whose instance catalogs its rules read (styx.catalog);
+- `config_problems(cfg, catalog)`: the cloud's rules for the config, catalog checks included (pure:
+  no host, no network; `catalog` None when none is available: those checks are skipped);
+- `config_warnings(cfg)`: what is allowed but risky (SSH open to the internet);
 - `check(cfg)`: host or account preflight before any resource is registered;
 - `prepare(ctx)`: shared resources (network, firewall, key pair), parented to the Cluster;
 - `machine(ctx, node, parent)`: create or adopt one machine, parented to its Node, and say how to
@@ -26,12 +30,16 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pulumi
 
 from components.transport import SSHTransport, Transport
+from styx.catalog import gpus
 from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
+
+if TYPE_CHECKING:
+    from styx.catalog import Catalog
 
 
 class Feature(enum.Flag):
@@ -140,6 +148,107 @@ def cloud_net_problems(cfg: ClusterConfig, section: str) -> list[str]:
             "styx never opens SSH to 0.0.0.0/0 by default"]
 
 
+_OPEN = ("0.0.0.0/0", "::/0")
+
+
+def cloud_net_warnings(cfg: ClusterConfig, section: str) -> list[str]:
+    """SSH open to the whole internet: allowed (a user may mean it), but said out loud."""
+    cidrs = [c for c in getattr(cfg, section).ssh_cidrs if c.replace(" ", "") in _OPEN]
+    return [f"warning: {CONFIG_KEY}.{section}.ssh_cidrs: {c} opens SSH (port 22) to the whole internet; "
+            "list the networks you connect from instead (e.g. 203.0.113.0/24)" for c in cidrs]
+
+
+def node_specs(cfg: ClusterConfig) -> list[tuple[str, NodeSpec]]:
+    """(key path below `styx:cluster`, spec) of the head and each worker group."""
+    return [("head", cfg.head), *((f"workers[{i}]", g) for i, g in enumerate(cfg.workers))]
+
+
+def allowed(values: Sequence[str] | set[str], bad: str = "", n: int = 12) -> str:
+    """`did you mean X? allowed: a, b, ... (N in all)`: the closest values first (difflib)."""
+    import difflib
+
+    vals = sorted(set(values))
+    close = difflib.get_close_matches(bad, vals, n=3, cutoff=0.6) if bad else []
+    if bad and not close:
+        low = bad.lower()
+        close = [v for v in vals if v.lower() == low or v.lower().startswith(low) or low.startswith(v.lower())][:3]
+    head = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    shown = ", ".join(vals[:n]) + (f", ... ({len(vals)} in all)" if len(vals) > n else "")
+    return f"{head}allowed: {shown}" if vals else head.strip()
+
+
+def accelerator_names(spec: NodeSpec) -> list[tuple[str, str]]:
+    """(key below the spec, accelerator name) of every accelerator a spec's resources name."""
+    res = spec.resources
+    if res is None:
+        return []
+    out = []
+    if res.accelerators:
+        out.append(("resources.accelerators", res.accelerators.split(":")[0]))
+    for key in ("any_of", "ordered"):
+        for j, a in enumerate(getattr(res, key) or []):
+            out.append((f"resources.{key}[{j}]", a.split(":")[0]))
+    return out
+
+
+def accelerator_problems(cfg: ClusterConfig, catalog: Catalog | None, cloud: str | None) -> list[str]:
+    """Every accelerator name must be a GPU styx knows: the GPU table (styx.catalog.gpus), and, with a
+    catalog, the names it lists (for `cloud`'s catalog: names sold on that cloud only)."""
+    k = CONFIG_KEY
+    p: list[str] = []
+    if catalog is not None and cloud is not None:
+        names = [n for n in catalog.accelerator_names() if catalog.accelerator_listed(n, cloud)]
+        where = f"the {cloud} catalog"
+    else:
+        names = list(gpus.KNOWN_ACCELERATORS.values()) + (catalog.accelerator_names() if catalog else [])
+        where = "styx's GPU table" + (" and the catalogs" if catalog else "")
+    known = {n.lower() for n in names}
+    for path, spec in node_specs(cfg):
+        for key, name in accelerator_names(spec):
+            if name.lower() not in known:
+                p.append(f"{k}.{path}.{key}: {name!r} is not a GPU in {where}; {allowed(names, name)}")
+    return p
+
+
+def catalog_problems(backend: Backend, cfg: ClusterConfig, catalog: Catalog) -> list[str]:
+    """The rules of a cloud with its own catalog (`Feature.CATALOG`): the region, the zones, each instance
+    type (unless its group says `allow_unlisted: true`) and each accelerator name must be in it."""
+    k, cloud = CONFIG_KEY, backend.name
+    p: list[str] = []
+    regions = catalog.regions(cloud)
+    if cfg.region and cfg.region not in regions:
+        p.append(f"{k}.region: {cfg.region!r} is not a {cloud} region in the catalog; {allowed(regions, cfg.region)}")
+    # zones are checkable where the catalog names them as configs do (GCP: us-central1-a; AWS lists ids)
+    named = {z: r for z, r in catalog.zones(cloud).items() if z.startswith(r)}
+    zone_keys = [("zone", cfg.zone)] + [(f"{w}.zone", s.zone) for w, s in node_specs(cfg)]
+    if named:
+        for key, z in zone_keys:
+            if z is None:
+                continue
+            if z not in named:
+                choices = [n for n, r in named.items() if r == cfg.region] or list(named)
+                p.append(f"{k}.{key}: {z!r} is not a {cloud} zone in the catalog; {allowed(choices, z)}")
+    types = catalog.instance_types(cloud)
+    for where, spec in node_specs(cfg):
+        t = spec.instance_type
+        if not t or t == "auto" or spec.allow_unlisted:
+            continue
+        offers = catalog.offers_of_type(cloud, t)
+        if not offers:
+            fact = gpus.instance_gpus(cloud, t)
+            if fact is None or fact.count is None:
+                p.append(f"{k}.{where}.instance_type: {t!r} is not a {cloud} instance type in the catalog; "
+                         f"{allowed(types, t)} (a type newer than the catalog: set allow_unlisted: true "
+                         f"on {where})")
+            continue
+        in_region = {o.region for o in offers}
+        if cfg.region and cfg.region in regions and cfg.region not in in_region:
+            p.append(f"{k}.{where}.instance_type: {t!r} is not offered in region {cfg.region!r} (the catalog "
+                     f"has it in {', '.join(sorted(in_region)[:8])}); set allow_unlisted: true on {where} to "
+                     "try anyway")
+    return p
+
+
 class Backend(ABC):
     """One cloud. Subclasses set the ClassVars and override what differs; the defaults fit a cloud with
     no regions, no zones, no catalog and no special SSH rules."""
@@ -153,11 +262,18 @@ class Backend(ABC):
     config_section: ClassVar[str | None] = None
     # Regexes over error text that mean "no capacity (or quota) here: try another place".
     capacity_patterns: ClassVar[tuple[str, ...]] = ()
+    # What to do instead of `spot: true` on a cloud without Feature.SPOT.
+    spot_hint: ClassVar[str] = "spot needs a cloud that sells spot capacity"
 
     # ------------------------------------------------------------------ config
 
-    def config_problems(self, cfg: ClusterConfig) -> list[str]:
-        """The cloud's rules for a parsed config, each naming its key path. Pure: no host, no network.
+    def catalog_clouds(self, cfg: ClusterConfig) -> tuple[str, ...] | None:
+        """The clouds whose catalogs `config_problems` reads for this config: () none, None every one."""
+        return (self.name,) if Feature.CATALOG in self.features else ()
+
+    def config_problems(self, cfg: ClusterConfig, catalog: Catalog | None = None) -> list[str]:
+        """The cloud's rules for a parsed config, each naming its key path and what is allowed. Pure: no
+        host, no network. `catalog`: the clouds of `catalog_clouds` (None: none available; skip its checks).
 
         The default applies the rules that follow from `features`; override and extend with `super()`.
         """
@@ -178,7 +294,21 @@ class Backend(ABC):
                 if not spec.instance_type:
                     p.append(f"{k}.{where}.instance_type: required for cloud {cfg.cloud} (a type, or auto with "
                              "resources)")
+        if Feature.SPOT not in self.features:
+            for where, spec in node_specs(cfg):
+                if spec.spot:
+                    p.append(f"{k}.{where}.spot: not supported for cloud {cfg.cloud} (allowed: false); "
+                             f"{self.spot_hint}")
+        own = catalog is not None and Feature.CATALOG in self.features and self.name in catalog.clouds
+        p += accelerator_problems(cfg, catalog if own else None, self.name if own else None)
+        if own:
+            assert catalog is not None
+            p += catalog_problems(self, cfg, catalog)
         return p
+
+    def config_warnings(self, cfg: ClusterConfig) -> list[str]:
+        """What the config allows but should not go unsaid (each a `warning: <key path>: ...` line)."""
+        return []
 
     def check(self, cfg: ClusterConfig) -> list[str]:
         """Problems (each naming its key path) found before anything is created (host/account preflight)."""

@@ -45,6 +45,7 @@ from components.backends.base import (
     NodeRequest,
     ProvisionContext,
     cloud_net_problems,
+    cloud_net_warnings,
 )
 from styx.catalog import gpus
 from styx.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
@@ -135,7 +136,7 @@ def gpu_plan(machine_type: str, spec: NodeSpec) -> tuple[GpuPlan, str | None]:
             rname, rcount = parse_accel(req)
             if not built.matches(rname, rcount):
                 return GpuPlan(name, count or 0, builtin=True), (
-                    f"resources.accelerators {req!r} does not match {machine_type}, which has {built.label} built in"
+                    f"{req!r} does not match {machine_type}, which has {built.label} built in (allowed: {built.label})"
                 )
             count = rcount if count is None else count
         return GpuPlan(name, count or 0, builtin=True), None
@@ -274,8 +275,11 @@ class GcpBackend(Backend):
         r"STOCKOUT",
     )
 
-    def config_problems(self, cfg: ClusterConfig) -> list[str]:
-        return super().config_problems(cfg) + cloud_net_problems(cfg, "gcp")
+    def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
+        return super().config_problems(cfg, catalog) + cloud_net_problems(cfg, "gcp") + self._rules(cfg)
+
+    def config_warnings(self, cfg: ClusterConfig) -> list[str]:
+        return cloud_net_warnings(cfg, "gcp")
 
     # ---- instance_type: auto
     def resolve_auto(self, cfg: ClusterConfig, spec: NodeSpec) -> str:
@@ -298,24 +302,24 @@ class GcpBackend(Backend):
         it = spec.instance_type or ""
         return self.resolve_auto(cfg, spec) if it == "auto" else it
 
-    # ---- check
-    def check(self, cfg: ClusterConfig) -> list[str]:
+    # ---- config rules (pure: `config_problems`)
+    def _rules(self, cfg: ClusterConfig) -> list[str]:
         p: list[str] = []
         if "user" in cfg.ssh.model_fields_set and cfg.ssh.user == "root":
             p.append(
-                f"{K}.ssh.user: root cannot log in over SSH on GCP images; leave ssh.user unset "
-                f"(styx uses {DEFAULT_USER!r}, with passwordless sudo) or name another user"
+                f"{K}.ssh.user: 'root' is not allowed: root cannot log in over SSH on GCP images; leave ssh.user "
+                f"unset (styx uses {DEFAULT_USER!r}, with passwordless sudo) or name another user"
             )
         if cfg.ssh.port != 22:
-            p.append(f"{K}.ssh.port: GCP images run sshd on 22 and the firewall opens only tcp:22; leave it unset")
+            p.append(f"{K}.ssh.port: {cfg.ssh.port} is not allowed: GCP images run sshd on 22 and the firewall "
+                     "opens only tcp:22 (allowed: 22; or leave it unset)")
         if cfg.gcp.os_login and not (cfg.ssh.private_key or cfg.ssh.private_key_file):
             p.append(
                 f"{K}.gcp.os_login: with OS Login, instance ssh-keys metadata is ignored; set ssh.private_key "
                 "(or private_key_file) to a key registered with `gcloud compute os-login ssh-keys add` and "
                 "ssh.user to your OS Login POSIX user name"
             )
-        specs: list[tuple[str, NodeSpec]] = [("head", cfg.head)]
-        specs += [(f"workers[{i}]", g) for i, g in enumerate(cfg.workers) if (g.count or 0) > 0]
+        specs = self._specs(cfg)
         missing_zone = [where for where, spec in specs if not (spec.zone or cfg.zone)]
         if missing_zone:
             p.append(
@@ -326,9 +330,26 @@ class GcpBackend(Backend):
             zone = spec.zone or cfg.zone
             if zone and cfg.region and not zone.startswith(cfg.region + "-"):
                 key = f"{K}.{where}.zone" if spec.zone else f"{K}.zone"
-                p.append(f"{key}: {zone!r} is not in region {cfg.region!r}")
-            if not spec.instance_type:
-                continue  # reported by config_problems (Feature.CATALOG)
+                p.append(f"{key}: {zone!r} is not in region {cfg.region!r} (allowed: {cfg.region}-a, "
+                         f"{cfg.region}-b, ...)")
+            if not spec.instance_type or spec.instance_type == "auto":
+                continue  # a missing type: Feature.CATALOG's rule; auto: check() (the optimizer's plan)
+            _plan, problem = gpu_plan(spec.instance_type, spec)
+            if problem:
+                p.append(f"{K}.{where}.resources.accelerators: {problem}")
+        return p
+
+    @staticmethod
+    def _specs(cfg: ClusterConfig) -> list[tuple[str, NodeSpec]]:
+        specs: list[tuple[str, NodeSpec]] = [("head", cfg.head)]
+        return specs + [(f"workers[{i}]", g) for i, g in enumerate(cfg.workers) if (g.count or 0) > 0]
+
+    # ---- check (the optimizer's plan for `instance_type: auto`, before anything is created)
+    def check(self, cfg: ClusterConfig) -> list[str]:
+        p: list[str] = []
+        for where, spec in self._specs(cfg):
+            if spec.instance_type != "auto":
+                continue
             try:
                 mt = self.machine_type(cfg, spec)
             except AutoNotWired as e:

@@ -26,7 +26,15 @@ import pulumi_kubernetes as k8s
 from pulumi_command import local
 
 from components.backends import kubernetes_manifests as m
-from components.backends.base import Backend, Feature, NodeHandle, NodeRequest, PhaseOverride, ProvisionContext
+from components.backends.base import (
+    Backend,
+    Feature,
+    NodeHandle,
+    NodeRequest,
+    PhaseOverride,
+    ProvisionContext,
+    allowed,
+)
 from components.transport import LocalShellTransport
 from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
@@ -167,25 +175,37 @@ class KubernetesBackend(Backend):
     features = Feature.NONE  # pods land where the scheduler puts them; spot is a node pool (selectors)
     config_section = "kubernetes"
 
-    # ------------------------------------------------------------------ check
+    spot_hint = "select a spot node pool with kubernetes.node_selector / tolerations"
 
-    def check(self, cfg: ClusterConfig) -> list[str]:
+    # ------------------------------------------------------------------ config rules
+
+    def catalog_clouds(self, cfg: ClusterConfig) -> tuple[str, ...] | None:
+        """An instance_type is a node label (`node.kubernetes.io/instance-type`) of any cloud's type."""
+        return None if any(s.instance_type and not s.allow_unlisted for _, s, _ in self._specs(cfg)) else ()
+
+    def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
         k = cfg.kubernetes
-        p: list[str] = []
+        p = super().config_problems(cfg, catalog)
         if k.kubeconfig and "\n" in k.kubeconfig:
             p.append(f"{K}.kubeconfig: give the path of a kubeconfig file, not its contents")
         if k.create_namespace and m.namespace_of(cfg) in m.SYSTEM_NAMESPACES:
             p.append(f"{K}.namespace: {m.namespace_of(cfg)!r} is a system namespace: styx would own (and on "
                      "destroy delete) it; set create_namespace: false to use it, or pick another name")
+        types = set().union(*(catalog.instance_types(c) for c in catalog.clouds)) if catalog is not None else set()
         for where, spec, group in self._specs(cfg):
             # pods carry a `controller-revision-hash` label `<statefulset>-<hash>` (at most 63 characters)
             sts = m.statefulset_name(cfg, group)
             if len(sts) > 52:
                 p.append(f"{CONFIG_KEY}.{where}: the StatefulSet name {sts!r} is longer than 52 characters; "
                          "shorten the cluster or group name")
-            if spec.spot:
-                p.append(f"{CONFIG_KEY}.{where}.spot: not supported for cloud kubernetes; select a spot node "
-                         f"pool with kubernetes.node_selector / tolerations")
+            t = spec.instance_type
+            if t == "auto":
+                p.append(f"{CONFIG_KEY}.{where}.instance_type: 'auto' is not allowed for cloud kubernetes (the "
+                         "scheduler places pods; allowed: a node's instance-type label, or unset)")
+            elif t and catalog is not None and not spec.allow_unlisted and t not in types:
+                p.append(f"{CONFIG_KEY}.{where}.instance_type: {t!r} is not an instance type in the catalogs "
+                         f"({', '.join(catalog.clouds)}); {allowed(types, t)} (a node label no catalog lists: set "
+                         f"allow_unlisted: true on {where})")
             res = spec.resources
             if res and (res.any_of or res.ordered):
                 p.append(f"{CONFIG_KEY}.{where}.resources: any_of/ordered are not supported for cloud kubernetes; "
@@ -196,9 +216,14 @@ class KubernetesBackend(Backend):
                          "(aws/gcp instance_type: auto); for cloud kubernetes give GiB: N or N+")
         if k.operator == "kuberay":
             p += self._kuberay_problems(cfg)
-        if os.environ.get("STYX_K8S_PREFLIGHT", "1") != "0":
-            p += self._host_problems(cfg)
         return p
+
+    # ------------------------------------------------------------------ check (the host)
+
+    def check(self, cfg: ClusterConfig) -> list[str]:
+        if os.environ.get("STYX_K8S_PREFLIGHT", "1") != "0":
+            return self._host_problems(cfg)
+        return []
 
     @staticmethod
     def _specs(cfg: ClusterConfig) -> list[tuple[str, NodeSpec, str]]:

@@ -52,8 +52,8 @@ class LocalBackend(Backend):
     config_section = "local"
     capacity_patterns = (r"InsufficientCapacity",)  # sandboxctl's test-only refusal (STYX_SB_REFUSE_FILE)
 
-    def config_problems(self, cfg: ClusterConfig) -> list[str]:
-        p = super().config_problems(cfg)
+    def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
+        p = super().config_problems(cfg, catalog)
         k = CONFIG_KEY
         net = ipaddress.IPv4Network(cfg.local.subnet)
         need = 10 + cfg.local.group_block * max(1, len(cfg.workers))

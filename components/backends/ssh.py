@@ -13,8 +13,8 @@ class SSHBackend(Backend):
     name = "ssh"
     features = Feature.ADOPTS_HOSTS
 
-    def config_problems(self, cfg: ClusterConfig) -> list[str]:
-        p = super().config_problems(cfg)
+    def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
+        p = super().config_problems(cfg, catalog)
         if cfg.head.host is None:
             p.append(f"{CONFIG_KEY}.head.host: required for cloud ssh (the existing machine's address)")
         for i, g in enumerate(cfg.workers):

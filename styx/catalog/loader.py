@@ -409,6 +409,10 @@ class Catalog:
     def offers_of_type(self, cloud: str, instance_type: str) -> list[Offer]:
         return self._by_type.get((cloud, instance_type), [])
 
+    def instance_types(self, cloud: str) -> set[str]:
+        """Every instance type the catalog sells on `cloud` (machines with attached GPUs as their host type)."""
+        return {t for c, t in self._by_type if c == cloud}
+
     def canonical_accelerator(self, name: str) -> str | None:
         return self._names.get(name.lower())
 

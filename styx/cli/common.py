@@ -299,24 +299,22 @@ def default_config_file() -> Path | None:
     return p if p.is_file() else None
 
 
-def validate_cluster(cluster: Any, base_dir: Path | None = None):
-    """The model + the cloud's rules (`check_cluster`) + the files the config names; raises
-    StyxError(exit 2) listing every problem."""
-    from components.backends import check_cluster
+def validate_cluster(cluster: Any, base_dir: Path | None = None, *, source: tuple[str | Path, str | None] | None = None,
+                     warn: bool = True):
+    """`components.backends.validate` (the one validation; the program runs it too) on a config from a
+    file: raises StyxError(exit 2) listing every problem once; prints its warnings on stderr (`warn`).
+    `source` = (file, stack) adds the warnings for secrets written in plain text."""
+    from components.backends import validate
     from styx.config import ConfigError
-    from styx.secrets import with_placeholders
 
     try:
-        cfg = check_cluster(with_placeholders(cluster))  # a `secure:` value is a present string
+        checked = validate(cluster, base_dir, source=source)
     except ConfigError as e:
         raise StyxError("invalid config", EXIT_USAGE, problems=e.problems) from None
-    if base_dir is not None:
-        from styx.config import file_problems
-
-        problems = file_problems(cfg, base_dir)
-        if problems:
-            raise StyxError("invalid config", EXIT_USAGE, problems=problems)
-    return cfg
+    if warn:
+        for w in checked.warnings:
+            click.echo(w, err=True)
+    return checked.cfg
 
 
 def node_names(cluster: dict[str, Any]) -> list[str]:

@@ -43,8 +43,8 @@ def preview(config, stack_name, backend, show_diff, as_json):
     created = False
     restore = None
     if config:
-        cluster, base_dir, implied = load_config_file(config)
-        validate_cluster(cluster, base_dir)
+        cluster, base_dir, implied = load_config_file(config, warn=False)
+        validate_cluster(cluster, base_dir, source=(config, implied))
         cluster = resolve_secrets(cluster, config, engine)  # secure: values, decrypted by Pulumi
         name = stack_name or implied or cluster["name"]
         existed = engine.exists(name)
@@ -61,6 +61,7 @@ def preview(config, stack_name, backend, show_diff, as_json):
         cluster = session.cluster()
         if cluster is None:
             raise StyxError(f"stack {name} has no styx:cluster config; pass a CONFIG file", EXIT_FAILED)
+        validate_cluster(cluster, session.base_dir())  # the stack's stored config: the same checks, exit 2
         session.bind_program()
     collector = PlanCollector(cluster["name"], node_names(cluster))
     try:

@@ -14,8 +14,8 @@ from styx.cli.common import StyxError, emit_json, handle_errors, json_option, lo
 def validate(config, as_json):
     """Validate CONFIG (a cluster file or a Pulumi stack file). One line per problem, naming its key path."""
     try:
-        cluster, base_dir, stack = load_config_file(config)
-        cfg = validate_cluster(cluster, base_dir)
+        cluster, base_dir, stack = load_config_file(config, warn=False)
+        cfg = validate_cluster(cluster, base_dir, source=(config, stack), warn=not as_json)
     except StyxError as e:
         if as_json:
             emit_json({"ok": False, "config": config, "error": e.message, "exit_code": e.code,

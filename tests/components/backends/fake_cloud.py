@@ -29,8 +29,8 @@ class FakeBackend(Backend):
     features = Feature.ZONES | Feature.SPOT
     capacity_patterns = (r"FAKE_OUT_OF_CAPACITY",)
 
-    def config_problems(self, cfg: ClusterConfig) -> list[str]:
-        p = super().config_problems(cfg)
+    def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
+        p = super().config_problems(cfg, catalog)
         for where, spec in [("head", cfg.head), *((f"workers[{i}]", g) for i, g in enumerate(cfg.workers))]:
             if spec.zone and spec.zone not in ZONES:
                 p.append(f"{CONFIG_KEY}.{where}.zone: {spec.zone!r} is not a fake zone ({', '.join(ZONES)})")

@@ -170,7 +170,7 @@ def clusters(draw) -> dict[str, Any]:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(cluster=clusters())
 def test_invariants_over_generated_configs(aws_program, cluster):
-    assert AwsBackend().check(parse_cluster(cluster)) == []
+    assert AwsBackend().config_problems(parse_cluster(cluster)) == []
     check_invariants(cluster, aws_program(cluster))
 
 
@@ -196,7 +196,7 @@ TABLE = {
 
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_invariants_table(aws_program, name):
-    assert AwsBackend().check(parse_cluster(TABLE[name])) == []
+    assert AwsBackend().config_problems(parse_cluster(TABLE[name])) == []
     check_invariants(TABLE[name], aws_program(TABLE[name]))
 
 

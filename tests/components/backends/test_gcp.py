@@ -301,7 +301,8 @@ def test_auto_machine_type_is_planned_and_recorded(gcp_program, monkeypatch):
 
 
 def _check(**overrides: Any) -> list[str]:
-    return get_backend("gcp").check(parse_cluster(gcp_cluster(**overrides)))
+    cfg = parse_cluster(gcp_cluster(**overrides))
+    return get_backend("gcp").config_problems(cfg) + get_backend("gcp").check(cfg)
 
 
 def test_check_clean_example():
@@ -315,12 +316,12 @@ def test_check_clean_example():
         ({"zone": "europe-west4-a"}, "styx:cluster.zone: 'europe-west4-a' is not in region 'us-central1'"),
         ({"head": {"instance_type": "n2-standard-8", "zone": "us-east1-b"}},
          "styx:cluster.head.zone: 'us-east1-b' is not in region"),
-        ({"ssh": {"user": "root"}}, "styx:cluster.ssh.user: root cannot log in"),
-        ({"ssh": {"port": 2222}}, "styx:cluster.ssh.port: GCP images run sshd on 22"),
+        ({"ssh": {"user": "root"}}, "styx:cluster.ssh.user: 'root' is not allowed: root cannot log in"),
+        ({"ssh": {"port": 2222}}, "styx:cluster.ssh.port: 2222 is not allowed: GCP images run sshd on 22"),
         ({"head": {"instance_type": "auto", "resources": {"accelerators": "A100:3"}}},
          "styx:cluster.head.instance_type: auto found no offer that fits"),
         ({"workers": [{"name": "gpu", "instance_type": "g2-standard-8", "resources": {"accelerators": "A100:8"}}]},
-         "styx:cluster.workers[0].resources.accelerators: resources.accelerators 'A100:8' does not match"),
+         "styx:cluster.workers[0].resources.accelerators: 'A100:8' does not match"),
         ({"workers": [{"name": "gpu", "instance_type": "a2-highgpu-4g", "resources": {"accelerators": "A100:8"}}]},
          "which has A100:4 built in"),
         ({"workers": [{"name": "gpu", "instance_type": "n2-standard-8", "resources": {"accelerators": "T4:1"}}]},
@@ -454,7 +455,7 @@ def test_example_stack_file(gcp_program):
     assert cfg.head.instance_type == "n2-standard-8"
     (w,) = cfg.workers
     assert (w.count, w.instance_type, w.spot, w.resources.accelerators) == (2, "a2-highgpu-8g", True, "A100:8")
-    assert get_backend("gcp").check(cfg) == []
+    assert get_backend("gcp").config_problems(cfg) == []
     rec = gcp_program(raw)
     inst = instances(rec)
     assert len(inst) == 3

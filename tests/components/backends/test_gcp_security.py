@@ -197,7 +197,7 @@ def check_invariants(cluster: dict[str, Any], rec) -> None:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(cluster=clusters())
 def test_invariants_over_generated_configs(gcp_program, cluster):
-    assert g.GcpBackend().check(parse_cluster(cluster)) == []
+    assert g.GcpBackend().config_problems(parse_cluster(cluster)) == []
     check_invariants(cluster, gcp_program(cluster))
 
 

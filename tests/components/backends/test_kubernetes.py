@@ -663,11 +663,11 @@ def test_memory_per_vcpu_needs_the_optimizer(monkeypatch):
     monkeypatch.setenv("STYX_K8S_PREFLIGHT", "0")
     c = k8s_cluster()
     c["workers"][0]["resources"] = {"cpus": "8", "memory": "4x"}
-    problems = kb.KubernetesBackend().check(parse_cluster(c))
+    problems = kb.KubernetesBackend().config_problems(parse_cluster(c))
     assert any("workers[0].resources.memory: '4x' (GiB per vCPU) needs the optimizer" in p for p in problems), problems
     c["workers"][0]["resources"] = {"cpus": "8", "memory": "32GB+"}
     cfg = parse_cluster(c)
-    assert kb.KubernetesBackend().check(cfg) == []
+    assert kb.KubernetesBackend().config_problems(cfg) == []
     assert m.container_resources(cfg.workers[0])["requests"]["memory"] == "32Gi"
 
 

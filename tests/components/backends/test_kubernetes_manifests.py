@@ -33,7 +33,8 @@ def cfg_of(**kw: Any):
 
 def problems(monkeypatch, preflight: bool = False, **kw: Any) -> str:
     monkeypatch.setenv("STYX_K8S_PREFLIGHT", "1" if preflight else "0")
-    return "\n".join(kb.KubernetesBackend().check(cfg_of(**kw)))
+    cfg, backend = cfg_of(**kw), kb.KubernetesBackend()
+    return "\n".join(backend.config_problems(cfg) + backend.check(cfg))  # the config rules, then the host
 
 
 # --------------------------------------------------------------------------- quantities
