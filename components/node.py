@@ -122,16 +122,10 @@ class Node(pulumi.ComponentResource):
             undo = runner.Undo(script_text(phase.undo),
                                {**base_env, **(phase.undo_env(ctx) if phase.undo_env else {})})
 
-        def make(e: dict[str, str]) -> tuple[str, str]:
-            own = digest(phase.name, body, e)
-            # the generation (own hash) guards the undo; it is not part of the hash itself
-            return own, runner.program(phase.name, body, e, undo=undo, generation=own if undo else None)
+        def own_of(e: dict[str, str]) -> str:
+            return digest(phase.name, body, e)
 
-        if _is_plain(env):  # the common case: no Outputs, no extra async work
-            own, program = make(env)
-        else:
-            made = pulumi.Output.all(**env).apply(make)
-            own, program = made[0], made[1]
+        own: pulumi.Input[str] = own_of(env) if _is_plain(env) else pulumi.Output.all(**env).apply(own_of)
         upload = phase.upload(ctx) if phase.upload else None
         if upload is not None:  # the file the phase needs, copied after the gate (in parallel with others)
             local_path, remote_path, sha = upload
@@ -144,6 +138,18 @@ class Node(pulumi.ComponentResource):
             chain: pulumi.Input[str] = digest(*triggers)
         else:
             chain = pulumi.Output.all(*triggers).apply(lambda t: digest(*t))
+
+        # An undo is guarded by the resource's generation: its chain hash (its own hash alone would be
+        # the same for a replacement that only follows an earlier phase's change).
+        def program_of(e: dict[str, str], generation: str | None) -> str:
+            return runner.program(phase.name, body, e, undo=undo, generation=generation)
+
+        if undo is None and _is_plain(env):  # the common case: no Outputs, no extra async work
+            program: pulumi.Input[str] = program_of(env, None)
+        elif undo is None:
+            program = pulumi.Output.all(**env).apply(lambda e: program_of(e, None))
+        else:
+            program = pulumi.Output.all(pulumi.Output.all(**env), chain).apply(lambda v: program_of(v[0], v[1]))
         opts = pulumi.ResourceOptions.merge(
             child, pulumi.ResourceOptions(depends_on=deps, delete_before_replace=phase.replace_delete_first)
         )

@@ -264,3 +264,18 @@ def test_growing_keeps_existing_sandboxes():
     after = sandboxes(local_cluster(workers=[{"name": "worker", "count": 3}]))
     assert all(before[n] == after[n] for n in before)
     assert set(after) - set(before) == {"demo-worker-2-sandbox"}
+
+
+def test_a_replacement_that_only_follows_an_earlier_change_gets_a_new_generation():
+    """The undo guard compares generations: a phase replaced because an earlier one changed (same
+    script and parameters) must not share its predecessor's, or the old undo would remove its files."""
+    import re
+
+    def gen(cluster) -> str:
+        stdin = _names(run_program(cluster).resources)["demo-head-env_vars"].inputs["stdin"]
+        return re.search(r"styx_generation_claim env_vars (\S+)", stdin).group(1)
+
+    changed = local_cluster()
+    changed["setup"]["packages"] = ["jq", "tree"]
+    assert gen(local_cluster()) != gen(changed)
+    assert gen(local_cluster()) == gen(local_cluster())
