@@ -154,8 +154,7 @@ class KubeRayTransport(KubectlExecTransport):
     def run(self, name, run, *, triggers, opts):
         if run.gate:
             return super().run(name, run, triggers=triggers, opts=opts)
-        phase = name[len(self.node_prefix) + 1:] if name.startswith(self.node_prefix + "-") else name
-        line = f"styx {phase}: skipped: {SKIP_KUBERAY}"
+        line = f"styx {run.phase}: skipped: {SKIP_KUBERAY}"
         return local.Command(
             name,
             create=f"printf '%s\\n' {shlex.quote(line)}",
