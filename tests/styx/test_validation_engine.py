@@ -2,6 +2,11 @@
 configs of tests/validation_cases.py with the same lines as `styx validate`, and no traceback.
 
 The program fails before it registers anything, so no plugin but the Python language host is needed.
+Each preview runs in a child Python process, as a user's `styx preview` does: late in a long pytest
+process that has run hundreds of inline programs, the Python SDK's gRPC channels to earlier engines
+are still open and one preview failed with `_InactiveRpcError ... UNAVAILABLE ... Connection refused`
+from its engine.Log call (CI, stop 19); one process per preview keeps that state out.
+
 Each preview costs ~3-5 s, so this runs the `REAL` subset (26 cases: every cloud, model types, backend
 rules and catalog lookups); the full table runs through `styx validate` and the program under mocks
 (tests/styx/cli/test_validate_cases.py, tests/components/test_program_validation.py), the same
@@ -10,6 +15,10 @@ rules and catalog lookups); the full table runs through `styx validate` and the 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,17 +55,40 @@ def test_the_subset_covers_every_cloud():
     assert len(REAL) >= 25 and {BY_ID[i].cloud for i in REAL} == {c.cloud for c in CASES}
 
 
+CHILD = """
+import json, sys
+from pathlib import Path
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
+from pulumi import automation as auto
+from validation_cases import CASES
+from styx import engine as eng
+case = {c.id: c for c in CASES}[sys.argv[2]]
+name, backend = case.id.replace("_", "-"), sys.argv[3]
+stack = eng.open_stack(name, case.config(), base_dir=Path(sys.argv[1]), work_dir=Path(backend) / "ws" / name,
+                       backend_url="file://" + backend + "/state")
+try:
+    stack.preview()
+except auto.errors.CommandError as e:
+    print(json.dumps({"error": str(e)}))
+else:
+    print(json.dumps({"error": None}))
+"""
+
+
+def preview_error(case_id: str, backend: Path) -> str:
+    """The CommandError text of a real `pulumi preview` of the case, run in a child process."""
+    r = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), case_id, str(backend)],
+                       capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert r.returncode == 0, r.stdout + r.stderr
+    error = json.loads(r.stdout.strip().splitlines()[-1])["error"]
+    assert error is not None, f"preview of {case_id} succeeded"
+    return error
+
+
 @pytest.mark.parametrize("case_id", REAL)
 def test_real_preview_fails_with_the_same_line(case_id, backend):
-    from pulumi import automation as auto
-
     case = BY_ID[case_id]
-    name = case_id.replace("_", "-")
-    stack = eng.open_stack(name, case.config(), base_dir=ROOT, work_dir=backend / "ws" / name,
-                           backend_url=f"file://{backend / 'state'}")
-    with pytest.raises(auto.errors.CommandError) as e:
-        stack.preview()
-    text = str(e.value)
+    text = preview_error(case_id, backend)
     lines = [ln.strip() for ln in text.splitlines()]
     assert line_for(case, lines), text
     assert "Traceback" not in text
