@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pulumi
-
-from components.program import build
+from styx.components.program import build
 
 build(pulumi.Config("styx"), Path(__file__).resolve().parent)

@@ -156,7 +156,7 @@ class BenchStack:
     """A styx stack on a file backend in a temp dir (like tests/e2e/helpers.Stack), timed."""
 
     def __init__(self, name: str, cluster: dict, tmp: Path):
-        from styx import engine
+        from styx.app import engine
 
         self.name = name
         self.tmp = tmp
@@ -168,7 +168,7 @@ class BenchStack:
         self._outputs: dict | None = None
 
     def reconfigure(self, cluster: dict) -> None:
-        from styx import engine
+        from styx.app import engine
 
         self.cluster = cluster
         engine.set_cluster_config(self.stack, cluster)

@@ -41,8 +41,9 @@ def main() -> int:
     ap.add_argument("--subnet", default="10.94.0.0/24")
     ap.add_argument("--json")
     a = ap.parse_args()
-    from components.filesync import pack
-    from styx.config import FileMount
+    from styx.components.filesync import pack
+
+    from styx.model.config import FileMount
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     tree = tmp / "tree"

@@ -99,8 +99,8 @@ STYX_COLD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
-from styx.catalog import load_catalog
-from styx.optimizer import resolve
+from styx.model.catalog import load_catalog
+from styx.model.optimizer import resolve
 t1 = time.perf_counter()
 cat = load_catalog({cat!r})
 t2 = time.perf_counter()
@@ -130,8 +130,8 @@ def cold_env(tmp: Path) -> dict:
 
 
 def bench_styx(cat_dir: Path, reqs: list[dict], warm_seconds: float, cold_runs: int, tmp: Path) -> dict:
-    from styx.catalog import load_catalog
-    from styx.optimizer import resolve
+    from styx.model.catalog import load_catalog
+    from styx.model.optimizer import resolve
 
     loads = []
     for _ in range(7):
@@ -332,7 +332,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="styx-bench-"))
     try:
         cat_dir = layout(src, tmp / "catalogs")
-        from styx.catalog import load_catalog
+        from styx.model.catalog import load_catalog
 
         reqs = requests_for(load_catalog(cat_dir))
         print(f"catalogs: {src}  ({', '.join(f'{c}/{n}' for c, n in FILES.items())})")

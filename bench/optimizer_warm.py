@@ -37,8 +37,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--catalogs", default=os.environ.get("STYX_SKYPILOT_CATALOG", "/work/shared/catalog/skypilot"))
     a = ap.parse_args()
-    from styx.catalog import load_files
-    from styx.optimizer import resolve
+    from styx.model.catalog import load_files
+    from styx.model.optimizer import resolve
 
     cat = load_files({c: Path(a.catalogs) / c / f for c, f in FILES.items()})
     for r in REQUESTS:  # warm the per-(accelerator, count, spot) indexes
@@ -50,7 +50,7 @@ def main() -> None:
             resolve(REQUESTS[i % len(REQUESTS)], cat)
         per_call.append((time.perf_counter() - t0) / a.calls * 1e6)
         cpu_per_call.append((time.process_time() - c0) / a.calls * 1e6)
-    import styx.optimizer as opt
+    import styx.model.optimizer as opt
 
     print(f"{opt.__file__}: {a.calls} warm resolve calls x {a.rounds} rounds: wall median "
           f"{statistics.median(per_call):.1f} us/call (best {min(per_call):.1f}), CPU median "

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from styx.components import placement
+from styx.components.backends import get_backend
+from styx.components.backends.base import Backend, NodeRequest, ProvisionContext
+from styx.components.filesync import SyncBundle, pack
+from styx.components.keys import cluster_key
+from styx.components.node import Node
+from styx.components.phases import NodeInfo, PhaseContext
 
-from components import placement
-from components.backends import get_backend
-from components.backends.base import Backend, NodeRequest, ProvisionContext
-from components.filesync import SyncBundle, pack
-from components.keys import cluster_key
-from components.node import Node
-from components.phases import NodeInfo, PhaseContext
-from styx.config import ClusterConfig
+from styx.model.config import ClusterConfig
 
 
 def _env_file(env: dict[str, str], secret_env: dict[str, str]) -> pulumi.Input[str]:
@@ -30,7 +30,7 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, cfg: ClusterConfig, base_dir: Path, *, backend: Backend | None = None,
                  sync: SyncBundle | None = None, choice: dict[str, Any] | None = None,
                  opts: pulumi.ResourceOptions | None = None):
-        """`sync` is the packed file mounts (components.filesync.pack), checked before anything exists."""
+        """`sync` is the packed file mounts (styx.components.filesync.pack), checked before anything exists."""
         super().__init__("styx:index:Cluster", cfg.name, None, opts)
         backend = backend or get_backend(cfg.cloud)
         key = cluster_key(cfg, backend.key_generator, self)  # None when the backend needs no SSH

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from styx.config import CONFIG_KEY, FileMount
+from styx.model.config import CONFIG_KEY, FileMount
 
 ALWAYS_EXCLUDED = (".git/", "__pycache__/")
 IGNORE_FILE = ".styxignore"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pulumi
 from pulumi_command import local
+from styx.components.backends.base import ClusterKey
 
-from components.backends.base import ClusterKey
-from styx.config import ClusterConfig
+from styx.model.config import ClusterConfig
 
 
 def _split(stdout: str) -> tuple[str, str]:

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-
-from components import runner
-from components.backends.base import NodeHandle
-from components.phases import GATE, Phase, PhaseContext, body_of, phases_for, script_text
-from components.transport import PhaseRun
+from styx.components import runner
+from styx.components.backends.base import NodeHandle
+from styx.components.phases import GATE, Phase, PhaseContext, body_of, phases_for, script_text
+from styx.components.transport import PhaseRun
 
 
 def digest(*parts: Any) -> str:

@@ -18,8 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from styx.config import ClusterConfig, CustomScript, NodeSpec
-from styx.grammar import format_count
+from styx.model.config import ClusterConfig, CustomScript, NodeSpec
+from styx.model.grammar import format_count
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "setup_scripts"
 
@@ -48,7 +48,7 @@ class PhaseContext:
     cluster: ClusterConfig
     node: NodeInfo
     env_content: Any = None  # Input[str], secret when secret_env is set
-    sync: Any = None  # components.filesync.SyncBundle when there are file mounts
+    sync: Any = None  # styx.components.filesync.SyncBundle when there are file mounts
 
 
 Env = Mapping[str, Any]
@@ -129,7 +129,7 @@ def _docker_env(ctx: PhaseContext) -> Env:
 
 def _expected_gpus(ctx: PhaseContext) -> str:
     """GPUs the node should show: setup.gpu.expected_count, else the count of resources.accelerators
-    (styx.grammar: a bare `A100` is one GPU), else "" (no check)."""
+    (styx.model.grammar: a bare `A100` is one GPU), else "" (no check)."""
     g = _setup(ctx).gpu
     if g.expected_count:
         return str(g.expected_count)

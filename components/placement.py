@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from styx.components.backends import backend_class
 
-from components.backends import backend_class
-from styx.config import CONFIG_KEY, ClusterConfig, ConfigError
+from styx.model.config import CONFIG_KEY, ClusterConfig, ConfigError
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ def plan(cfg: ClusterConfig) -> dict[str, Any] | None:
     """
     if not needs_auto(cfg):
         return None
-    from styx.catalog.loader import CatalogError, load_catalog
-    from styx.optimizer import RequestError, request_from_cluster, resolve
+    from styx.model.catalog.loader import CatalogError, load_catalog
+    from styx.model.optimizer import RequestError, request_from_cluster, resolve
 
     where = f"{CONFIG_KEY}.head.instance_type" if cfg.head.instance_type == "auto" else f"{CONFIG_KEY}.workers"
     try:

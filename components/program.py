@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
+from styx.components import placement
+from styx.components.backends import get_backend, validate
+from styx.components.cluster import Cluster
+from styx.components.filesync import FileSyncError, pack
 
-from components import placement
-from components.backends import get_backend, validate
-from components.cluster import Cluster
-from components.filesync import FileSyncError, pack
-from styx.config import CONFIG_KEY, ConfigError
+from styx.model.config import CONFIG_KEY, ConfigError
 
 
 def read_config(config: pulumi.Config) -> object:
@@ -21,7 +21,7 @@ def read_config(config: pulumi.Config) -> object:
 def build(config: pulumi.Config, base_dir: Path) -> Cluster:
     """Validate everything before registering anything; a bad config is one clean error, no traceback.
 
-    The config checks are `components.backends.validate` (the same as `styx validate`); then the host
+    The config checks are `styx.components.backends.validate` (the same as `styx validate`); then the host
     preflight of the backend (`Backend.check`: kubectl, the sandbox), which only the program runs.
     """
     try:

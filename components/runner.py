@@ -27,7 +27,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from components.phases import script_text
+from styx.components.phases import script_text
 
 LIB_DIR = "/var/lib/styx/lib"
 # The wrapper: $1 phase, $2 node, $3 limit (s), $4 action. fd 3 holds the program; the phase's own

@@ -1,6 +1,6 @@
 """How a phase reaches a node. SSH for machines; a backend may bring its own (kubectl).
 
-Every transport runs the same thing: the fixed wrapper command of `components.runner` with the
+Every transport runs the same thing: the fixed wrapper command of `styx.components.runner` with the
 phase's program on stdin (parameters and secrets never in a command text), and copies a local file
 (the file mounts' archive) to a path on the node.
 """
@@ -15,8 +15,7 @@ from typing import Any
 
 import pulumi
 from pulumi_command import local, remote
-
-from components.runner import command_text
+from styx.components.runner import command_text
 
 
 @dataclass(frozen=True)

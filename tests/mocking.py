@@ -95,8 +95,8 @@ def run_program(cluster: dict[str, Any], base_dir: Path | None = None, *, previe
         exported[name] = value
         orig_export(name, value)
 
-    from components import cluster as cluster_mod
-    from components import program
+    from styx.components import cluster as cluster_mod
+    from styx.components import program
 
     pulumi.export = capture  # type: ignore[assignment]
     cluster_mod.pulumi.export = capture  # type: ignore[attr-defined]

@@ -3,8 +3,8 @@
 A case is (id, cloud, overrides, key path, bad value, allowed): `overrides` are merged into the cloud's
 valid base config (dicts merge, anything else replaces; DROP removes a key); the problem line must name
 the key path, show the bad value and say what is allowed. Shared by the three ways the checks are run
-(`styx validate`, the program under mocks, a real `pulumi preview`): tests/styx/cli/test_validate_cases.py,
-tests/components/test_program_validation.py, tests/styx/test_validation_engine.py.
+(`styx validate`, the program under mocks, a real `pulumi preview`): tests/styx/app/cli/test_validate_cases.py,
+tests/components/test_program_validation.py, tests/styx/app/test_validation_engine.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import copy
 from pathlib import Path
 from typing import Any, NamedTuple
 
-CATALOG = Path(__file__).resolve().parent / "styx" / "catalog" / "data"  # aws, gcp, lambda test catalogs
+CATALOG = Path(__file__).resolve().parent / "styx" / "model" / "catalog" / "data"  # aws, gcp, lambda test catalogs
 DROP = object()
 CIDRS = ["203.0.113.0/24"]
 

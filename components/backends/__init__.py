@@ -1,4 +1,4 @@
-"""The program's registry of backends: the cloud names of `styx.clouds` (the one list of clouds)
+"""The program's registry of backends: the cloud names of `styx.model.clouds` (the one list of clouds)
 mapped to their backend classes, each imported only when someone asks for that backend, so a missing
 SDK breaks nothing else (Ray's `_NODE_PROVIDERS`, SkyPilot's adaptors). This module imports no
 Pulumi and no backend by itself.
@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from styx.clouds import REGISTRY, backend_names, on_change, register_backend, unregister_backend
-from styx.config import CONFIG_KEY
+from styx.model.clouds import REGISTRY, backend_names, on_change, register_backend, unregister_backend
+from styx.model.config import CONFIG_KEY
 
 __all__ = ["REGISTRY", "Checked", "backend_class", "backend_names", "check_cluster", "get_backend",
            "register_backend", "unregister_backend", "validate"]
 
 if TYPE_CHECKING:
-    from components.backends.base import Backend
-    from styx.catalog import Catalog
-    from styx.config import ClusterConfig
+    from styx.components.backends.base import Backend
+
+    from styx.model.catalog import Catalog
+    from styx.model.config import ClusterConfig
 
 _CLASSES: dict[str, type[Backend]] = {}
 on_change(lambda name: _CLASSES.pop(name, None))
@@ -71,7 +72,7 @@ def _catalog_for(backend: Backend, cfg: ClusterConfig) -> tuple[Catalog | None, 
     clouds = backend.catalog_clouds(cfg)
     if clouds == ():
         return None, []
-    from styx.catalog import CatalogError, load_catalog
+    from styx.model.catalog import CatalogError, load_catalog
 
     try:
         catalog = load_catalog(os.environ.get("STYX_CATALOG_DIR"), clouds=clouds)
@@ -101,10 +102,10 @@ def _ray_warnings(cfg: ClusterConfig) -> list[str]:
 def validate(raw: object, base_dir: Path | None = None, *, source: tuple[str | Path, str | None] | None = None,
              catalog: Catalog | bool | None = True) -> Checked:
     """THE validation of a `styx:cluster` value, run by every entry point before anything is registered
-    (`styx validate`, `styx preview`, `styx launch` through `styx.cli.common.validate_cluster`, and the
-    program, `components.program.build`, that `pulumi preview/up` runs):
+    (`styx validate`, `styx preview`, `styx launch` through `styx.app.cli.common.validate_cluster`, and the
+    program, `styx.components.program.build`, that `pulumi preview/up` runs):
 
-    1. the model (`styx.config.parse_cluster`: types, ranges, unknown keys);
+    1. the model (`styx.model.config.parse_cluster`: types, ranges, unknown keys);
     2. the chosen backend's `config_problems`, with the catalogs it asks for (`catalog_clouds`):
        accelerator names, instance types (unless `allow_unlisted`), regions and zones; no catalog
        available: those checks are skipped with a warning;
@@ -115,8 +116,8 @@ def validate(raw: object, base_dir: Path | None = None, *, source: tuple[str | P
     on every interface, and (with `source` = (file, stack)) secrets written in plain text.
     `catalog`: True = find it; a Catalog (tests); None/False = none.
     """
-    from styx.config import ConfigError, file_problems, parse_cluster
-    from styx.secrets import with_placeholders
+    from styx.model.config import ConfigError, file_problems, parse_cluster
+    from styx.model.secret_refs import with_placeholders
 
     cfg = parse_cluster(with_placeholders(raw))  # a `secure:` value is a present string
     backend = get_backend(cfg.cloud)
@@ -134,7 +135,7 @@ def validate(raw: object, base_dir: Path | None = None, *, source: tuple[str | P
         warnings += [f"warning: {w}" for w in cat.warnings]
     warnings += backend.config_warnings(cfg) + _ray_warnings(cfg)
     if source is not None:
-        from styx.secrets import plain_text_warnings
+        from styx.model.secret_refs import plain_text_warnings
 
         warnings += plain_text_warnings(raw, source[0], source[1])
     return Checked(cfg, tuple(_dedupe(warnings)))

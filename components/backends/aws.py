@@ -26,8 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 from pulumi_command import local
-
-from components.backends.base import (
+from styx.components.backends.base import (
     Backend,
     Feature,
     NodeHandle,
@@ -37,8 +36,9 @@ from components.backends.base import (
     cloud_net_warnings,
     node_specs,
 )
-from styx.catalog import gpus
-from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
+
+from styx.model.catalog import gpus
+from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 SSH_PORT = 22  # sshd on the AWS images listens here; ssh_cidrs only ever reach this port
 CANONICAL_OWNER = "099720109477"
@@ -181,11 +181,11 @@ class AwsBackend(Backend):
     def resolved_type(self, node: NodeRequest, cfg: ClusterConfig) -> str:
         """The EC2 instance type for a node.
 
-        Hook for `instance_type: auto`: the optimizer (styx.optimizer.resolve) turns the node's
+        Hook for `instance_type: auto`: the optimizer (styx.model.optimizer.resolve) turns the node's
         `resources` into a concrete type; until it is wired in here, auto is a clear error.
         """
         t = node.spec.instance_type
-        if t == "auto":  # resolved by the optimizer and recorded (components.placement); see machine()
+        if t == "auto":  # resolved by the optimizer and recorded (styx.components.placement); see machine()
             return "auto"
         if not t:
             raise ValueError(f"{CONFIG_KEY}.{_where(cfg, node.group)}.instance_type: required for cloud aws")
@@ -410,7 +410,7 @@ class AwsBackend(Backend):
         spec = node.spec
         instance_type: pulumi.Input[str] = self.resolved_type(node, cfg)
         planned = instance_type
-        if instance_type == "auto":  # the optimizer's choice, recorded once (components.placement)
+        if instance_type == "auto":  # the optimizer's choice, recorded once (styx.components.placement)
             instance_type = ctx.instance_type(node)
             planned = ctx.placements[node.group].planned_type
         zone = zone_of(cfg, spec)

@@ -1,12 +1,12 @@
 """The one interface every backend implements: shared infrastructure once, then one machine per node.
 
-A backend is a small class in its own module, registered by name in `components.backends`.
+A backend is a small class in its own module, registered by name in `styx.components.backends`.
 Everything that depends on which cloud a cluster uses is decided here, never by testing the cloud's
 name elsewhere (a test greps for that): callers ask the backend.
 
-What the program asks (through `components.backends.validate`, the one validation every entry point
+What the program asks (through `styx.components.backends.validate`, the one validation every entry point
 runs: `styx validate/preview/launch` and the program itself):
-- `catalog_clouds(cfg)`: whose instance catalogs its rules read (styx.catalog);
+- `catalog_clouds(cfg)`: whose instance catalogs its rules read (styx.model.catalog);
 - `config_problems(cfg, catalog)`: the cloud's rules for the config, catalog checks included (pure:
   no host, no network; `catalog` None when none is available: those checks are skipped);
 - `config_warnings(cfg)`: what is allowed but risky (SSH open to the internet);
@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pulumi
+from styx.components.transport import SSHTransport, Transport
 
-from components.transport import SSHTransport, Transport
-from styx.catalog import gpus
-from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
+from styx.model.catalog import gpus
+from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 if TYPE_CHECKING:
-    from styx.catalog import Catalog
+    from styx.model.catalog import Catalog
 
 
 class Feature(enum.Flag):
@@ -79,7 +79,7 @@ class ProvisionContext:
     key: ClusterKey | None  # None when the backend's key_generator is "none"
     cluster: pulumi.ComponentResource
     shared: dict[str, Any] = field(default_factory=dict)  # what prepare() made, for machine()
-    # `instance_type: auto` groups, resolved once and recorded (components.placement); by group name
+    # `instance_type: auto` groups, resolved once and recorded (styx.components.placement); by group name
     placements: dict[str, Any] = field(default_factory=dict)
 
     def ssh_transport(self, host: pulumi.Input[str], port: pulumi.Input[int], user: str) -> SSHTransport:
@@ -192,7 +192,7 @@ def accelerator_names(spec: NodeSpec) -> list[tuple[str, str]]:
 
 
 def accelerator_problems(cfg: ClusterConfig, catalog: Catalog | None, cloud: str | None) -> list[str]:
-    """Every accelerator name must be a GPU styx knows: the GPU table (styx.catalog.gpus), and, with a
+    """Every accelerator name must be a GPU styx knows: the GPU table (styx.model.catalog.gpus), and, with a
     catalog, the names it lists (for `cloud`'s catalog: names sold on that cloud only)."""
     k = CONFIG_KEY
     p: list[str] = []
@@ -349,7 +349,7 @@ class Backend(ABC):
         """The cluster moved to the first of `config_zones` (its own `zone` first) that is not blocked,
         with nodes pinned to a blocked zone moved too; None when none is left or there are no such zones.
 
-        (Clouds with `Feature.CATALOG` fail over through the optimizer instead: `styx.failover`.)
+        (Clouds with `Feature.CATALOG` fail over through the optimizer instead: `styx.app.failover`.)
         """
         zones = self.config_zones(cluster)
         if not zones:

@@ -1,6 +1,6 @@
 """`cloud: gcp`: a VPC (or an existing one), firewall rules, a service account, one VM per node.
 
-Setup phases run unchanged over SSH (components.transport.SSHTransport) to each instance's ephemeral
+Setup phases run unchanged over SSH (styx.components.transport.SSHTransport) to each instance's ephemeral
 external IP; other nodes reach it at its internal IP (network_interfaces[0].network_ip).
 
 Decisions (each also in the README's GCP part):
@@ -37,8 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-
-from components.backends.base import (
+from styx.components.backends.base import (
     Backend,
     Feature,
     NodeHandle,
@@ -47,14 +46,15 @@ from components.backends.base import (
     cloud_net_problems,
     cloud_net_warnings,
 )
-from styx.catalog import gpus
-from styx.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
-from styx.grammar import parse_accelerator
+
+from styx.model.catalog import gpus
+from styx.model.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
+from styx.model.grammar import parse_accelerator
 
 K = CONFIG_KEY
 
 DEFAULT_USER = "styx"
-# The service account's default scopes (styx.config): logging + monitoring writes, never cloud-platform.
+# The service account's default scopes (styx.model.config): logging + monitoring writes, never cloud-platform.
 DEFAULT_SCOPES: tuple[str, ...] = tuple(GcpConfig.model_fields["scopes"].default_factory())  # type: ignore[misc]
 
 # Image aliases (gcp.image or a node's image). Families resolve to their newest image at create time.
@@ -78,7 +78,7 @@ _ARM = ("t2a-", "c4a-", "a4x-")
 
 
 class AutoNotWired(Exception):
-    """`instance_type: auto` needs the optimizer (styx.optimizer), not wired into this backend yet."""
+    """`instance_type: auto` needs the optimizer (styx.model.optimizer), not wired into this backend yet."""
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -105,7 +105,7 @@ class GpuPlan:
 def builtin_gpus(machine_type: str) -> tuple[str, int | None] | None:
     """(accelerator, count or None when unknown) for a machine type with built-in GPUs, else None.
 
-    The facts are styx.catalog.gpus's (shared with the catalog and the optimizer); unlike the catalog,
+    The facts are styx.model.catalog.gpus's (shared with the catalog and the optimizer); unlike the catalog,
     this also knows the types styx does not offer from it (a3-edgegpu-8g, a4x-highgpu-4g, *-nolssd).
     """
     g = gpus.gcp_builtin(machine_type)
@@ -117,7 +117,7 @@ def is_gpu_machine(machine_type: str) -> bool:
 
 
 def parse_accel(request: str) -> tuple[str, int]:
-    """`A100:8` -> ("A100", 8); `A100` -> ("A100", 1) (styx.grammar)."""
+    """`A100:8` -> ("A100", 8); `A100` -> ("A100", 1) (styx.model.grammar)."""
     a = parse_accelerator(request, whole=True)
     return a.name, int(a.count)
 
@@ -285,11 +285,12 @@ class GcpBackend(Backend):
     def resolve_auto(self, cfg: ClusterConfig, spec: NodeSpec) -> str:
         """This run's optimizer plan for an `auto` group (plain: decides the GPU layout).
 
-        The instance itself uses the choice recorded on first `up` (components.placement), which
+        The instance itself uses the choice recorded on first `up` (styx.components.placement), which
         must have the same GPU layout; see machine().
         """
-        from components import placement
-        from styx.config import ConfigError
+        from styx.components import placement
+
+        from styx.model.config import ConfigError
 
         group = "head" if spec is cfg.head else getattr(spec, "name", "head")
         try:

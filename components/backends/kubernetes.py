@@ -24,9 +24,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import local
-
-from components.backends import kubernetes_manifests as m
-from components.backends.base import (
+from styx.components.backends import kubernetes_manifests as m
+from styx.components.backends.base import (
     Backend,
     Feature,
     NodeHandle,
@@ -35,8 +34,9 @@ from components.backends.base import (
     ProvisionContext,
     allowed,
 )
-from components.transport import LocalShellTransport
-from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
+from styx.components.transport import LocalShellTransport
+
+from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 K = f"{CONFIG_KEY}.kubernetes"
 

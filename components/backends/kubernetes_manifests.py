@@ -1,6 +1,6 @@
 """The Kubernetes objects of a `cloud: kubernetes` cluster, as plain manifests (dicts).
 
-No Pulumi here: `components.backends.kubernetes` turns each manifest into a pulumi-kubernetes
+No Pulumi here: `styx.components.backends.kubernetes` turns each manifest into a pulumi-kubernetes
 resource, and tests check the same shapes. Every name, label and pod template is decided here, so
 the backend (which runs phases in the pods) and the manifests can never disagree.
 
@@ -20,7 +20,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from styx.config import ClusterConfig, NodeSpec
+from styx.model.config import ClusterConfig, NodeSpec
 
 CONTAINER = "ray"  # the one container of every pod; `kubectl exec -c ray`
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -152,7 +152,7 @@ def quantity_bytes(q: str) -> int:
 
 
 def gpu_count(spec: NodeSpec) -> int:
-    """`nvidia.com/gpu` per pod: the count of resources.accelerators (`A100` = 1, styx.grammar), else 0."""
+    """`nvidia.com/gpu` per pod: the count of resources.accelerators (`A100` = 1, styx.model.grammar), else 0."""
     acc = spec.resources.accelerator() if spec.resources else None
     return int(acc.count) if acc else 0
 

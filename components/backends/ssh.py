@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
-from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
+from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
+
+from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 
 class SSHBackend(Backend):

@@ -8,9 +8,8 @@ import itertools
 
 import pulumi
 import pytest
+import styx.components.transport as transport
 from mocking import Secret, local_cluster, run_program
-
-import components.transport as transport
 
 
 @pytest.fixture
@@ -95,7 +94,7 @@ def test_phases_with_an_undo_replace_delete_first_and_carry_their_generation(rec
 
 
 def test_file_sync_replaces_create_first_its_undo_guarded(tmp_path):
-    from components.phases import PHASES
+    from styx.components.phases import PHASES
 
     fs = next(p for p in PHASES if p.name == "file_sync")
     assert fs.undo and not fs.replace_delete_first
@@ -136,7 +135,7 @@ def test_changing_the_ray_version_reruns_python_env_and_later_only():
 
 
 def test_changing_one_script_changes_that_phase_and_later(monkeypatch):
-    import components.phases as ph
+    import styx.components.phases as ph
 
     before = _triggers(local_cluster())
     orig = ph.script_text

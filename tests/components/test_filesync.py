@@ -1,4 +1,4 @@
-"""components.filesync: excludes, determinism, the cache, and the phase table's names."""
+"""styx.components.filesync: excludes, determinism, the cache, and the phase table's names."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import os
 import tarfile
 
 import pytest
+from styx.components.filesync import FileSyncError, excluded, pack
+from styx.components.phases import GATE, PHASES
 
-from components.filesync import FileSyncError, excluded, pack
-from components.phases import GATE, PHASES
-from styx.config import PHASE_NAMES, FileMount
+from styx.model.config import PHASE_NAMES, FileMount
 
 
 def _names(path):
@@ -65,7 +65,7 @@ def test_an_unchanged_tree_is_not_packed_again(tmp_path, monkeypatch):
     _tree(src, {f"f{i}.txt": str(i) for i in range(50)})
     mounts = [FileMount(local=str(src), remote="/opt/app")]
     first = pack(mounts, tmp_path, cache=tmp_path / "c")
-    import components.filesync as fs
+    import styx.components.filesync as fs
 
     monkeypatch.setattr(fs, "_write", lambda *a: pytest.fail("packed again"))
     assert pack(mounts, tmp_path, cache=tmp_path / "c") == first

@@ -1,11 +1,11 @@
-"""The gpu and ray phases read the GPU count with styx.grammar: a bare `A100` is one GPU."""
+"""The gpu and ray phases read the GPU count with styx.model.grammar: a bare `A100` is one GPU."""
 
 from __future__ import annotations
 
 import pytest
+from styx.components.phases import PHASES, NodeInfo, PhaseContext, script_text
 
-from components.phases import PHASES, NodeInfo, PhaseContext, script_text
-from styx.config import parse_cluster
+from styx.model.config import parse_cluster
 
 
 def _env(accelerators, phase, expected_count=None):

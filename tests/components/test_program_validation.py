@@ -1,4 +1,4 @@
-"""The program (`components.program.build`, what `pulumi preview/up` runs) under Pulumi mocks rejects
+"""The program (`styx.components.program.build`, what `pulumi preview/up` runs) under Pulumi mocks rejects
 every invalid config of tests/validation_cases.py with the same line as `styx validate`, before it
 registers anything: one pulumi.RunError, no traceback."""
 
@@ -16,7 +16,7 @@ def _catalog(monkeypatch):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_program_rejects_before_registering(case: Case, program, monkeypatch):
-    from components import program as prog
+    from styx.components import program as prog
 
     registered = []
     real = prog.Cluster

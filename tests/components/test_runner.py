@@ -1,4 +1,4 @@
-"""components.runner for real, in a local bash: the fixed command text, the program on stdin, the
+"""styx.components.runner for real, in a local bash: the fixed command text, the program on stdin, the
 library installed by the gate, the time limit, the SSH-session watchdog and the generation guard."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from components import runner
-from components.phases import GATE, PHASES, body_of, script_text
+from styx.components import runner
+from styx.components.phases import GATE, PHASES, body_of, script_text
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ SANDBOXCTL = ROOT / "sandbox" / "sandboxctl.sh"
 
 
 def require_engine_and_sandbox() -> None:
-    from styx import engine
+    from styx.app import engine
 
     if os.geteuid() != 0:
         pytest.skip("needs root (network namespaces, mounts) for the local backend")
@@ -59,7 +59,7 @@ class Stack:
     """One styx stack on a temp file backend."""
 
     def __init__(self, name: str, cluster: dict, tmp: Path):
-        from styx import engine
+        from styx.app import engine
 
         self.name = name
         self.tmp = tmp
@@ -69,14 +69,14 @@ class Stack:
         self._key: Path | None = None
 
     def reconfigure(self, cluster: dict) -> None:
-        from styx import engine
+        from styx.app import engine
 
         self.cluster = cluster
         engine.set_cluster_config(self.stack, cluster)
 
     def up(self) -> tuple[object, Ops]:
         ops = Ops()
-        from styx.engine import PARALLEL
+        from styx.app.engine import PARALLEL
 
         res = self.stack.up(on_event=ops.on_event, color="never", on_output=lambda s: None, parallel=PARALLEL)
         return res, ops

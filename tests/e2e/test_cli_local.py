@@ -1,6 +1,6 @@
 """The `styx` CLI end to end on the real engine and the local backend (sandbox hosts).
 
-Each test runs `python -m styx.cli ...` as a subprocess with its own STYX_HOME (state, workspaces,
+Each test runs `python -m styx.app.cli ...` as a subprocess with its own STYX_HOME (state, workspaces,
 passphrase) and its own subnet, and always runs `styx down` in a finally. The engine binaries and
 plugins come from the installed toolchain (STYX_PULUMI_BIN_DIR / PULUMI_HOME of the real home).
 """
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 @pytest.fixture
 def cli(tmp_path):
     require_engine_and_sandbox()
-    from styx import engine
+    from styx.app import engine
 
     env = {
         **os.environ,
@@ -46,7 +46,7 @@ def cli(tmp_path):
             self.tmp = tmp_path
 
         def argv(self, *args) -> list[str]:
-            return [sys.executable, "-m", "styx.cli", *args]
+            return [sys.executable, "-m", "styx.app.cli", *args]
 
         def run(self, *args, timeout: int = 900, extra_env: dict | None = None) -> subprocess.CompletedProcess:
             t = time.monotonic()
@@ -270,7 +270,7 @@ def test_a_second_ctrl_c_stops_the_running_phase_on_the_node(cli):
 def test_styx_launch_and_plain_pulumi_are_interchangeable(cli):
     """A state made by `styx launch` and plain `pulumi up -s S` in the repo (same backend, same
     passphrase) show 0 changes when switching, a secret kept only encrypted in the stack file included."""
-    from styx import engine
+    from styx.app import engine
 
     name = "cliswap"
     stack_file = ROOT / "stacks" / f"Pulumi.e2e-{name}.yaml"

@@ -45,7 +45,7 @@ def _pulumi_bin_dir() -> Path | None:
     if configured:
         return Path(configured) if (Path(configured) / "pulumi").exists() else None
     try:
-        from styx import engine
+        from styx.app import engine
 
         if (engine.toolchain_bin() / "pulumi").exists():
             return engine.toolchain_bin()
@@ -59,7 +59,7 @@ def _pulumi_home() -> Path:
     if os.environ.get("PULUMI_HOME"):
         return Path(os.environ["PULUMI_HOME"])
     try:
-        from styx import engine
+        from styx.app import engine
 
         return engine.pulumi_home()
     except ImportError:

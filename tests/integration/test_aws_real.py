@@ -50,7 +50,7 @@ def require_aws() -> str:
     if not cidr:
         pytest.skip("STYX_AWS_SSH_CIDR unset: give this machine's address range (e.g. 198.51.100.7/32); "
                     "it is also the opt-in to create billable AWS resources")
-    from styx import engine
+    from styx.app import engine
 
     try:
         engine.check_toolchain()
@@ -94,7 +94,7 @@ def _ssh(key: Path, user: str, host: str, command: str) -> subprocess.CompletedP
 
 def test_real_aws_cluster(tmp_path):
     cidr = require_aws()
-    from styx import engine
+    from styx.app import engine
 
     cluster = cluster_config(cidr)
     stack = engine.open_stack(cluster["name"], cluster, base_dir=ROOT, work_dir=tmp_path / "ws",

@@ -70,7 +70,7 @@ def require_gcp() -> tuple[str, str]:
     if not cidr:
         pytest.skip("STYX_GCP_SSH_CIDR unset: give this machine's address range (e.g. 198.51.100.7/32); "
                     "it is also the opt-in to create billable GCP resources")
-    from styx import engine
+    from styx.app import engine
 
     try:
         engine.check_toolchain()
@@ -121,7 +121,7 @@ def port_open(host: str, port: int) -> bool:
 
 def test_gcp_cluster_up_check_destroy(tmp_path):
     project, cidr = require_gcp()
-    from styx import engine
+    from styx.app import engine
 
     spec = cluster(project, cidr)
     stack = engine.open_stack(spec["name"], spec, base_dir=ROOT, work_dir=tmp_path / "ws",

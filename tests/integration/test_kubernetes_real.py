@@ -52,7 +52,7 @@ def require_cluster() -> None:
     if os.environ.get("STYX_K8S_REAL") != "1":
         pytest.skip("STYX_K8S_REAL unset: set it to 1 to let this test create pods in the cluster your "
                     "kubeconfig names")
-    from styx import engine
+    from styx.app import engine
 
     try:
         engine.check_toolchain()
@@ -100,7 +100,7 @@ def cluster() -> dict:
 
 def test_kubernetes_cluster_up_check_destroy(tmp_path):
     require_cluster()
-    from styx import engine
+    from styx.app import engine
 
     spec = cluster()
     ns = f"styx-{spec['name']}"

@@ -56,7 +56,7 @@ RAY = "styx-ray-ports-not-public"
 
 
 def _bin_dir() -> Path:
-    from styx import engine
+    from styx.app import engine
 
     d = engine.toolchain_bin()
     if not (d / "pulumi").exists():
@@ -102,7 +102,7 @@ def stub_sources_hash() -> str:
 
 def build_stub() -> Path:
     """The stub provider binary, built once per source hash under $STYX_HOME/toolchain/."""
-    from styx import engine
+    from styx.app import engine
 
     out_dir = engine.styx_home() / "toolchain" / f"stub-provider-{stub_sources_hash()}"
     binary = out_dir / "pulumi-resource-stub"
@@ -134,7 +134,7 @@ def install_plugin(bin_dir: Path, home: Path, name: str, version: str, binary: P
 
 def registered_command(bin_dir: Path) -> Path:
     """The official pulumi-resource-command that install-pulumi.sh registered (styx's PULUMI_HOME, else BIN)."""
-    from styx import engine
+    from styx.app import engine
 
     name = "pulumi-resource-command"
     for p in (engine.pulumi_home() / "plugins" / f"resource-command-v{engine.COMMAND_VERSION}" / name,
@@ -148,7 +148,7 @@ def registered_command(bin_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def stub_home(tmp_path_factory) -> Path:
     """A throwaway PULUMI_HOME with the aws/gcp/tls stubs and the official command provider."""
-    from styx import engine
+    from styx.app import engine
 
     bin_dir = _bin_dir()
     command = registered_command(bin_dir)
@@ -189,19 +189,18 @@ def make_stack(tmp: Path, home: Path | str, project: str, program, cluster: dict
     )
     stack = auto.Stack.create_or_select("t", ws)
     if cluster is not None:
-        from styx import engine
+        from styx.app import engine
 
         engine.set_cluster_config(stack, cluster)
     return stack
 
 
 def styx_program(extra=None):
-    """styx's own program (components.program.build), plus `extra(cluster)` registered alongside it."""
+    """styx's own program (styx.components.program.build), plus `extra(cluster)` registered alongside it."""
 
     def program():
         import pulumi
-
-        from components.program import build
+        from styx.components.program import build
 
         cluster = build(pulumi.Config("styx"), ROOT)
         if extra is not None:

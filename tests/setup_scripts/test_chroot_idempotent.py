@@ -1,6 +1,6 @@
 """Real double run of the phase scripts inside a throwaway Debian bookworm root.
 
-Each phase runs exactly as the styx program runs it over SSH (components.runner:
+Each phase runs exactly as the styx program runs it over SSH (styx.components.runner:
 the fixed wrapper command, the phase's program on stdin, the library the gate
 installed; clean environment), but via `chroot` into an overlay (or copy) of the sandbox base rootfs built by
 `sandbox/sandboxctl.sh base`. The chroot shares the host's network namespace,
@@ -143,7 +143,7 @@ def _phase_env(extra: dict[str, str]) -> list[str]:
 
 
 def run_phase(root: Root, phase: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    from components import runner
+    from styx.components import runner
 
     body = (SCRIPTS / f"{phase}.sh").read_text()
     node = {"STYX_NODE_NAME": "head", "STYX_NODE_ROLE": "head", **env}
@@ -186,9 +186,10 @@ def diff(a: dict[str, tuple], b: dict[str, tuple]) -> list[str]:
 
 
 def sync_archive(root: Path) -> dict[str, str]:
-    """A real file-mount archive (components.filesync.pack) put where the transport puts it."""
-    from components.filesync import pack
-    from styx.config import FileMount
+    """A real file-mount archive (styx.components.filesync.pack) put where the transport puts it."""
+    from styx.components.filesync import pack
+
+    from styx.model.config import FileMount
 
     src = Path(tempfile.mkdtemp(prefix="styx-sync-src-"))
     (src / "conf").mkdir()

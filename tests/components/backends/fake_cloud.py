@@ -1,7 +1,7 @@
 """A test-only cloud: proof that adding a cloud is one module + one registry line + its tests.
 
 Nothing outside this file and tests/components/backends/test_fake_cloud.py knows it exists: the test
-registers it with `components.backends.register_backend("fake", "fake_cloud:FakeBackend")`, and then
+registers it with `styx.components.backends.register_backend("fake", "fake_cloud:FakeBackend")`, and then
 the config accepts `cloud: fake`, the program builds it, `styx launch --cloud fake` takes it, failover
 walks its zones and pricing asks it for its price.
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import pulumi
 from pulumi_command import local
+from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
 
-from components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
-from styx.config import CONFIG_KEY, ClusterConfig, NodeSpec
+from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 ZONES = ("fake-a", "fake-b")
 PORT = 2222

@@ -7,6 +7,17 @@ from pathlib import Path
 import pulumi
 import pytest
 from mocking import Secret
+from styx.components import phases
+from styx.components.backends import check_cluster, get_backend
+from styx.components.backends.aws import (
+    CANONICAL_OWNER,
+    AwsBackend,
+    arch_of,
+    cidr_slug,
+    subnet_cidr,
+    zone_block,
+)
+from styx.components.runner import lib_hash
 from test_aws_mocks import (
     EGRESS,
     IGW,
@@ -31,18 +42,7 @@ from test_aws_mocks import (
     mock_id,
 )
 
-from components import phases
-from components.backends import check_cluster, get_backend
-from components.backends.aws import (
-    CANONICAL_OWNER,
-    AwsBackend,
-    arch_of,
-    cidr_slug,
-    subnet_cidr,
-    zone_block,
-)
-from components.runner import lib_hash
-from styx.config import ConfigError, parse_cluster
+from styx.model.config import ConfigError, parse_cluster
 
 NODES = ("head", "gpu-0", "gpu-1")
 
@@ -329,8 +329,8 @@ def test_explicit_ssh_user_is_kept(aws_program):
 
 def test_gate_identity_is_the_instance_id(aws_program):
     """A replaced instance (new id) changes the gate's trigger, so every phase re-runs on it."""
-    from components.node import digest
-    from components.phases import GATE, body_of
+    from styx.components.node import digest
+    from styx.components.phases import GATE, body_of
 
     run = aws_program(aws_cluster())
     ids = run.outputs["aws_instance_ids"]
@@ -432,7 +432,7 @@ def test_check_accepts_accelerators_that_match_the_gpu_table():
     assert AwsBackend().config_problems(_cfg(workers=workers)) == []
 
 
-CATALOG = Path(__file__).resolve().parents[2] / "styx" / "catalog" / "data"
+CATALOG = Path(__file__).resolve().parents[2] / "styx" / "model" / "catalog" / "data"
 
 
 def test_auto_type_is_resolved_recorded_and_used(aws_program, monkeypatch):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from mocking import run_program
+from styx.components import backends
 
-from components import backends
-from styx.config import ConfigError, parse_cluster
+from styx.model.config import ConfigError, parse_cluster
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,7 +58,7 @@ def test_cli_cloud_flag_accepts_it(fake, monkeypatch, tmp_path):
     from cli_fakes import FakeEngine
     from click.testing import CliRunner
 
-    from styx.cli import common, main
+    from styx.app.cli import common, main
 
     monkeypatch.setenv("STYX_HOME", str(tmp_path / "styx-home"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -75,8 +75,8 @@ def test_cli_cloud_flag_accepts_it(fake, monkeypatch, tmp_path):
 def test_failover_pricing_and_ssh_ask_the_backend(fake):
     import fake_cloud
 
-    from styx import failover, pricing
-    from styx.cli.remote import node_port
+    from styx.app import failover, pricing
+    from styx.app.cli.remote import node_port
 
     c = cluster()
     assert failover.is_capacity_error("FAKE_OUT_OF_CAPACITY in fake-a", "fake")

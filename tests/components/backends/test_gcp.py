@@ -10,6 +10,9 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from styx.components.backends import check_cluster, get_backend
+from styx.components.backends import gcp as g
+from styx.components.transport import SSHTransport
 from test_gcp_mocks import (
     ACCOUNT,
     FIREWALL,
@@ -24,10 +27,7 @@ from test_gcp_mocks import (
     gcp_runner,
 )
 
-from components.backends import check_cluster, get_backend
-from components.backends import gcp as g
-from components.transport import SSHTransport
-from styx.config import ConfigError, parse_cluster
+from styx.model.config import ConfigError, parse_cluster
 
 ROOT = Path(__file__).resolve().parents[3]
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -287,7 +287,7 @@ def _private_key() -> str:
 # --------------------------------------------------------------------------- check() and config
 
 
-CATALOG = Path(__file__).resolve().parents[2] / "styx" / "catalog" / "data"
+CATALOG = Path(__file__).resolve().parents[2] / "styx" / "model" / "catalog" / "data"
 
 
 def test_auto_machine_type_is_planned_and_recorded(gcp_program, monkeypatch):
@@ -404,7 +404,7 @@ def test_builtin_gpus(machine, gpus):
 
 
 def test_gpu_plan_accepts_family_names():
-    from styx.config import NodeSpec
+    from styx.model.config import NodeSpec
 
     plan, problem = g.gpu_plan("a3-megagpu-8g", NodeSpec(instance_type="a3-megagpu-8g",
                                                           resources={"accelerators": "H100:8"}))

@@ -16,8 +16,7 @@ from typing import Any
 
 import mocking
 import pulumi
-
-from components import phases
+from styx.components import phases
 
 PROJECT = "demo-project"
 INSTANCE = "gcp:compute/instance:Instance"

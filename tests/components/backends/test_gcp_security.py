@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from styx.components.backends import gcp as g
 from test_gcp_mocks import (
     ACCOUNT,
     FIREWALL,
@@ -28,8 +29,7 @@ from test_gcp_mocks import (
     gcp_runner,
 )
 
-from components.backends import gcp as g
-from styx.config import NodeSpec, parse_cluster
+from styx.model.config import NodeSpec, parse_cluster
 
 OPEN = {"0.0.0.0/0", "::/0"}
 CIDRS = ["203.0.113.0/24", "198.51.100.7/32", "0.0.0.0/0", "2001:db8::/32", "::/0", "10.0.0.0/8"]

@@ -21,9 +21,8 @@ import mocking
 import pulumi
 import pytest
 import yaml
-
-from components.backends import kubernetes as kb
-from components.backends import kubernetes_manifests as m
+from styx.components.backends import kubernetes as kb
+from styx.components.backends import kubernetes_manifests as m
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 LOCAL = "command:local:Command"
@@ -225,7 +224,7 @@ def test_head_service_is_cluster_internal(k8s_program):
 
 
 def conftest_cfg(cluster: dict[str, Any]):
-    from styx.config import parse_cluster
+    from styx.model.config import parse_cluster
 
     return parse_cluster(cluster)
 
@@ -632,7 +631,7 @@ def _validate_pod(where: str, tpl: dict[str, Any]) -> list[str]:
 def _node_honours_overrides() -> bool:
     import inspect
 
-    from components import node
+    from styx.components import node
 
     return "phase_overrides" in inspect.getsource(node)
 
@@ -657,8 +656,8 @@ def test_node_applies_phase_overrides(k8s_program, operator):
 
 
 def test_memory_per_vcpu_needs_the_optimizer(monkeypatch):
-    """`memory: 4x` (GiB per vCPU, styx.grammar) means nothing to a pod: a check problem, not a crash."""
-    from styx.config import parse_cluster
+    """`memory: 4x` (GiB per vCPU, styx.model.grammar) means nothing to a pod: a check problem, not a crash."""
+    from styx.model.config import parse_cluster
 
     monkeypatch.setenv("STYX_K8S_PREFLIGHT", "0")
     c = k8s_cluster()

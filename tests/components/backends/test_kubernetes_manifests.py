@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from styx.components.backends import kubernetes as kb
+from styx.components.backends import kubernetes_manifests as m
+from styx.components.backends.base import NodeRequest
 
-from components.backends import kubernetes as kb
-from components.backends import kubernetes_manifests as m
-from components.backends.base import NodeRequest
-from styx.config import NodeSpec, Resources, parse_cluster
+from styx.model.config import NodeSpec, Resources, parse_cluster
 
 QUANTITY = re.compile(r"^[0-9]+(m|Ki|Mi|Gi|Ti)?$")
 
@@ -65,7 +65,7 @@ def test_quantity_bytes():
 
 sizes = st.builds(lambda n, frac, plus: f"{n}{'.5' if frac else ''}{'+' if plus else ''}",
                   st.integers(0, 4096), st.booleans(), st.booleans()).filter(
-                      lambda s: float(s.rstrip("+")) > 0)  # 0 is no size (styx.grammar)
+                      lambda s: float(s.rstrip("+")) > 0)  # 0 is no size (styx.model.grammar)
 accels = st.one_of(st.none(), st.builds(lambda name, n: f"{name}:{n}" if n else name,
                                         st.sampled_from(["A100", "H100", "L4", "T4"]), st.integers(0, 16)))
 
@@ -213,7 +213,7 @@ def test_check_host(monkeypatch, tmp_path):
 
 
 def test_config_errors_name_the_key():
-    from styx.config import ConfigError
+    from styx.model.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"styx:cluster.kubernetes.namespace"):
         cfg_of(kubernetes={"namespace": "Bad_NS"})

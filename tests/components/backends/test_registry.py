@@ -13,15 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.backends import REGISTRY, backend_class, backend_names
-from components.backends.base import Backend, Feature
+from styx.components.backends import REGISTRY, backend_class, backend_names
+from styx.components.backends.base import Backend, Feature
 
 ROOT = Path(__file__).resolve().parents[3]
 
 # Owned by the catalog/optimizer work: catalogs are files per cloud, keyed by the cloud's name.
 # (That is data about a cloud's offers, not a decision about how to run one.)
 # The catalog package (loader, model, fetch, the GPU table) and the optimizer read those files.
-ALLOWED_UNDER = ("styx/catalog/", "styx/optimizer/")
+ALLOWED_UNDER = ("styx/model/catalog/", "styx/model/optimizer/")
 
 _NAME = "|".join(re.escape(n) for n in REGISTRY)
 _COMPARE = re.compile(
@@ -56,9 +56,9 @@ def test_the_grep_catches_the_forms_it_forbids():
 
 
 def test_the_model_imports_no_pulumi_and_no_backend():
-    code = ("import sys, styx.config as c; c.parse_cluster({'name': 'a', 'cloud': 'aws'}); "
+    code = ("import sys, styx.model.config as c; c.parse_cluster({'name': 'a', 'cloud': 'aws'}); "
             "bad = sorted(m for m in sys.modules if m.split('.')[0].startswith('pulumi') "
-            "or m.startswith('components.backends.')); print(bad); sys.exit(1 if bad else 0)")
+            "or m.startswith('styx.components.backends.')); print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -70,13 +70,13 @@ def test_every_registered_backend_names_itself_and_declares_features():
         assert isinstance(cls.features, Feature)
         section = cls.config_section
         if section is not None:
-            from styx.config import ClusterConfig
+            from styx.model.config import ClusterConfig
 
             assert section in ClusterConfig.model_fields, f"{name}: no config section {section!r}"
 
 
 def test_cli_choices_and_readme_list_come_from_the_registry():
-    from styx.cli.launch import launch
+    from styx.app.cli.launch import launch
 
     opt = next(p for p in launch.params if p.name == "cloud")
     assert tuple(opt.type.choices) == backend_names()

@@ -1,0 +1,223 @@
+"""`styx status` and `styx cost-report`: what runs where, how healthy, since when, at what price.
+
+Both read only the stack (outputs, config, history): prices are the ones recorded at launch
+(`styx:pricing`), never the live catalog.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from styx.app.cli.common import (
+    backend_option,
+    emit_json,
+    handle_errors,
+    human_duration,
+    info,
+    iso,
+    json_option,
+    make_engine,
+    money,
+    now,
+    stack_option,
+    stdout_console,
+)
+
+
+def _phase_status(line: str) -> str:
+    parts = (line or "").split(": ", 2)
+    if len(parts) >= 2 and parts[0].startswith("styx ") and parts[1] in ("ok", "skipped"):
+        return parts[1]
+    return "unknown"
+
+
+def _launched_at(meta: dict[str, Any], last) -> datetime | None:
+    from styx.app.pricing import parse_iso
+
+    dt = parse_iso(meta.get("styx:launched_at")) if isinstance(meta.get("styx:launched_at"), str) else None
+    if dt is None and last is not None:
+        dt = last.start
+    return dt
+
+
+def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
+                   resource_count: int | None = None) -> dict[str, Any]:
+    """Everything `status --json` says about one stack."""
+    from styx.app.cli.remote import ray_health
+    from styx.app.pricing import cost_so_far
+
+    cluster = session.cluster() or {}
+    meta = session.meta()
+    last = session.last_update()
+    try:
+        outputs = session.outputs()
+    except Exception:
+        outputs = {}
+    results = outputs.get("phase_results") or {}
+    nodes = []
+    for n in outputs.get("nodes") or []:
+        phases = results.get(n.get("name"), {}) or {}
+        nodes.append({
+            "name": n.get("name"),
+            "role": n.get("role"),
+            "host": n.get("host"),
+            "private_ip": n.get("private_ip"),
+            "zone": n.get("zone"),
+            "instance_type": n.get("instance_type"),
+            "phases": {p: {"status": _phase_status(line), "line": line} for p, line in phases.items()},
+            "ready": bool(phases) and all(_phase_status(line) in ("ok", "skipped") for line in phases.values()),
+        })
+    launched = _launched_at(meta, last) if nodes else None
+    pricing = meta.get("styx:pricing") if isinstance(meta.get("styx:pricing"), dict) else None
+    per_hour = pricing.get("per_hour") if pricing else None
+    rec: dict[str, Any] = {
+        "stack": session.name,
+        "cluster": cluster.get("name"),
+        "cloud": cluster.get("cloud"),
+        "placement": meta.get("styx:placement"),
+        "state": "up" if nodes else ("partial" if resource_count else "empty"),
+        "resource_count": resource_count,
+        "head_ip": outputs.get("head_ip"),
+        "ray_address": outputs.get("ray_address"),
+        "ssh_user": outputs.get("ssh_user"),
+        "nodes": nodes,
+        "last_update": None if last is None else {
+            "kind": last.kind, "result": last.result, "start": iso(last.start), "end": iso(last.end),
+            "resource_changes": last.resource_changes},
+        "launched_at": iso(launched),
+        "uptime_s": round((at - launched).total_seconds()) if launched else None,
+        "price_per_hour": per_hour,
+        "cost_so_far": cost_so_far(pricing, launched, at) if launched else 0.0,
+        "ray": None,
+    }
+    if nodes and last is not None and last.result not in ("succeeded",):
+        rec["state"] = "degraded" if last.result == "failed" else last.result
+    if ray and nodes:
+        rec["ray"] = ray_health(outputs, cluster, timeout=ray_timeout)
+    return rec
+
+
+def _ray_text(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "-"
+    if r.get("enabled") is False:
+        return "disabled"
+    if r.get("ok"):
+        return f"healthy ({r.get('active_nodes')}/{r.get('expected_nodes')} nodes)"
+    if "active_nodes" in r:
+        return f"degraded ({r.get('active_nodes')}/{r.get('expected_nodes')} nodes)"
+    return f"unreachable: {r.get('error', '?')}"
+
+
+@click.command("status")
+@stack_option
+@backend_option
+@click.option("--no-ray", is_flag=True, help="Skip the Ray health check (no SSH).")
+@click.option("--ray-timeout", type=click.IntRange(5, 300), default=20, show_default=True,
+              help="Seconds for `ray status` on each head.")
+@json_option
+@handle_errors
+def status(stack_name, backend, no_ray, ray_timeout, as_json):
+    """Clusters (stacks): nodes, roles, addresses, phases, Ray health, uptime and $/hour."""
+    engine = make_engine(backend)
+    listed = {s.name: s for s in engine.list_stacks()}
+    names = [stack_name] if stack_name else sorted(listed)
+    at = now()
+    records = []
+    for name in names:
+        from styx.app.cli.common import open_stack
+
+        session = open_stack(engine, name)
+        count = listed[name].resource_count if name in listed else None
+        records.append(cluster_record(session, ray=not no_ray, ray_timeout=ray_timeout, at=at, resource_count=count))
+    if as_json:
+        emit_json({"ok": True, "backend": engine.backend_url, "at": iso(at), "clusters": records})
+        return
+    if not records:
+        info(f"no clusters on {engine.backend_url}")
+        return
+    from rich.table import Table
+
+    con = stdout_console()
+    for r in records:
+        head = (f"{r['stack']}: {r['cluster'] or '?'} on {r['cloud'] or '?'} - {r['state']}, "
+                f"up {human_duration(r['uptime_s'])}, {money(r['price_per_hour'])}/h, "
+                f"ray {_ray_text(r['ray'])}")
+        con.print(head, markup=False)
+        if r["last_update"]:
+            lu = r["last_update"]
+            con.print(f"  last update: {lu['kind']} {lu['result']} at {lu['end'] or lu['start']}", markup=False)
+        if not r["nodes"]:
+            continue
+        t = Table(show_edge=False, pad_edge=False, box=None)
+        for col in ("node", "role", "address", "zone", "type", "phases"):
+            t.add_column(col, overflow="fold")
+        for n in r["nodes"]:
+            ok = sum(1 for p in n["phases"].values() if p["status"] in ("ok", "skipped"))
+            bad = [p for p, v in n["phases"].items() if v["status"] not in ("ok", "skipped")]
+            ph = f"{ok}/{len(n['phases'])} ok" + (f" (not ok: {', '.join(bad)})" if bad else "")
+            addr = n["host"] if n["host"] == n["private_ip"] else f"{n['host']} ({n['private_ip']})"
+            t.add_row(n["name"], n["role"], addr or "-", n.get("zone") or "-", n.get("instance_type") or "-", ph)
+        con.print(t)
+
+
+@click.command("cost-report")
+@stack_option
+@backend_option
+@json_option
+@handle_errors
+def cost_report(stack_name, backend, as_json):
+    """Each cluster's $/hour as priced at launch, uptime, and the total so far."""
+    from styx.app.pricing import cost_so_far, parse_iso
+
+    engine = make_engine(backend)
+    names = [stack_name] if stack_name else [s.name for s in engine.list_stacks()]
+    at = now()
+    rows = []
+    for name in names:
+        from styx.app.cli.common import open_stack
+
+        session = open_stack(engine, name)
+        meta = session.meta()
+        pricing = meta.get("styx:pricing") if isinstance(meta.get("styx:pricing"), dict) else None
+        launched = parse_iso(meta.get("styx:launched_at")) if isinstance(meta.get("styx:launched_at"), str) else None
+        if launched is None:
+            last = session.last_update()
+            launched = last.start if last else None
+        cluster = session.cluster() or {}
+        rows.append({
+            "stack": name,
+            "cluster": cluster.get("name"),
+            "cloud": cluster.get("cloud"),
+            "price_per_hour": pricing.get("per_hour") if pricing else None,
+            "priced_at": pricing.get("priced_at") if pricing else None,
+            "complete": pricing.get("complete", False) if pricing else False,
+            "nodes": pricing.get("nodes", []) if pricing else [],
+            "launched_at": iso(launched),
+            "uptime_s": round((at - launched).total_seconds()) if launched else None,
+            "cost_so_far": cost_so_far(pricing, launched, at),
+        })
+    total_h = round(sum(r["price_per_hour"] or 0.0 for r in rows), 6)
+    total = round(sum(r["cost_so_far"] for r in rows), 6)
+    if as_json:
+        emit_json({"ok": True, "currency": "USD", "at": iso(at), "clusters": rows,
+                   "total_per_hour": total_h, "total_so_far": total})
+        return
+    if not rows:
+        info(f"no clusters on {engine.backend_url}")
+        return
+    from rich.table import Table
+
+    t = Table(show_edge=False, pad_edge=False, box=None)
+    for col in ("stack", "cloud", "types", "$/hour", "priced at", "uptime", "so far"):
+        t.add_column(col, justify="right" if col in ("$/hour", "so far") else "left")
+    for r in rows:
+        types = sorted({f"{n.get('instance_type')}" for n in r["nodes"]})
+        note = "" if r["complete"] else " (partial)"
+        t.add_row(r["stack"], r["cloud"] or "-", ",".join(types) or "-", money(r["price_per_hour"]) + note,
+                  r["priced_at"] or "-", human_duration(r["uptime_s"]), money(r["cost_so_far"], 2))
+    t.add_row("total", "", "", money(total_h), "", "", money(total, 2))
+    stdout_console().print(t)

@@ -1,0 +1,479 @@
+"""The engine facade the `styx` CLI is written against: stacks, config, outputs, up/preview/destroy.
+
+`Engine` (list/open stacks on one backend) and `StackSession` (one stack) wrap the Pulumi Automation
+API (`styx.app.engine`) and return plain Python data, so the CLI can be tested against a fake with the
+same methods (tests/styx/app/cli/fakes.py). Nothing here prints.
+
+Ctrl-C: every pulumi CLI call runs in its own session (not in the terminal's process group), and
+`interrupt()` forwards exactly one SIGINT per Ctrl-C to it. The first asks the engine to cancel:
+running steps finish, the state is saved, `up` returns `cancelled`. The second stops it at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from styx.app import engine as eng
+
+# Stack config keys styx writes next to `styx:cluster` (read back by status and cost-report).
+META_KEYS = ("styx:launched_at", "styx:pricing", "styx:base_dir", "styx:placement")
+CANCEL_MARKERS = ("update canceled", "canceled", "cancelled", "interrupt")
+
+
+class StackNotFound(LookupError):
+    pass
+
+
+@dataclass
+class StackInfo:
+    name: str
+    last_update: datetime | None = None
+    update_in_progress: bool = False
+    resource_count: int | None = None
+
+
+@dataclass
+class UpdateInfo:
+    kind: str
+    result: str
+    start: datetime | None
+    end: datetime | None
+    resource_changes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class OpResult:
+    """The outcome of up / destroy / preview. `error` holds the engine's message when not ok."""
+
+    ok: bool
+    changes: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    cancelled: bool = False
+    stdout: str = ""
+    stderr: str = ""
+
+
+OnEvent = Callable[[Any], None]
+
+
+# --------------------------------------------------------------------------- Ctrl-C aware pulumi CLI
+
+
+class _Runner:
+    """A PulumiCommand replacement: same `run`, but the child lives in its own session and is tracked."""
+
+    def __init__(self, base: Any):
+        self.command = base.command
+        self.version = base.version
+        self.proc: subprocess.Popen | None = None
+        self.interrupts = 0
+        self._lock = threading.Lock()
+
+    def interrupt(self) -> bool:
+        """Forward one SIGINT to the running pulumi process. False when none is running."""
+        with self._lock:
+            p = self.proc
+        if p is None or p.poll() is not None:
+            return False
+        self.interrupts += 1
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGINT)
+        return True
+
+    def run(self, args, cwd, additional_env, on_output=None, on_error=None):
+        from pulumi.automation._cmd import CommandResult, _fixup_path
+        from pulumi.automation.errors import create_command_error
+
+        sep = args.index("--") if "--" in args else len(args)
+        if "--non-interactive" not in args[:sep]:
+            args.insert(0, "--non-interactive")
+        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        if os.path.isabs(self.command):
+            env = _fixup_path(env, os.path.dirname(self.command))
+        out: list[str] = []
+        err: list[str] = []
+
+        def consume(stream, cb, chunks):
+            for line in iter(stream.readline, ""):
+                s = line.rstrip()
+                if cb:
+                    cb(s)
+                chunks.append(s)
+            stream.close()
+
+        with subprocess.Popen([self.command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                              env=env, encoding="utf-8", errors="replace", start_new_session=True) as p:
+            with self._lock:
+                self.proc = p
+            try:
+                threads = [threading.Thread(target=consume, args=(p.stdout, on_output, out), daemon=True),
+                           threading.Thread(target=consume, args=(p.stderr, on_error, err), daemon=True)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    while t.is_alive():
+                        t.join(0.2)
+                p.wait()
+            finally:
+                with self._lock:
+                    self.proc = None
+        result = CommandResult(stdout="\n".join(out), stderr="\n".join(err), code=p.returncode)
+        if p.returncode != 0:
+            err = create_command_error(result)
+            err.result = result  # type: ignore[attr-defined]  # stdout/stderr for styx's messages
+            raise err
+        return result
+
+
+# --------------------------------------------------------------------------- engine + stack
+
+
+def _backend_key(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:10]
+
+
+class Engine:
+    """Stacks of the `styx` project on one Pulumi backend."""
+
+    def __init__(self, backend_url: str | None = None, *, extra_env: dict[str, str] | None = None):
+        self.backend_url = backend_url or eng.default_backend_url()
+        self.extra_env = dict(extra_env or {})
+        self._passphrase: eng.Passphrase | None = None
+
+    # -- shared pieces
+    @property
+    def passphrase(self) -> eng.Passphrase:
+        if self._passphrase is None:
+            self._passphrase = eng.ensure_passphrase()
+            if self._passphrase.created:  # the one thing this module says: where the new secret lives
+                sys.stderr.write(f"styx: generated a secrets passphrase in {self._passphrase.source} (mode 0600); "
+                                 "keep it: it decrypts this machine's stack secrets "
+                                 "(or set PULUMI_CONFIG_PASSPHRASE)\n")
+        return self._passphrase
+
+    def work_dir(self, stack: str) -> Path:
+        base = eng.styx_home() / "workspaces"
+        if self.backend_url != f"file://{eng.styx_home() / 'state'}":
+            base = base / _backend_key(self.backend_url)
+        return base / stack
+
+    def _workspace(self, stack: str | None, program=None):
+        from pulumi import automation as auto
+
+        eng.check_toolchain()
+        if self.backend_url.startswith("file://"):
+            Path(self.backend_url[len("file://"):]).mkdir(parents=True, exist_ok=True)
+        wd = self.work_dir(stack or "_list")
+        wd.mkdir(parents=True, exist_ok=True)
+        return auto.LocalWorkspace(
+            work_dir=str(wd),
+            pulumi_home=str(eng.pulumi_home()),
+            pulumi_command=auto.PulumiCommand(root=str(eng.toolchain_bin().parent), skip_version_check=True),
+            env_vars={**eng.engine_env(self.passphrase.value), **self.extra_env},
+            project_settings=auto.ProjectSettings(
+                name=eng.PROJECT, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
+            ),
+            secrets_provider="passphrase",
+            program=program,
+        )
+
+    # -- API used by the CLI
+    def list_stacks(self) -> list[StackInfo]:
+        ws = self._workspace(None)
+        out = []
+        for s in ws.list_stacks():
+            out.append(StackInfo(s.name, _aware(s.last_update), bool(s.update_in_progress), s.resource_count))
+        return sorted(out, key=lambda s: s.name)
+
+    def exists(self, name: str) -> bool:
+        return any(s.name == name for s in self.list_stacks())
+
+    def open(self, name: str) -> StackSession:
+        """An existing stack (read it, destroy it, re-run it with its stored config)."""
+        from pulumi import automation as auto
+
+        ws = self._workspace(name, program=None)
+        try:
+            stack = auto.Stack.select(name, ws)
+        except auto.StackNotFoundError:
+            raise StackNotFound(name) from None
+        return StackSession(self, stack)
+
+    def create_or_select(self, name: str, cluster: dict[str, Any], base_dir: Path) -> StackSession:
+        """Create or select `name` and write `styx:cluster` (via styx.app.engine.open_stack)."""
+        _ = self.passphrase
+        stack = eng.open_stack(name, cluster, base_dir=base_dir, work_dir=self.work_dir(name),
+                               backend_url=self.backend_url, extra_env=self.extra_env or None)
+        s = StackSession(self, stack)
+        s.set_meta("styx:base_dir", str(base_dir))
+        return s
+
+
+class StackSession:
+    """One stack. Every method is one or a few pulumi CLI calls."""
+
+    def __init__(self, engine: Engine, stack: Any):
+        self.engine = engine
+        self.stack = stack
+        self.name: str = stack.name
+        self.runner = _Runner(stack.workspace.pulumi_command)
+        stack.workspace.pulumi_command = self.runner
+        self._config_cache: dict[str, str] | None = None
+
+    # -- config + metadata
+    def cluster(self) -> dict[str, Any] | None:
+        cfg = self._config()
+        raw = cfg.get("styx:cluster")
+        return json.loads(raw) if raw else None
+
+    def _config(self) -> dict[str, str]:
+        if self._config_cache is None:
+            self._config_cache = self._read_config()
+        return self._config_cache
+
+    def _read_config(self) -> dict[str, str]:
+        try:
+            allc = self.stack.get_all_config()
+        except Exception:
+            allc = {}
+        vals = {k: v.value for k, v in allc.items()}
+        if "styx:cluster" not in vals:  # a shared backend used from another machine: the last update's config
+            info = self._last_summary()
+            if info is not None:
+                vals = {k: v.value for k, v in (info.config or {}).items()}
+        return vals
+
+    def set_cluster(self, cluster: dict[str, Any]) -> None:
+        self._config_cache = None
+        eng.set_cluster_config(self.stack, cluster)
+
+    def meta(self) -> dict[str, Any]:
+        vals = self._config()
+        out: dict[str, Any] = {}
+        for k in META_KEYS:
+            if k in vals:
+                try:
+                    out[k] = json.loads(vals[k])
+                except (TypeError, ValueError):
+                    out[k] = vals[k]
+        return out
+
+    def set_meta(self, key: str, value: Any) -> None:
+        from pulumi import automation as auto
+
+        self._config_cache = None
+        self.stack.set_config(key, auto.ConfigValue(value=json.dumps(value)))
+
+    def base_dir(self) -> Path:
+        v = self.meta().get("styx:base_dir")
+        return Path(v) if v else eng.REPO
+
+    def bind_program(self, base_dir: Path | None = None) -> None:
+        """Give the workspace styx's inline program (for up/preview on a stack opened with `open`)."""
+        import pulumi
+
+        from styx.components.program import build
+
+        bd = base_dir or self.base_dir()
+
+        def program() -> None:
+            build(pulumi.Config("styx"), bd)
+
+        self.stack.workspace.program = program
+
+    # -- outputs + history
+    def outputs(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self.stack.outputs().items()}
+
+    def _last_summary(self):
+        try:
+            return self.stack.info(show_secrets=False)
+        except Exception:
+            return None
+
+    def last_update(self) -> UpdateInfo | None:
+        s = self._last_summary()
+        if s is None:
+            return None
+        return UpdateInfo(str(s.kind), str(s.result), _aware(s.start_time), _aware(s.end_time),
+                          {str(getattr(k, "value", k)): v for k, v in (s.resource_changes or {}).items()})
+
+    # -- operations
+    def interrupt(self) -> bool:
+        return self.runner.interrupt()
+
+    def up(self, on_event: OnEvent | None = None, on_output: Callable[[str], None] | None = None) -> OpResult:
+        return self._op(lambda: self.stack.up(on_event=on_event, on_output=on_output or _drop, color="never",
+                                              suppress_progress=True, parallel=eng.PARALLEL), "up")
+
+    def preview(self, on_event: OnEvent | None = None, diff: bool = False) -> OpResult:
+        return self._op(lambda: self.stack.preview(on_event=on_event, diff=diff, color="never",
+                                                   on_output=_drop, suppress_progress=True), "preview")
+
+    def destroy(self, on_event: OnEvent | None = None) -> OpResult:
+        return self._op(lambda: self.stack.destroy(on_event=on_event, color="never", on_output=_drop,
+                                                   suppress_progress=True, parallel=eng.PARALLEL), "destroy")
+
+    def _op(self, fn, kind: str) -> OpResult:
+        from pulumi import automation as auto
+
+        self.runner.interrupts = 0
+        try:
+            r = fn()
+        except auto.CommandError as e:
+            text = _error_text(e)
+            cancelled = self.runner.interrupts > 0
+            res = getattr(e, "result", None)
+            return OpResult(False, error=text, cancelled=cancelled, stdout=getattr(res, "stdout", "") or "",
+                            stderr=getattr(res, "stderr", "") or "")
+        if kind == "preview":
+            changes = {str(getattr(k, "value", k)): v for k, v in (r.change_summary or {}).items()}
+        else:
+            changes = {str(getattr(k, "value", k)): v for k, v in (r.summary.resource_changes or {}).items()}
+        return OpResult(True, changes=changes, stdout=r.stdout or "", stderr=r.stderr or "",
+                        cancelled=self.runner.interrupts > 0)
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stack.workspace.remove_stack(self.name)
+        shutil.rmtree(self.engine.work_dir(self.name), ignore_errors=True)
+
+    # -- what an older styx left (its phases ran their scripts inline, in the command text)
+    def outdated_phases(self) -> int:
+        """Setup phases in the state written by a styx before programs went on stdin (0 when none)."""
+        try:
+            dep = self.stack.export_stack().deployment or {}
+        except Exception:  # no state yet
+            return 0
+        return sum(1 for r in dep.get("resources") or []
+                   if r.get("type") == "command:remote:Command" and "stdin" not in (r.get("inputs") or {}))
+
+    # -- pending operations (left by a crash or a hard stop)
+    def pending_operations(self) -> list[dict[str, Any]]:
+        dep = self.stack.export_stack()
+        return list((dep.deployment or {}).get("pending_operations") or [])
+
+    def clear_pending_operations(self) -> int:
+        """Drop pending operations from the state (export, edit, import). Returns how many were dropped."""
+        dep = self.stack.export_stack()
+        ops = list((dep.deployment or {}).get("pending_operations") or [])
+        if ops:
+            dep.deployment["pending_operations"] = []
+            self.stack.import_stack(dep)
+        return len(ops)
+
+    # -- state locks (file backends; a killed `pulumi` leaves its lock behind)
+    def locks(self) -> list[dict[str, Any]]:
+        """Lock files of this stack on a file:// backend, each with `stale` (same host, process gone)."""
+        import socket
+
+        url = self.engine.backend_url
+        if not url.startswith("file://"):
+            return []
+        root = Path(url[len("file://"):].split("?", 1)[0]) / ".pulumi" / "locks"
+        out = []
+        for f in sorted(root.rglob("*.json")) if root.is_dir() else []:
+            if f.parent.name != self.name:
+                continue
+            try:
+                info = json.loads(f.read_text())
+            except (OSError, ValueError):
+                info = {}
+            pid = info.get("pid")
+            same_host = info.get("hostname") == socket.gethostname()
+            info.update(path=str(f), stale=bool(same_host and isinstance(pid, int) and not _pulumi_alive(pid)))
+            out.append(info)
+        return out
+
+    def unlock(self) -> None:
+        """`pulumi cancel`: on a file backend, deletes the stack's lock files."""
+        self.stack.cancel()
+
+    def ssh_target(self) -> dict[str, Any]:
+        """Outputs with the private key (for styx ssh/exec); never printed by the CLI."""
+        return self.outputs()
+
+
+def _pulumi_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return "pulumi" in Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return True
+
+
+def _drop(_line: str) -> None:
+    return None
+
+
+def _aware(dt: Any) -> datetime | None:
+    if dt is None:
+        return None
+    if isinstance(dt, str):
+        try:
+            dt = datetime.fromisoformat(dt.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt
+
+
+def _error_text(e: Exception) -> str:
+    """The useful part of a failed pulumi command: its error lines, without the usage noise."""
+    res = getattr(e, "result", None)
+    stderr = getattr(res, "stderr", "") or ""
+    stdout = getattr(res, "stdout", "") or ""
+    if res is None:
+        stderr = str(e)
+    lines = [ln for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
+    keep = [ln for ln in lines if "error" in ln.lower() or "Insufficient" in ln or "canceled" in ln.lower()]
+    return "\n".join(keep[-20:] or lines[-20:]) or str(e)
+
+
+@contextlib.contextmanager
+def sigint_forwarding(session: Any, on_interrupt: Callable[[int, bool], None]) -> Iterator[dict[str, int]]:
+    """While active, Ctrl-C is not a KeyboardInterrupt: it is forwarded to the running pulumi process.
+
+    `on_interrupt(n, forwarded)` is called for each one (n counts from 1). The third Ctrl-C raises
+    KeyboardInterrupt (the user really wants out). Yields a dict whose "count" is the number seen.
+    """
+    state = {"count": 0}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum, frame):
+        state["count"] += 1
+        if state["count"] >= 3:
+            raise KeyboardInterrupt
+        forwarded = session.interrupt()
+        on_interrupt(state["count"], forwarded)
+
+    prev = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, prev)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

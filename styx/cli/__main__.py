@@ -1,6 +1,0 @@
-"""`python -m styx.cli ...` (the same as the `styx` console script)."""
-
-from styx.cli import main
-
-if __name__ == "__main__":
-    main(prog_name="styx")
