@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pulumi
+
 from styx.components.program import build
 
 build(pulumi.Config("styx"), Path(__file__).resolve().parent)

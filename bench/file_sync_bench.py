@@ -42,7 +42,6 @@ def main() -> int:
     ap.add_argument("--json")
     a = ap.parse_args()
     from styx.components.filesync import pack
-
     from styx.model.config import FileMount
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+
 from styx.components import placement
 from styx.components.backends import get_backend
 from styx.components.backends.base import Backend, NodeRequest, ProvisionContext
@@ -14,7 +15,6 @@ from styx.components.filesync import SyncBundle, pack
 from styx.components.keys import cluster_key
 from styx.components.node import Node
 from styx.components.phases import NodeInfo, PhaseContext
-
 from styx.model.config import ClusterConfig
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pulumi
 from pulumi_command import local
-from styx.components.backends.base import ClusterKey
 
+from styx.components.backends.base import ClusterKey
 from styx.model.config import ClusterConfig
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+
 from styx.components import runner
 from styx.components.backends.base import NodeHandle
 from styx.components.phases import GATE, Phase, PhaseContext, body_of, phases_for, script_text

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from styx.components.backends import backend_class
 
+from styx.components.backends import backend_class
 from styx.model.config import CONFIG_KEY, ClusterConfig, ConfigError
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 from pulumi_command import local, remote
+
 from styx.components.runner import command_text
 
 

@@ -24,7 +24,6 @@ __all__ = ["REGISTRY", "Checked", "backend_class", "backend_names", "check_clust
 
 if TYPE_CHECKING:
     from styx.components.backends.base import Backend
-
     from styx.model.catalog import Catalog
     from styx.model.config import ClusterConfig
 

@@ -26,6 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 from pulumi_command import local
+
 from styx.components.backends.base import (
     Backend,
     Feature,
@@ -36,7 +37,6 @@ from styx.components.backends.base import (
     cloud_net_warnings,
     node_specs,
 )
-
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pulumi
-from styx.components.transport import SSHTransport, Transport
 
+from styx.components.transport import SSHTransport, Transport
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+
 from styx.components.backends.base import (
     Backend,
     Feature,
@@ -46,7 +47,6 @@ from styx.components.backends.base import (
     cloud_net_problems,
     cloud_net_warnings,
 )
-
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
 from styx.model.grammar import parse_accelerator
@@ -289,7 +289,6 @@ class GcpBackend(Backend):
         must have the same GPU layout; see machine().
         """
         from styx.components import placement
-
         from styx.model.config import ConfigError
 
         group = "head" if spec is cfg.head else getattr(spec, "name", "head")

@@ -24,6 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import local
+
 from styx.components.backends import kubernetes_manifests as m
 from styx.components.backends.base import (
     Backend,
@@ -35,7 +36,6 @@ from styx.components.backends.base import (
     allowed,
 )
 from styx.components.transport import LocalShellTransport
-
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 K = f"{CONFIG_KEY}.kubernetes"

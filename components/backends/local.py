@@ -17,8 +17,8 @@ from typing import Any
 
 import pulumi
 from pulumi_command import local
-from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
 
+from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
 from styx.model.config import CONFIG_KEY, ClusterConfig, LocalConfig, NodeSpec
 
 SANDBOXCTL = Path(__file__).resolve().parents[2] / "sandbox" / "sandboxctl.sh"

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
-
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 

@@ -8,8 +8,9 @@ import itertools
 
 import pulumi
 import pytest
-import styx.components.transport as transport
 from mocking import Secret, local_cluster, run_program
+
+import styx.components.transport as transport
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import os
 import tarfile
 
 import pytest
+
 from styx.components.filesync import FileSyncError, excluded, pack
 from styx.components.phases import GATE, PHASES
-
 from styx.model.config import PHASE_NAMES, FileMount
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from styx.components.phases import PHASES, NodeInfo, PhaseContext, script_text
 
+from styx.components.phases import PHASES, NodeInfo, PhaseContext, script_text
 from styx.model.config import parse_cluster
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from styx.components import runner
 from styx.components.phases import GATE, PHASES, body_of, script_text
 

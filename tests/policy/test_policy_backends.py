@@ -14,8 +14,9 @@ for p in (ROOT / "policy", ROOT / "tests" / "components" / "backends"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from styx.components import phases  # noqa: E402
 from styx_policy.policies import check_all  # noqa: E402
+
+from styx.components import phases  # noqa: E402
 
 
 def _violations(resources) -> dict:

@@ -200,6 +200,7 @@ def styx_program(extra=None):
 
     def program():
         import pulumi
+
         from styx.components.program import build
 
         cluster = build(pulumi.Config("styx"), ROOT)

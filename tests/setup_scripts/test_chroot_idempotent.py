@@ -188,7 +188,6 @@ def diff(a: dict[str, tuple], b: dict[str, tuple]) -> list[str]:
 def sync_archive(root: Path) -> dict[str, str]:
     """A real file-mount archive (styx.components.filesync.pack) put where the transport puts it."""
     from styx.components.filesync import pack
-
     from styx.model.config import FileMount
 
     src = Path(tempfile.mkdtemp(prefix="styx-sync-src-"))

@@ -15,8 +15,8 @@ from typing import Any
 
 import pulumi
 from pulumi_command import local
-from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
 
+from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 ZONES = ("fake-a", "fake-b")

@@ -7,17 +7,6 @@ from pathlib import Path
 import pulumi
 import pytest
 from mocking import Secret
-from styx.components import phases
-from styx.components.backends import check_cluster, get_backend
-from styx.components.backends.aws import (
-    CANONICAL_OWNER,
-    AwsBackend,
-    arch_of,
-    cidr_slug,
-    subnet_cidr,
-    zone_block,
-)
-from styx.components.runner import lib_hash
 from test_aws_mocks import (
     EGRESS,
     IGW,
@@ -42,6 +31,17 @@ from test_aws_mocks import (
     mock_id,
 )
 
+from styx.components import phases
+from styx.components.backends import check_cluster, get_backend
+from styx.components.backends.aws import (
+    CANONICAL_OWNER,
+    AwsBackend,
+    arch_of,
+    cidr_slug,
+    subnet_cidr,
+    zone_block,
+)
+from styx.components.runner import lib_hash
 from styx.model.config import ConfigError, parse_cluster
 
 NODES = ("head", "gpu-0", "gpu-1")

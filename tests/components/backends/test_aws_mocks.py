@@ -21,6 +21,7 @@ import mocking
 import pulumi
 import pytest
 from pulumi.runtime import mocks as pulumi_mocks
+
 from styx.components import phases
 
 INSTANCE = "aws:ec2/instance:Instance"

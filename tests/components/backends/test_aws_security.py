@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mocking import Registered, Secret
-from styx.components import phases
-from styx.components.backends.aws import AwsBackend
 from test_aws_mocks import INGRESS, INSTANCE, REMOTE, SG, AwsRun, aws_cluster, by_name, install
 
+from styx.components import phases
+from styx.components.backends.aws import AwsBackend
 from styx.model.config import parse_cluster
 
 ROOT = Path(__file__).resolve().parents[3]

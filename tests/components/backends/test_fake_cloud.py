@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from mocking import run_program
-from styx.components import backends
 
+from styx.components import backends
 from styx.model.config import ConfigError, parse_cluster
 
 HERE = Path(__file__).resolve().parent
@@ -58,12 +58,13 @@ def test_cli_cloud_flag_accepts_it(fake, monkeypatch, tmp_path):
     from cli_fakes import FakeEngine
     from click.testing import CliRunner
 
-    from styx.app.cli import common, main
+    from styx.app import project
+    from styx.app.cli import main
 
     monkeypatch.setenv("STYX_HOME", str(tmp_path / "styx-home"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     fe = FakeEngine()
-    monkeypatch.setattr(common, "engine_factory", lambda backend: fe)
+    monkeypatch.setattr(project, "engine_factory", lambda backend: fe)
     r = CliRunner().invoke(main, ["launch", "--cloud", "fake", "--name", "fk", "--workers", "1", "--stack", "fk",
                                   "--json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output

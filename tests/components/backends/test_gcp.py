@@ -10,9 +10,6 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from styx.components.backends import check_cluster, get_backend
-from styx.components.backends import gcp as g
-from styx.components.transport import SSHTransport
 from test_gcp_mocks import (
     ACCOUNT,
     FIREWALL,
@@ -27,6 +24,9 @@ from test_gcp_mocks import (
     gcp_runner,
 )
 
+from styx.components.backends import check_cluster, get_backend
+from styx.components.backends import gcp as g
+from styx.components.transport import SSHTransport
 from styx.model.config import ConfigError, parse_cluster
 
 ROOT = Path(__file__).resolve().parents[3]

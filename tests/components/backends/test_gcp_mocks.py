@@ -16,6 +16,7 @@ from typing import Any
 
 import mocking
 import pulumi
+
 from styx.components import phases
 
 PROJECT = "demo-project"

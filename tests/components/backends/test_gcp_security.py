@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from styx.components.backends import gcp as g
 from test_gcp_mocks import (
     ACCOUNT,
     FIREWALL,
@@ -29,6 +28,7 @@ from test_gcp_mocks import (
     gcp_runner,
 )
 
+from styx.components.backends import gcp as g
 from styx.model.config import NodeSpec, parse_cluster
 
 OPEN = {"0.0.0.0/0", "::/0"}

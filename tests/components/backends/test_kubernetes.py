@@ -21,6 +21,7 @@ import mocking
 import pulumi
 import pytest
 import yaml
+
 from styx.components.backends import kubernetes as kb
 from styx.components.backends import kubernetes_manifests as m
 

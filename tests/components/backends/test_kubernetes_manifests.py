@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from styx.components.backends import kubernetes as kb
 from styx.components.backends import kubernetes_manifests as m
 from styx.components.backends.base import NodeRequest
-
 from styx.model.config import NodeSpec, Resources, parse_cluster
 
 QUANTITY = re.compile(r"^[0-9]+(m|Ki|Mi|Gi|Ti)?$")

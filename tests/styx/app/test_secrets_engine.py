@@ -100,11 +100,10 @@ def test_secret_set_round_trip(env):
 @pytest.mark.skipif(not (PLUGINS / f"resource-command-v{eng.COMMAND_VERSION}").exists(),
                     reason=f"command provider plugin not registered in {PLUGINS} (toolchain/install-pulumi.sh)")
 def test_preview_of_a_secure_secret_env_gets_the_plaintext_twice(env, monkeypatch):
-    from styx.components import cluster as cluster_mod
-
     from styx.app import secrets
     from styx.app.cli import common
     from styx.app.session import Engine
+    from styx.components import cluster as cluster_mod
 
     seen: list[dict] = []
     real = cluster_mod._env_file

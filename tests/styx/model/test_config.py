@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from styx.components.backends import check_cluster
 
+from styx.components.backends import check_cluster
 from styx.model.config import ConfigError, json_schema, parse_cluster
 
 ROOT = Path(__file__).resolve().parents[3]

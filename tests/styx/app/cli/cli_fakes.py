@@ -260,12 +260,12 @@ class FakeEngine:
 
 @pytest.fixture
 def fake_engine(monkeypatch, tmp_path):
-    from styx.app.cli import common
+    from styx.app import project
 
     monkeypatch.setenv("STYX_HOME", str(tmp_path / "styx-home"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     fe = FakeEngine()
-    monkeypatch.setattr(common, "engine_factory", lambda backend: fe)
+    monkeypatch.setattr(project, "engine_factory", lambda backend: fe)
     return fe
 
 

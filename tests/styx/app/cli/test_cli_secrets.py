@@ -18,6 +18,7 @@ from cli_fakes import local_cluster
 from click.testing import CliRunner
 
 from styx.app import engine as eng
+from styx.app import project as app_project
 from styx.app import secrets
 from styx.app.cli import common, main
 
@@ -243,7 +244,7 @@ def fake_crypto(monkeypatch):
         return dec
 
     monkeypatch.setattr(launch, "store_secret", store_secret)
-    monkeypatch.setattr(common, "secret_resolver", resolver)
+    monkeypatch.setattr(app_project, "secret_resolver", resolver)
     return SimpleNamespace(store=store, calls=stored_calls)
 
 
