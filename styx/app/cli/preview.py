@@ -5,19 +5,13 @@ from __future__ import annotations
 import click
 
 from styx.app.cli.common import (
-    EXIT_FAILED,
-    StyxError,
     backend_option,
     emit_json,
     handle_errors,
+    info,
     json_option,
-    load_config_file,
-    make_engine,
-    node_names,
-    resolve_secrets,
     stack_option,
     stdout_console,
-    validate_cluster,
 )
 
 ACTIONS = ("create", "update", "replace", "delete")
@@ -36,55 +30,18 @@ def preview(config, stack_name, backend, show_diff, as_json):
     With CONFIG, the preview is of that config (the stack's stored config is restored afterwards);
     without, of the stack's current config.
     """
-    from styx.app.cli.common import pick_stack
-    from styx.app.cli.progress import PlanCollector
+    from styx.app import api
 
-    engine = make_engine(backend)
-    created = False
-    restore = None
-    if config:
-        cluster, base_dir, implied = load_config_file(config, warn=False)
-        validate_cluster(cluster, base_dir, source=(config, implied))
-        cluster = resolve_secrets(cluster, config, engine)  # secure: values, decrypted by Pulumi
-        name = stack_name or implied or cluster["name"]
-        existed = engine.exists(name)
-        if existed:
-            session = engine.open(name)
-            restore = session.cluster()
-        session = engine.create_or_select(name, cluster, base_dir)
-        created = not existed
-    else:
-        name = pick_stack(engine, stack_name)
-        from styx.app.cli.common import open_stack
-
-        session = open_stack(engine, name)
-        cluster = session.cluster()
-        if cluster is None:
-            raise StyxError(f"stack {name} has no styx:cluster config; pass a CONFIG file", EXIT_FAILED)
-        validate_cluster(cluster, session.base_dir())  # the stack's stored config: the same checks, exit 2
-        session.bind_program()
-    collector = PlanCollector(cluster["name"], node_names(cluster))
-    try:
-        result = session.preview(on_event=collector.handle, diff=show_diff)
-    finally:
-        if restore is not None:
-            session.set_cluster(restore)
-        if created:
-            session.remove()
-    if not result.ok:
-        for e in collector.errors[-10:]:
-            click.echo(e, err=True)
-        raise StyxError(f"preview of {name} failed: {(result.error or '').strip()[-1500:]}", EXIT_FAILED)
-    rows = collector.compact()
-    summary = result.changes or collector.summary
+    result = api.preview(config, stack=stack_name, backend=backend, diff=show_diff, on_info=info)
+    name, rows, summary = result.stack, result.rows, result.changes
     if as_json:
-        body = {"ok": True, "stack": name, "changes": summary, "nodes": collector.plan, "rows": rows}
+        body = {"ok": True, "stack": name, "changes": summary, "nodes": result.nodes, "rows": rows}
         if show_diff:
-            body["diff"] = result.stdout
+            body["diff"] = result.diff
         emit_json(body)
         return
     if show_diff:
-        click.echo(result.stdout)
+        click.echo(result.diff)
     from rich.table import Table
 
     t = Table(show_edge=False, pad_edge=False, box=None)

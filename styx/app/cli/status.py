@@ -6,11 +6,11 @@ Both read only the stack (outputs, config, history): prices are the ones recorde
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
 
+from styx.app.api import cluster_record  # noqa: F401  (re-exported: tests read it here)
 from styx.app.cli.common import (
     backend_option,
     emit_json,
@@ -25,79 +25,6 @@ from styx.app.cli.common import (
     stack_option,
     stdout_console,
 )
-
-
-def _phase_status(line: str) -> str:
-    parts = (line or "").split(": ", 2)
-    if len(parts) >= 2 and parts[0].startswith("styx ") and parts[1] in ("ok", "skipped"):
-        return parts[1]
-    return "unknown"
-
-
-def _launched_at(meta: dict[str, Any], last) -> datetime | None:
-    from styx.app.pricing import parse_iso
-
-    dt = parse_iso(meta.get("styx:launched_at")) if isinstance(meta.get("styx:launched_at"), str) else None
-    if dt is None and last is not None:
-        dt = last.start
-    return dt
-
-
-def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
-                   resource_count: int | None = None) -> dict[str, Any]:
-    """Everything `status --json` says about one stack."""
-    from styx.app.cli.remote import ray_health
-    from styx.app.pricing import cost_so_far
-
-    cluster = session.cluster() or {}
-    meta = session.meta()
-    last = session.last_update()
-    try:
-        outputs = session.outputs()
-    except Exception:
-        outputs = {}
-    results = outputs.get("phase_results") or {}
-    nodes = []
-    for n in outputs.get("nodes") or []:
-        phases = results.get(n.get("name"), {}) or {}
-        nodes.append({
-            "name": n.get("name"),
-            "role": n.get("role"),
-            "host": n.get("host"),
-            "private_ip": n.get("private_ip"),
-            "zone": n.get("zone"),
-            "instance_type": n.get("instance_type"),
-            "phases": {p: {"status": _phase_status(line), "line": line} for p, line in phases.items()},
-            "ready": bool(phases) and all(_phase_status(line) in ("ok", "skipped") for line in phases.values()),
-        })
-    launched = _launched_at(meta, last) if nodes else None
-    pricing = meta.get("styx:pricing") if isinstance(meta.get("styx:pricing"), dict) else None
-    per_hour = pricing.get("per_hour") if pricing else None
-    rec: dict[str, Any] = {
-        "stack": session.name,
-        "cluster": cluster.get("name"),
-        "cloud": cluster.get("cloud"),
-        "placement": meta.get("styx:placement"),
-        "state": "up" if nodes else ("partial" if resource_count else "empty"),
-        "resource_count": resource_count,
-        "head_ip": outputs.get("head_ip"),
-        "ray_address": outputs.get("ray_address"),
-        "ssh_user": outputs.get("ssh_user"),
-        "nodes": nodes,
-        "last_update": None if last is None else {
-            "kind": last.kind, "result": last.result, "start": iso(last.start), "end": iso(last.end),
-            "resource_changes": last.resource_changes},
-        "launched_at": iso(launched),
-        "uptime_s": round((at - launched).total_seconds()) if launched else None,
-        "price_per_hour": per_hour,
-        "cost_so_far": cost_so_far(pricing, launched, at) if launched else 0.0,
-        "ray": None,
-    }
-    if nodes and last is not None and last.result not in ("succeeded",):
-        rec["state"] = "degraded" if last.result == "failed" else last.result
-    if ray and nodes:
-        rec["ray"] = ray_health(outputs, cluster, timeout=ray_timeout)
-    return rec
 
 
 def _ray_text(r: dict[str, Any] | None) -> str:
@@ -122,22 +49,15 @@ def _ray_text(r: dict[str, Any] | None) -> str:
 @handle_errors
 def status(stack_name, backend, no_ray, ray_timeout, as_json):
     """Clusters (stacks): nodes, roles, addresses, phases, Ray health, uptime and $/hour."""
-    engine = make_engine(backend)
-    listed = {s.name: s for s in engine.list_stacks()}
-    names = [stack_name] if stack_name else sorted(listed)
-    at = now()
-    records = []
-    for name in names:
-        from styx.app.cli.common import open_stack
+    from styx.app.api import status_records
 
-        session = open_stack(engine, name)
-        count = listed[name].resource_count if name in listed else None
-        records.append(cluster_record(session, ray=not no_ray, ray_timeout=ray_timeout, at=at, resource_count=count))
+    at = now()
+    backend_url, records = status_records(stack_name, backend=backend, ray=not no_ray, ray_timeout=ray_timeout, at=at)
     if as_json:
-        emit_json({"ok": True, "backend": engine.backend_url, "at": iso(at), "clusters": records})
+        emit_json({"ok": True, "backend": backend_url, "at": iso(at), "clusters": records})
         return
     if not records:
-        info(f"no clusters on {engine.backend_url}")
+        info(f"no clusters on {backend_url}")
         return
     from rich.table import Table
 

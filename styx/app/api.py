@@ -1,0 +1,670 @@
+"""styx's Python API: launch, preview, status, exec and down, returning typed results.
+
+The `styx` command is built on these functions (it adds flags, a live progress table and exit codes);
+scripts and programs call them directly (examples/api/):
+
+    import styx
+
+    up = styx.launch("stacks/Pulumi.local.yaml")          # LaunchResult
+    print(up.outputs["head_ip"], up.changes)
+    r = styx.exec(up.stack, ["ray", "status"])              # ExecResult (exit_code, stdout, stderr)
+    for c in styx.status(up.stack):                         # [ClusterStatus]
+        print(c.state, [n.name for n in c.nodes])
+    styx.down(up.stack)                                     # DownResult
+
+A config is a path (a cluster file or a Pulumi stack file), a cluster dict, or None (the stack's stored
+config when `stack` exists, else stacks/Pulumi.local.yaml). Failures raise `StyxError` with `.code`
+(1 failed, 2 bad usage or config), `.problems` (one line per config problem: key path, bad value,
+what is allowed) and `.data` (what is known, e.g. the failed phases).
+
+Progress notes go to `on_info` (stderr by default); the CLI passes `run_update` to draw its table.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from styx.app.events import PlanCollector, Tracker
+from styx.app.project import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    StyxError,
+    default_config_file,
+    load_config_file,
+    make_engine,
+    node_names,
+    open_stack,
+    pick_stack,
+    resolve_secrets,
+    validate_cluster,
+)
+from styx.app.project import _stderr as _default_info
+
+Config = str | Path | dict[str, Any] | None
+# (session, tracker, title, op) -> (result, number of Ctrl-C seen); op is "up" or "destroy"
+RunUpdate = Callable[[Any, Tracker, str, str], tuple[Any, int]]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class LaunchResult:
+    stack: str
+    cluster: str
+    outputs: dict[str, Any]  # the stack's outputs, the private key left out
+    changes: dict[str, int]  # resource changes of the last `up` ({"same": 41} when nothing changed)
+    phases: dict[str, Any]  # per node: each phase's status and output tail
+    placement: dict[str, Any]  # cloud / region / zone / instance types used
+    attempts: list[dict[str, Any]]  # one per placement tried (capacity failover)
+    pricing: dict[str, Any] | None
+    duration_s: float
+    backend: str
+    ray_enabled: bool = True
+    ok: bool = True
+
+
+@dataclass
+class PreviewResult:
+    stack: str
+    changes: dict[str, int]
+    nodes: dict[str, dict[str, str]]  # node -> phase -> "create" | "replace" | "update" | "delete" | "same"
+    rows: list[dict[str, Any]]
+    diff: str | None = None
+    ok: bool = True
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    role: str
+    host: str | None
+    private_ip: str | None
+    ready: bool
+    phases: dict[str, str]  # phase -> "ok" | "skipped" | "unknown" (not run, failed, or before styx recorded it)
+    zone: str | None = None
+    instance_type: str | None = None
+
+
+@dataclass
+class ClusterStatus:
+    stack: str
+    cluster: str | None
+    cloud: str | None
+    state: str  # up | partial | empty | degraded | ...
+    nodes: list[NodeStatus]
+    head_ip: str | None
+    ray_address: str | None
+    ray: dict[str, Any] | None  # `ray status` on the head: ok, active_nodes, ... (None: not asked)
+    price_per_hour: float | None
+    uptime_s: int | None
+    record: dict[str, Any] = field(repr=False, default_factory=dict)  # everything `styx status --json` says
+
+
+@dataclass
+class ExecResult:
+    node: str
+    host: str
+    command: str
+    exit_code: int  # the remote command's; 255: ssh could not connect
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass
+class DownResult:
+    stack: str
+    changes: dict[str, int]
+    removed: bool
+    ok: bool = True
+
+
+# --------------------------------------------------------------------------- config
+
+
+def quick_cluster(name: str | None, cloud: str | None) -> dict[str, Any]:
+    return {"name": name or "styx", "cloud": cloud or "local"}
+
+
+def apply_overrides(cluster: dict[str, Any], *, name=None, cloud=None, workers=None, accelerators=None,
+                    instance_type=None, region=None, zone=None, subnet=None, no_ray=False) -> dict[str, Any]:
+    """The cluster with `styx launch`'s flags applied (a copy)."""
+    c = copy.deepcopy(cluster)
+    if name:
+        c["name"] = name
+    if cloud:
+        c["cloud"] = cloud
+    if region:
+        c["region"] = region
+    if zone:
+        c["zone"] = zone
+    if workers is not None:
+        groups = c.setdefault("workers", [])
+        if groups:
+            groups[0]["count"] = workers
+        elif workers > 0:
+            groups.append({"name": "worker", "count": workers})
+    specs = [c.setdefault("head", {}), *c.get("workers", [])]
+    auto_types = bool(accelerators) and _has_catalog(c.get("cloud"))  # the optimizer picks the type
+    for spec in specs:
+        if accelerators:
+            spec.setdefault("resources", {})["accelerators"] = accelerators
+            if auto_types and not instance_type and not spec.get("instance_type"):
+                spec["instance_type"] = "auto"
+        if instance_type:
+            spec["instance_type"] = instance_type
+    if subnet:
+        c.setdefault("local", {})["subnet"] = subnet
+    if no_ray:
+        c.setdefault("setup", {}).setdefault("ray", {})["enabled"] = False
+    return c
+
+
+def _has_catalog(cloud: str | None) -> bool:
+    from styx.components.backends import backend_class
+    from styx.components.backends.base import Feature
+
+    try:
+        return Feature.CATALOG in backend_class(cloud).features
+    except ValueError:  # an unknown cloud: validation reports it
+        return False
+
+
+def _source(config: Config, stack: str | None, engine: Any, overrides: dict[str, Any]):
+    """(cluster, base_dir, stack name, open session or None, source file or None) of a config argument."""
+    from styx.app.engine import REPO
+    from styx.app.session import StackNotFound
+
+    session, source = None, None
+    if isinstance(config, dict):
+        cluster, base_dir, implied = copy.deepcopy(config), Path.cwd(), None
+    else:
+        if config is not None:
+            source = Path(config)
+        elif overrides.get("name") or overrides.get("cloud"):
+            pass
+        elif stack and engine.exists(stack):
+            session = engine.open(stack)
+        else:
+            source = default_config_file()
+            if source is None:
+                raise StyxError("no CONFIG given and stacks/Pulumi.local.yaml not found; pass a CONFIG file or "
+                                "--name/--cloud", EXIT_USAGE)
+        implied = None
+        if source is not None:
+            cluster, base_dir, implied = load_config_file(source)
+            cluster = resolve_secrets(cluster, source, engine)  # secure: values, decrypted by Pulumi
+        elif session is not None:
+            cluster = session.cluster()  # the stored config, its secrets decrypted by Pulumi
+            if cluster is None:
+                raise StyxError(f"stack {stack} has no styx:cluster config; pass a CONFIG file", EXIT_USAGE)
+            base_dir = session.base_dir()
+        else:
+            cluster, base_dir = quick_cluster(overrides.get("name"), overrides.get("cloud")), REPO
+    cluster = apply_overrides(cluster, **overrides)
+    name = stack or implied or cluster.get("name")
+    if session is None and name and engine.exists(name):
+        try:
+            session = engine.open(name)
+        except StackNotFound:
+            session = None
+    return cluster, base_dir, name, session, source
+
+
+# --------------------------------------------------------------------------- launch
+
+
+def launch(config: Config = None, *, stack: str | None = None, backend: str | None = None,
+           overrides: dict[str, Any] | None = None, secret_env: dict[str, str] | None = None,
+           failover: bool = True, retry_until_up: bool = False, retry_interval: int = 60,
+           max_rounds: int | None = None, repair: bool = False, confirm_repair: Callable[[str], bool] | None = None,
+           on_info: Callable[[str], None] | None = None, run_update: RunUpdate | None = None) -> LaunchResult:
+    """Create or update a cluster and wait until every node is set up (`styx launch`).
+
+    `overrides`: `styx launch`'s flags (name, cloud, workers, accelerators, instance_type, region, zone,
+    subnet, no_ray). `secret_env`: values added to setup.secret_env (stored encrypted). On a capacity
+    error the failed place is blocked and the next one is tried (`failover`); with `retry_until_up`
+    it starts over after `retry_interval` s. A stack left by an interrupted update is repaired when
+    `repair` is true or `confirm_repair(message)` says so; otherwise StyxError.
+    """
+    from styx.app import failover as fo
+
+    info = on_info or _default_info
+    engine = make_engine(backend)
+    cluster, base_dir, stack, session, _src = _source(config, stack, engine, dict(overrides or {}))
+    for var, value in (secret_env or {}).items():
+        cluster.setdefault("setup", {}).setdefault("secret_env", {})[var] = value
+    original = attempt_cluster = cluster
+    if session is not None and session.outputs().get("nodes"):
+        attempt_cluster = fo.keep_placement(original, session.cluster())
+    if fo.needs_initial_placement(attempt_cluster):
+        # `instance_type: auto`: the optimizer picks type, region and zone before validation
+        # (a region is required for a cloud, but here it is the optimizer's to choose)
+        attempt_cluster = _initial_placement(original)
+        if attempt_cluster is None:
+            raise StyxError("no instance type/region satisfies the request (see `styx optimize`)", EXIT_FAILED)
+    validate_cluster(attempt_cluster, base_dir)
+    if session is not None:
+        repair_pending(session, yes=repair, confirm=confirm_repair, on_info=info)
+
+    blocked: list[str] = []
+    attempts: list[dict[str, Any]] = []
+    started = time.monotonic()
+    rounds = 1
+    while True:
+        outcome = _attempt(engine, stack, attempt_cluster, base_dir, info, run_update)
+        attempts.append(outcome["attempt"])
+        session = outcome["session"]
+        if outcome["ok"]:
+            break
+        body = _launch_body(stack, engine, attempts, outcome, started)
+        if outcome["cancelled"]:
+            raise StyxError(f"launch of {stack} cancelled; the state is saved: run `styx launch` again to resume",
+                            EXIT_FAILED, data=body)
+        if not outcome["capacity"] or not failover:
+            print_failure(outcome["failures"], outcome["error"], info)
+            raise StyxError(f"launch of {stack} failed" + (" (capacity; --no-failover)" if outcome["capacity"] else ""),
+                            EXIT_FAILED, data=body)
+        for place in outcome["blocked"]:
+            if place not in blocked:
+                blocked.append(place)
+        info(f"capacity error ({outcome['reason']}) in {', '.join(outcome['blocked'])}: blocked; "
+             f"trying the next placement")
+        nxt = fo.next_placement(original, blocked)
+        if nxt is None:
+            if retry_until_up and (max_rounds is None or rounds < max_rounds):
+                rounds += 1
+                info(f"no placement left (blocked: {', '.join(blocked)}); --retry-until-up: round {rounds} "
+                     f"in {retry_interval}s")
+                time.sleep(retry_interval)
+                blocked = []
+                nxt = fo.next_placement(original, blocked) if fo.needs_initial_placement(original) else original
+                if nxt is None:
+                    continue
+            else:
+                raise StyxError(f"launch of {stack} failed: no capacity left (blocked: {', '.join(blocked)})",
+                                EXIT_FAILED, data=body)
+        attempt_cluster = nxt
+
+    body = _launch_body(stack, engine, attempts, outcome, started)
+    return LaunchResult(stack=stack, cluster=attempt_cluster["name"], outputs=public_outputs(session.outputs()),
+                        changes=body["changes"], phases=body["phases"], placement=body["placement"],
+                        attempts=attempts, pricing=session.meta().get("styx:pricing"),
+                        duration_s=body["duration_s"], backend=engine.backend_url,
+                        ray_enabled=bool((attempt_cluster.get("setup") or {}).get("ray", {}).get("enabled", True)))
+
+
+def public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in outputs.items() if k != "ssh_private_key"}
+
+
+def repair_pending(session: Any, *, yes: bool = False, confirm: Callable[[str], bool] | None = None,
+                   on_info: Callable[[str], None] | None = None) -> int:
+    """Detect what an interrupted update left (stale state locks, pending operations); fix it with consent
+    (`yes`, else `confirm(question)`). A lock held by a live process (or another host) is never removed:
+    that update may still run."""
+    info = on_info or _default_info
+    locks = session.locks()
+    live = [lk for lk in locks if not lk.get("stale")]
+    if live:
+        lk = live[0]
+        raise StyxError(f"stack {session.name} is locked by pid {lk.get('pid')} on {lk.get('hostname')} since "
+                        f"{lk.get('timestamp')} (an update may be running); wait for it, or if it is gone: "
+                        f"pulumi cancel -s {session.name} (lock: {lk.get('path')})", EXIT_FAILED)
+    ops = session.pending_operations()
+    if not ops and not locks:
+        return 0
+    info(f"stack {session.name} was left by an interrupted update:")
+    for lk in locks:
+        info(f"  stale lock of pid {lk.get('pid')} (gone) from {lk.get('timestamp')}")
+    for op in ops[:20]:
+        res = op.get("resource") or {}
+        info(f"  pending {op.get('type', '?'):<8} {res.get('urn', '?')}")
+    if ops:
+        info("  (the engine does not know whether these finished; dropping them lets the next update "
+             "re-create them if needed)")
+    if not yes:
+        if confirm is None:
+            raise StyxError(f"stack {session.name} needs repair after an interrupted update; re-run with --yes to "
+                            "remove the stale lock / drop the pending operations and continue", EXIT_FAILED)
+        if not confirm("Repair the stack and continue?"):
+            raise StyxError("left the stack as it is", EXIT_FAILED)
+    if locks:
+        session.unlock()
+        info(f"removed {len(locks)} stale lock(s) of stack {session.name}")
+    n = session.clear_pending_operations() if ops else 0
+    if n:
+        info(f"dropped {n} pending operation(s) from stack {session.name}")
+    return n
+
+
+def print_failure(failures: list[dict[str, Any]], error: str | None, info: Callable[[str], None]) -> None:
+    """The failed phases (node, phase, error, output tail), else the engine's error, through `info`."""
+    if failures:
+        for f in failures[:5]:
+            info(f"failed: {f['node']} / {f['phase']}")
+            text = f.get("error") or ""
+            lines = [ln for ln in text.splitlines() if ln.strip()][-12:]
+            for ln in lines:
+                info(f"  | {ln}")
+            tail = [t for t in f.get("tail") or [] if t not in lines][-8:]
+            if tail:
+                info("  output tail:")
+                for ln in tail:
+                    info(f"  | {ln}")
+    elif error:
+        for ln in error.splitlines()[-15:]:
+            info(f"  | {ln}")
+
+
+def _initial_placement(cluster: dict[str, Any]) -> dict[str, Any] | None:
+    from styx.app import failover
+    from styx.model.catalog import CatalogError
+    from styx.model.optimizer import RequestError
+
+    try:
+        return failover.next_placement(cluster, [])
+    except RequestError as e:
+        raise StyxError(f"instance_type: auto: {e}", EXIT_USAGE) from None
+    except CatalogError as e:
+        raise StyxError(str(e), EXIT_FAILED) from None
+
+
+def _launch_body(stack, engine, attempts, outcome, started) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "stack": stack,
+        "cluster": outcome["cluster"]["name"],
+        "backend": engine.backend_url,
+        "attempts": attempts,
+        "placement": outcome["attempt"]["placement"],
+        "changes": outcome["changes"],
+        "phases": outcome["phases"],
+        "failures": outcome["failures"],
+        "duration_s": round(time.monotonic() - started, 1),
+    }
+
+
+def _plain_update(session: Any, tracker: Tracker, title: str, op: str) -> tuple[Any, int]:
+    """Run `up`/`destroy` with Ctrl-C forwarded to the engine (the first cancels, the second stops)."""
+    from styx.app.session import sigint_forwarding
+
+    with sigint_forwarding(session, lambda n, forwarded: None) as sig:
+        result = (session.up if op == "up" else session.destroy)(on_event=tracker.handle)
+    return result, sig["count"]
+
+
+def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | None,
+             info: Callable[[str], None], run_update: RunUpdate | None) -> dict:
+    """One `up` at one placement: config + launch record written first, then the update."""
+    from styx.app import failover, pricing
+    from styx.app.session import now_utc
+    from styx.model.config import parse_cluster
+
+    session = engine.create_or_select(stack, cluster, base_dir)
+    old = session.outdated_phases() if hasattr(session, "outdated_phases") else 0
+    if old:
+        info(f"note: {old} setup phase(s) of {stack} were made by an earlier styx (scripts inline in the command "
+             "text); this update runs every setup phase once more on every node in the new form (programs on "
+             "stdin, the styx library installed on each node). Machines, SSH keys, synced files and the env file "
+             "stay; Ray restarts once.")
+    meta = session.meta()
+    cfg = parse_cluster(cluster)
+    rec = pricing.record(meta.get("styx:pricing"), pricing.price_cluster(cfg))
+    session.set_meta("styx:pricing", rec)
+    if not meta.get("styx:launched_at"):
+        session.set_meta("styx:launched_at", pricing._iso(now_utc()))
+    place = failover.placement_of(cluster)
+    session.set_meta("styx:placement", place)
+
+    where = "/".join(str(x) for x in (place.get("cloud"), place.get("region"), place.get("zone")) if x)
+    tracker = Tracker(cluster["name"], node_names(cluster))
+    info(f"launching {cluster['name']} (stack {stack}) at {where}: "
+         f"{len(node_names(cluster))} node(s), ${rec['per_hour']:.4f}/h" + ("" if rec["complete"] else
+                                                                            " (some nodes unpriced)"))
+    result, interrupts = (run_update or _plain_update)(session, tracker, f"styx launch {stack}", "up")
+    failures = tracker.failures()
+    text = "\n".join([result.error or ""] + [f["error"] + "\n" + "\n".join(f["tail"]) for f in failures])
+    cancelled = (not result.ok) and bool(result.cancelled or interrupts)
+    cloud = cluster.get("cloud")
+    capacity = (not result.ok) and not cancelled and failover.is_capacity_error(text, cloud)
+    blocked: list[str] = []
+    if capacity:
+        hits = [f for f in failures if failover.is_capacity_error(f["error"] + "\n".join(f["tail"]), cloud)] or \
+            [{"node": None, "error": text, "tail": []}]
+        for f in hits:
+            p = failover.failed_place(cluster, f["node"], f["error"] + "\n" + "\n".join(f["tail"]))
+            if p not in blocked:
+                blocked.append(p)
+    status = "ok" if result.ok else "cancelled" if cancelled else "capacity" if capacity else "failed"
+    attempt = {"placement": place, "result": status, "blocked": blocked,
+               "error": None if result.ok else (result.error or "")[-2000:]}
+    return {"ok": result.ok, "cancelled": cancelled, "capacity": capacity, "blocked": blocked,
+            "reason": failover.capacity_reason(text, cloud), "failures": failures, "error": result.error,
+            "changes": result.changes or tracker.summary or {}, "phases": tracker.to_dict(), "session": session,
+            "attempt": attempt, "cluster": cluster}
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def preview(config: Config = None, *, stack: str | None = None, backend: str | None = None,
+            diff: bool = False, on_info: Callable[[str], None] | None = None) -> PreviewResult:
+    """What `launch` would do, per node and phase, changing nothing (`styx preview`).
+
+    With a config, the preview is of that config (the stack's stored config is restored afterwards, and
+    a stack made only for the preview is removed); without, of the stack's current config.
+    """
+    info = on_info or _default_info
+    engine = make_engine(backend)
+    created = False
+    restore = None
+    if config is not None:
+        if isinstance(config, dict):
+            cluster, base_dir, implied = copy.deepcopy(config), Path.cwd(), None
+            validate_cluster(cluster, base_dir)
+        else:
+            cluster, base_dir, implied = load_config_file(config, warn=False)
+            validate_cluster(cluster, base_dir, source=(config, implied))
+            cluster = resolve_secrets(cluster, config, engine)  # secure: values, decrypted by Pulumi
+        name = stack or implied or cluster["name"]
+        existed = engine.exists(name)
+        if existed:
+            restore = engine.open(name).cluster()
+        session = engine.create_or_select(name, cluster, base_dir)
+        created = not existed
+    else:
+        name = pick_stack(engine, stack)
+        session = open_stack(engine, name)
+        cluster = session.cluster()
+        if cluster is None:
+            raise StyxError(f"stack {name} has no styx:cluster config; pass a CONFIG file", EXIT_FAILED)
+        validate_cluster(cluster, session.base_dir())  # the stack's stored config: the same checks, exit 2
+        session.bind_program()
+    collector = PlanCollector(cluster["name"], node_names(cluster))
+    try:
+        result = session.preview(on_event=collector.handle, diff=diff)
+    finally:
+        if restore is not None:
+            session.set_cluster(restore)
+        if created:
+            session.remove()
+    if not result.ok:
+        for e in collector.errors[-10:]:
+            info(e)
+        raise StyxError(f"preview of {name} failed: {(result.error or '').strip()[-1500:]}", EXIT_FAILED)
+    return PreviewResult(stack=name, changes=result.changes or collector.summary, nodes=collector.plan,
+                         rows=collector.compact(), diff=result.stdout if diff else None)
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _phase_status(line: str) -> str:
+    parts = (line or "").split(": ", 2)
+    if len(parts) >= 2 and parts[0].startswith("styx ") and parts[1] in ("ok", "skipped"):
+        return parts[1]
+    return "unknown"
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+def _launched_at(meta: dict[str, Any], last) -> datetime | None:
+    from styx.app.pricing import parse_iso
+
+    dt = parse_iso(meta.get("styx:launched_at")) if isinstance(meta.get("styx:launched_at"), str) else None
+    if dt is None and last is not None:
+        dt = last.start
+    return dt
+
+
+def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
+                   resource_count: int | None = None) -> dict[str, Any]:
+    """Everything `status --json` says about one stack."""
+    from styx.app.pricing import cost_so_far
+    from styx.app.remote import ray_health
+
+    cluster = session.cluster() or {}
+    meta = session.meta()
+    last = session.last_update()
+    try:
+        outputs = session.outputs()
+    except Exception:
+        outputs = {}
+    results = outputs.get("phase_results") or {}
+    nodes = []
+    for n in outputs.get("nodes") or []:
+        phases = results.get(n.get("name"), {}) or {}
+        nodes.append({
+            "name": n.get("name"),
+            "role": n.get("role"),
+            "host": n.get("host"),
+            "private_ip": n.get("private_ip"),
+            "zone": n.get("zone"),
+            "instance_type": n.get("instance_type"),
+            "phases": {p: {"status": _phase_status(line), "line": line} for p, line in phases.items()},
+            "ready": bool(phases) and all(_phase_status(line) in ("ok", "skipped") for line in phases.values()),
+        })
+    launched = _launched_at(meta, last) if nodes else None
+    pricing = meta.get("styx:pricing") if isinstance(meta.get("styx:pricing"), dict) else None
+    per_hour = pricing.get("per_hour") if pricing else None
+    rec: dict[str, Any] = {
+        "stack": session.name,
+        "cluster": cluster.get("name"),
+        "cloud": cluster.get("cloud"),
+        "placement": meta.get("styx:placement"),
+        "state": "up" if nodes else ("partial" if resource_count else "empty"),
+        "resource_count": resource_count,
+        "head_ip": outputs.get("head_ip"),
+        "ray_address": outputs.get("ray_address"),
+        "ssh_user": outputs.get("ssh_user"),
+        "nodes": nodes,
+        "last_update": None if last is None else {
+            "kind": last.kind, "result": last.result, "start": _iso(last.start), "end": _iso(last.end),
+            "resource_changes": last.resource_changes},
+        "launched_at": _iso(launched),
+        "uptime_s": round((at - launched).total_seconds()) if launched else None,
+        "price_per_hour": per_hour,
+        "cost_so_far": cost_so_far(pricing, launched, at) if launched else 0.0,
+        "ray": None,
+    }
+    if nodes and last is not None and last.result not in ("succeeded",):
+        rec["state"] = "degraded" if last.result == "failed" else last.result
+    if ray and nodes:
+        rec["ray"] = ray_health(outputs, cluster, timeout=ray_timeout)
+    return rec
+
+
+def _typed(rec: dict[str, Any]) -> ClusterStatus:
+    nodes = [NodeStatus(name=n["name"], role=n["role"], host=n["host"], private_ip=n["private_ip"], ready=n["ready"],
+                        phases={p: v["status"] for p, v in n["phases"].items()}, zone=n.get("zone"),
+                        instance_type=n.get("instance_type")) for n in rec["nodes"]]
+    return ClusterStatus(stack=rec["stack"], cluster=rec["cluster"], cloud=rec["cloud"], state=rec["state"],
+                         nodes=nodes, head_ip=rec["head_ip"], ray_address=rec["ray_address"], ray=rec["ray"],
+                         price_per_hour=rec["price_per_hour"], uptime_s=rec["uptime_s"], record=rec)
+
+
+def status_records(stack: str | None = None, *, backend: str | None = None, ray: bool = True,
+                   ray_timeout: int = 20, at: datetime | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """(backend URL, the `styx status --json` record of each stack: or of `stack` only)."""
+    engine = make_engine(backend)
+    listed = {s.name: s for s in engine.list_stacks()}
+    names = [stack] if stack else sorted(listed)
+    at = at or datetime.now(UTC)
+    records = []
+    for name in names:
+        session = open_stack(engine, name)
+        count = listed[name].resource_count if name in listed else None
+        records.append(cluster_record(session, ray=ray, ray_timeout=ray_timeout, at=at, resource_count=count))
+    return engine.backend_url, records
+
+
+def status(stack: str | None = None, *, backend: str | None = None, ray: bool = True,
+           ray_timeout: int = 20) -> list[ClusterStatus]:
+    """Each cluster (or `stack`): nodes, roles, addresses, phases, Ray health, uptime and $/hour."""
+    return [_typed(r) for r in status_records(stack, backend=backend, ray=ray, ray_timeout=ray_timeout)[1]]
+
+
+# --------------------------------------------------------------------------- exec
+
+
+def exec(stack: str | None, command: str | Sequence[str], *, node: str | None = None,
+         backend: str | None = None, timeout: float | None = None) -> ExecResult:
+    """Run `command` on `node` (default: the head) over SSH and capture its output (`styx exec --json`).
+
+    A string is a shell command line as written; a list is quoted word by word. Raises StyxError when
+    it times out.
+    """
+    import subprocess
+
+    from styx.app.remote import key_path, load, ssh_argv, target_for
+
+    _session, outputs, cluster = load(stack, backend)
+    t = target_for(outputs, cluster, node)
+    text = command if isinstance(command, str) else shlex.join(command)
+    with key_path(t) as key:
+        argv = ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=text)
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                               check=False)
+        except subprocess.TimeoutExpired:
+            raise StyxError(f"timed out after {timeout}s: {text}", EXIT_FAILED) from None
+    return ExecResult(node=t.node, host=t.host, command=text, exit_code=r.returncode, stdout=r.stdout,
+                      stderr=r.stderr)
+
+
+# --------------------------------------------------------------------------- down
+
+
+def down(stack: str | None = None, *, backend: str | None = None, keep_stack: bool = False,
+         on_info: Callable[[str], None] | None = None, run_update: RunUpdate | None = None) -> DownResult:
+    """Destroy a cluster's machines and setup, then remove its stack (`styx down --yes`)."""
+    info = on_info or _default_info
+    engine = make_engine(backend)
+    session = open_stack(engine, stack)
+    name = session.name
+    repair_pending(session, yes=True, on_info=info)
+    cluster = session.cluster() or {"name": name}
+    tracker = Tracker(cluster.get("name", name), node_names(cluster) if "cloud" in cluster else ["head"])
+    info(f"destroying {name} ...")
+    result, _ = (run_update or _plain_update)(session, tracker, f"styx down {name}", "destroy")
+    if not result.ok:
+        print_failure(tracker.failures(), result.error, info)
+        raise StyxError(f"destroy of {name} failed" + (" (cancelled)" if result.cancelled else "")
+                        + "; run `styx down` again", EXIT_FAILED)
+    if not keep_stack:
+        session.remove()
+    return DownResult(stack=name, changes=result.changes or {}, removed=not keep_stack)
