@@ -72,4 +72,5 @@ def test_one_top_level_package_is_installed():
 
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert {p.split(".")[0] for p in tool["packages"]} == {"styx"}
-    assert tool["package-dir"] == {"styx.components": "components"}
+    assert tool["package-dir"] == {"styx.components": "components", "styx.setup_scripts": "setup_scripts",
+                                   "styx.sandbox": "sandbox"}
