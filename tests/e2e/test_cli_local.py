@@ -1,6 +1,6 @@
 """The `styx` CLI end to end on the real engine and the local backend (sandbox hosts).
 
-Each test runs `python -m styx.app.cli ...` as a subprocess with its own STYX_HOME (state, workspaces,
+Each test runs `python -m styx.app.cli ...` (the same as `styx ...`) as a subprocess with its own STYX_HOME (state, workspaces,
 passphrase) and its own subnet, and always runs `styx down` in a finally. The engine binaries and
 plugins come from the installed toolchain (STYX_PULUMI_BIN_DIR / PULUMI_HOME of the real home).
 """
