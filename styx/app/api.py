@@ -113,9 +113,11 @@ class ExecResult:
     node: str
     host: str
     command: str
-    exit_code: int  # the remote command's; 255: ssh could not connect
+    exit_code: int | None  # the remote command's; 255: ssh could not connect; None: timed out
     stdout: str
     stderr: str
+    timed_out: bool = False
+    duration_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -644,6 +646,70 @@ def exec(stack: str | None, command: str | Sequence[str], *, node: str | None = 
             raise StyxError(f"timed out after {timeout}s: {text}", EXIT_FAILED) from None
     return ExecResult(node=t.node, host=t.host, command=text, exit_code=r.returncode, stdout=r.stdout,
                       stderr=r.stderr)
+
+
+def _exec_result(r: Any, command: str) -> ExecResult:
+    return ExecResult(node=r.node, host=r.host, command=command, exit_code=r.exit_code, stdout=r.stdout,
+                      stderr=r.stderr, timed_out=r.timed_out, duration_s=r.duration_s)
+
+
+def exec_all(stack: str | None, command: str | Sequence[str], *, nodes: Sequence[str] | None = None,
+             role: str | None = None, backend: str | None = None, timeout: float | None = None,
+             parallel: int = 16, on_line: Callable[[str, str, str], None] | None = None) -> list[ExecResult]:
+    """Run `command` on every node (or those in `nodes`, or of `role`: head | worker) in parallel, at
+    most `parallel` at a time, each bounded by `timeout` seconds; `on_line(node, "stdout"|"stderr",
+    line)` sees each line as it comes. One result per node in the cluster's order; a failed or timed
+    out node never stops the others (`styx exec --all`)."""
+    from styx.app.remote import load, run_on_many, select_nodes, target_for
+
+    _session, outputs, cluster = load(stack, backend)
+    names = select_nodes(outputs, nodes=list(nodes) if nodes else None, role=role)
+    text = command if isinstance(command, str) else shlex.join(command)
+    runs = run_on_many([target_for(outputs, cluster, n) for n in names], text, timeout=timeout, parallel=parallel,
+                       on_line=on_line)
+    return [_exec_result(r, text) for r in runs]
+
+
+def cp(stack: str | None, src: str, dst: str, *, backend: str | None = None, timeout: float | None = None,
+       parallel: int = 16) -> list[ExecResult]:
+    """Copy files to or from nodes (`styx cp`): one side is `NODE:PATH`, NODE a node's name or `all`.
+
+    To nodes: a local file or folder goes into PATH when that is a folder there (or ends with /), else
+    becomes PATH, like `scp -r`. From one node: into a local folder, or as the local name. From `all`:
+    into DST/<node>/. One result per node."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from styx.app.remote import copy_from, copy_to, load, select_nodes, target_for
+
+    def split(arg: str) -> tuple[str | None, str]:
+        head, sep, tail = arg.partition(":")
+        if sep and head and "/" not in head and tail:
+            return head, tail
+        return None, arg
+
+    (sn, sp), (dn, dp) = split(src), split(dst)
+    if (sn is None) == (dn is None):
+        raise StyxError("styx cp: exactly one of SRC and DST is NODE:PATH (NODE a node's name or all)", EXIT_USAGE)
+    _session, outputs, cluster = load(stack, backend)
+    node = sn or dn
+    names = select_nodes(outputs) if node == "all" else select_nodes(outputs, nodes=[node])
+    targets = [target_for(outputs, cluster, n) for n in names]
+    if dn is not None:
+        def one(t):
+            return copy_to(t, Path(sp), dp, timeout=timeout)
+    else:
+        local = Path(dp).expanduser()
+        if node == "all":
+            local.mkdir(parents=True, exist_ok=True)
+
+        def one(t):
+            if node != "all":
+                return copy_from(t, sp, local, timeout=timeout)
+            (local / t.node).mkdir(parents=True, exist_ok=True)
+            return copy_from(t, sp, local / t.node, timeout=timeout)
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets)))) as pool:
+        runs = list(pool.map(one, targets))
+    return [_exec_result(r, f"cp {src} {dst}") for r in runs]
 
 
 # --------------------------------------------------------------------------- down

@@ -15,7 +15,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,3 +181,194 @@ def ray_health(outputs: dict[str, Any], cluster: dict[str, Any] | None, timeout:
                 "expected_nodes": expected}
     parsed = parse_ray_status(r.stdout)
     return {"enabled": True, "ok": parsed["active_nodes"] >= expected, "expected_nodes": expected, **parsed}
+
+
+# --------------------------------------------------------------------------- many nodes
+
+
+@dataclass
+class NodeRun:
+    """One node's run of a command: exit code (None: timed out or not reached), output, time."""
+
+    node: str
+    host: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool
+    duration_s: float
+
+
+def select_nodes(outputs: dict[str, Any], *, nodes: list[str] | None = None, role: str | None = None) -> list[str]:
+    """Node names of the stack, in its order: all, those named (each must exist), or those of a role."""
+    names = [n.get("name") for n in outputs.get("nodes") or []]
+    if not names:
+        raise StyxError("the cluster has no nodes (not launched yet, or launch failed early); run `styx launch`",
+                        EXIT_FAILED)
+    if nodes:
+        unknown = [n for n in nodes if n not in names]
+        if unknown:
+            raise StyxError(f"no node {', '.join(map(repr, unknown))}; nodes: {', '.join(names)}", EXIT_USAGE)
+        picked = [n for n in names if n in nodes]
+    else:
+        picked = names
+    if role:
+        roles = {n.get("name"): n.get("role") for n in outputs.get("nodes") or []}
+        if role not in ("head", "worker"):
+            raise StyxError(f"--role {role!r}: one of head, worker", EXIT_USAGE)
+        picked = [n for n in picked if roles.get(n) == role]
+    if not picked:
+        raise StyxError("no node matches", EXIT_USAGE)
+    return picked
+
+
+def _pump(stream, sink: list[str], on_line: Callable[[str], None] | None) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append(line)
+        if on_line:
+            on_line(line.rstrip("\n"))
+    stream.close()
+
+
+def run_on(t: Target, command: str, *, timeout: float | None = None,
+           on_stdout: Callable[[str], None] | None = None, on_stderr: Callable[[str], None] | None = None) -> NodeRun:
+    """`command` on one node over SSH, its lines streamed to the callbacks as they come; killed after
+    `timeout` seconds (the remote side gets the hang-up: ssh's session ends)."""
+    import threading
+    import time
+
+    start = time.monotonic()
+    out: list[str] = []
+    err: list[str] = []
+    with key_path(t) as key:
+        argv = ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=command)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        pumps = [threading.Thread(target=_pump, args=(proc.stdout, out, on_stdout), daemon=True),
+                 threading.Thread(target=_pump, args=(proc.stderr, err, on_stderr), daemon=True)]
+        for p in pumps:
+            p.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 9)
+                proc.wait()
+        for p in pumps:
+            p.join(timeout=5)
+    return NodeRun(t.node, t.host, None if timed_out else proc.returncode, "".join(out), "".join(err), timed_out,
+                   round(time.monotonic() - start, 2))
+
+
+def run_on_many(targets: list[Target], command: str, *, timeout: float | None = None, parallel: int = 16,
+                on_line: Callable[[str, str, str], None] | None = None) -> list[NodeRun]:
+    """`command` on every target at once (at most `parallel` at a time); `on_line(node, stream, line)`
+    gets each line as it comes. Results in the targets' order; one node's failure never stops another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(t: Target) -> NodeRun:
+        try:
+            return run_on(t, command, timeout=timeout,
+                          on_stdout=(lambda ln, n=t.node: on_line(n, "stdout", ln)) if on_line else None,
+                          on_stderr=(lambda ln, n=t.node: on_line(n, "stderr", ln)) if on_line else None)
+        except OSError as e:  # ssh missing, too many open files, ...
+            return NodeRun(t.node, t.host, 255, "", f"{type(e).__name__}: {e}\n", False, 0.0)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets)))) as pool:
+        return list(pool.map(one, targets))
+
+
+# --------------------------------------------------------------------------- copies
+
+
+def _ssh_pipe(t: Target, key: str, command: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=command), **kw)
+
+
+def copy_to(t: Target, local: Path, remote: str, *, timeout: float | None = None) -> NodeRun:
+    """Copy a local file or folder to `remote` on the node, like `scp -r`: into `remote` when it is a
+    folder there (or ends with /), else as `remote`. Streamed over the SSH connection (tar for folders);
+    a file lands under a temp name first, so a broken copy never leaves half a file at `remote`."""
+    import time
+
+    start = time.monotonic()
+    local = Path(local).expanduser()
+    if not local.exists():
+        raise StyxError(f"{local}: no such file or folder", EXIT_USAGE)
+    q, name = shlex.quote(remote), shlex.quote(local.name)
+    pick = (f'd={q}; if [ -d "$d" ] || [ "${{d%/}}" != "$d" ]; then mkdir -p -- "$d"; d="${{d%/}}/"{name}; '
+            f'else mkdir -p -- "$(dirname -- "$d")"; fi; ')
+    with key_path(t) as key:
+        if local.is_dir():
+            cmd = pick + 'mkdir -p -- "$d" && tar -x -C "$d" -f -'
+            tar = subprocess.Popen(["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE)
+            proc = _ssh_pipe(t, key, cmd, stdin=tar.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            tar.stdout.close()
+        else:
+            mode = oct(local.stat().st_mode & 0o777)[2:]
+            cmd = pick + f'cat > "$d.styx-part" && chmod {mode} "$d.styx-part" && mv -f -- "$d.styx-part" "$d"'
+            with open(local, "rb") as f:
+                proc = _ssh_pipe(t, key, cmd, stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            tar = None
+        return _finish(t, proc, tar, timeout, start)
+
+
+def copy_from(t: Target, remote: str, local: Path, *, timeout: float | None = None) -> NodeRun:
+    """Copy a file or folder from the node to `local`: into `local` when it is a folder, else as `local`."""
+    import time
+
+    start = time.monotonic()
+    local = Path(local).expanduser()
+    q = shlex.quote(remote)
+    probe = run_on(t, f'if [ -d {q} ]; then echo dir; elif [ -e {q} ]; then echo file; else echo none; fi',
+                   timeout=timeout)
+    kind = probe.stdout.strip()
+    if probe.exit_code != 0 or kind not in ("dir", "file"):
+        err = probe.stderr or (f"{remote}: no such file or folder on {t.node}\n" if kind == "none" else "")
+        return NodeRun(t.node, t.host, probe.exit_code or 1, "", err, probe.timed_out, probe.duration_s)
+    dest = local / Path(remote.rstrip("/")).name if local.is_dir() else local
+    with key_path(t) as key:
+        if kind == "dir":
+            dest.mkdir(parents=True, exist_ok=True)
+            proc = _ssh_pipe(t, key, f"tar -C {q} -cf - .", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            tar = subprocess.Popen(["tar", "-C", str(dest), "-xf", "-"], stdin=proc.stdout)
+            proc.stdout.close()
+            return _finish(t, proc, tar, timeout, start)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".styx-part")
+        with open(part, "wb") as f:
+            proc = _ssh_pipe(t, key, f"cat {q}", stdout=f, stderr=subprocess.PIPE)
+            r = _finish(t, proc, None, timeout, start)
+        if r.exit_code == 0:
+            part.replace(dest)
+        else:
+            part.unlink(missing_ok=True)
+        return r
+
+
+def _finish(t: Target, proc: subprocess.Popen, tar: subprocess.Popen | None, timeout: float | None,
+            start: float) -> NodeRun:
+    import time
+
+    timed_out = False
+    try:
+        _out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        proc.kill()
+        _out, err = proc.communicate()
+    code = None if timed_out else proc.returncode
+    if tar is not None:
+        tar_code = tar.wait()
+        if code == 0 and tar_code != 0:
+            code = tar_code
+            err = (err or b"") + f"local tar exited {tar_code}\n".encode()
+    text = (err or b"").decode(errors="replace") if isinstance(err, bytes) else (err or "")
+    return NodeRun(t.node, t.host, code, "", text, timed_out, round(time.monotonic() - start, 2))

@@ -87,16 +87,25 @@ class _RawArgsCommand(click.Command):
 @click.command("exec", cls=_RawArgsCommand, context_settings={"ignore_unknown_options": True})
 @stack_option
 @backend_option
-@click.option("--timeout", type=click.IntRange(1, 86400), default=None, help="Give up after this many seconds.")
+@click.option("--timeout", type=click.IntRange(1, 86400), default=None,
+              help="Give up after this many seconds (with --all: on each node).")
+@click.option("--all", "all_nodes", is_flag=True, help="Run on every node in parallel.")
+@click.option("--nodes", metavar="A,B", help="Run on these nodes in parallel.")
+@click.option("--role", type=click.Choice(["head", "worker"]), help="Run on the nodes of this role in parallel.")
+@click.option("--parallel", type=click.IntRange(1, 1024), default=16, show_default=True,
+              help="With --all/--nodes/--role: at most this many nodes at a time.")
 @json_option
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 @handle_errors
-def exec_(ctx, stack_name, backend, timeout, as_json, args):
-    """Run a command on NODE (default: head): styx exec [NODE] -- CMD...
+def exec_(ctx, stack_name, backend, timeout, all_nodes, nodes, role, parallel, as_json, args):
+    """Run a command on NODE (default: head): styx exec [NODE] -- CMD...; on many: styx exec --all -- CMD...
 
     The exit code is the remote command's (255: ssh could not connect). With --json, the output is
-    captured: {"ok", "node", "exit_code", "stdout", "stderr"}.
+    captured: {"ok", "node", "exit_code", "stdout", "stderr"}. With --all, --nodes or --role every line
+    comes prefixed with its node, a summary per node ends the run, and the exit code is 1 when any
+    node failed or timed out; --json gives {"ok", "nodes": [{node, exit_code, stdout, stderr,
+    timed_out, duration_s}, ...]}.
     """
     raw = ctx.meta.get("styx_raw_args", [])
     args = list(args)
@@ -109,6 +118,11 @@ def exec_(ctx, stack_name, backend, timeout, as_json, args):
         raise StyxError(f"expected at most one NODE before --, got {' '.join(before)}", EXIT_USAGE)
     if not cmd:
         raise StyxError("no command: styx exec [NODE] -- CMD...", EXIT_USAGE)
+    if all_nodes or nodes or role:
+        if before:
+            raise StyxError("give either NODE or --all/--nodes/--role", EXIT_USAGE)
+        names = [n.strip() for n in nodes.split(",") if n.strip()] if nodes else None
+        _exec_many(stack_name, backend, remote_command(tuple(cmd)), names, role, timeout, parallel, as_json)
     _session, outputs, cluster = load(stack_name, backend)
     node = before[0] if before else None
     if node is None and "--" not in raw and len(cmd) > 1:
@@ -132,6 +146,61 @@ def exec_(ctx, stack_name, backend, timeout, as_json, args):
         except subprocess.TimeoutExpired:
             raise StyxError(f"timed out after {timeout}s: {command}", EXIT_FAILED) from None
     raise SystemExit(rc)
+
+
+def _exec_many(stack_name, backend, command, names, role, timeout, parallel, as_json) -> None:
+    import threading
+    from dataclasses import asdict
+
+    from styx.app import api
+
+    lock = threading.Lock()
+
+    def on_line(node: str, stream: str, line: str) -> None:
+        with lock:
+            click.echo(f"[{node}] {line}", err=stream == "stderr")
+
+    results = api.exec_all(stack_name, command, nodes=names, role=role, backend=backend, timeout=timeout,
+                           parallel=parallel, on_line=None if as_json else on_line)
+    ok = all(r.ok for r in results)
+    if as_json:
+        emit_json({"ok": ok, "command": command, "nodes": [asdict(r) for r in results]})
+    else:
+        for r in results:
+            what = (f"timed out after {timeout}s" if r.timed_out else "ok" if r.ok else f"exit {r.exit_code}")
+            info(f"{r.node}: {what} ({r.duration_s:.1f}s)")
+        bad = [r.node for r in results if not r.ok]
+        info(f"{len(results) - len(bad)}/{len(results)} nodes ok" + (f"; failed: {', '.join(bad)}" if bad else ""))
+    raise SystemExit(0 if ok else 1)
+
+
+@click.command("cp")
+@stack_option
+@backend_option
+@click.option("--timeout", type=click.IntRange(1, 86400), default=None, help="Give up after this many seconds.")
+@json_option
+@click.argument("src")
+@click.argument("dst")
+@handle_errors
+def cp(stack_name, backend, timeout, as_json, src, dst):
+    """Copy files to or from nodes: styx cp LOCAL NODE:PATH, styx cp NODE:PATH LOCAL (NODE: a node or all).
+
+    Folders are copied whole (like scp -r): into PATH when it is a folder (or ends with /), else as
+    PATH. From all nodes: into LOCAL/<node>/. The exit code is 1 when any node failed.
+    """
+    from dataclasses import asdict
+
+    from styx.app import api
+
+    results = api.cp(stack_name, src, dst, backend=backend, timeout=timeout)
+    ok = all(r.ok for r in results)
+    if as_json:
+        emit_json({"ok": ok, "nodes": [asdict(r) for r in results]})
+    else:
+        for r in results:
+            what = "timed out" if r.timed_out else "ok" if r.ok else f"failed: {r.stderr.strip()[-300:]}"
+            info(f"{r.node}: {what} ({r.duration_s:.1f}s)")
+    raise SystemExit(0 if ok else 1)
 
 
 # --------------------------------------------------------------------------- dashboard

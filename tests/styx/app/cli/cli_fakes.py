@@ -289,6 +289,8 @@ def fake_ssh(tmp_path, monkeypatch):
         echo "KEYMODE $mode $key" >> {log}
         if [ -f "$key" ]; then cat "$key" >> {log}.keys; fi
         last="${{@: -1}}"
+        target="${{@: -2:1}}"
+        export FAKE_HOST="${{target#*@}}"  # the node's address, so a command can tell the nodes apart
         case "$last" in *@*) echo "interactive" ; exit 0 ;; esac
         bash -c "$last"
         """))
