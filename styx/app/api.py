@@ -637,6 +637,7 @@ def exec(stack: str | None, command: str | Sequence[str], *, node: str | None = 
     _session, outputs, cluster = load(stack, backend)
     t = target_for(outputs, cluster, node)
     text = command if isinstance(command, str) else shlex.join(command)
+    start = time.monotonic()
     with key_path(t) as key:
         argv = ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=text)
         try:
@@ -645,7 +646,7 @@ def exec(stack: str | None, command: str | Sequence[str], *, node: str | None = 
         except subprocess.TimeoutExpired:
             raise StyxError(f"timed out after {timeout}s: {text}", EXIT_FAILED) from None
     return ExecResult(node=t.node, host=t.host, command=text, exit_code=r.returncode, stdout=r.stdout,
-                      stderr=r.stderr)
+                      stderr=r.stderr, duration_s=round(time.monotonic() - start, 2))
 
 
 def _exec_result(r: Any, command: str) -> ExecResult:

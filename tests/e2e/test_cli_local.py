@@ -1,8 +1,9 @@
 """The `styx` CLI end to end on the real engine and the local backend (sandbox hosts).
 
-Each test runs `python -m styx.app.cli ...` (the same as `styx ...`) as a subprocess with its own STYX_HOME (state, workspaces,
-passphrase) and its own subnet, and always runs `styx down` in a finally. The engine binaries and
-plugins come from the installed toolchain (STYX_PULUMI_BIN_DIR / PULUMI_HOME of the real home).
+Each test runs `python -m styx.app.cli ...` (the same as `styx ...`) as a subprocess with its own
+STYX_HOME (state, workspaces, passphrase) and its own subnet, and always runs `styx down` in a finally.
+The engine binaries and plugins come from the installed toolchain (STYX_PULUMI_BIN_DIR / PULUMI_HOME of
+the real home).
 """
 
 from __future__ import annotations
@@ -117,6 +118,29 @@ def test_launch_status_exec_preview_cost_down(cli):
         assert ex["exit_code"] == 0 and ex["stdout"].startswith("hello from ")
         r = cli.run("exec", "--stack", name, "--", "exit 3")
         assert r.returncode == 3
+
+        # every node at once over real SSH: one fails, one times out, the rest is reported per node
+        cli.json("exec", "--stack", name, "worker-0", "--", "touch /tmp/odd-one")
+        many = cli.json("exec", "--stack", name, "--all", "--", "test ! -e /tmp/odd-one", expect=1)
+        assert [(n["node"], n["exit_code"]) for n in many["nodes"]] == [("head", 0), ("worker-0", 1)]
+        many = cli.json("exec", "--stack", name, "--all", "--timeout", "3", "--",
+                        "test -e /tmp/odd-one && sleep 60; cat /tmp/hello", expect=1)
+        head, worker = many["nodes"]
+        assert head["exit_code"] == 0 and head["stdout"].startswith("hello from ") and not head["timed_out"]
+        assert worker["timed_out"] and worker["exit_code"] is None
+        r = cli.run("exec", "--stack", name, "--role", "worker", "--", "echo", "a  b")
+        assert r.returncode == 0 and r.stdout == "[worker-0] a  b\n", r.stdout
+
+        # files both ways: to every node, back from every node into a folder per node
+        local = cli.tmp / "payload"
+        (local / "sub").mkdir(parents=True)
+        (local / "sub" / "data.txt").write_text("payload\n")
+        cli.json("cp", "--stack", name, str(local), "all:/tmp/payload")
+        back = cli.tmp / "back"
+        cli.json("cp", "--stack", name, "all:/tmp/payload/sub/data.txt", str(back))
+        assert sorted(p.relative_to(back).as_posix() for p in back.rglob("*.txt")) == [
+            "head/data.txt", "worker-0/data.txt"]
+        assert (back / "worker-0" / "data.txt").read_text() == "payload\n"
 
         pv = cli.json("preview", "--stack", name)
         ops = {op for phases in pv["nodes"].values() for op in phases.values()}

@@ -109,8 +109,9 @@ def test_exec_on_a_named_node_json(launched, fake_ssh):
     r = run("exec", "worker-0", "--json", "--", "echo", "a b")
     assert r.exit_code == 0, r.output
     body = json.loads(r.stdout)
+    assert body.pop("duration_s") >= 0
     assert body == {"ok": True, "node": "worker-0", "host": "10.78.0.3", "command": "echo 'a b'", "exit_code": 0,
-                    "stdout": "a b\n", "stderr": ""}
+                    "stdout": "a b\n", "stderr": "", "timed_out": False}
 
 
 def test_exec_node_without_dashdash(launched, fake_ssh):
