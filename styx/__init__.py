@@ -16,7 +16,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["ClusterStatus", "DownResult", "ExecResult", "LaunchResult", "NodeStatus", "PreviewResult",
-           "StyxError", "cp", "down", "exec", "exec_all", "launch", "preview", "status"]
+           "StyxError", "cp", "down", "exec", "exec_all", "job_submit", "launch", "preview", "status"]
 
 
 def __getattr__(name: str) -> Any:

@@ -713,6 +713,27 @@ def cp(stack: str | None, src: str, dst: str, *, backend: str | None = None, tim
     return [_exec_result(r, f"cp {src} {dst}") for r in runs]
 
 
+# --------------------------------------------------------------------------- jobs
+
+
+def job_submit(stack: str | None, entrypoint: str, *, backend: str | None = None, working_dir: str | Path | None = None,
+               runtime_env: dict[str, Any] | None = None, submission_id: str | None = None, wait: bool = True,
+               on_log: Callable[[str], None] | None = None) -> Any:
+    """Submit a Ray job through Ray's JobSubmissionClient on the head (`styx job submit`); with `wait`,
+    stream its logs to `on_log` and return when it ends. Returns a styx.app.jobs.JobResult (id, status,
+    message, logs; `.ok` when SUCCEEDED)."""
+    from styx.app import jobs
+
+    args: dict[str, Any] = {"entrypoint": entrypoint, "wait": wait}
+    if runtime_env:
+        args["runtime_env"] = runtime_env
+    if submission_id:
+        args["id"] = submission_id
+    if working_dir is not None:
+        args["working_dir"] = str(working_dir)
+    return jobs.run(stack, "submit", backend=backend, on_log=on_log, **args)
+
+
 # --------------------------------------------------------------------------- down
 
 
