@@ -3,7 +3,10 @@ time limit).
 
 Every backend runs the same rows through its transport; a new phase is one script in
 `setup_scripts/` plus one row here. Parameters reach the script as quoted `export K=V` lines of the
-phase's program, which travels on stdin (components/runner.py), never in a command text.
+phase's program, which travels on stdin (components/runner.py), never in a command text. A list
+(packages, pip and conda specs, `ray start` arguments) is one element per line (`_lines`); the
+scripts read it back with `mapfile`, so every element reaches its command as one argument, exactly
+as written (no word splitting, no globbing, no eval).
 A phase with an undo is replaced delete-first (its undo runs, then the new phase) unless its row says
 create-first (file_sync), and its undo only acts while the node still records its generation: an old
 resource's undo never removes what its replacement wrote.
@@ -81,8 +84,16 @@ class Phase:
         return int(t.get(self.name, t.get("default", self.timeout_s)))
 
 
-def _join(items: list[str]) -> str:
-    return " ".join(items)
+def _lines(items, key: str) -> str:
+    """A list parameter: one element per line, read back by the script with `mapfile -t` (one
+    argument each). An element that is empty or holds a line break or NUL could not be read back as
+    itself, so it is refused, naming its config key."""
+    out = [str(x) for x in items]
+    for i, x in enumerate(out):
+        if not x.strip() or any(c in x for c in "\n\r\0"):
+            raise ValueError(f"{key}[{i}]: {x!r}: a list element must be non-empty and on one line "
+                             "(it reaches the node as one argument, exactly as written)")
+    return "\n".join(out)
 
 
 def _setup(ctx: PhaseContext):
@@ -100,7 +111,7 @@ def _python_env(ctx: PhaseContext) -> Env:
         "STYX_PYTHON_VERSION": py.version,
         "STYX_PYTHON_ENV_TOOL": py.env_tool,
         "STYX_VENV_DIR": py.venv_dir,
-        "STYX_PIP_PACKAGES": _join(packages),
+        "STYX_PIP_PACKAGES": _lines(packages, "setup.python.pip_packages"),
         "STYX_PIP_INDEX_URL": py.index_url or "",
     }
 
@@ -114,7 +125,7 @@ def _conda_env(ctx: PhaseContext) -> Env:
         "STYX_CONDA_PREFIX": c.prefix,
         "STYX_CONDA_ENV_NAME": c.env_name,
         "STYX_CONDA_PYTHON": c.python,
-        "STYX_CONDA_PACKAGES": _join(c.packages),
+        "STYX_CONDA_PACKAGES": _lines(c.packages, "setup.conda.packages"),
     }
 
 
@@ -167,7 +178,7 @@ def _workdir_env(ctx: PhaseContext) -> Env:
 
 
 def _ray_env(ctx: PhaseContext) -> Env:
-    r = _setup(ctx).ray
+    r, c = _setup(ctx).ray, _setup(ctx).conda
     res = ctx.node.spec.resources
     return {
         "STYX_RAY_VERSION": r.version,
@@ -178,11 +189,13 @@ def _ray_env(ctx: PhaseContext) -> Env:
         "STYX_RAY_DASHBOARD_HOST": "127.0.0.1",
         "STYX_RAY_DASHBOARD_PORT": str(r.dashboard_port),
         "STYX_RAY_CLIENT_PORT": str(r.client_port),
-        "STYX_RAY_EXTRA_ARGS": _join(shlex.quote(a) for a in r.extra_start_args),
+        "STYX_RAY_EXTRA_ARGS": _lines(r.extra_start_args, "setup.ray.extra_start_args"),
         "STYX_RAY_USAGE_STATS": "1" if r.usage_stats else "0",
         "STYX_RAY_NUM_GPUS": _expected_gpus(ctx) if res and res.accelerators else "",
         "STYX_RAY_START_TIMEOUT": str(r.start_timeout_s),
         "STYX_VENV_DIR": _setup(ctx).python.venv_dir,
+        # Ray's processes get the conda env's commands on PATH after the venv's (which holds Ray)
+        "STYX_CONDA_ENV_DIR": f"{c.prefix}/envs/{c.env_name}" if c.enabled and c.env_name else "",
         "STYX_PIP_INDEX_URL": _setup(ctx).python.index_url or "",
         "STYX_ENV_FILE": ENV_FILE,
     }
@@ -199,7 +212,7 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         name="system_packages",
         script="system_packages.sh",
-        env=lambda ctx: {"STYX_APT_PACKAGES": _join(_setup(ctx).packages)},
+        env=lambda ctx: {"STYX_APT_PACKAGES": _lines(_setup(ctx).packages, "setup.packages")},
         applies=lambda ctx: bool(_setup(ctx).packages),
         timeout_s=1200,
     ),

@@ -11,8 +11,12 @@
 #   STYX_CONDA_PREFIX            install prefix (default /opt/conda)
 #   STYX_CONDA_ENV_NAME          environment to create (default: none)
 #   STYX_CONDA_PYTHON            python version for that env (e.g. 3.11)
-#   STYX_CONDA_PACKAGES          space-separated conda specs for that env
-#                                (name, name=1.2 or name==1.2.3)
+#   STYX_CONDA_PACKAGES          conda specs for that env, one per line (name,
+#                                name=1.2, name==1.2.3, `numpy>=1.26,<2`); each
+#                                line is one argument of conda create/install,
+#                                exactly as written; a line starting with `-`
+#                                is an option (`--channel=conda-forge`) given
+#                                to both and not checked as a package
 #   STYX_PROFILE_DIR             (lib.sh) writes styx-conda.sh there so login
 #                                shells get the `conda` function
 #
@@ -36,6 +40,8 @@ STYX_CONDA_PACKAGES=${STYX_CONDA_PACKAGES:-}
 CONDA_PROFILE="$STYX_PROFILE_DIR/styx-conda.sh"
 
 CHANGES=()
+SPECS=() # package specs of STYX_CONDA_PACKAGES
+OPTS=()  # its option lines
 
 conda_bin() { printf '%s/bin/conda\n' "$STYX_CONDA_PREFIX"; }
 
@@ -63,7 +69,7 @@ missing_packages() {
   local listing spec name ver have
   listing=$(styx_sudo "$(conda_bin)" list -n "$STYX_CONDA_ENV_NAME" 2>>"$(styx_log_file)") ||
     styx_die "conda list -n $STYX_CONDA_ENV_NAME failed (see $(styx_log_file))"
-  for spec in $STYX_CONDA_PACKAGES; do
+  for spec in "${SPECS[@]}"; do
     name=${spec%%[=<>!~ ]*}
     ver=${spec#"$name"}
     ver=${ver#==}
@@ -77,19 +83,30 @@ missing_packages() {
   done
 }
 
+# STYX_CONDA_PACKAGES, one argument per line, into SPECS and OPTS
+read_specs() {
+  local -a lines
+  local l
+  mapfile -t lines < <(printf '%s' "$STYX_CONDA_PACKAGES")
+  for l in "${lines[@]}"; do
+    if [[ $l == -* ]]; then OPTS+=("$l"); else SPECS+=("$l"); fi
+  done
+}
+
 ensure_env() {
   local -a pkgs missing=()
   [[ -n $STYX_CONDA_ENV_NAME ]] || return 0
-  read -r -a pkgs <<<"$STYX_CONDA_PACKAGES"
+  read_specs
+  pkgs=("${SPECS[@]}")
   [[ -z $STYX_CONDA_PYTHON ]] || pkgs=("python=$STYX_CONDA_PYTHON" "${pkgs[@]}")
   if [[ ! -d $STYX_CONDA_PREFIX/envs/$STYX_CONDA_ENV_NAME ]]; then
-    styx_run styx_sudo "$(conda_bin)" create -y -q -n "$STYX_CONDA_ENV_NAME" "${pkgs[@]}"
+    styx_run styx_sudo "$(conda_bin)" create -y -q -n "$STYX_CONDA_ENV_NAME" "${OPTS[@]}" "${pkgs[@]}"
     CHANGES+=("created env $STYX_CONDA_ENV_NAME")
     return 0
   fi
   mapfile -t missing < <(missing_packages)
   if [[ ${#missing[@]} -gt 0 ]]; then
-    styx_run styx_sudo "$(conda_bin)" install -y -q -n "$STYX_CONDA_ENV_NAME" "${missing[@]}"
+    styx_run styx_sudo "$(conda_bin)" install -y -q -n "$STYX_CONDA_ENV_NAME" "${OPTS[@]}" "${missing[@]}"
     CHANGES+=("installed ${missing[*]} into env $STYX_CONDA_ENV_NAME")
   else
     styx_log INFO "env $STYX_CONDA_ENV_NAME has all requested packages"

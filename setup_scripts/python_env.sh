@@ -13,8 +13,12 @@
 #   STYX_VENV_DIR           environment directory (default /opt/styx/venv)
 #   STYX_VENV_OWNER         user owning the environment (default: the user
 #                           running the phase, i.e. the SSH user)
-#   STYX_PIP_PACKAGES       space-separated requirement specs, pinned
-#                           (e.g. `six==1.16.0 ray[default]==2.60.0`)
+#   STYX_PIP_PACKAGES       requirement specs, pinned, one per line (e.g.
+#                           `six==1.16.0`, `torch==2.3; python_version>"3.8"`);
+#                           each line is one argument of `pip install`,
+#                           exactly as written (a line starting with `-` is a
+#                           pip option, e.g. `--extra-index-url=URL`, and is
+#                           not checked as a requirement)
 #   STYX_PIP_INDEX_URL      optional index URL (mirror); credentials in it are
 #                           masked in logs
 #   STYX_PIP_EXTRA_INDEX_URL optional extra index URL
@@ -25,6 +29,12 @@
 #   STYX_UV_BIN_DIR         where uv is installed (default /usr/local/bin)
 #   STYX_UV_PYTHON_DIR      uv-managed interpreters (default /opt/styx/python)
 #   STYX_PROFILE_DIR        (lib.sh) writes styx-venv.sh there: venv on PATH
+#                           for login shells
+#   STYX_COMMAND_DIR        where `python`, `pip` and `ray` of the environment
+#                           are made available to every shell, login or not
+#                           (default /usr/local/bin): small `exec` wrappers,
+#                           written only where no other file of that name is
+#                           (one that is not styx's is left alone, logged)
 #
 # Packages are installed only when the environment does not already satisfy
 # every spec (checked offline against installed metadata, dependencies and
@@ -49,7 +59,9 @@ STYX_UV_URL=${STYX_UV_URL:-}
 STYX_UV_SHA256=${STYX_UV_SHA256:-}
 STYX_UV_BIN_DIR=${STYX_UV_BIN_DIR:-/usr/local/bin}
 STYX_UV_PYTHON_DIR=${STYX_UV_PYTHON_DIR:-/opt/styx/python}
+STYX_COMMAND_DIR=${STYX_COMMAND_DIR:-/usr/local/bin}
 VENV_PROFILE="$STYX_PROFILE_DIR/styx-venv.sh"
+COMMAND_MARK="# managed by styx (python_env): this command of the cluster environment"
 
 # Exit 0 when every requirement (with its dependency tree and extras) is
 # installed at a matching version; 1 when not (names on stderr); 2 when the
@@ -92,7 +104,8 @@ def check(spec, extras=("",)):
     for dep in dist.requires or []:
         check(dep, ("",) + tuple(sorted(req.extras)))
 for s in sys.argv[1:]:
-    check(s)
+    if not s.startswith("-"):  # a pip option, not a requirement
+        check(s)
 for b in bad:
     print("unsatisfied: " + b, file=sys.stderr)
 sys.exit(1 if bad else 0)
@@ -101,6 +114,7 @@ sys.exit(1 if bad else 0)
 PY=""     # interpreter used to create the environment
 PY_VER="" # its X.Y
 CHANGES=()
+SPECS=() # STYX_PIP_PACKAGES, one argument per line
 
 py_version_of() {
   "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
@@ -215,12 +229,11 @@ ensure_env() {
 # install STYX_PIP_PACKAGES into interpreter $1 unless already satisfied
 ensure_packages() {
   local py=$1 rc=0 out
-  local -a specs pipcmd extra=()
-  read -r -a specs <<<"$STYX_PIP_PACKAGES"
+  local -a specs=("${SPECS[@]}") pipcmd extra=()
   [[ ${#specs[@]} -gt 0 ]] || return 0
   "$py" -c "$PIP_CHECK_PY" "${specs[@]}" 2>>"$(styx_log_file)" || rc=$?
   if [[ $rc -eq 0 ]]; then
-    styx_log INFO "pip requirements already satisfied: ${specs[*]}"
+    styx_log INFO "pip requirements already satisfied: ${specs[*]@Q}"
     return 0
   fi
   [[ -z $STYX_PIP_INDEX_URL ]] || extra+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL" UV_INDEX_URL="$STYX_PIP_INDEX_URL")
@@ -234,7 +247,7 @@ ensure_packages() {
     fi
   fi
   styx_mktemp_var out
-  styx_log INFO "installing pip packages: ${specs[*]}"
+  styx_log INFO "installing pip packages: ${specs[*]@Q}"
   if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then
     styx_run_capture "$out" styx_sudo env "${extra[@]}" "${pipcmd[@]}" "${specs[@]}"
   else
@@ -247,6 +260,24 @@ ensure_packages() {
   fi
 }
 
+# python, pip and ray of the environment for every shell (a non-login SSH
+# command has no profile.d): a wrapper in STYX_COMMAND_DIR per command the
+# environment has, unless a file there is not styx's
+ensure_commands() {
+  local name f
+  for name in python pip ray; do
+    [[ -x $STYX_VENV_DIR/bin/$name ]] || continue
+    f="$STYX_COMMAND_DIR/$name"
+    if { [[ -e $f || -L $f ]]; } && ! styx_sudo grep -qxF -- "$COMMAND_MARK" "$f" 2>/dev/null; then
+      styx_log WARN "$f exists and is not styx's: left alone (non-login shells run that $name)"
+      continue
+    fi
+    styx_write_file_if_changed "$f" 0755 < <(printf '%s\n' '#!/bin/sh' "$COMMAND_MARK" \
+      "exec $(printf '%q' "$STYX_VENV_DIR/bin/$name") \"\$@\"")
+    [[ $STYX_LAST_CHANGED -eq 0 ]] || CHANGES+=("wrote $f")
+  done
+}
+
 main() {
   local py summary
   case $STYX_PYTHON_ENV_TOOL in
@@ -254,12 +285,13 @@ main() {
     *) styx_die "STYX_PYTHON_ENV_TOOL must be venv, uv or none, got '$STYX_PYTHON_ENV_TOOL'" ;;
   esac
   [[ $STYX_VENV_DIR == /* ]] || styx_die "STYX_VENV_DIR must be an absolute path"
+  mapfile -t SPECS < <(printf '%s' "$STYX_PIP_PACKAGES")
 
   [[ $STYX_PYTHON_ENV_TOOL != uv ]] || ensure_uv
   pick_python
   if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then
     py=$PY
-    if [[ -n $STYX_PIP_PACKAGES ]] && ! "$py" -m pip --version >/dev/null 2>&1; then
+    if [[ ${#SPECS[@]} -gt 0 ]] && ! "$py" -m pip --version >/dev/null 2>&1; then
       styx_apt_install python3-pip
       [[ -z $STYX_APT_INSTALLED ]] || CHANGES+=("installed python3-pip")
     fi
@@ -273,6 +305,7 @@ main() {
     [[ $STYX_LAST_CHANGED -eq 0 ]] || CHANGES+=("wrote $VENV_PROFILE")
   fi
   ensure_packages "$py"
+  [[ $STYX_PYTHON_ENV_TOOL == none ]] || ensure_commands
 
   PY_VER=$("$py" -c 'import platform; print(platform.python_version())')
   if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then
@@ -280,14 +313,12 @@ main() {
   else
     summary="$STYX_PYTHON_ENV_TOOL $STYX_VENV_DIR (python $PY_VER)"
   fi
-  local -a specs
-  read -r -a specs <<<"$STYX_PIP_PACKAGES"
   if [[ ${#CHANGES[@]} -eq 0 ]]; then
-    styx_result skipped "$summary up to date, ${#specs[@]} pip specs satisfied"
+    styx_result skipped "$summary up to date, ${#SPECS[@]} pip specs satisfied"
   else
     local joined
     printf -v joined '%s; ' "${CHANGES[@]}"
-    styx_result ok "$summary, ${#specs[@]} pip specs satisfied; ${joined%; }"
+    styx_result ok "$summary, ${#SPECS[@]} pip specs satisfied; ${joined%; }"
   fi
 }
 

@@ -20,7 +20,9 @@
 #   STYX_RAY_OBJECT_STORE_BYTES optional --object-store-memory
 #   STYX_RAY_NUM_CPUS           optional --num-cpus
 #   STYX_RAY_NUM_GPUS           optional --num-gpus
-#   STYX_RAY_EXTRA_ARGS         extra `ray start` arguments (split on spaces)
+#   STYX_RAY_EXTRA_ARGS         extra `ray start` arguments, one per line: each
+#                               line is one argument, exactly as written (no
+#                               word splitting: `--resources={"custom": 1}`)
 #   STYX_RAY_USAGE_STATS        0 (default: RAY_USAGE_STATS_ENABLED=0 for every
 #                               ray command, --disable-usage-stats) | 1
 #   STYX_RAY_START_TIMEOUT      seconds to wait for the head / for this worker
@@ -29,9 +31,16 @@
 #                               created by the python_env phase)
 #   STYX_PIP_INDEX_URL          optional pip index (mirror)
 #   STYX_PIP_EXTRA_INDEX_URL    optional extra pip index
+#   STYX_CONDA_ENV_DIR          optional conda environment (the conda phase's):
+#                               its bin/ goes on Ray's PATH after the venv's
 #   STYX_ENV_FILE               sourced before `ray start` so Ray tasks see the
 #                               cluster env vars (default /etc/styx/env.sh;
 #                               contents never logged)
+#
+# Ray's processes (raylet, workers, the Jobs API's drivers) inherit the
+# environment of `ray start`: the env file's variables, VIRTUAL_ENV and PATH
+# with $STYX_VENV_DIR/bin first (then the conda env's bin/), so a job's
+# entrypoint `python train.py` runs the venv's python, which has Ray.
 #
 # Ray is left running untouched when it runs with the same version, role,
 # addresses, start arguments and env file hash as recorded at start time in
@@ -64,6 +73,7 @@ STYX_RAY_START_TIMEOUT=${STYX_RAY_START_TIMEOUT:-120}
 STYX_VENV_DIR=${STYX_VENV_DIR:-/opt/styx/venv}
 STYX_PIP_INDEX_URL=${STYX_PIP_INDEX_URL:-}
 STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
+STYX_CONDA_ENV_DIR=${STYX_CONDA_ENV_DIR:-}
 STYX_ENV_FILE=${STYX_ENV_FILE:-/etc/styx/env.sh}
 RAY_STATE_FILE="$STYX_STATE_DIR/ray.started"
 
@@ -153,9 +163,20 @@ env_file_hash() {
   fi
 }
 
-# `ray start` with the cluster env file sourced (in a subshell: the values
-# never reach this shell, the log or a command line)
+# what goes first on the PATH of Ray's processes: the venv (it holds Ray), then
+# the conda env's commands
+ray_path_prefix() {
+  local p="$STYX_VENV_DIR/bin"
+  [[ -z $STYX_CONDA_ENV_DIR ]] || p+=":$STYX_CONDA_ENV_DIR/bin"
+  printf '%s\n' "$p"
+}
+
+# `ray start` with the cluster env file sourced and the cluster's Python first
+# on PATH (in a subshell: the values never reach this shell, the log or a
+# command line)
 ray_start_with_env() {
+  local prefix
+  prefix=$(ray_path_prefix)
   (
     if [[ -r $STYX_ENV_FILE ]]; then
       set -a
@@ -169,6 +190,8 @@ ray_start_with_env() {
       set +a
     fi
     [[ $STYX_RAY_USAGE_STATS == 1 ]] || export RAY_USAGE_STATS_ENABLED=0
+    # after the env file, so the cluster's python wins over a PATH set there
+    export PATH="$prefix:${PATH:-/usr/local/bin:/usr/bin:/bin}" VIRTUAL_ENV="$STYX_VENV_DIR"
     # a worker's `ray start` retries an unreachable head for a long time: bound it
     exec timeout --kill-after=10 "$STYX_RAY_START_TIMEOUT" "$RAY" start "$@"
   )
@@ -213,7 +236,8 @@ main() {
   [[ -z $STYX_RAY_NUM_CPUS ]] || args+=(--num-cpus="$STYX_RAY_NUM_CPUS")
   [[ -z $STYX_RAY_NUM_GPUS ]] || args+=(--num-gpus="$STYX_RAY_NUM_GPUS")
   [[ $STYX_RAY_USAGE_STATS == 1 ]] || args+=(--disable-usage-stats)
-  read -r -a extra <<<"$STYX_RAY_EXTRA_ARGS"
+  # one argument per line, each exactly as written
+  mapfile -t extra < <(printf '%s' "$STYX_RAY_EXTRA_ARGS")
   args+=("${extra[@]}")
 
   ensure_ray_installed
@@ -221,7 +245,7 @@ main() {
   env_hash=$(env_file_hash)
   args_hash=$(printf '%s\n' "${args[@]}" | sha256sum | awk '{print $1}')
   fingerprint=$(printf '%s\n' "version=$STYX_RAY_VERSION" "role=$STYX_RAY_ROLE" "address=$addr" \
-    "node_ip=$node_ip" "env_sha256=$env_hash" "args_sha256=$args_hash")
+    "node_ip=$node_ip" "env_sha256=$env_hash" "args_sha256=$args_hash" "path=$(ray_path_prefix)")
   if styx_sudo test -f "$RAY_STATE_FILE"; then
     recorded=$(styx_sudo cat -- "$RAY_STATE_FILE")
   fi
@@ -238,7 +262,7 @@ main() {
   styx_log INFO "stopping any running ray on this node"
   styx_run "$RAY" stop --force
   styx_sudo rm -f -- "$RAY_STATE_FILE"
-  styx_log INFO "ray start ${args[*]}"
+  styx_log INFO "ray start ${args[*]@Q}"
   styx_run ray_start_with_env "${args[@]}"
   if [[ $STYX_RAY_ROLE == head ]]; then
     wait_head "$addr"

@@ -2,8 +2,9 @@
 # styx phase: system_packages -- install the apt packages that are missing.
 #
 # Environment:
-#   STYX_APT_PACKAGES  space-separated package names, each optionally pinned
-#                      as name=version (default: empty -> skipped)
+#   STYX_APT_PACKAGES  package names, one per line, each optionally pinned as
+#                      name=version; each line reaches apt-get as one argument
+#                      (default: empty -> skipped)
 #
 # Idempotent: installed packages are left alone; apt-get update only runs when
 # lists are stale or a wanted package is unknown (see lib.sh).
@@ -20,7 +21,7 @@ STYX_APT_PACKAGES=${STYX_APT_PACKAGES:-}
 
 main() {
   local -a pkgs
-  read -r -a pkgs <<<"$STYX_APT_PACKAGES"
+  mapfile -t pkgs < <(printf '%s' "$STYX_APT_PACKAGES")
   if [[ ${#pkgs[@]} -eq 0 ]]; then
     styx_result skipped "no packages requested (STYX_APT_PACKAGES empty)"
     return 0

@@ -66,7 +66,7 @@ INST
   STYX_CONDA_ENABLED=1 STYX_CONDA_ENV_NAME=ml STYX_CONDA_PACKAGES="numpy" run_phase conda
   assert_status 0
   : >"$STUB_LOG"
-  STYX_CONDA_ENABLED=1 STYX_CONDA_ENV_NAME=ml STYX_CONDA_PACKAGES="numpy scipy=1.13" run_phase conda
+  STYX_CONDA_ENABLED=1 STYX_CONDA_ENV_NAME=ml STYX_CONDA_PACKAGES=$'numpy\nscipy=1.13' run_phase conda
   assert_status 0
   assert_log_has '^conda install -y -q -n ml scipy=1.13$'
   assert_output_matches 'installed scipy=1.13 into env ml$'

@@ -37,6 +37,7 @@ common_setup() {
   export T STUB_BIN SYS_BIN
   export STYX_LOG_DIR="$T/log" STYX_STATE_DIR="$T/state" STYX_SYSFS_ROOT="$T/sys"
   export STYX_PROC_ROOT="$T/proc" STYX_PROFILE_DIR="$T/profile.d" STYX_APT_DIR="$T/apt"
+  export STYX_COMMAND_DIR="$T/cmdbin"
   export STYX_RUN_DIR="$T/run" STYX_OS_RELEASE="$T/os-release" STYX_APT_LISTS_DIR="$T/apt-lists"
   export TMPDIR="$T"
   # files the phases write are owned by whoever runs the tests (root or not)
@@ -54,12 +55,14 @@ set_os() { # id version codename
   printf 'ID=%s\nVERSION_ID="%s"\nVERSION_CODENAME=%s\n' "$1" "$2" "$3" >"$STYX_OS_RELEASE"
 }
 
-# stub NAME [BODY]: executable that logs its arguments, then runs BODY
+# stub NAME [BODY]: executable that logs its arguments, then runs BODY; its
+# last argv is also left NUL-separated in $T/argv.NAME (argument boundaries)
 stub() {
   local name=$1 body=${2:-}
   {
     printf '#!/bin/bash\n'
     printf 'printf "%%s\\n" "%s $*" >>"$STUB_LOG"\n' "$name"
+    printf 'printf "%%s\\0" "$@" >"$T/argv.%s"\n' "$name"
     printf '%s\n' "$body"
   } >"$STUB_BIN/$name"
   chmod +x "$STUB_BIN/$name"

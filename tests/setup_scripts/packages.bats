@@ -54,7 +54,7 @@ need_real_python() {
 
 @test "system_packages: all present -> skipped without apt-get" {
   mark_installed jq; mark_installed curl
-  STYX_APT_PACKAGES="jq curl" run_phase system_packages
+  STYX_APT_PACKAGES=$'jq\ncurl' run_phase system_packages
   assert_status 0
   [ "$output" = "styx system_packages: skipped: all 2 packages already installed" ]
   assert_log_lacks '^apt-get'
@@ -62,15 +62,24 @@ need_real_python() {
 
 @test "system_packages: installs only the missing ones" {
   mark_installed curl; mark_available jq; mark_available htop
-  STYX_APT_PACKAGES="curl jq htop" run_phase system_packages
+  STYX_APT_PACKAGES=$'curl\njq\nhtop' run_phase system_packages
   assert_status 0
   assert_one_line
   [ "$output" = "styx system_packages: ok: installed 2/3 packages: jq htop" ]
   assert_log_has '^apt-get install .* jq htop$'
   : >"$STUB_LOG"
-  STYX_APT_PACKAGES="curl jq htop" run_phase system_packages
+  STYX_APT_PACKAGES=$'curl\njq\nhtop' run_phase system_packages
   [ "$output" = "styx system_packages: skipped: all 3 packages already installed" ]
   assert_log_lacks '^apt-get'
+}
+
+@test "system_packages: one package per line, each one argument of apt-get" {
+  mark_available jq; mark_available curl 7.88.1-10+deb12u5
+  STYX_APT_PACKAGES=$'jq\ncurl=7.88.1-10+deb12u5' run_phase system_packages
+  assert_status 0
+  local -a got
+  mapfile -d '' -t got <"$T/argv.apt-get"
+  [ "${got[-2]}" = jq ] && [ "${got[-1]}" = curl=7.88.1-10+deb12u5 ]
 }
 
 @test "system_packages: pinned version that differs is (re)installed" {
@@ -98,7 +107,7 @@ need_real_python() {
   STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
   assert_status 0
   assert_one_line
-  assert_output_matches "^styx python_env: ok: venv $T/venv \(python 3\.[0-9]+\.[0-9]+\), 1 pip specs satisfied; created venv $T/venv; wrote $STYX_PROFILE_DIR/styx-venv.sh; pip installed: styxdemo==1\.0$"
+  assert_output_matches "^styx python_env: ok: venv $T/venv \(python 3\.[0-9]+\.[0-9]+\), 1 pip specs satisfied; created venv $T/venv; wrote $STYX_PROFILE_DIR/styx-venv.sh; pip installed: styxdemo==1\.0; wrote $STYX_COMMAND_DIR/python; wrote $STYX_COMMAND_DIR/pip$"
   "$T/venv/bin/python" -c 'import styxdemo, styxdep; assert styxdemo.__version__ == "1.0"'
   grep -qF "$T/venv/bin" "$STYX_PROFILE_DIR/styx-venv.sh"
   # the profile snippet is POSIX sh and idempotent
@@ -122,6 +131,39 @@ need_real_python() {
   assert_status 0
   assert_output_matches '^styx python_env: ok: '
   "$T/venv/bin/python" -c 'import styxdep'
+}
+
+@test "python_env: one spec per line reaches pip whole: a marker with spaces, an option line" {
+  need_real_python
+  unset PIP_FIND_LINKS
+  local specs
+  specs=$'styxdemo==1.0; python_version >= "3"\nstyxnever==9; python_version < "3"\n'"--find-links=$T/wheels"
+  STYX_PIP_PACKAGES=$specs run_phase python_env
+  assert_status 0
+  assert_output_matches ', 3 pip specs satisfied; .*pip installed: '
+  "$T/venv/bin/python" -c 'import styxdemo; assert styxdemo.__version__ == "1.0"'
+  ! "$T/venv/bin/python" -c 'import styxnever' 2>/dev/null
+  STYX_PIP_PACKAGES=$specs run_phase python_env
+  assert_status 0
+  assert_output_matches '^styx python_env: skipped: .* up to date, 3 pip specs satisfied$'
+}
+
+@test "python_env: python and pip of the venv for every shell; a command that is not styx's is left alone" {
+  need_real_python
+  mkdir -p "$STYX_COMMAND_DIR"
+  printf '#!/bin/sh\necho not-styx\n' >"$STYX_COMMAND_DIR/pip"
+  chmod +x "$STYX_COMMAND_DIR/pip"
+  run_phase python_env
+  assert_status 0
+  assert_stderr_contains "$STYX_COMMAND_DIR/pip exists and is not styx's: left alone"
+  # a non-login shell: no profile.d, just a PATH with the command dir
+  run env -i PATH="$STYX_COMMAND_DIR:/usr/bin:/bin" sh -c 'python -c "import sys; print(sys.prefix)"'
+  [ "$output" = "$T/venv" ]
+  [ "$("$STYX_COMMAND_DIR/pip")" = not-styx ]
+  [ ! -e "$STYX_COMMAND_DIR/ray" ] # this venv has no ray
+  run_phase python_env
+  assert_status 0
+  assert_output_matches '^styx python_env: skipped: '
 }
 
 @test "python_env: unavailable python version fails with a clear message" {

@@ -17,11 +17,15 @@ setup() {
   cat >"$STYX_VENV_DIR/bin/ray" <<'STUB'
 #!/bin/bash
 printf '%s\n' "ray $*" >>"$STUB_LOG"
+printf '%s\0' "$@" >"$RS/argv.$1"
 case $1 in
   start)
     {
       echo "RAY_USAGE_STATS_ENABLED=${RAY_USAGE_STATS_ENABLED-unset}"
       echo "MY_TOKEN_SECRET=${MY_TOKEN_SECRET-unset}"
+      echo "PATH=$PATH"
+      echo "VIRTUAL_ENV=${VIRTUAL_ENV-unset}"
+      echo "python=$(command -v python)"
     } >"$RS/start_env"
     mkdir -p "$STYX_PROC_ROOT/4242"
     printf '%s\0%s\0' "$STYX_VENV_DIR/lib/python3.11/site-packages/ray/core/src/ray/raylet/raylet" "--node_ip_address=x" >"$STYX_PROC_ROOT/4242/cmdline"
@@ -164,9 +168,40 @@ STUB
 
 @test "optional resources and extra args are passed to ray start" {
   STYX_RAY_NUM_GPUS=8 STYX_RAY_NUM_CPUS=96 STYX_RAY_OBJECT_STORE_BYTES=1000000000 \
-    STYX_RAY_EXTRA_ARGS="--resources={\"x\":1} --temp-dir=/tmp/r" run_phase ray
+    STYX_RAY_EXTRA_ARGS=$'--resources={"x":1}\n--temp-dir=/tmp/r' run_phase ray
   assert_status 0
   assert_log_has '^ray start --head .* --object-store-memory=1000000000 --num-cpus=96 --num-gpus=8 --disable-usage-stats --resources=\{"x":1\} --temp-dir=/tmp/r$'
+}
+
+@test "extra args, one per line, each reach ray start as one argument exactly as written" {
+  local -a got want=('--resources={"custom": 1, "b": 2}' '--labels={"k": "a b"}' '--temp-dir=/tmp/r *')
+  STYX_RAY_EXTRA_ARGS=$(printf '%s\n' "${want[@]}") run_phase ray
+  assert_status 0
+  mapfile -d '' -t got <"$RS/argv.start"
+  [ "${#got[@]}" -gt 3 ]
+  [ "${got[*]: -3}" = "${want[*]}" ]
+  [ "${got[-3]}" = "${want[0]}" ] && [ "${got[-2]}" = "${want[1]}" ] && [ "${got[-1]}" = "${want[2]}" ]
+  [ "${got[-4]}" = --disable-usage-stats ]
+}
+
+@test "Ray's processes run with the venv first on PATH (then the conda env), so a job's python has Ray" {
+  mkdir -p "$T/conda/envs/ml/bin"
+  printf "export PATH='/custom/bin:/usr/bin'\n" >>"$STYX_ENV_FILE"
+  STYX_CONDA_ENV_DIR="$T/conda/envs/ml" run_phase ray
+  assert_status 0
+  grep -qx "PATH=$STYX_VENV_DIR/bin:$T/conda/envs/ml/bin:/custom/bin:/usr/bin" "$RS/start_env"
+  grep -qx "VIRTUAL_ENV=$STYX_VENV_DIR" "$RS/start_env"
+  grep -qx "python=$STYX_VENV_DIR/bin/python" "$RS/start_env"
+  grep -qx MY_TOKEN_SECRET=s3cr3t-value "$RS/start_env"
+  ! grep -rq s3cr3t "$STYX_LOG_DIR"
+  # without the conda env: PATH changes, so the running Ray is restarted
+  : >"$STUB_LOG"
+  run_phase ray
+  assert_output_matches '^styx ray: ok: '
+  grep -qx "PATH=$STYX_VENV_DIR/bin:/custom/bin:/usr/bin" "$RS/start_env"
+  : >"$STUB_LOG"
+  run_phase ray
+  assert_output_matches '^styx ray: skipped: '
 }
 
 @test "no venv: fails with a hint to run python_env" {

@@ -1,0 +1,137 @@
+"""Ray Jobs on a real cluster (1 head + 1 worker, local backend, real engine, real Ray): a job submitted
+with Ray's own JobSubmissionClient and with `ray job submit` finds `python` (the venv's, which has
+Ray), runs a task on every node, and sees setup.env and secret_env there; a custom resource given as
+one `extra_start_args` element with a space in it reaches `ray start` whole.
+
+The tests share one cluster and run in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+
+import pytest
+
+from tests.e2e.helpers import Stack, leftovers, require_engine_and_sandbox, sandbox_status
+
+pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
+
+NAME = "rjobs"
+SUBNET = "10.84.0.0/24"
+GREETING = "hello from setup.env: a b  c"
+SECRET = "rjobs-secret-7d1c-e4a9"
+DASHBOARD = "http://127.0.0.1:8265"
+
+# The job's driver: one task pinned to each alive node, each reporting the node, its python and the
+# env it sees (the secret only as a hash, so it never lands in a job log).
+DRIVER = """
+import hashlib, json, os, shutil, sys
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+ray.init()
+
+@ray.remote(num_cpus=0)
+def report():
+    tok = os.environ.get("RJOBS_TOKEN", "")
+    return {"ip": ray.util.get_node_ip_address(), "python": sys.executable,
+             "greeting": os.environ.get("RJOBS_GREETING"), "token_sha": hashlib.sha256(tok.encode()).hexdigest()}
+
+nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+out = ray.get([report.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+               for n in nodes])
+print("RJOBS " + json.dumps({"driver_python": sys.executable, "pip": shutil.which("pip"),
+                             "driver_greeting": os.environ.get("RJOBS_GREETING"), "tasks": out,
+                             "custom": ray.cluster_resources().get("custom")}))
+"""
+ENTRYPOINT = "python -c " + shlex.quote(DRIVER)
+
+# Ray's JobSubmissionClient, run by `python` on the head from a non-login SSH command
+SUBMIT = f"""
+import json, time
+from ray.job_submission import JobStatus, JobSubmissionClient
+c = JobSubmissionClient({DASHBOARD!r})
+jid = c.submit_job(entrypoint={ENTRYPOINT!r})
+deadline = time.time() + 240
+while c.get_job_status(jid) not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+    assert time.time() < deadline, "job did not finish"
+    time.sleep(1)
+print("SUBMIT " + json.dumps({{"status": str(c.get_job_status(jid).value), "logs": c.get_job_logs(jid)}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    require_engine_and_sandbox()
+    tmp = tmp_path_factory.mktemp(NAME)
+    cluster = {
+        "name": NAME, "cloud": "local",
+        "local": {"subnet": SUBNET, "shm_size": "1g"},
+        "head": {}, "workers": [{"name": "worker", "count": 1}],
+        "setup": {
+            "python": {"version": "system", "env_tool": "venv"},
+            "ray": {"version": "2.60.0", "extra_start_args": ['--resources={"custom": 1}']},
+            "env": {"RJOBS_GREETING": GREETING},
+            "secret_env": {"RJOBS_TOKEN": SECRET},
+        },
+    }
+    s = Stack(NAME, cluster, tmp)
+    try:
+        s.up()
+        out = s.outputs()
+        ips = {n["name"]: n["private_ip"] for n in out["nodes"]}
+        yield {"stack": s, "ips": ips, "head": ips["head"]}
+    finally:
+        try:
+            s.destroy()
+        finally:
+            s.stack.workspace.remove_stack(s.name)
+    assert not leftovers(sandbox_status(NAME))
+
+
+def _result(stdout: str, tag: str) -> dict:
+    line = next((ln for ln in stdout.splitlines() if ln.startswith(tag + " ")), None)
+    assert line, f"no {tag} line in:\n{stdout[-4000:]}"
+    return json.loads(line[len(tag) + 1:])
+
+
+def _check_job(res: dict, ctx) -> None:
+    venv_py = "/opt/styx/venv/bin/python"
+    assert res["driver_python"] == venv_py and res["pip"] == "/opt/styx/venv/bin/pip"
+    assert res["driver_greeting"] == GREETING
+    assert sorted(t["ip"] for t in res["tasks"]) == sorted(ctx["ips"].values())
+    sha = hashlib.sha256(SECRET.encode()).hexdigest()
+    for t in res["tasks"]:
+        assert t["greeting"] == GREETING and t["token_sha"] == sha and t["python"] == venv_py, t
+    assert res["custom"] == 2.0  # `--resources={"custom": 1}` on each of the two nodes
+
+
+def test_non_login_shell_finds_python_pip_and_ray(ctx):
+    r = ctx["stack"].ssh(ctx["head"], "command -v python pip ray; ray --version; pip --version")
+    assert r.stdout.splitlines()[:3] == ["/usr/local/bin/python", "/usr/local/bin/pip", "/usr/local/bin/ray"]
+    assert "2.60.0" in r.stdout and "/opt/styx/venv/" in r.stdout
+
+
+def test_job_submission_client_job_runs_on_every_node_with_env(ctx):
+    r = ctx["stack"].ssh(ctx["head"], f"python - <<'EOF'\n{SUBMIT}\nEOF", timeout=300)
+    sub = _result(r.stdout, "SUBMIT")
+    assert sub["status"] == "SUCCEEDED", sub["logs"][-4000:]
+    _check_job(_result(sub["logs"], "RJOBS"), ctx)
+    assert SECRET not in sub["logs"]
+
+
+def test_ray_job_submit_from_a_login_shell(ctx):
+    cmd = f"ray job submit --address={DASHBOARD} -- {ENTRYPOINT}"
+    r = ctx["stack"].ssh(ctx["head"], "bash -lc " + shlex.quote(cmd), timeout=300)
+    assert "succeeded" in r.stdout, r.stdout[-4000:]
+    _check_job(_result(r.stdout, "RJOBS"), ctx)
+
+
+def test_custom_resource_and_no_secret_in_process_list(ctx):
+    r = ctx["stack"].ssh(ctx["head"], "python -c 'import ray; ray.init(logging_level=\"ERROR\"); "
+                                      "print(ray.cluster_resources().get(\"custom\"))'")
+    assert r.stdout.strip().splitlines()[-1] == "2.0"
+    for ip in ctx["ips"].values():
+        ps = ctx["stack"].ssh(ip, "ps -eo args").stdout
+        assert "raylet" in ps and SECRET not in ps
