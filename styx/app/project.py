@@ -46,7 +46,7 @@ def _default_engine(backend: str | None):
     return Engine(backend)
 
 
-# Tests replace this with a function returning a fake engine (tests/styx/app/cli/cli_fakes.py).
+# Tests replace this with a function returning a fake engine (tests/cli_fakes.py).
 engine_factory: Callable[[str | None], Any] = _default_engine
 
 

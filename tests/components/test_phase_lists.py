@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from components import runner
-from components.phases import GATE, PHASES, NodeInfo, PhaseContext, body_of, script_text
-from styx.config import parse_cluster
+from styx.components import runner
+from styx.components.phases import GATE, PHASES, NodeInfo, PhaseContext, body_of, script_text
+from styx.model.config import parse_cluster
 
 RAY_ARGS = ['--resources={"custom": 1, "b": 2}', "--temp-dir=/tmp/ray dir", "--labels={'zone': 'a b'}",
             "--include-log-monitor=$HOME*"]
