@@ -234,9 +234,18 @@ class StackSession:
 
     # -- config + metadata
     def cluster(self) -> dict[str, Any] | None:
+        """`styx:cluster` with its secrets decrypted; None when this machine cannot read it (no stack
+        settings here and the backend's record of the last update masks it as "[secret]": callers fall
+        back to the stack's outputs and the defaults)."""
         cfg = self._config()
         raw = cfg.get("styx:cluster")
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
 
     def _config(self) -> dict[str, str]:
         if self._config_cache is None:

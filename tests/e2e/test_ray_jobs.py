@@ -135,3 +135,32 @@ def test_custom_resource_and_no_secret_in_process_list(ctx):
     for ip in ctx["ips"].values():
         ps = ctx["stack"].ssh(ip, "ps -eo args").stdout
         assert "raylet" in ps and SECRET not in ps
+
+
+def test_styx_job_submit_streams_logs_and_returns_the_status(ctx, tmp_path):
+    """styx's own `job submit` (Ray's JobSubmissionClient on the head over SSH): logs stream back, the
+    status decides, a working_dir travels with the job. It runs from a styx workspace other than the one
+    that made the stack, where the stored config is masked ("[secret]"): the outputs and defaults serve."""
+    import styx
+    from styx.app import jobs
+
+    backend = ctx["stack"].backend
+    lines: list[str] = []
+    r = styx.job_submit(NAME, ENTRYPOINT, backend=backend, on_log=lines.append)
+    assert r.ok and r.status == "SUCCEEDED", r.logs[-3000:]
+    _check_job(_result("\n".join(lines), "RJOBS"), ctx)
+    assert SECRET not in r.logs
+
+    bad = styx.job_submit(NAME, "python -c 'import sys; print(\"going\"); sys.exit(3)'", backend=backend)
+    assert bad.status == "FAILED" and not bad.ok and "going" in bad.logs
+
+    wd = tmp_path / "project"
+    wd.mkdir()
+    (wd / "main.py").write_text("import os\nprint('WD', os.environ['RJOBS_GREETING'], os.path.exists('main.py'))\n")
+    r = styx.job_submit(NAME, "python main.py", backend=backend, working_dir=wd, submission_id="styx-wd-1")
+    assert r.ok and f"WD {GREETING} True" in r.logs, r.logs[-3000:]
+    listed = jobs.run(NAME, "list", backend=backend).record["jobs"]
+    assert {"id": "styx-wd-1", "status": "SUCCEEDED"}.items() <= next(j for j in listed
+                                                                      if j["id"] == "styx-wd-1").items()
+    left = ctx["stack"].ssh(ctx["head"], "ls /tmp/styx-jobs 2>/dev/null | wc -l").stdout.strip()
+    assert left == "0"
