@@ -12,7 +12,7 @@ from styx.components import placement
 from styx.components.backends import get_backend
 from styx.components.backends.base import Backend, NodeRequest, ProvisionContext
 from styx.components.filesync import SyncBundle, pack
-from styx.components.keys import cluster_key
+from styx.components.keys import cluster_key, ray_token
 from styx.components.node import Node
 from styx.components.phases import NodeInfo, PhaseContext
 from styx.model.config import ClusterConfig
@@ -41,6 +41,7 @@ class Cluster(pulumi.ComponentResource):
 
         setup = cfg.setup
         env_content = _env_file(setup.env, setup.secret_env)
+        token = ray_token(cfg, self) if backend.runs_ray_phase(cfg) else None
         if sync is None and setup.file_mounts:
             sync = pack(setup.file_mounts, base_dir)
 
@@ -58,6 +59,7 @@ class Cluster(pulumi.ComponentResource):
                                   head_ip=handle.private_ip if role == "head" else head_ip, user=handle.user),
                     env_content=env_content,
                     sync=sync,
+                    ray_token=token,
                 )
 
             node = Node(
@@ -79,6 +81,7 @@ class Cluster(pulumi.ComponentResource):
         self.head_ip = pulumi.Output.from_input(head.host)
         self.ssh_user = head.user if key is not None else None
         self.ssh_private_key = key.private_key if key is not None and key.generated else None
+        self.ray_auth_token = token
         self.ray_address = pulumi.Output.concat(head.private_ip, f":{ray.port}")
         self.dashboard = pulumi.Output.concat(
             "ssh -i <key file> -o StrictHostKeyChecking=accept-new -N -L ",
@@ -104,6 +107,8 @@ class Cluster(pulumi.ComponentResource):
         if self.ssh_private_key is not None:
             pulumi.export("ssh_private_key", pulumi.Output.secret(self.ssh_private_key))
         pulumi.export("ray_address", self.ray_address)
+        if self.ray_auth_token is not None:
+            pulumi.export("ray_auth_token", self.ray_auth_token)
         pulumi.export("dashboard", self.dashboard)
         pulumi.export("phase_results", self.phase_results)
         for k, v in self.extra_outputs.items():

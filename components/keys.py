@@ -1,4 +1,5 @@
-"""The cluster's SSH key: from config (a secret), from a file, or generated once per cluster."""
+"""The cluster's secrets made here: its SSH key (from config, from a file, or generated once per
+cluster) and its Ray auth token (generated once per cluster)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ def cluster_key(cfg: ClusterConfig, generator: str, parent: pulumi.Resource) -> 
         public_key=pulumi.Output.unsecret(parts[1]),
         generated=True,
     )
+
+
+def ray_token(cfg: ClusterConfig, parent: pulumi.Resource) -> pulumi.Output[str] | None:
+    """The cluster's Ray auth token (setup.ray.auth: token): 32 random bytes as hex, made once by a local
+    command (no extra provider plugin), kept only as a secret output in the encrypted state; the same
+    on every later `up` until the cluster is destroyed."""
+    ray = cfg.setup.ray
+    if not ray.enabled or ray.auth != "token":
+        return None
+    gen = local.Command(
+        f"{cfg.name}-ray-token",
+        create="od -An -N32 -tx1 /dev/urandom | tr -d ' \\n'",
+        logging=local.Logging.NONE,
+        opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["stdout"]),
+    )
+    return pulumi.Output.secret(gen.stdout.apply(lambda s: s.strip()))
 
 
 def _public_from_private(text: str) -> str:

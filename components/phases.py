@@ -52,6 +52,7 @@ class PhaseContext:
     node: NodeInfo
     env_content: Any = None  # Input[str], secret when secret_env is set
     sync: Any = None  # styx.components.filesync.SyncBundle when there are file mounts
+    ray_token: Any = None  # Input[str], a secret: the cluster's Ray auth token (setup.ray.auth: token)
 
 
 Env = Mapping[str, Any]
@@ -198,6 +199,9 @@ def _ray_env(ctx: PhaseContext) -> Env:
         "STYX_CONDA_ENV_DIR": f"{c.prefix}/envs/{c.env_name}" if c.enabled and c.env_name else "",
         "STYX_PIP_INDEX_URL": _setup(ctx).python.index_url or "",
         "STYX_ENV_FILE": ENV_FILE,
+        # token auth: the token reaches the node on the phase's stdin only (a secret input), never a command line
+        "STYX_RAY_AUTH": r.auth,
+        "STYX_RAY_AUTH_TOKEN": ctx.ray_token if r.auth == "token" and ctx.ray_token is not None else "",
     }
 
 

@@ -60,6 +60,7 @@ STYX_UV_SHA256=${STYX_UV_SHA256:-}
 STYX_UV_BIN_DIR=${STYX_UV_BIN_DIR:-/usr/local/bin}
 STYX_UV_PYTHON_DIR=${STYX_UV_PYTHON_DIR:-/opt/styx/python}
 STYX_COMMAND_DIR=${STYX_COMMAND_DIR:-/usr/local/bin}
+RAY_AUTH_ENV=/etc/styx/ray-auth.env  # written by the ray phase (setup.ray.auth: token)
 VENV_PROFILE="$STYX_PROFILE_DIR/styx-venv.sh"
 COMMAND_MARK="# managed by styx (python_env): this command of the cluster environment"
 
@@ -272,7 +273,9 @@ ensure_commands() {
       styx_log WARN "$f exists and is not styx's: left alone (non-login shells run that $name)"
       continue
     fi
+    # the ray phase's client settings (RAY_AUTH_MODE and the token's path, never the token) when present
     styx_write_file_if_changed "$f" 0755 < <(printf '%s\n' '#!/bin/sh' "$COMMAND_MARK" \
+      "[ ! -r $RAY_AUTH_ENV ] || . $RAY_AUTH_ENV" \
       "exec $(printf '%q' "$STYX_VENV_DIR/bin/$name") \"\$@\"")
     [[ $STYX_LAST_CHANGED -eq 0 ]] || CHANGES+=("wrote $f")
   done

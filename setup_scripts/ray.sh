@@ -36,6 +36,21 @@
 #   STYX_ENV_FILE               sourced before `ray start` so Ray tasks see the
 #                               cluster env vars (default /etc/styx/env.sh;
 #                               contents never logged)
+#   STYX_RAY_AUTH               token (default) | none: Ray's token
+#                               authentication (RAY_AUTH_MODE=token)
+#   STYX_RAY_AUTH_TOKEN         the cluster's token (secret: arrives on the
+#                               phase's stdin; written to STYX_RAY_TOKEN_FILE,
+#                               0600, owned by the user Ray runs as; never
+#                               logged or put on a command line)
+#   STYX_RAY_TOKEN_FILE         default /etc/styx/ray-auth-token
+#   STYX_RAY_AUTH_ENV           the clients' settings (default /etc/styx/ray-auth.env)
+#   STYX_RAY_AUTH_PROFILE       login shells read them (default
+#                               /etc/profile.d/styx-ray-auth.sh)
+#
+# With token auth, Ray (and every client on the node: the `ray`/`python`
+# wrappers and login shells read /etc/styx/ray-auth.env) runs with
+# RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH=STYX_RAY_TOKEN_FILE; requests
+# without the token to the GCS, the dashboard or the Jobs API are refused.
 #
 # Ray's processes (raylet, workers, the Jobs API's drivers) inherit the
 # environment of `ray start`: the env file's variables, VIRTUAL_ENV and PATH
@@ -75,7 +90,14 @@ STYX_PIP_INDEX_URL=${STYX_PIP_INDEX_URL:-}
 STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
 STYX_CONDA_ENV_DIR=${STYX_CONDA_ENV_DIR:-}
 STYX_ENV_FILE=${STYX_ENV_FILE:-/etc/styx/env.sh}
+STYX_RAY_AUTH=${STYX_RAY_AUTH:-token}
+STYX_RAY_TOKEN_FILE=${STYX_RAY_TOKEN_FILE:-/etc/styx/ray-auth-token}
+RAY_AUTH_ENV=${STYX_RAY_AUTH_ENV:-/etc/styx/ray-auth.env}
+RAY_AUTH_PROFILE=${STYX_RAY_AUTH_PROFILE:-/etc/profile.d/styx-ray-auth.sh}
 RAY_STATE_FILE="$STYX_STATE_DIR/ray.started"
+# the token stays in this shell only until it is in its file (setup_auth)
+_styx_ray_token=${STYX_RAY_AUTH_TOKEN:-}
+unset STYX_RAY_AUTH_TOKEN
 
 if [[ $STYX_RAY_USAGE_STATS != 1 ]]; then
   export RAY_USAGE_STATS_ENABLED=0
@@ -197,6 +219,37 @@ ray_start_with_env() {
   )
 }
 
+# the token file and the client settings (token auth), or none of them
+setup_auth() {
+  local me
+  me=$(id -un)
+  case $STYX_RAY_AUTH in
+    token)
+      [[ -n $_styx_ray_token ]] || styx_die "setup.ray.auth is token but the phase got no token (STYX_RAY_AUTH_TOKEN)"
+      styx_write_file_if_changed "$STYX_RAY_TOKEN_FILE" 0600 "$me" < <(printf '%s\n' "$_styx_ray_token")
+      [[ $STYX_LAST_CHANGED -eq 0 ]] || CHANGES+=("wrote the ray auth token")
+      printf '%s\n' "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$STYX_RAY_TOKEN_FILE" |
+        styx_write_file_if_changed "$RAY_AUTH_ENV" 0644 root
+      printf '%s\n' "[ ! -r $RAY_AUTH_ENV ] || . $RAY_AUTH_ENV" | styx_write_file_if_changed "$RAY_AUTH_PROFILE" 0644 root
+      export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$STYX_RAY_TOKEN_FILE"
+      ;;
+    none)
+      styx_sudo rm -f -- "$STYX_RAY_TOKEN_FILE" "$RAY_AUTH_ENV" "$RAY_AUTH_PROFILE"
+      unset RAY_AUTH_MODE RAY_AUTH_TOKEN_PATH RAY_AUTH_TOKEN
+      ;;
+    *) styx_die "STYX_RAY_AUTH must be token or none, got '$STYX_RAY_AUTH'" ;;
+  esac
+  _styx_ray_token=""
+}
+
+token_hash() {
+  if [[ $STYX_RAY_AUTH == token ]]; then
+    styx_sha256 "$STYX_RAY_TOKEN_FILE"
+  else
+    echo none
+  fi
+}
+
 wait_head() {
   local addr=$1 deadline=$((SECONDS + STYX_RAY_START_TIMEOUT))
   until styx_try "$RAY" status --address="$addr"; do
@@ -241,11 +294,13 @@ main() {
   args+=("${extra[@]}")
 
   ensure_ray_installed
+  setup_auth
 
   env_hash=$(env_file_hash)
   args_hash=$(printf '%s\n' "${args[@]}" | sha256sum | awk '{print $1}')
   fingerprint=$(printf '%s\n' "version=$STYX_RAY_VERSION" "role=$STYX_RAY_ROLE" "address=$addr" \
-    "node_ip=$node_ip" "env_sha256=$env_hash" "args_sha256=$args_hash" "path=$(ray_path_prefix)")
+    "node_ip=$node_ip" "env_sha256=$env_hash" "args_sha256=$args_hash" "path=$(ray_path_prefix)" \
+    "auth=$STYX_RAY_AUTH" "token_sha256=$(token_hash)")
   if styx_sudo test -f "$RAY_STATE_FILE"; then
     recorded=$(styx_sudo cat -- "$RAY_STATE_FILE")
   fi

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # styx phase: ray_delete -- undo ray: `ray stop --force` on this node (usage
-# stats off) and forget the start record. Ray stays installed in the venv.
+# stats off) and forget the start record and the auth token (its file and the
+# clients' settings). Ray stays installed in the venv.
 #
 # Environment:
 #   STYX_VENV_DIR          venv holding Ray (default /opt/styx/venv); falls
 #                          back to `ray` on PATH
 #   STYX_RAY_USAGE_STATS   0 (default) exports RAY_USAGE_STATS_ENABLED=0
+#   STYX_RAY_TOKEN_FILE    the token's file (default /etc/styx/ray-auth-token)
+#   STYX_RAY_AUTH_ENV      default /etc/styx/ray-auth.env
+#   STYX_RAY_AUTH_PROFILE  default /etc/profile.d/styx-ray-auth.sh
 #
 # stdout: `styx ray_delete: ok|skipped: ...` (ok/skipped when Ray is absent)
 : "${STYX_PHASE:=ray_delete}"
@@ -40,6 +44,9 @@ main() {
     ray=$(command -v ray || true)
   fi
   styx_sudo rm -f -- "$RAY_STATE_FILE"
+  # the auth token and the client settings go with Ray (setup.ray.auth: token)
+  styx_sudo rm -f -- "${STYX_RAY_TOKEN_FILE:-/etc/styx/ray-auth-token}" \
+    "${STYX_RAY_AUTH_ENV:-/etc/styx/ray-auth.env}" "${STYX_RAY_AUTH_PROFILE:-/etc/profile.d/styx-ray-auth.sh}"
   if [[ -z $ray ]]; then
     styx_result skipped "ray not installed"
     return 0

@@ -95,6 +95,9 @@ def _ray_warnings(cfg: ClusterConfig) -> list[str]:
             out.append(f"warning: {CONFIG_KEY}.setup.ray.extra_start_args: --dashboard-host={host} binds the Ray "
                        "dashboard (which runs jobs) to every interface; styx binds it to 127.0.0.1 and reaches "
                        "it through the SSH tunnel (the `dashboard` output)")
+    if cfg.setup.ray.enabled and cfg.setup.ray.auth == "none":
+        out.append(f"warning: {CONFIG_KEY}.setup.ray.auth: none turns Ray's token authentication off: anything that "
+                   "reaches a Ray port (GCS, dashboard, Jobs API) can run code on the cluster; the default is token")
     return out
 
 

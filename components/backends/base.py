@@ -265,6 +265,11 @@ class Backend(ABC):
     # What to do instead of `spot: true` on a cloud without Feature.SPOT.
     spot_hint: ClassVar[str] = "spot needs a cloud that sells spot capacity"
 
+    def runs_ray_phase(self, cfg: ClusterConfig) -> bool:
+        """True when styx's ray phase starts Ray on the nodes (and so puts the cluster's Ray auth token
+        there); False where something else starts Ray (KubeRay)."""
+        return cfg.setup.ray.enabled
+
     # ------------------------------------------------------------------ config
 
     def catalog_clouds(self, cfg: ClusterConfig) -> tuple[str, ...] | None:

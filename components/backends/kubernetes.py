@@ -334,6 +334,9 @@ class KubernetesBackend(Backend):
 
     # ------------------------------------------------------------------ nodes
 
+    def runs_ray_phase(self, cfg: ClusterConfig) -> bool:
+        return cfg.kubernetes.operator != "kuberay" and super().runs_ray_phase(cfg)
+
     def phase_overrides(self, cfg: ClusterConfig, node: NodeRequest) -> dict[str, PhaseOverride]:
         """Per phase: skip it (with the reason shown as its result) or add env for its script."""
         if cfg.kubernetes.operator == "kuberay":

@@ -59,7 +59,7 @@ RunUpdate = Callable[[Any, Tracker, str, str], tuple[Any, int]]
 class LaunchResult:
     stack: str
     cluster: str
-    outputs: dict[str, Any]  # the stack's outputs, the private key left out
+    outputs: dict[str, Any]  # the stack's outputs, the private key and the Ray token left out
     changes: dict[str, int]  # resource changes of the last `up` ({"same": 41} when nothing changed)
     phases: dict[str, Any]  # per node: each phase's status and output tail
     placement: dict[str, Any]  # cloud / region / zone / instance types used
@@ -307,8 +307,12 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
                         ray_enabled=bool((attempt_cluster.get("setup") or {}).get("ray", {}).get("enabled", True)))
 
 
+SECRET_OUTPUTS = ("ssh_private_key", "ray_auth_token")
+
+
 def public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in outputs.items() if k != "ssh_private_key"}
+    """The stack's outputs without its secrets (the SSH key, the Ray token)."""
+    return {k: v for k, v in outputs.items() if k not in SECRET_OUTPUTS}
 
 
 def repair_pending(session: Any, *, yes: bool = False, confirm: Callable[[str], bool] | None = None,

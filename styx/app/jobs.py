@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from styx.app.project import EXIT_FAILED, EXIT_USAGE, StyxError
-from styx.app.remote import copy_to, dashboard_port, key_path, load, ssh_argv, target_for
+from styx.app.remote import RAY_CLIENT_ENV, copy_to, dashboard_port, key_path, load, ssh_argv, target_for
 
 MARK = "\x1estyx-job "
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -135,7 +135,7 @@ def run(stack: str | None, op: str, *, backend: str | None = None, on_log: Calla
         args["cleanup"] = dest
     args.update(op=op, address=f"http://127.0.0.1:{dashboard_port(cluster)}")
     program = "import json\nARGS = json.loads(" + repr(json.dumps(args)) + ")\n" + PROGRAM
-    cmd = f"RAY_USAGE_STATS_ENABLED=0 {shlex.quote(_python(cluster))} -"
+    cmd = f"{RAY_CLIENT_ENV}RAY_USAGE_STATS_ENABLED=0 {shlex.quote(_python(cluster))} -"
     logs: list[str] = []
     rec: dict[str, Any] = {}
     with key_path(t) as key:

@@ -22,6 +22,10 @@ from typing import Any
 
 from styx.app.project import EXIT_FAILED, EXIT_USAGE, StyxError, make_engine, open_stack
 
+# A Ray client on a node with token auth (setup.ray.auth: token) reads RAY_AUTH_MODE and the token's path
+# from the file the ray phase writes; the token itself never leaves its 0600 file.
+RAY_CLIENT_ENV = "[ ! -r /etc/styx/ray-auth.env ] || . /etc/styx/ray-auth.env; "
+
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
             "-o", "IdentitiesOnly=yes"]
 
@@ -165,7 +169,7 @@ def ray_health(outputs: dict[str, Any], cluster: dict[str, Any] | None, timeout:
         return {"enabled": True, "ok": False, "error": e.message, "expected_nodes": expected}
     venv = (((cluster or {}).get("setup") or {}).get("python") or {}).get("venv_dir") or "/opt/styx/venv"
     addr = outputs.get("ray_address") or ""
-    cmd = (f"RAY_USAGE_STATS_ENABLED=0 timeout {max(5, timeout - 5)} "
+    cmd = (f"{RAY_CLIENT_ENV}RAY_USAGE_STATS_ENABLED=0 timeout {max(5, timeout - 5)} "
            f"{shlex.quote(venv)}/bin/ray status" + (f" --address {shlex.quote(addr)}" if addr else ""))
     with key_path(t) as key:
         try:

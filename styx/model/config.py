@@ -234,6 +234,10 @@ class RayConfig(_Model):
     extra_start_args: list[str] = Field(default_factory=list)
     usage_stats: bool = Field(False, description="Ray usage statistics (sent to an outside host); off by default.")
     start_timeout_s: int = Field(180, ge=10, le=3600)
+    auth: Literal["token", "none"] = Field(
+        "token", description="token: Ray's token authentication (RAY_AUTH_MODE=token) with a token per cluster that "
+        "styx generates and keeps as a secret (output ray_auth_token); every request to the dashboard, the Jobs API "
+        "and the GCS needs it. none: no authentication (a warning).")
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> RayConfig:

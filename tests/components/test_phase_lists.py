@@ -134,7 +134,7 @@ def test_ray_start_gets_each_extra_arg_as_one_argument(node):
     venv = tmp / "venv"
     _write_stub(venv / "bin" / "ray", "exit 0")
     _write_stub(venv / "bin" / "python", VENV_PY)
-    r = _phase(node, _cfg(ray={"extra_start_args": RAY_ARGS}), "ray", STYX_VENV_DIR=str(venv),
+    r = _phase(node, _cfg(ray={"extra_start_args": RAY_ARGS, "auth": "none"}), "ray", STYX_VENV_DIR=str(venv),
                STYX_ENV_FILE=str(tmp / "env.sh"))
     assert r.stdout.startswith("styx ray: ok: ray 2.60.0 head started")
     starts = [c for c in _calls(tmp / "argv", "ray") if c[:1] == ["start"]]

@@ -164,3 +164,41 @@ def test_styx_job_submit_streams_logs_and_returns_the_status(ctx, tmp_path):
                                                                       if j["id"] == "styx-wd-1").items()
     left = ctx["stack"].ssh(ctx["head"], "ls /tmp/styx-jobs 2>/dev/null | wc -l").stdout.strip()
     assert left == "0"
+
+
+PROBE = """
+import json, sys, urllib.request, urllib.error
+token = open("/etc/styx/ray-auth-token").read().strip()
+out = {}
+for name, headers in (("none", {}), ("wrong", {"Authorization": "Bearer not-the-token"}),
+                      ("token", {"Authorization": "Bearer " + token})):
+    req = urllib.request.Request("http://127.0.0.1:8265/api/jobs/", headers=headers)
+    try:
+        out[name] = urllib.request.urlopen(req, timeout=10).status
+    except urllib.error.HTTPError as e:
+        out[name] = e.code
+print("PROBE " + json.dumps(out))
+"""
+
+
+def test_token_auth_on_by_default_refuses_requests_without_the_token(ctx):
+    """setup.ray.auth defaults to token: the dashboard and Jobs API refuse a request without the token or
+    with a wrong one; the GCS refuses a client without it; the token is a secret output, on the nodes
+    only in its 0600 file, and in no state file in plain text."""
+    s, head = ctx["stack"], ctx["head"]
+    token = s.outputs()["ray_auth_token"]
+    assert len(token) == 64 and int(token, 16) >= 0
+    r = s.ssh(head, f"/opt/styx/venv/bin/python - <<'EOF'\n{PROBE}\nEOF")
+    codes = _result(r.stdout, "PROBE")
+    assert codes["token"] == 200 and codes["none"] in (401, 403) and codes["wrong"] in (401, 403), codes
+    bare = s.ssh(head, "env -u RAY_AUTH_MODE -u RAY_AUTH_TOKEN_PATH RAY_USAGE_STATS_ENABLED=0 "
+                       "timeout 60 /opt/styx/venv/bin/ray status", check=False)
+    assert bare.returncode != 0, bare.stdout[-2000:]
+    ok = s.ssh(head, ". /etc/styx/ray-auth.env && RAY_USAGE_STATS_ENABLED=0 timeout 60 /opt/styx/venv/bin/ray status")
+    assert "Active:" in ok.stdout
+    for ip in ctx["ips"].values():
+        st = s.ssh(ip, "stat -c '%a %U' /etc/styx/ray-auth-token; ps -eo args; cat /var/log/styx/*.log 2>/dev/null")
+        assert st.stdout.splitlines()[0] == "600 root" and token not in st.stdout
+    for f in (s.tmp / "state").rglob("*"):
+        if f.is_file():
+            assert token not in f.read_text(errors="replace"), f

@@ -7,6 +7,8 @@ load helpers
 setup() {
   common_setup
   export STYX_VENV_DIR="$T/venv" STYX_NODE_IP=10.0.0.2 STYX_ENV_FILE="$T/etc/env.sh"
+  export STYX_RAY_AUTH_TOKEN=tok-5f3a9c-not-in-logs STYX_RAY_TOKEN_FILE="$T/etc/ray-auth-token"
+  export STYX_RAY_AUTH_ENV="$T/etc/ray-auth.env" STYX_RAY_AUTH_PROFILE="$T/profile.d/styx-ray-auth.sh"
   export RS="$T/raystub"
   mkdir -p "$STYX_VENV_DIR/bin" "$RS" "$T/etc"
   echo 2.60.0 >"$RS/installed"
@@ -25,6 +27,9 @@ case $1 in
       echo "MY_TOKEN_SECRET=${MY_TOKEN_SECRET-unset}"
       echo "PATH=$PATH"
       echo "VIRTUAL_ENV=${VIRTUAL_ENV-unset}"
+      echo "RAY_AUTH_MODE=${RAY_AUTH_MODE-unset}"
+      echo "RAY_AUTH_TOKEN_PATH=${RAY_AUTH_TOKEN_PATH-unset}"
+      echo "RAY_AUTH_TOKEN=${RAY_AUTH_TOKEN-unset} STYX_RAY_AUTH_TOKEN=${STYX_RAY_AUTH_TOKEN-unset}"
       echo "python=$(command -v python)"
     } >"$RS/start_env"
     mkdir -p "$STYX_PROC_ROOT/4242"
@@ -117,6 +122,50 @@ STUB
   assert_output_matches '^styx ray: ok: '
   assert_log_has '^ray start --head'
   grep -qx MY_TOKEN_SECRET=rotated "$RS/start_env"
+}
+
+@test "token auth: the token in a 0600 file, Ray and its clients with RAY_AUTH_MODE=token, the token nowhere else" {
+  run_phase ray
+  assert_status 0
+  [[ $(cat "$STYX_RAY_TOKEN_FILE") == tok-5f3a9c-not-in-logs ]]
+  [[ $(stat -c %a "$STYX_RAY_TOKEN_FILE") == 600 ]]
+  grep -qx RAY_AUTH_MODE=token "$RS/start_env"
+  grep -qx "RAY_AUTH_TOKEN_PATH=$STYX_RAY_TOKEN_FILE" "$RS/start_env"
+  grep -qx "RAY_AUTH_TOKEN=unset STYX_RAY_AUTH_TOKEN=unset" "$RS/start_env"
+  grep -qx "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$STYX_RAY_TOKEN_FILE" "$STYX_RAY_AUTH_ENV"
+  grep -qF ". $STYX_RAY_AUTH_ENV" "$STYX_RAY_AUTH_PROFILE"
+  ! grep -rqF tok-5f3a9c "$T/log" "$T/state" "$STUB_LOG"
+  [[ $output != *tok-5f3a9c* && $stderr != *tok-5f3a9c* ]]
+}
+
+@test "token auth: the same token again changes nothing, a new token restarts Ray" {
+  run_phase ray
+  : >"$STUB_LOG"
+  run_phase ray
+  assert_output_matches '^styx ray: skipped: '
+  export STYX_RAY_AUTH_TOKEN=tok-rotated-2
+  run_phase ray
+  assert_status 0
+  assert_output_matches '^styx ray: ok: '
+  assert_log_has '^ray start --head'
+  [[ $(cat "$STYX_RAY_TOKEN_FILE") == tok-rotated-2 ]]
+}
+
+@test "auth none: no token file, no client settings, Ray without RAY_AUTH_MODE" {
+  run_phase ray
+  export STYX_RAY_AUTH=none STYX_RAY_AUTH_TOKEN=""
+  run_phase ray
+  assert_status 0
+  assert_output_matches '^styx ray: ok: '
+  [[ ! -e $STYX_RAY_TOKEN_FILE && ! -e $STYX_RAY_AUTH_ENV && ! -e $STYX_RAY_AUTH_PROFILE ]]
+  grep -qx RAY_AUTH_MODE=unset "$RS/start_env"
+}
+
+@test "auth token without a token fails clearly" {
+  export STYX_RAY_AUTH_TOKEN=""
+  run_phase ray
+  assert_status 1
+  assert_stderr_contains "setup.ray.auth is token but the phase got no token"
 }
 
 @test "ray died although the record matches: started again" {

@@ -241,6 +241,9 @@ def dashboard(stack_name, backend, port, print_only, as_json):
         else:
             click.echo(url)
         info(f"Ray dashboard tunnel to {t.host}:{remote} open at {url} (Ctrl-C to close)")
+        if (((cluster or {}).get("setup") or {}).get("ray") or {}).get("auth", "token") == "token":
+            info("the dashboard asks for the cluster's Ray token (setup.ray.auth: token): "
+                 f"pulumi stack output -s {session.name} ray_auth_token --show-secrets")
         try:
             rc = proc.wait()
         except KeyboardInterrupt:

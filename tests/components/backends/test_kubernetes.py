@@ -94,7 +94,7 @@ def k8s_objects(rec) -> list[mocking.Registered]:
 
 
 def phase_commands(rec) -> list[mocking.Registered]:
-    return [r for r in rec.of_type(LOCAL) if not r.name.endswith("-ssh-key")]
+    return [r for r in rec.of_type(LOCAL) if not r.name.endswith(("-ssh-key", "-ray-token"))]
 
 
 def sts(rec, group: str) -> dict[str, Any]:
