@@ -246,7 +246,9 @@ def ssh(key: Path, ip: str, command: str, timeout: int = 120) -> subprocess.Comp
         return subprocess.CompletedProcess(e.cmd, 124, "", "timeout")
 
 
-ALIVE_PY = (f"RAY_USAGE_STATS_ENABLED=0 {VENV}/bin/python - <<'EOF' 2>/dev/null\n"
+# a styx cluster has Ray token auth on: its clients read the settings the ray phase wrote (none on `ray up`'s)
+RAY_AUTH = "[ ! -r /etc/styx/ray-auth.env ] || . /etc/styx/ray-auth.env; "
+ALIVE_PY = (f"{RAY_AUTH}RAY_USAGE_STATS_ENABLED=0 {VENV}/bin/python - <<'EOF' 2>/dev/null\n"
             "import ray\n"
             "ray.init(address='auto', logging_level='ERROR', log_to_driver=False)\n"
             "print('ALIVE', sum(1 for n in ray.nodes() if n['Alive']))\n"
@@ -254,7 +256,11 @@ ALIVE_PY = (f"RAY_USAGE_STATS_ENABLED=0 {VENV}/bin/python - <<'EOF' 2>/dev/null\
 # The dashboard's list of alive node host names (kept current from GCS node events): a curl per poll
 # instead of a Ray driver per poll (`ray.init` costs ~1-2 CPU-seconds on the head, which on 2 cores
 # would slow down the very setup being timed).
-DASH_PROBE = "curl -s -m 5 'http://127.0.0.1:8265/nodes?view=hostNameList' || true"
+# (with token auth the header comes from the token's file through a pipe: never on a command line)
+_NODES_URL = "'http://127.0.0.1:8265/nodes?view=hostNameList'"
+DASH_PROBE = ("if [ -r /etc/styx/ray-auth-token ]; then "
+              "printf 'Authorization: Bearer %s\\n' \"$(cat /etc/styx/ray-auth-token)\" | "
+              f"curl -s -m 5 -H @- {_NODES_URL}; else curl -s -m 5 {_NODES_URL}; fi || true")
 
 
 def alive_count(key: Path, head: str) -> int | None:

@@ -32,7 +32,8 @@ main() {
 
 The cluster is up. Next:
   .venv/bin/styx ssh --stack local                    # a shell on the head
-  .venv/bin/styx exec --stack local -- /opt/styx/venv/bin/ray status
+  .venv/bin/styx exec --stack local -- ray status         # (token auth: the node's ray reads it)
+  .venv/bin/styx job submit --stack local -- python -c "import ray; ray.init(); print(ray.cluster_resources())"
   .venv/bin/styx dashboard --stack local              # SSH tunnel, then open http://127.0.0.1:8265
   bash toolchain/run-local.sh down                    # destroy it
 MSG

@@ -14,6 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOXCTL = ROOT / "sandbox" / "sandboxctl.sh"
+# Ray clients on a node read the token auth settings the ray phase wrote (setup.ray.auth: token)
+RAY_ENV = ". /etc/styx/ray-auth.env; RAY_USAGE_STATS_ENABLED=0 "
 
 
 def require_engine_and_sandbox() -> None:

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e.helpers import Stack, leftovers, require_engine_and_sandbox, sandbox_status
+from tests.e2e.helpers import RAY_ENV, Stack, leftovers, require_engine_and_sandbox, sandbox_status
 
 pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
@@ -105,7 +105,7 @@ def env_file(ctx, node: str) -> str:
 
 
 def ray_alive(ctx) -> int:
-    out = sh(ctx, "head", "RAY_USAGE_STATS_ENABLED=0 /opt/styx/venv/bin/python - <<'EOF'\nimport ray\n"
+    out = sh(ctx, "head", RAY_ENV + "/opt/styx/venv/bin/python - <<'EOF'\nimport ray\n"
                           "ray.init(address='auto', logging_level='ERROR')\n"
                           "print(sum(1 for n in ray.nodes() if n['Alive']))\nEOF")
     return int(out.strip().splitlines()[-1])

@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from tests.e2e.helpers import ROOT, Stack, leftovers, require_engine_and_sandbox, sandbox_status
+from tests.e2e.helpers import RAY_ENV, ROOT, Stack, leftovers, require_engine_and_sandbox, sandbox_status
 
 pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
@@ -49,10 +49,10 @@ def test_up_from_nothing_gives_a_live_ray_cluster(stack):
     print(f"cold up: {elapsed:.1f}s")
     out = stack.outputs()
     head = out["head_ip"]
-    status = stack.ssh(head, "RAY_USAGE_STATS_ENABLED=0 /opt/styx/venv/bin/ray status --address "
+    status = stack.ssh(head, RAY_ENV + "/opt/styx/venv/bin/ray status --address "
                              f"{out['ray_address']}").stdout
     assert status.count("node_") >= 3 or "3 node" in status, status
-    alive = stack.ssh(head, "RAY_USAGE_STATS_ENABLED=0 /opt/styx/venv/bin/python - <<'EOF'\n"
+    alive = stack.ssh(head, RAY_ENV + "/opt/styx/venv/bin/python - <<'EOF'\n"
                             "import ray; ray.init(address='auto', logging_level='ERROR')\n"
                             "print(sum(1 for n in ray.nodes() if n['Alive']))\nEOF").stdout.strip().splitlines()[-1]
     assert alive == "3"
@@ -77,7 +77,7 @@ def probe():
                 token=os.environ.get('STYX_DEMO_TOKEN'), file=open('/opt/styx/files/train.json').read())
 print(json.dumps(ray.get(probe.remote())))
 """
-    r = stack.ssh(out["head_ip"], f"RAY_USAGE_STATS_ENABLED=0 /opt/styx/venv/bin/python - <<'EOF'\n{script}\nEOF")
+    r = stack.ssh(out["head_ip"], f"{RAY_ENV}/opt/styx/venv/bin/python - <<'EOF'\n{script}\nEOF")
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["host"].startswith("worker-")
     assert got["demo"] == "hello from styx"
@@ -136,7 +136,7 @@ def test_growing_workers_creates_only_the_new_node(stack):
     assert all(n.startswith(f"{NAME}-worker-2") for n in changed), changed
     assert all(o == {"create"} for o in changed.values()), changed
     out = stack.outputs()
-    alive = stack.ssh(out["head_ip"], "RAY_USAGE_STATS_ENABLED=0 /opt/styx/venv/bin/python -c "
+    alive = stack.ssh(out["head_ip"], RAY_ENV + "/opt/styx/venv/bin/python -c "
                                       "\"import ray; ray.init(address='auto', logging_level='ERROR'); "
                                       "print(sum(n['Alive'] for n in ray.nodes()))\"").stdout.strip().splitlines()[-1]
     assert alive == "4"
