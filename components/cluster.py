@@ -34,14 +34,14 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("styx:index:Cluster", cfg.name, None, opts)
         backend = backend or get_backend(cfg.cloud)
         key = cluster_key(cfg, backend.key_generator, self)  # None when the backend needs no SSH
-        ctx = ProvisionContext(cfg=cfg, key=key, cluster=self)
+        token = ray_token(cfg, self)  # None unless Ray runs with setup.ray.auth: token
+        ctx = ProvisionContext(cfg=cfg, key=key, cluster=self, ray_token=token)
         if choice is not None:  # instance_type: auto, resolved before anything was registered
             ctx.placements = placement.record(cfg, choice, self)
         backend.prepare(ctx)
 
         setup = cfg.setup
         env_content = _env_file(setup.env, setup.secret_env)
-        token = ray_token(cfg, self) if backend.runs_ray_phase(cfg) else None
         if sync is None and setup.file_mounts:
             sync = pack(setup.file_mounts, base_dir)
 

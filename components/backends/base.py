@@ -81,6 +81,9 @@ class ProvisionContext:
     shared: dict[str, Any] = field(default_factory=dict)  # what prepare() made, for machine()
     # `instance_type: auto` groups, resolved once and recorded (styx.components.placement); by group name
     placements: dict[str, Any] = field(default_factory=dict)
+    # the cluster's Ray auth token (a secret Output; None with setup.ray.auth: none): the ray phase puts it
+    # on the nodes; a backend where something else starts Ray (KubeRay) hands it over itself
+    ray_token: Any = None
 
     def ssh_transport(self, host: pulumi.Input[str], port: pulumi.Input[int], user: str) -> SSHTransport:
         """SSH to a machine with the cluster key and the config's dial timeouts (every SSH backend)."""
@@ -264,11 +267,6 @@ class Backend(ABC):
     capacity_patterns: ClassVar[tuple[str, ...]] = ()
     # What to do instead of `spot: true` on a cloud without Feature.SPOT.
     spot_hint: ClassVar[str] = "spot needs a cloud that sells spot capacity"
-
-    def runs_ray_phase(self, cfg: ClusterConfig) -> bool:
-        """True when styx's ray phase starts Ray on the nodes (and so puts the cluster's Ray auth token
-        there); False where something else starts Ray (KubeRay)."""
-        return cfg.setup.ray.enabled
 
     # ------------------------------------------------------------------ config
 

@@ -325,17 +325,17 @@ class KubernetesBackend(Backend):
         if kind == "NetworkPolicy":
             return k8s.networking.v1.NetworkPolicy(rname, metadata=meta, spec=doc["spec"], opts=opts)
         if kind == "Secret":
+            data = doc["stringData"]
+            if name == m.ray_auth_secret_name(cfg):  # the manifest holds a placeholder, the state the token
+                data = {m.RAY_AUTH_KEY: ctx.ray_token}
             return k8s.core.v1.Secret(rname, metadata=meta, type=doc["type"],
-                                      string_data=pulumi.Output.secret(doc["stringData"]), opts=opts)
+                                      string_data=pulumi.Output.secret(data), opts=opts)
         if kind == "RayCluster":
             return k8s.apiextensions.CustomResource(rname, api_version=doc["apiVersion"], kind=kind, metadata=meta,
                                                     spec=doc["spec"], opts=opts)
         raise ValueError(f"no resource class for kind {kind}")
 
     # ------------------------------------------------------------------ nodes
-
-    def runs_ray_phase(self, cfg: ClusterConfig) -> bool:
-        return cfg.kubernetes.operator != "kuberay" and super().runs_ray_phase(cfg)
 
     def phase_overrides(self, cfg: ClusterConfig, node: NodeRequest) -> dict[str, PhaseOverride]:
         """Per phase: skip it (with the reason shown as its result) or add env for its script."""

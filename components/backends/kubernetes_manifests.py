@@ -90,6 +90,18 @@ def env_secret_name(cfg: ClusterConfig) -> str:
     return f"{cfg.name}-env"
 
 
+RAY_AUTH_KEY = "auth_token"
+
+
+def ray_auth_secret_name(cfg: ClusterConfig) -> str:
+    """KubeRay mode with setup.ray.auth: token: the Secret holding the cluster's Ray token."""
+    return f"{cfg.name}-ray-auth"
+
+
+def kuberay_token_auth(cfg: ClusterConfig) -> bool:
+    return cfg.kubernetes.operator == "kuberay" and cfg.setup.ray.enabled and cfg.setup.ray.auth == "token"
+
+
 def common_labels(cfg: ClusterConfig) -> dict[str, str]:
     return {L_NAME: "styx", L_INSTANCE: cfg.name, L_MANAGED: "styx"}
 
@@ -250,8 +262,13 @@ def _env(cfg: ClusterConfig, spec: NodeSpec) -> list[dict[str, Any]]:
         _downward("STYX_POD_IP", "status.podIP"),
     ]
     if cfg.kubernetes.operator == "kuberay":
-        # No phases in this mode: the cluster's env goes straight into the pods (secrets by reference).
-        return env + [{"name": k, "value": v} for k, v in sorted(cfg.setup.env.items())]
+        # No phases in this mode: the cluster's env goes straight into the pods (secrets by reference),
+        # and so does Ray's token auth (the token by reference to its Secret)
+        auth = [{"name": "RAY_AUTH_MODE", "value": "token"},
+                {"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": ray_auth_secret_name(cfg),
+                                                                           "key": RAY_AUTH_KEY}}}] \
+            if kuberay_token_auth(cfg) else []
+        return env + auth + [{"name": k, "value": v} for k, v in sorted(cfg.setup.env.items())]
     # Read by setup_scripts/ray.sh (the phase table does not set them): Ray's object store fits the
     # /dev/shm emptyDir, and a pod without a CPU limit does not claim the whole node's cores.
     env.append({"name": "STYX_RAY_OBJECT_STORE_BYTES", "value": object_store_bytes(cfg, spec)})
@@ -393,6 +410,12 @@ def network_policy(cfg: ClusterConfig) -> dict[str, Any]:
     }
 
 
+def ray_auth_secret(cfg: ClusterConfig) -> dict[str, Any]:
+    """The Secret KubeRay's pods read RAY_AUTH_TOKEN from; the program fills in the token (a secret)."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(cfg, ray_auth_secret_name(cfg)), "type": "Opaque",
+            "stringData": {RAY_AUTH_KEY: "<the cluster's ray_auth_token>"}}
+
+
 def env_secret(cfg: ClusterConfig) -> dict[str, Any]:
     """kuberay: setup.secret_env as a Secret the pods read by reference (values never in a pod spec)."""
     return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(cfg, env_secret_name(cfg)), "type": "Opaque",
@@ -485,6 +508,8 @@ def manifests(cfg: ClusterConfig) -> list[dict[str, Any]]:
     if k.operator == "kuberay":
         if cfg.setup.secret_env:
             out.append(env_secret(cfg))
+        if kuberay_token_auth(cfg):
+            out.append(ray_auth_secret(cfg))
         out.append(ray_cluster(cfg))
         return out
     out += [pods_service(cfg), head_service(cfg), statefulset(cfg, "head", "head", cfg.head, 1)]

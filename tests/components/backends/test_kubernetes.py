@@ -368,7 +368,7 @@ def test_handles_carry_phase_overrides(k8s_program, monkeypatch):
 def test_kuberay_emits_a_raycluster_instead_of_pods(k8s_program):
     rec = k8s_program(kuberay_cluster())
     kinds = sorted(r.inputs["kind"] for r in k8s_objects(rec))
-    assert kinds == ["Namespace", "NetworkPolicy", "RayCluster", "Secret", "ServiceAccount"]
+    assert kinds == ["Namespace", "NetworkPolicy", "RayCluster", "Secret", "Secret", "ServiceAccount"]
     assert not rec.of_type(STS) and not rec.of_type(SVC) and not rec.of_type(REMOTE)
     (rc,) = rec.of_type(RAYCLUSTER)
     assert rc.inputs["apiVersion"] == "ray.io/v1"
@@ -394,6 +394,30 @@ def test_kuberay_emits_a_raycluster_instead_of_pods(k8s_program):
     assert c["envFrom"] == [{"secretRef": {"name": "demo-env"}}]
     assert "s3cr3t-token" not in str(spec)
     assert rec.outputs["ray_address"] == "demo-head-svc.styx-demo.svc.cluster.local:6379"
+
+
+def test_kuberay_pods_get_the_clusters_ray_token_by_reference(k8s_program):
+    """Token auth in KubeRay mode: every Ray container has RAY_AUTH_MODE=token and RAY_AUTH_TOKEN from
+    the cluster's Secret; the Secret holds the generated token (a secret input), nothing else does."""
+    rec = k8s_program(kuberay_cluster())
+    (token,) = [r for r in rec.of_type(LOCAL) if r.name == "demo-ray-token"]
+    (sec,) = [r for r in k8s_objects(rec) if r.inputs["kind"] == "Secret" and r.name.endswith("-demo-ray-auth")]
+    assert set(sec.inputs["stringData"]) == {"auth_token"}
+    spec = next(iter(rec.of_type(RAYCLUSTER))).inputs["spec"]
+    ref = {"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": "demo-ray-auth", "key": "auth_token"}}}
+    for tpl in [spec["headGroupSpec"]["template"], *(w["template"] for w in spec["workerGroupSpecs"])]:
+        env = container(tpl)["env"]
+        assert {"name": "RAY_AUTH_MODE", "value": "token"} in env and ref in env
+    assert "ray_auth_token" in rec.outputs and token.inputs["logging"] == "none"
+
+
+def test_kuberay_without_token_auth(k8s_program):
+    c = kuberay_cluster()
+    c["setup"]["ray"] = {**c["setup"].get("ray", {}), "auth": "none"}
+    rec = k8s_program(c)
+    assert not [r for r in k8s_objects(rec) if r.name.endswith("-ray-auth")]
+    env = container(next(iter(rec.of_type(RAYCLUSTER))).inputs["spec"]["headGroupSpec"]["template"])["env"]
+    assert not [e for e in env if e["name"].startswith("RAY_AUTH")] and "ray_auth_token" not in rec.outputs
 
 
 def test_kuberay_runs_only_a_gate_per_node(k8s_program):
