@@ -30,7 +30,7 @@ main() {
     log "INFO .venv up to date, skipping"
   fi
   bash toolchain/install-pulumi.sh >/dev/null
-  log "INFO ready: $(.venv/bin/python -c 'from styx import engine; print(engine.toolchain_bin())')"
+  log "INFO ready: $(.venv/bin/python -c 'from styx.app import engine; print(engine.toolchain_bin())')"
 }
 
 main "$@"

@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash toolchain/setup.sh
 export RAY_USAGE_STATS_ENABLED=0 PYTHONUNBUFFERED=1
-STYX_PULUMI_BIN_DIR="$(.venv/bin/python -c 'from styx import engine; print(engine.toolchain_bin())')"
+STYX_PULUMI_BIN_DIR="$(.venv/bin/python -c 'from styx.app import engine; print(engine.toolchain_bin())')"
 export STYX_PULUMI_BIN_DIR
 .venv/bin/ruff check .
 .venv/bin/shellcheck -x setup_scripts/*.sh sandbox/*.sh toolchain/*.sh .ci/run

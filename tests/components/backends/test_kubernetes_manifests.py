@@ -151,7 +151,9 @@ def test_ray_start_params():
 def test_kuberay_secret_env_by_reference():
     cfg = cfg_of(kubernetes={"operator": "kuberay"}, setup={"secret_env": {"TOKEN": "tok-9f3a"}})
     docs = m.manifests(cfg)
-    assert [d["kind"] for d in docs] == ["Namespace", "ServiceAccount", "NetworkPolicy", "Secret", "RayCluster"]
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("Namespace", "styx-demo"), ("ServiceAccount", "demo-ray"), ("NetworkPolicy", "demo-ray"),
+        ("Secret", "demo-env"), ("Secret", "demo-ray-auth"), ("RayCluster", "demo")]
     rc = docs[-1]
     c = rc["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     assert c["envFrom"] == [{"secretRef": {"name": "demo-env"}}]
