@@ -89,6 +89,9 @@ def _generic(cloud: str) -> list[Case]:
         ({"cloud": "azure"}, "cloud", "'azure'", "'kubernetes'"),
         ({"head": gpu}, "head.resources.accelerators", "'A1000'", "did you mean 'A100'"),
         ({"setup": {"docker": {"mode": "maybe"}}}, "setup.docker.mode", "'maybe'", "'skip', 'check' or 'install'"),
+        ({"setup": {"packages": ["curl", ""]}}, "setup.packages[1]", "''", "non-empty and on one line"),
+        ({"setup": {"ray": {"extra_start_args": ["--a\n--b"]}}}, "setup.ray.extra_start_args[0]", "'--a\\n--b'",
+         "non-empty and on one line"),
     ])]
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +33,17 @@ CONFIG_KEY = "styx:cluster"
 
 _NAME_RE = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 _ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _one_argument(v: str) -> str:
+    """A list element that reaches the node as one argument, exactly as written (one per line)."""
+    if not v.strip() or any(c in v for c in "\n\r\0"):
+        raise ValueError("a list element must be non-empty and on one line (it reaches the node as one "
+                         "argument, exactly as written)")
+    return v
+
+
+Arg = Annotated[str, AfterValidator(_one_argument)]
 
 
 class _Model(BaseModel):
@@ -195,7 +207,7 @@ class PythonConfig(_Model):
     version: str = Field("system", pattern=r"^(system|3\.[0-9]{1,2})$")
     env_tool: Literal["venv", "uv", "none"] = "venv"
     venv_dir: str = "/opt/styx/venv"
-    pip_packages: list[str] = Field(default_factory=list)
+    pip_packages: list[Arg] = Field(default_factory=list)
     index_url: str | None = None
 
 
@@ -208,7 +220,7 @@ class CondaConfig(_Model):
     prefix: str = "/opt/conda"
     env_name: str = Field("styx", pattern=r"^[A-Za-z0-9_.\-]+$")
     python: str = Field("3.11", pattern=r"^3\.[0-9]{1,2}$")
-    packages: list[str] = Field(default_factory=list)
+    packages: list[Arg] = Field(default_factory=list)
 
 
 class DockerConfig(_Model):
@@ -231,7 +243,7 @@ class RayConfig(_Model):
     port: int = Field(6379, ge=1024, le=65535)
     dashboard_port: int = Field(8265, ge=1024, le=65535)
     client_port: int = Field(10001, ge=1024, le=65535)
-    extra_start_args: list[str] = Field(default_factory=list)
+    extra_start_args: list[Arg] = Field(default_factory=list)
     usage_stats: bool = Field(False, description="Ray usage statistics (sent to an outside host); off by default.")
     start_timeout_s: int = Field(180, ge=10, le=3600)
     auth: Literal["token", "none"] = Field(
@@ -322,7 +334,7 @@ class CustomScript(_Model):
 
 
 class SetupConfig(_Model):
-    packages: list[str] = Field(default_factory=list, description="System (apt) packages.")
+    packages: list[Arg] = Field(default_factory=list, description="System (apt) packages.")
     python: PythonConfig = Field(default_factory=PythonConfig)
     conda: CondaConfig = Field(default_factory=CondaConfig)
     docker: DockerConfig = Field(default_factory=DockerConfig)

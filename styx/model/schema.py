@@ -43,8 +43,16 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
 
     rows: list[tuple[str, str, str, str]] = []
 
+    def plain(ann):
+        """The type without its validators: Annotated[str, ...] is str (inside lists too)."""
+        if typing.get_origin(ann) is typing.Annotated:
+            return plain(typing.get_args(ann)[0])
+        if typing.get_origin(ann) is list:
+            return list[plain(typing.get_args(ann)[0])]
+        return ann
+
     def tname(ann) -> str:
-        s = str(ann).replace("typing.", "").replace("styx.model.config.", "")
+        s = str(plain(ann)).replace("typing.", "").replace("styx.model.config.", "")
         return s.replace("<class '", "").replace("'>", "").replace("|", "or")
 
     def walk(model: type[BaseModel], prefix: str) -> None:

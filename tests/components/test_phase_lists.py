@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from styx.components import runner
+from styx.components import phases, runner
 from styx.components.phases import GATE, PHASES, NodeInfo, PhaseContext, body_of, script_text
 from styx.model.config import parse_cluster
 
@@ -65,8 +65,14 @@ def test_lists_are_one_element_per_line():
 
 @pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\0b", "", "  "])
 def test_an_element_that_cannot_be_one_line_is_refused(bad):
+    """By the model (so `styx validate` says it, naming the key), and again by the phase row."""
+    from styx.model.config import ConfigError
+
+    key = r"styx:cluster\.setup\.ray\.extra_start_args\[1\]: "
+    with pytest.raises(ConfigError, match=key + ".*non-empty and on one line"):
+        _cfg(ray={"extra_start_args": ["--x=1", bad]})
     with pytest.raises(ValueError, match=r"setup\.ray\.extra_start_args\[1\]"):
-        _row_env(_cfg(ray={"extra_start_args": ["--x=1", bad]}), "ray")
+        phases._lines(["--x=1", bad], "setup.ray.extra_start_args")
 
 
 def test_every_script_reads_its_list_with_mapfile_never_word_splitting():
