@@ -26,7 +26,7 @@ import copy
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from styx.app.project import (
     validate_cluster,
 )
 from styx.app.project import _stderr as _default_info
+from styx.app.remote import ExecResult  # one node's run: exec, exec_all, cp
 
 Config = str | Path | dict[str, Any] | None
 # (session, tracker, title, op) -> (result, number of Ctrl-C seen); op is "up" or "destroy"
@@ -106,22 +107,6 @@ class ClusterStatus:
     price_per_hour: float | None
     uptime_s: int | None
     record: dict[str, Any] = field(repr=False, default_factory=dict)  # everything `styx status --json` says
-
-
-@dataclass
-class ExecResult:
-    node: str
-    host: str
-    command: str
-    exit_code: int | None  # the remote command's; 255: ssh could not connect; None: timed out
-    stdout: str
-    stderr: str
-    timed_out: bool = False
-    duration_s: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
 
 
 @dataclass
@@ -430,7 +415,7 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
     rec = pricing.record(meta.get("styx:pricing"), pricing.price_cluster(cfg))
     session.set_meta("styx:pricing", rec)
     if not meta.get("styx:launched_at"):
-        session.set_meta("styx:launched_at", pricing._iso(now_utc()))
+        session.set_meta("styx:launched_at", pricing.iso(now_utc()))
     place = failover.placement_of(cluster)
     session.set_meta("styx:placement", place)
 
@@ -524,10 +509,6 @@ def _phase_status(line: str) -> str:
     return "unknown"
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
-
-
 def _launched_at(meta: dict[str, Any], last) -> datetime | None:
     from styx.app.pricing import parse_iso
 
@@ -540,7 +521,7 @@ def _launched_at(meta: dict[str, Any], last) -> datetime | None:
 def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
                    resource_count: int | None = None) -> dict[str, Any]:
     """Everything `status --json` says about one stack."""
-    from styx.app.pricing import cost_so_far
+    from styx.app.pricing import cost_so_far, iso
     from styx.app.remote import ray_health
 
     cluster = session.cluster() or {}
@@ -579,9 +560,9 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
         "ssh_user": outputs.get("ssh_user"),
         "nodes": nodes,
         "last_update": None if last is None else {
-            "kind": last.kind, "result": last.result, "start": _iso(last.start), "end": _iso(last.end),
+            "kind": last.kind, "result": last.result, "start": iso(last.start), "end": iso(last.end),
             "resource_changes": last.resource_changes},
-        "launched_at": _iso(launched),
+        "launched_at": iso(launched),
         "uptime_s": round((at - launched).total_seconds()) if launched else None,
         "price_per_hour": per_hour,
         "cost_so_far": cost_so_far(pricing, launched, at) if launched else 0.0,
@@ -634,28 +615,15 @@ def exec(stack: str | None, command: str | Sequence[str], *, node: str | None = 
     A string is a shell command line as written; a list is quoted word by word. Raises StyxError when
     it times out.
     """
-    import subprocess
-
-    from styx.app.remote import key_path, load, ssh_argv, target_for
+    from styx.app.remote import load, run_on, target_for
 
     _session, outputs, cluster = load(stack, backend)
     t = target_for(outputs, cluster, node)
     text = command if isinstance(command, str) else shlex.join(command)
-    start = time.monotonic()
-    with key_path(t) as key:
-        argv = ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=text)
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                               check=False)
-        except subprocess.TimeoutExpired:
-            raise StyxError(f"timed out after {timeout}s: {text}", EXIT_FAILED) from None
-    return ExecResult(node=t.node, host=t.host, command=text, exit_code=r.returncode, stdout=r.stdout,
-                      stderr=r.stderr, duration_s=round(time.monotonic() - start, 2))
-
-
-def _exec_result(r: Any, command: str) -> ExecResult:
-    return ExecResult(node=r.node, host=r.host, command=command, exit_code=r.exit_code, stdout=r.stdout,
-                      stderr=r.stderr, timed_out=r.timed_out, duration_s=r.duration_s)
+    r = run_on(t, text, timeout=timeout)
+    if r.timed_out:
+        raise StyxError(f"timed out after {timeout}s: {text}", EXIT_FAILED)
+    return r
 
 
 def exec_all(stack: str | None, command: str | Sequence[str], *, nodes: Sequence[str] | None = None,
@@ -672,7 +640,7 @@ def exec_all(stack: str | None, command: str | Sequence[str], *, nodes: Sequence
     text = command if isinstance(command, str) else shlex.join(command)
     runs = run_on_many([target_for(outputs, cluster, n) for n in names], text, timeout=timeout, parallel=parallel,
                        on_line=on_line)
-    return [_exec_result(r, text) for r in runs]
+    return runs
 
 
 def cp(stack: str | None, src: str, dst: str, *, backend: str | None = None, timeout: float | None = None,
@@ -714,7 +682,7 @@ def cp(stack: str | None, src: str, dst: str, *, backend: str | None = None, tim
             return copy_from(t, sp, local / t.node, timeout=timeout)
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets)))) as pool:
         runs = list(pool.map(one, targets))
-    return [_exec_result(r, f"cp {src} {dst}") for r in runs]
+    return [replace(r, command=f"cp {src} {dst}") for r in runs]
 
 
 # --------------------------------------------------------------------------- jobs

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from styx.app.project import EXIT_FAILED, EXIT_USAGE, StyxError
-from styx.app.remote import RAY_CLIENT_ENV, copy_to, dashboard_port, key_path, load, ssh_argv, target_for
+from styx.app.remote import RAY_CLIENT_ENV, copy_to, dashboard_port, load, run_on, target_for
 
 MARK = "\x1estyx-job "
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -138,20 +137,17 @@ def run(stack: str | None, op: str, *, backend: str | None = None, on_log: Calla
     cmd = f"{RAY_CLIENT_ENV}RAY_USAGE_STATS_ENABLED=0 {shlex.quote(_python(cluster))} -"
     logs: list[str] = []
     rec: dict[str, Any] = {}
-    with key_path(t) as key:
-        proc = subprocess.Popen(ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=cmd), text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        proc.stdin.write(program)
-        proc.stdin.close()
-        for line in iter(proc.stdout.readline, ""):
-            if line.startswith(MARK):
-                rec.update(json.loads(line[len(MARK):]))
-                continue
-            logs.append(line)
-            if on_log:
-                on_log(line.rstrip("\n"))
-        err = proc.stderr.read()
-        code = proc.wait(timeout=timeout)
+
+    def line(text: str) -> None:
+        if text.startswith(MARK):
+            rec.update(json.loads(text[len(MARK):]))
+            return
+        logs.append(text + "\n")
+        if on_log:
+            on_log(text)
+
+    r = run_on(t, cmd, timeout=timeout, on_stdout=line, stdin_text=program)
+    code, err = r.exit_code, r.stderr
     if "error" in rec:
         raise StyxError(f"ray job {op}: {rec['error']}", EXIT_FAILED)
     if code != 0 or not rec:

@@ -22,8 +22,9 @@ from styx.components.backends.base import Feature
 from styx.model.config import ClusterConfig
 
 
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC to the second (`2026-12-01T23:30:00Z`): stack records, status and --json alike."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if dt is not None else None
 
 
 def parse_iso(s: str | None) -> datetime | None:
@@ -69,7 +70,7 @@ def price_cluster(cfg: ClusterConfig, *, catalog_loader: Callable[[], Any] | Non
         nodes.append(entry)
     known = [n["price_per_hour"] for n in nodes if n["price_per_hour"] is not None]
     per_hour = round(sum(known), 6)
-    return {"currency": "USD", "per_hour": per_hour, "priced_at": _iso(now),
+    return {"currency": "USD", "per_hour": per_hour, "priced_at": iso(now),
             "complete": len(known) == len(nodes), "nodes": nodes, "history": []}
 
 
@@ -90,7 +91,7 @@ def record(previous: dict[str, Any] | None, new: dict[str, Any], now: datetime |
     now = now or datetime.now(UTC)
     history = list((previous or {}).get("history") or [])
     if not history or abs(history[-1]["per_hour"] - new["per_hour"]) > 1e-9:
-        history.append({"since": _iso(now), "per_hour": new["per_hour"]})
+        history.append({"since": iso(now), "per_hour": new["per_hour"]})
     if previous and previous.get("per_hour") == new["per_hour"] and previous.get("nodes") == new["nodes"]:
         new = {**new, "priced_at": previous.get("priced_at", new["priced_at"])}
     return {**new, "history": history}
@@ -102,7 +103,7 @@ def cost_so_far(pricing: dict[str, Any] | None, launched_at: datetime | None,
     if not pricing or launched_at is None:
         return 0.0
     now = now or datetime.now(UTC)
-    segs = list(pricing.get("history") or [{"since": _iso(launched_at), "per_hour": pricing.get("per_hour", 0)}])
+    segs = list(pricing.get("history") or [{"since": iso(launched_at), "per_hour": pricing.get("per_hour", 0)}])
     total = 0.0
     for i, seg in enumerate(segs):
         start = max(parse_iso(seg["since"]) or launched_at, launched_at)

@@ -191,16 +191,21 @@ def ray_health(outputs: dict[str, Any], cluster: dict[str, Any] | None, timeout:
 
 
 @dataclass
-class NodeRun:
-    """One node's run of a command: exit code (None: timed out or not reached), output, time."""
+class ExecResult:
+    """One node's run of a command (or a copy): its exit code, output and time."""
 
     node: str
     host: str
-    exit_code: int | None
+    command: str
+    exit_code: int | None  # the remote command's; 255: ssh could not connect; None: timed out
     stdout: str
     stderr: str
-    timed_out: bool
-    duration_s: float
+    timed_out: bool = False
+    duration_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
 
 
 def select_nodes(outputs: dict[str, Any], *, nodes: list[str] | None = None, role: str | None = None) -> list[str]:
@@ -234,10 +239,11 @@ def _pump(stream, sink: list[str], on_line: Callable[[str], None] | None) -> Non
     stream.close()
 
 
-def run_on(t: Target, command: str, *, timeout: float | None = None,
-           on_stdout: Callable[[str], None] | None = None, on_stderr: Callable[[str], None] | None = None) -> NodeRun:
+def run_on(t: Target, command: str, *, timeout: float | None = None, on_stdout: Callable[[str], None] | None = None,
+           on_stderr: Callable[[str], None] | None = None, stdin_text: str | None = None) -> ExecResult:
     """`command` on one node over SSH, its lines streamed to the callbacks as they come; killed after
-    `timeout` seconds (the remote side gets the hang-up: ssh's session ends)."""
+    `timeout` seconds (the remote side gets the hang-up: ssh's session ends). `stdin_text` (a program,
+    a secret) goes to the command's stdin, never onto a command line."""
     import threading
     import time
 
@@ -247,11 +253,16 @@ def run_on(t: Target, command: str, *, timeout: float | None = None,
     with key_path(t) as key:
         argv = ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=command)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE,
+                                start_new_session=True)
         pumps = [threading.Thread(target=_pump, args=(proc.stdout, out, on_stdout), daemon=True),
                  threading.Thread(target=_pump, args=(proc.stderr, err, on_stderr), daemon=True)]
         for p in pumps:
             p.start()
+        if stdin_text is not None:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.write(stdin_text)
+                proc.stdin.close()
         timed_out = False
         try:
             proc.wait(timeout=timeout)
@@ -267,23 +278,23 @@ def run_on(t: Target, command: str, *, timeout: float | None = None,
                 proc.wait()
         for p in pumps:
             p.join(timeout=5)
-    return NodeRun(t.node, t.host, None if timed_out else proc.returncode, "".join(out), "".join(err), timed_out,
-                   round(time.monotonic() - start, 2))
+    return ExecResult(t.node, t.host, command, None if timed_out else proc.returncode, "".join(out), "".join(err),
+                      timed_out, round(time.monotonic() - start, 2))
 
 
 def run_on_many(targets: list[Target], command: str, *, timeout: float | None = None, parallel: int = 16,
-                on_line: Callable[[str, str, str], None] | None = None) -> list[NodeRun]:
+                on_line: Callable[[str, str, str], None] | None = None) -> list[ExecResult]:
     """`command` on every target at once (at most `parallel` at a time); `on_line(node, stream, line)`
     gets each line as it comes. Results in the targets' order; one node's failure never stops another."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(t: Target) -> NodeRun:
+    def one(t: Target) -> ExecResult:
         try:
             return run_on(t, command, timeout=timeout,
                           on_stdout=(lambda ln, n=t.node: on_line(n, "stdout", ln)) if on_line else None,
                           on_stderr=(lambda ln, n=t.node: on_line(n, "stderr", ln)) if on_line else None)
         except OSError as e:  # ssh missing, too many open files, ...
-            return NodeRun(t.node, t.host, 255, "", f"{type(e).__name__}: {e}\n", False, 0.0)
+            return ExecResult(t.node, t.host, command, 255, "", f"{type(e).__name__}: {e}\n", False, 0.0)
 
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets)))) as pool:
         return list(pool.map(one, targets))
@@ -296,7 +307,7 @@ def _ssh_pipe(t: Target, key: str, command: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=command), **kw)
 
 
-def copy_to(t: Target, local: Path, remote: str, *, timeout: float | None = None) -> NodeRun:
+def copy_to(t: Target, local: Path, remote: str, *, timeout: float | None = None) -> ExecResult:
     """Copy a local file or folder to `remote` on the node, like `scp -r`: into `remote` when it is a
     folder there (or ends with /), else as `remote`. Streamed over the SSH connection (tar for folders);
     a file lands under a temp name first, so a broken copy never leaves half a file at `remote`."""
@@ -324,7 +335,7 @@ def copy_to(t: Target, local: Path, remote: str, *, timeout: float | None = None
         return _finish(t, proc, tar, timeout, start)
 
 
-def copy_from(t: Target, remote: str, local: Path, *, timeout: float | None = None) -> NodeRun:
+def copy_from(t: Target, remote: str, local: Path, *, timeout: float | None = None) -> ExecResult:
     """Copy a file or folder from the node to `local`: into `local` when it is a folder, else as `local`."""
     import time
 
@@ -336,7 +347,8 @@ def copy_from(t: Target, remote: str, local: Path, *, timeout: float | None = No
     kind = probe.stdout.strip()
     if probe.exit_code != 0 or kind not in ("dir", "file"):
         err = probe.stderr or (f"{remote}: no such file or folder on {t.node}\n" if kind == "none" else "")
-        return NodeRun(t.node, t.host, probe.exit_code or 1, "", err, probe.timed_out, probe.duration_s)
+        return ExecResult(t.node, t.host, f"copy {t.node}:{remote}", probe.exit_code or 1, "", err, probe.timed_out,
+                          probe.duration_s)
     dest = local / Path(remote.rstrip("/")).name if local.is_dir() else local
     with key_path(t) as key:
         if kind == "dir":
@@ -358,7 +370,7 @@ def copy_from(t: Target, remote: str, local: Path, *, timeout: float | None = No
 
 
 def _finish(t: Target, proc: subprocess.Popen, tar: subprocess.Popen | None, timeout: float | None,
-            start: float) -> NodeRun:
+            start: float) -> ExecResult:
     import time
 
     timed_out = False
@@ -375,4 +387,4 @@ def _finish(t: Target, proc: subprocess.Popen, tar: subprocess.Popen | None, tim
             code = tar_code
             err = (err or b"") + f"local tar exited {tar_code}\n".encode()
     text = (err or b"").decode(errors="replace") if isinstance(err, bytes) else (err or "")
-    return NodeRun(t.node, t.host, code, "", text, timed_out, round(time.monotonic() - start, 2))
+    return ExecResult(t.node, t.host, "copy", code, "", text, timed_out, round(time.monotonic() - start, 2))

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from styx.app.pricing import iso
 from styx.app.project import (  # noqa: F401  (re-exported for the commands)
     EXIT_FAILED,
     EXIT_OK,
@@ -64,12 +65,6 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, set | tuple):
         return list(o)
     return str(o)
-
-
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def human_duration(seconds: float | None) -> str:

@@ -15,7 +15,7 @@ from styx.app.cli.common import (
     is_interactive,
     json_option,
     make_engine,
-    open_stack,
+    pick_stack,
     stack_option,
 )
 
@@ -33,7 +33,7 @@ def down(stack_name, backend, yes, keep_stack, as_json):
     from styx.app.cli.launch import progress_update
 
     engine = make_engine(backend)
-    name = open_stack(engine, stack_name).name
+    name = pick_stack(engine, stack_name)  # api.down opens it (and says so when it does not exist)
     if not yes:
         if not is_interactive() or as_json:
             raise StyxError(f"refusing to destroy {name} without --yes (stdin is not a terminal)", EXIT_USAGE)
