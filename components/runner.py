@@ -11,6 +11,8 @@ bound on a running remote command and shows the text in the node's process list.
 - the styx library (`setup_scripts/lib.sh`) is written once per node by the gate, content-addressed
   (`/var/lib/styx/lib/<sha>.sh`); the gate's trigger holds its hash, so a new library re-runs the
   chain;
+- the same program answers `styx drift`: run with the action `verify`, every phase script checks,
+  read-only, that the node still is as the phase left it (`verify()` beside its `main()`);
 - the wrapper bounds the phase with `timeout` (a message names the node, the phase and the limit)
   and watches its SSH session: when the connection goes (Ctrl-C of `styx launch`, a killed engine),
   the phase's process group is stopped.
@@ -93,8 +95,9 @@ def program(phase: str, body: str, env: Mapping[str, str], *, undo: Undo | None 
         out.append("exit 0\nfi\n")
     out.append(_exports({"STYX_PHASE": phase, **env}))
     out.append(_source_lib(phase))
-    if generation:
-        out.append(f"styx_generation_claim {shlex.quote(phase)} {generation}\n")
+    if generation:  # `verify` (styx drift) only reads: it never claims the node
+        out.append(f'[ "${{STYX_ACTION:-create}}" = verify ] || '
+                   f'styx_generation_claim {shlex.quote(phase)} {generation}\n')
     out.append(body)
     return "".join(out)
 
@@ -112,5 +115,8 @@ def gate_program(body: str, env: Mapping[str, str]) -> str:
         f"if ! cmp -s \"$t\" {p} 2>/dev/null; then $s install -d -m 0755 {LIB_DIR} && "
         f"$s install -m 0644 \"$t\" {p}.new && $s mv -f {p}.new {p}; fi\nrm -f \"$t\"\n"
     )
-    return "# styx gate (program on stdin; generated)\n" + _exports({"STYX_PHASE": "wait_ssh", **env}) + install + \
-        _source_lib("wait_ssh") + body
+    # `verify` (styx drift): reachable and the library in place; it writes nothing
+    verify = (f'if [ "${{STYX_ACTION:-create}}" = verify ]; then\n{_source_lib("wait_ssh")}'
+              f"styx_result ok {shlex.quote('reachable; styx library ' + lib_hash() + ' in place')}\nexit 0\nfi\n")
+    return "# styx gate (program on stdin; generated)\n" + _exports({"STYX_PHASE": "wait_ssh", **env}) + verify + \
+        install + _source_lib("wait_ssh") + body
