@@ -344,7 +344,7 @@ check_drift() {
   if [[ ${#SPECS[@]} -gt 0 ]]; then
     "$py" -c "$PIP_CHECK_PY" "${SPECS[@]}" 2>"$err" || rc=$?
     if [[ $rc -ne 0 ]]; then
-      problems+=("$(sed -n 's/^unsatisfied: //p' "$err" | head -n 5 | paste -sd, - | sed 's/,/, /g') not satisfied")
+      problems+=("$(sed -n 's/^unsatisfied: //p' "$err" | head -n 5 | awk 'NR > 1 {printf ", "} {printf "%s", $0}') not satisfied")
     fi
   fi
   styx_verdict "python $have at $py, ${#SPECS[@]} pip specs satisfied" "${problems[@]}"

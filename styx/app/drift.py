@@ -104,14 +104,15 @@ def plain(v: Any) -> Any:
 
 
 def _phase_of(create: Any) -> tuple[str, str, int] | None:
-    """(phase, node, limit) from styx's wrapper command text (`... styx PHASE NODE LIMIT create`)."""
+    """(phase, node, limit) from styx's wrapper command text (`exec bash -c WRAPPER styx PHASE NODE LIMIT
+    create`)."""
     if not isinstance(create, str):
         return None
     try:
         words = shlex.split(create)
     except ValueError:
         return None
-    if len(words) < 8 or words[0] != "bash" or words[-5] != "styx" or words[-1] != "create":
+    if len(words) < 8 or words[-8:-6] != ["bash", "-c"] or words[-5] != "styx" or words[-1] != "create":
         return None
     try:
         return words[-4], words[-3], int(words[-2])
