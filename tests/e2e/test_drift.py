@@ -89,7 +89,8 @@ def test_drift_found_exactly_repaired_exactly_then_a_removed_sandbox_rebuilt(cli
         later_on_w1 = {("worker-1", p) for p in ("file_sync", "env_vars", "workdir", "custom-mark", "ray")}
         # the drifted phases and those after them on their node; the workers' Ray rejoins the restarted head
         assert replaced == later_on_head | later_on_w1 | {("worker-0", "ray")}, fixed["replaced"]
-        assert ran(fixed["phases"]) == replaced, fixed["phases"]
+        assert {"resource": "driftx-worker-1-file_sync-copy"} in fixed["replaced"]  # the archive goes again too
+        assert ran(fixed["phases"]) == replaced | {("worker-1", "file_sync-copy")}, fixed["phases"]
         again = cli.json("drift", "--stack", NAME)
         assert again["clean"], again
         assert alive(cli) == 3
