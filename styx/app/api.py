@@ -825,6 +825,11 @@ def repair(stack: str | None = None, *, backend: str | None = None, report: Any 
     what = dr.describe(urns, dep)
     info(f"repairing {session.name}: " + ", ".join(f"{w['node']}/{w['phase']}" if "node" in w else w["resource"]
                                                    for w in what))
+    retired = dr.retire_undos(dep, urns)
+    if retired:  # the old instance of a create-first phase must not undo its same-generation replacement
+        import_state = getattr(session, "import_deployment", None)
+        if import_state is not None:
+            import_state(dep)
     session.bind_program()
     session.up_options = {"replace": urns, "target": urns}
     names = [n.get("name") for n in outputs.get("nodes") or []]

@@ -8,10 +8,14 @@ here and only on a pipe) also answers the action `verify` (styx.components.runne
 - `check` runs, over SSH, the same wrapper and the same stdin as the engine did, with `verify`, on
   every node in parallel (the phases of one node in their order; a node that does not answer its
   gate is `unreachable` and the rest of its phases are not tried). Nothing reaches a command line.
-- `repair_targets` is what a repair replaces through the engine: on each node, its first drifted
-  phase and every phase after it (their state may rest on it); when the head's Ray is among them,
-  every worker's Ray too (a restarted head is a new cluster they must rejoin); and a machine that is
-  gone (the backend says so: `Backend.gone_machines`) is replaced, which re-runs all of its phases.
+- `repair_targets` is what a repair replaces through the engine (`up --replace U --target U`): on
+  each node, its first drifted phase and every phase after it (their state may rest on it); when
+  the head's Ray is among them, every worker's Ray too (a restarted head is a new cluster they must
+  rejoin); and a machine that is gone (the backend says so: `Backend.gone_machines`) with all of its
+  phases.
+  A create-first phase (file_sync) is replaced with the same parameters, so its generation guard
+  cannot tell the old resource from the new: its undo is dropped from the state first
+  (`retire_undos`), and the old one leaves without removing what the new one wrote.
 - the last report of each stack is kept under STYX_HOME for `styx status`.
 """
 
@@ -246,6 +250,23 @@ def repair_targets(report: DriftReport, deployment: Mapping[str, Any], *, head: 
     if head_ray and head_ray in urns:
         urns += [p.urn for name, chain in phases.items() if name != head for p in chain if p.phase == "ray"]
     return list(dict.fromkeys(urns))
+
+
+def retire_undos(deployment: dict[str, Any], urns: Iterable[str]) -> list[str]:
+    """Drop the undo of each create-first phase among `urns` from the state (in place), so that its
+    replacement (same parameters, so the same generation: the guard cannot tell them apart) is not
+    undone by the old resource's delete, which runs after the new one's create. Returns their URNs."""
+    from styx.components.phases import PHASES
+
+    create_first = {ph.name for ph in PHASES if ph.undo and not ph.replace_delete_first}
+    want = {p.urn for p in phase_resources(deployment) if p.urn in set(urns) and p.phase in create_first}
+    done = []
+    for r in deployment.get("resources") or []:
+        if r.get("urn") in want and (r.get("inputs") or {}).get("delete"):
+            for part in ("inputs", "outputs"):
+                (r.get(part) or {}).pop("delete", None)
+            done.append(r["urn"])
+    return done
 
 
 def describe(urns: Iterable[str], deployment: Mapping[str, Any]) -> list[dict[str, str]]:

@@ -385,6 +385,12 @@ class StackSession:
         return sum(1 for r in dep.get("resources") or []
                    if r.get("type") == "command:remote:Command" and "stdin" not in (r.get("inputs") or {}))
 
+    def import_deployment(self, deployment: dict[str, Any]) -> None:
+        """`pulumi stack import` of an edited export (secrets are encrypted again by the stack)."""
+        from pulumi import automation as auto
+
+        self.stack.import_stack(auto.Deployment(version=3, deployment=deployment))
+
     # -- pending operations (left by a crash or a hard stop)
     def pending_operations(self) -> list[dict[str, Any]]:
         dep = self.stack.export_stack()

@@ -132,3 +132,18 @@ def test_the_last_report_is_kept_per_backend(tmp_path, monkeypatch):
     assert dr.last("s", "file:///a")["drifted"] == [{"node": "head", "phase": "env_vars", "detail": ""}]
     assert dr.last("s", "file:///b") is None
     assert r.as_dict()["clean"] is False and report().as_dict()["clean"] is True
+
+
+def test_only_a_create_first_phase_loses_its_undo_before_its_repair():
+    st = state(("worker-1",))
+    for r in st["resources"]:
+        if r.get("type") == "command:remote:Command":
+            r["inputs"]["delete"] = "exec bash -c ... delete"
+            r["outputs"] = {"delete": "exec bash -c ... delete", "stdout": "x"}
+    urns = dr.repair_targets(report(worker_1=("file_sync",)), st)
+    got = dr.retire_undos(st, urns)
+    assert names(got) == ["c-worker-1-file_sync"]
+    fs = next(r for r in st["resources"] if r["urn"] == got[0])
+    assert "delete" not in fs["inputs"] and fs["outputs"] == {"stdout": "x"}
+    ray = next(r for r in st["resources"] if r["urn"].endswith("c-worker-1-ray"))
+    assert ray["inputs"]["delete"]  # delete-first phases keep theirs: the undo runs before the new create
