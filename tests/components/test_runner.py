@@ -124,3 +124,22 @@ def test_an_old_generation_undo_never_removes_what_its_replacement_wrote(tmp_pat
     assert new.returncode == 0 and new.stdout.strip() == "styx env_vars-undo: ok: removed"
     assert not target.exists()
     assert not (tmp_path / "state" / "generations" / "env_vars").exists()
+
+
+def test_parse_program_reads_back_parameters_and_script():
+    """The inverse of `program`'s export line (quotes, line breaks, `'` inside), with the undo part,
+    the library lines and the generation hashes left out of the script (a chain change is not a
+    script change)."""
+    env = {"A": "x y", "B": "l1\nl2", "C": "it's", "D": "", "E": '$HOME "q"'}
+    body = "echo hi\nstyx_result ok done\n"
+    undo = runner.Undo("rm -f /x\n", {"STYX_VENV_DIR": "/v"})
+    p1 = runner.program("ray", body, env, undo=undo, generation="gen1")
+    p2 = runner.program("ray", body, env, undo=undo, generation="gen2")
+    got_env, got_body = runner.parse_program(p1)
+    assert got_env == {**env, "STYX_PHASE": "ray"}
+    assert got_body.endswith(body) and "rm -f /x" in got_body and "gen1" not in got_body
+    assert runner.parse_program(p2) == (got_env, got_body)
+    assert runner.parse_program(runner.program("x", body, {"K": "1"}))[1] == body
+    assert runner.parse_program(runner.gate_program("true\n", {"STYX_NODE_NAME": "h"}))[0] == {
+        "STYX_NODE_NAME": "h", "STYX_PHASE": "wait_ssh"}
+    assert runner.parse_program("not a program") == ({}, "not a program")

@@ -227,6 +227,18 @@ def test_preview_diff(launched):
     assert "~triggers" in json.loads(run("preview", "--diff", "--json").stdout)["diff"]
 
 
+def test_preview_markdown_to_stdout_and_file(launched, tmp_path):
+    r = run("preview", "--markdown")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("### Stack `demo`: 4 to create, 1 to replace\n")
+    assert "| worker-0 | `(node)` | create | new node: " in r.stdout
+    assert "| per hour | $0.0000 | $0.0000 |" in r.stdout and "**Policy:** not checked" in r.stdout
+    out = tmp_path / "p.md"
+    r = run("preview", "--markdown", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    assert out.read_text().startswith("### Stack `demo`") and json.loads(r.stdout)["report"]["stack"] == "demo"
+
+
 def test_preview_of_a_new_config_leaves_no_stack(fake_engine, cluster_file):
     r = run("preview", str(cluster_file()), "--json")
     assert r.exit_code == 0, r.output
