@@ -7,15 +7,18 @@
     pr_preview.py comment --repo OWNER/NAME --pr N --body FILE  post it, or update the one posted before
     pr_preview.py marked --stacks JSON                          those marked `styx:launch_on_merge: true`
     pr_preview.py launch --stacks JSON                          `styx launch --yes` of each
+    pr_preview.py plugins                                       install the cloud provider plugins
 
 (JSON: a list of stack names, as `affected` and `marked` print it.)
 
 Affected stacks: a change under components/, setup_scripts/ or styx/ (or to stacks/schema.json,
 __main__.py, Pulumi.yaml, pyproject.toml) affects every stack; a change to stacks/Pulumi.X.yaml affects
-X. The comment is found again by its hidden marker (`<!-- styx-preview -->`) through the GitHub API
-(`gh api`, which reads GH_TOKEN), so later pushes update one comment instead of adding more.
+X; a stack file with `config: styx:pr_preview: false` is left out (the local stack: its preview
+needs root and the sandbox tools, which a hosted runner lacks). The comment is found again by its
+hidden marker (`<!-- styx-preview -->`) through the GitHub API (`gh api`, which reads GH_TOKEN), so
+later pushes update one comment instead of adding more.
 A stack is launched on merge when its stack file says so (`config: styx:launch_on_merge: true`).
-Standard library only (PyYAML for `marked`, which runs after the install); tested with a fake `gh`.
+Standard library and PyYAML (installed with styx); tested with a fake `gh` and a fake `pulumi`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ MARKER = "<!-- styx-preview -->"
 ALL_PREFIXES = ("components/", "setup_scripts/", "styx/")
 ALL_FILES = ("stacks/schema.json", "__main__.py", "Pulumi.yaml", "pyproject.toml")
 MERGE_KEY = "styx:launch_on_merge"
+PREVIEW_KEY = "styx:pr_preview"
+# the provider SDKs styx pins (pyproject.toml); their plugins are installed at the same versions
+PROVIDERS = ("aws", "gcp", "kubernetes", "tls")
 MAX_COMMENT = 65000  # GitHub's limit on a comment body is 65536 characters
 
 
@@ -40,13 +46,22 @@ def all_stacks(root: Path = ROOT) -> list[str]:
 
 
 def affected(changed: list[str], root: Path = ROOT) -> list[str]:
-    """The stacks (with a stack file in `root`) that a change to the paths `changed` affects."""
+    """The stacks (with a stack file in `root`, not opted out) that a change to the paths `changed` affects."""
     stacks = all_stacks(root)
-    if any(p.startswith(ALL_PREFIXES) or p in ALL_FILES for p in changed):
-        return stacks
-    hit = {p[len("stacks/Pulumi."):-len(".yaml")] for p in changed
-           if p.startswith("stacks/Pulumi.") and p.endswith(".yaml")}
-    return [s for s in stacks if s in hit]
+    if not any(p.startswith(ALL_PREFIXES) or p in ALL_FILES for p in changed):
+        hit = {p[len("stacks/Pulumi."):-len(".yaml")] for p in changed
+               if p.startswith("stacks/Pulumi.") and p.endswith(".yaml")}
+        stacks = [s for s in stacks if s in hit]
+    return [s for s in stacks if _stack_config(s, root).get(PREVIEW_KEY) is not False]
+
+
+def _stack_config(stack: str, root: Path) -> dict:
+    import yaml
+
+    p = root / "stacks" / f"Pulumi.{stack}.yaml"
+    if not p.is_file():
+        return {}
+    return (yaml.safe_load(p.read_text()) or {}).get("config") or {}
 
 
 def changed_files(base: str, head: str, root: Path = ROOT) -> list[str]:
@@ -57,17 +72,28 @@ def changed_files(base: str, head: str, root: Path = ROOT) -> list[str]:
 
 def marked(stacks: list[str], root: Path = ROOT) -> list[str]:
     """The stacks whose stack file has `config: styx:launch_on_merge: true`."""
-    import yaml
+    return [s for s in stacks if _stack_config(s, root).get(MERGE_KEY) is True]
 
-    out = []
-    for s in stacks:
-        p = root / "stacks" / f"Pulumi.{s}.yaml"
-        if not p.is_file():
+
+def plugins() -> int:
+    """`pulumi plugin install resource <p> <version>` for each provider SDK styx pins (the version
+    installed in this Python), with styx's engine and PULUMI_HOME (the command provider is already
+    there: toolchain/install-pulumi.sh)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from styx.app import engine
+
+    env = {**os.environ, "PULUMI_HOME": str(engine.pulumi_home()), "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    failed = 0
+    for p in PROVIDERS:
+        try:
+            v = version(f"pulumi-{p}")
+        except PackageNotFoundError:
             continue
-        cfg = (yaml.safe_load(p.read_text()) or {}).get("config") or {}
-        if cfg.get(MERGE_KEY) is True:
-            out.append(s)
-    return out
+        r = subprocess.run([str(engine.toolchain_bin() / "pulumi"), "plugin", "install", "resource", p, v],
+                           env=env, check=False)
+        failed += r.returncode != 0
+    return failed
 
 
 def _styx(*args: str) -> list[str]:
@@ -175,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--stacks", required=True, type=_names)
     la = sub.add_parser("launch")
     la.add_argument("--stacks", required=True, type=_names)
+    sub.add_parser("plugins")
     ns = ap.parse_args(argv)
     if ns.cmd == "affected":
         print(json.dumps(affected(changed_files(ns.base, ns.head))))
@@ -188,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(marked(ns.stacks)))
     elif ns.cmd == "launch":
         return 1 if launch(ns.stacks) else 0
+    elif ns.cmd == "plugins":
+        return 1 if plugins() else 0
     return 0
 
 

@@ -30,7 +30,8 @@ pp = _load()
 @pytest.fixture
 def repo(tmp_path):
     (tmp_path / "stacks").mkdir()
-    for s, extra in (("a", "  styx:launch_on_merge: true\n"), ("b", ""), ("c", "  styx:launch_on_merge: 'yes'\n")):
+    for s, extra in (("a", "  styx:launch_on_merge: true\n"), ("b", ""), ("c", "  styx:launch_on_merge: 'yes'\n"),
+                     ("d", "  styx:pr_preview: false\n  styx:launch_on_merge: true\n")):
         (tmp_path / "stacks" / f"Pulumi.{s}.yaml").write_text(f"config:\n  styx:cluster: {{name: {s}}}\n{extra}")
     (tmp_path / "stacks" / "schema.json").write_text("{}")
     return tmp_path
@@ -41,7 +42,7 @@ def repo(tmp_path):
     ([".github/workflows/preview.yml", "tests/x.py"], []),
     (["stacks/Pulumi.b.yaml"], ["b"]),
     (["stacks/Pulumi.b.yaml", "stacks/Pulumi.gone.yaml"], ["b"]),  # a removed stack file: nothing to preview
-    (["components/node.py"], ["a", "b", "c"]),
+    (["components/node.py"], ["a", "b", "c"]),  # d is opted out
     (["setup_scripts/ray.sh"], ["a", "b", "c"]),
     (["styx/app/api.py"], ["a", "b", "c"]),
     (["stacks/schema.json"], ["a", "b", "c"]),
@@ -49,6 +50,11 @@ def repo(tmp_path):
 ])
 def test_affected(repo, changed, want):
     assert pp.affected(changed, repo) == want
+
+
+def test_a_stack_opted_out_of_previews_is_never_affected(repo):
+    assert "d" in pp.all_stacks(repo)
+    assert pp.affected(["stacks/Pulumi.d.yaml"], repo) == []
 
 
 def test_marked_needs_a_literal_true(repo):
@@ -113,6 +119,22 @@ elif method == "PATCH":
     next(c for c in state["comments"] if c["id"] == cid)["body"] = body["body"]
 json.dump(state, open(db, "w"))
 '''
+
+
+def test_plugins_installs_each_pinned_provider(tmp_path, monkeypatch):
+    from importlib.metadata import version
+
+    log = tmp_path / "calls"
+    fake = tmp_path / "pulumi"
+    fake.write_text(f'#!/bin/sh\necho "$PULUMI_HOME $*" >> {log}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("STYX_PULUMI_BIN_DIR", str(tmp_path))
+    monkeypatch.setenv("STYX_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PULUMI_HOME", raising=False)
+    assert pp.plugins() == 0
+    lines = log.read_text().splitlines()
+    assert lines == [f"{tmp_path / 'home' / 'pulumi'} plugin install resource {p} {version('pulumi-' + p)}"
+                     for p in pp.PROVIDERS]
 
 
 def test_comment_created_then_updated(tmp_path, monkeypatch):
