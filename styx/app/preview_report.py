@@ -106,12 +106,32 @@ def _phase_reasons(st: Step) -> tuple[list[str], bool]:
     if not own and 0 in trig:
         reasons.append("its hash changed")
         own = True
-    for k in st.diffs:  # anything else the provider compares (timeouts, connection, ...)
+    for k in st.diffs:  # anything else the provider compares: the command text (its time limit), the connection
         top = re.split(r"[.\[]", k, maxsplit=1)[0]
-        if top not in ("stdin", "triggers") and f"{top} changed" not in reasons:
-            reasons.append(f"{top} changed")
+        if top in ("stdin", "triggers"):
+            continue
+        if top in ("create", "delete", "update"):
+            line = _limit_change(old_in.get(top), new_in.get(top))
+        elif top == "connection":
+            line = "connection changed (address, user or key)"
+        else:
+            line = f"{top} changed"
+        if line not in reasons:
+            reasons.append(line)
             own = own or top != "connection"
     return reasons, own
+
+
+def _limit_change(old: Any, new: Any) -> str:
+    """The command text is runner.command_text: `... styx PHASE NODE LIMIT ACTION`; only LIMIT varies."""
+    def limit(text: Any) -> str | None:
+        parts = text.rsplit(" ", 2) if isinstance(text, str) and not _masked(text) else []
+        return parts[1] if len(parts) == 3 and parts[1].isdigit() else None
+
+    a, b = limit(old), limit(new)
+    if a and b and a != b:
+        return f"time limit changed: {a}s → {b}s (setup.timeouts)"
+    return "command text changed"
 
 
 def _other_reasons(st: Step) -> list[str]:

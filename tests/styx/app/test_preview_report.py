@@ -170,6 +170,16 @@ def test_parameters_diff_and_a_leaked_secret_is_scrubbed():
     assert SENTINEL not in md and "[secret]" in md
 
 
+def test_a_time_limit_change_is_named():
+    p = program("custom-setup", "echo setup\n", {})
+    old = {**phase_inputs(p, "s", "c"), "create": runner.command_text("custom-setup", "head", 3600, "create")}
+    new = {**old, "create": runner.command_text("custom-setup", "head", 60, "create")}
+    rep, _ = render([pre("update", REMOTE_T, "prv-head-custom-setup", old, new, {"create": "update"})],
+                    {"update": 1}, nodes=("head",))
+    assert rep["nodes"][0]["rows"][0] == {"phase": "custom-setup", "op": "update",
+                                          "why": ["time limit changed: 3600s → 60s (setup.timeouts)"]}
+
+
 def test_policy_findings_and_prices():
     evs = same_events(("head",))
     evs.append(ev.EngineEvent.from_json({"sequence": 0, "timestamp": 0, "policyEvent": {
