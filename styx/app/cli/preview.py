@@ -51,16 +51,18 @@ def preview(config, stack_name, backend, show_diff, markdown, policy_packs, as_j
                 f.write(text)
             info(f"{name}: preview written to {markdown}")
     if as_json:
+        import json
+
         from styx.app.preview_report import scrub
 
         body = {"ok": result.ok, "stack": name, "changes": summary, "nodes": result.nodes, "rows": rows,
                 "report": result.report}
+        if not result.ok:  # only mandatory policy findings make a preview come back not ok
+            body.update(error=result.report.get("error"), exit_code=1)
         if show_diff:
             body["diff"] = result.diff
-        import json
-
         emit_json(json.loads(scrub(json.dumps(body), result.redact)))
-        return
+        raise SystemExit(0 if result.ok else 1)
     if markdown == "-":
         raise SystemExit(0 if result.ok else 1)
     if show_diff:

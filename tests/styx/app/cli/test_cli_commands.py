@@ -239,6 +239,35 @@ def test_preview_markdown_to_stdout_and_file(launched, tmp_path):
     assert out.read_text().startswith("### Stack `demo`") and json.loads(r.stdout)["report"]["stack"] == "demo"
 
 
+def test_preview_failed_on_mandatory_policy_findings_still_reports(launched, monkeypatch, tmp_path):
+    from pulumi.automation import events as ev
+
+    session = launched.stacks["demo"]
+    seen = {}
+
+    def preview(on_event=None, diff=False, policy_packs=None):
+        seen["packs"] = policy_packs
+        on_event(ev.EngineEvent.from_json({"sequence": 0, "timestamp": 0, "policyEvent": {
+            "message": "port 6379 open to 0.0.0.0/0", "color": "never", "policyName": "styx-ray-ports-not-public",
+            "policyPackName": "styx-security", "policyPackVersion": "0.1.0", "enforcementLevel": "mandatory",
+            "resourceUrn": "urn:pulumi:demo::styx::aws:ec2/securityGroup:SecurityGroup::demo-sg"}}))
+        return OpResult(False, error="error: preview failed: 1 mandatory policy violation")
+
+    monkeypatch.setattr(session, "preview", preview)
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    r = run("preview", "--markdown", "--policy-pack", str(pack))
+    assert r.exit_code == 1
+    assert seen["packs"] == [str(pack.resolve())]
+    assert "> **preview failed:** mandatory policy findings" in r.stdout
+    assert "| mandatory | `styx-ray-ports-not-public` | `(cluster)/sg` | port 6379 open to 0.0.0.0/0 |" in r.stdout
+    body = json.loads(run("preview", "--json", "--policy-pack", str(pack)).stdout)
+    assert body["ok"] is False and body["exit_code"] == 1 and body["report"]["policy"][0]["level"] == "mandatory"
+    monkeypatch.setattr(session, "preview", lambda **kw: OpResult(False, error="error: boom"))
+    r = run("preview", "--markdown")
+    assert r.exit_code == 1 and "boom" in r.output and "### Stack" not in r.stdout
+
+
 def test_preview_of_a_new_config_leaves_no_stack(fake_engine, cluster_file):
     r = run("preview", str(cluster_file()), "--json")
     assert r.exit_code == 0, r.output
