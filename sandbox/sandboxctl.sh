@@ -771,6 +771,19 @@ cmd_init() {
   exec /usr/sbin/sshd -D -e
 }
 
+# exit 0: the node's sandbox runs; 1: it does not (gone); 2: cannot tell
+cmd_node_alive() {
+  need_env STYX_SB_CLUSTER STYX_SB_NODE
+  valid_cluster "$STYX_SB_CLUSTER"
+  valid_node "$STYX_SB_NODE"
+  if node_running "$STATE_DIR/$STYX_SB_CLUSTER/$STYX_SB_NODE" "$(ns_name "$STYX_SB_CLUSTER" "$STYX_SB_NODE")"; then
+    echo "running"
+    return 0
+  fi
+  echo "gone"
+  return 1
+}
+
 cmd_node_down() {
   check_root
   need_env STYX_SB_CLUSTER STYX_SB_NODE
@@ -906,7 +919,7 @@ cmd_status() {
 
 usage() {
   cat >&2 <<'EOF'
-usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|status
+usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|node-alive|status
 All parameters come from STYX_SB_* / STYX_CACHE_DIR environment variables;
 see sandbox/README.md.
 EOF
@@ -921,6 +934,7 @@ main() {
   node-up) cmd_node_up ;;
   node-down) cmd_node_down ;;
   status) cmd_status ;;
+  node-alive) cmd_node_alive ;;
   _init) cmd_init ;;
   help | -h | --help) usage ;;
   *)

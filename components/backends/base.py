@@ -403,3 +403,9 @@ class Backend(ABC):
     def outputs(self, ctx: ProvisionContext, head: NodeHandle) -> dict[str, Any]:
         """Extra stack outputs (e.g. a port-forward command)."""
         return {}
+
+    def gone_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> list[str] | None:
+        """Which of `nodes` have lost their machine outside Pulumi (a removed sandbox, a terminated
+        VM). None: this backend cannot tell by itself, and the engine finds out by refreshing the
+        machine resources (their provider reads them)."""
+        return None

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,18 @@ class LocalBackend(Backend):
             lines = [ln for ln in (r.stderr or r.stdout).strip().splitlines() if ln.strip()]
             return [f"styx:cluster.cloud: local backend cannot run here: {lines[-1] if lines else 'preflight failed'}"]
         return []
+
+    def gone_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> list[str] | None:
+        """Nodes whose sandbox no longer runs (removed or stopped outside Pulumi: `sandboxctl node-alive`)."""
+        cfg = ClusterConfig.model_validate(cluster)
+        env = {**os.environ, **self._net_env(cfg)}
+        gone = []
+        for n in nodes:
+            r = subprocess.run(["bash", str(SANDBOXCTL), "node-alive"], env={**env, "STYX_SB_NODE": n},
+                               capture_output=True, text=True, check=False)
+            if r.returncode == 1 and r.stdout.strip() == "gone":
+                gone.append(n)
+        return gone
 
     def _net_env(self, cfg: ClusterConfig) -> dict[str, str]:
         net = ipaddress.IPv4Network(cfg.local.subnet)

@@ -231,6 +231,8 @@ class StackSession:
         self.runner = _Runner(stack.workspace.pulumi_command)
         stack.workspace.pulumi_command = self.runner
         self._config_cache: dict[str, str] | None = None
+        # extra options of the next `up` (`replace`/`target` URNs: styx repair, a machine gone outside Pulumi)
+        self.up_options: dict[str, list[str]] = {}
 
     # -- config + metadata
     def cluster(self) -> dict[str, Any] | None:
@@ -324,8 +326,21 @@ class StackSession:
         return self.runner.interrupt()
 
     def up(self, on_event: OnEvent | None = None, on_output: Callable[[str], None] | None = None) -> OpResult:
+        opts = {k: v for k, v in self.up_options.items() if v}
         return self._op(lambda: self.stack.up(on_event=on_event, on_output=on_output or _drop, color="never",
-                                              suppress_progress=True, parallel=eng.PARALLEL), "up")
+                                              suppress_progress=True, parallel=eng.PARALLEL, **opts), "up")
+
+    def refresh(self, target: list[str] | None = None) -> OpResult:
+        """`pulumi refresh` (of `target` only): the providers read their resources back."""
+        return self._op(lambda: self.stack.refresh(target=target, color="never", on_output=_drop,
+                                                   suppress_progress=True, parallel=eng.PARALLEL), "refresh")
+
+    def deployment(self) -> dict[str, Any]:
+        """The state, secrets decrypted (`pulumi stack export --show-secrets`: on a pipe, never printed)."""
+        try:
+            return self.stack.export_stack().deployment or {}
+        except Exception:  # no state yet
+            return {}
 
     def preview(self, on_event: OnEvent | None = None, diff: bool = False,
                 policy_packs: list[str] | None = None) -> OpResult:

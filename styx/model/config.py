@@ -325,6 +325,8 @@ class CustomScript(_Model):
     inline: str | None = None
     file: str | None = None
     run_on: Literal["all", "head", "workers"] = "all"
+    check: str | None = Field(None, description="Read-only shell check for `styx drift`: exit 0 when the node "
+                              "still is as the script left it.")
 
     @model_validator(mode="after")
     def _one_source(self) -> CustomScript:
