@@ -492,7 +492,7 @@ def preview(config: Config = None, *, stack: str | None = None, backend: str | N
     info = on_info or _default_info
     engine = make_engine(backend)
     created = False
-    restore = None
+    restore = before = None  # before: the launch record's price (styx:pricing), if launched
     if config is not None:
         if isinstance(config, dict):
             cluster, base_dir, implied = copy.deepcopy(config), Path.cwd(), None
@@ -504,13 +504,16 @@ def preview(config: Config = None, *, stack: str | None = None, backend: str | N
         name = stack or implied or cluster["name"]
         existed = engine.exists(name)
         if existed:
-            restore = engine.open(name).cluster()
+            stored = engine.open(name)
+            # read before the config is written here: on a machine without the stack's settings (CI),
+            # both come from the backend's record of the last update
+            restore, before = stored.cluster(), stored.meta().get("styx:pricing")
         session = engine.create_or_select(name, cluster, base_dir)
         created = not existed
     else:
         name = pick_stack(engine, stack)
         session = open_stack(engine, name)
-        existed = True
+        before = session.meta().get("styx:pricing")
         cluster = session.cluster()
         if cluster is None:
             raise StyxError(f"stack {name} has no styx:cluster config; pass a CONFIG file", EXIT_FAILED)
@@ -521,7 +524,6 @@ def preview(config: Config = None, *, stack: str | None = None, backend: str | N
     from styx.model.config import parse_cluster
 
     collector = PlanCollector(cluster["name"], node_names(cluster))
-    before = session.meta().get("styx:pricing") if existed else None  # the launch record, if any
     packs = [str(Path(p).expanduser().resolve()) for p in policy_packs]
     try:
         result = session.preview(on_event=collector.handle, diff=diff, policy_packs=packs)

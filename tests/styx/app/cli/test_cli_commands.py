@@ -272,6 +272,13 @@ def test_preview_of_a_new_config_leaves_no_stack(fake_engine, cluster_file):
     r = run("preview", str(cluster_file()), "--json")
     assert r.exit_code == 0, r.output
     assert fake_engine.stacks == {}
+    md = run("preview", str(cluster_file()), "--markdown").stdout
+    assert "| per hour | — | $0.0000 |" in md  # never launched: no price before
+
+
+def test_preview_markdown_of_a_config_prices_the_launch_record(launched, cluster_file):
+    md = run("preview", str(cluster_file(local_cluster(workers=3))), "--markdown").stdout
+    assert "| per hour | $0.0000 | $0.0000 |" in md
 
 
 def test_preview_of_a_config_restores_the_stored_one(launched, cluster_file):
