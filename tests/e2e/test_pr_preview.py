@@ -1,8 +1,9 @@
 """`styx preview --markdown` of edits to a real stack (local backend, 1 head + 1 worker, no Ray: env
 vars, a secret_env with a sentinel value and a custom script), compared to golden files.
 
-One launch, then previews (nothing changes in between): no change; the custom script changed; the
-worker count 1 -> 2; the secret changed. The markdown is normalised for addresses only (the previews
+One launch, then previews (nothing changes in between): no change; the custom script changed (also
+from "another machine": a fresh STYX_HOME on the same backend, as in CI); the worker count 1 -> 2;
+the secret changed. The markdown is normalised for addresses only (the previews
 show none today; kept so a future row with an address does not make the test flaky). The sentinel
 secret never appears in the markdown, the --json report, or stderr. `styx down` in a finally.
 Regenerate the goldens with STYX_UPDATE_GOLDEN=1.
@@ -68,13 +69,13 @@ def test_preview_markdown_of_edits(cli):  # noqa: F811
         up = cli.json("launch", str(cfg))
         assert up["ok"] and [n["name"] for n in up["outputs"]["nodes"]] == ["head", "worker-0"]
 
-        def preview(case: str, c: dict) -> str:
+        def preview(case: str, c: dict, extra_env: dict | None = None) -> str:
             p = cli.tmp / f"{case}.yaml"
             p.write_text(json.dumps(c))
             out = cli.tmp / f"{case}.md"
             t = time.monotonic()
             r = cli.run("preview", str(p), "--stack", NAME, "--markdown", str(out), "--json",
-                        "--policy-pack", "policy")
+                        "--policy-pack", "policy", extra_env=extra_env)
             print(f"preview {case}: {time.monotonic() - t:.1f}s")
             assert r.returncode == 0, r.stderr[-3000:]
             for text in (r.stdout, r.stderr, out.read_text()):
@@ -91,6 +92,13 @@ def test_preview_markdown_of_edits(cli):  # noqa: F811
         c["setup"]["custom_scripts"][0]["inline"] = HELLO + "\necho again >> /tmp/prv-hello"
         md = preview("script-changed", c)
         assert "| head | `custom-hello` | replace | script changed |" in md
+
+        # as in CI: another machine (a fresh STYX_HOME, no stack settings there) on the same backend and
+        # passphrase gets the same section, the price before from the backend's record of the launch
+        home = Path(cli.env["STYX_HOME"])
+        ci_env = {"STYX_HOME": str(cli.tmp / "ci-home"), "PULUMI_BACKEND_URL": f"file://{home / 'state'}",
+                  "PULUMI_CONFIG_PASSPHRASE_FILE": str(home / "passphrase")}
+        assert preview("script-changed", c, extra_env=ci_env) == md
 
         c = copy.deepcopy(base)
         c["workers"][0]["count"] = 2
