@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from styx.app.events import CLUSTER_ROW, NameMap, PlanCollector, Step
+from styx.app.events import CLUSTER_ROW, PlanCollector, Step
 from styx.components.runner import parse_program
 
 MASK = "[secret]"
@@ -190,10 +190,9 @@ def explain(stack: str, collector: PlanCollector, *, changes: dict[str, int] | N
             rows.append({"phase": st.phase, "op": st.op, "why": why})
         nodes.append({"node": node, "unchanged": unchanged, "rows": rows})
     nodes.sort(key=lambda r: (r["node"] == CLUSTER_ROW, r["node"] != "head", r["node"]))
-    names = NameMap(collector.names.cluster, collector.names.nodes)
     policy = []
     for f in collector.policy:
-        hit = names.resolve(f.urn) if f.urn else None
+        hit = collector.names.resolve(f.urn) if f.urn else None
         where = f"{hit[0]}/{hit[1]}" if hit else (f.urn.rsplit("::", 1)[-1] if f.urn else "(stack)")
         policy.append({"policy": f.policy, "pack": f.pack, "level": f.level, "resource": where,
                        "message": f.message.splitlines()[0] if f.message else ""})
