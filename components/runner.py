@@ -25,6 +25,7 @@ delete never removes what its replacement wrote.
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,3 +121,76 @@ def gate_program(body: str, env: Mapping[str, str]) -> str:
               f"styx_result ok {shlex.quote('reachable; styx library ' + lib_hash() + ' in place')}\nexit 0\nfi\n")
     return "# styx gate (program on stdin; generated)\n" + _exports({"STYX_PHASE": "wait_ssh", **env}) + verify + \
         install + _source_lib("wait_ssh") + body
+
+
+# --------------------------------------------------------------------------- reading a program back
+
+# `styx_generation_is|claim PHASE GENERATION`: the generation is the chain hash, not the script's
+GENERATION = re.compile(r"(styx_generation_(?:is|claim) \S+) [0-9a-f]+")
+
+
+def _export_words(text: str, start: int) -> tuple[dict[str, str], int]:
+    """The `K=V` words of one `export` line written by `_exports` (shlex-quoted values, which may
+    span lines inside quotes), from `start` to the first unquoted line break. -> (env, end)."""
+    env: dict[str, str] = {}
+    word: list[str] = []
+    i, quote = start, None
+
+    def flush() -> None:
+        if word:
+            k, _, v = "".join(word).partition("=")
+            env[k] = v
+            word.clear()
+
+    while i < len(text):
+        c = text[i]
+        if quote == "'":
+            if c == "'":
+                quote = None
+            else:
+                word.append(c)
+        elif quote == '"':
+            if c == '"':
+                quote = None
+            elif c == "\\" and i + 1 < len(text) and text[i + 1] in '"\\$`':
+                i += 1
+                word.append(text[i])
+            else:
+                word.append(c)
+        elif c in "'\"":
+            quote = c
+        elif c == " ":
+            flush()
+        elif c == "\n":
+            break
+        else:
+            word.append(c)
+        i += 1
+    flush()
+    return env, i + 1
+
+
+def parse_program(text: str) -> tuple[dict[str, str], str]:
+    """(parameters, script) of a phase or gate program made by `program`/`gate_program`: the inverse
+    of its `export` line, and the rest with what does not come from the script or the parameters
+    (the library's path and lines, the generation hashes) left out. For previews: what changed, and where."""
+    main, env, end = -1, {}, 0
+    pos = 0
+    while True:  # the create part's export line: the last one that is not the undo's
+        at = text.find("\nexport ", pos)
+        if at < 0:
+            break
+        words, stop = _export_words(text, at + len("\nexport "))
+        if "STYX_PHASE" in words and not words["STYX_PHASE"].endswith("-undo"):
+            main, env, end = at, words, stop
+        pos = at + 1
+    if main < 0:
+        return {}, text
+    out = []
+    for line in (text[:main] + "\n" + text[end:]).splitlines():
+        s = line.strip()
+        if s.startswith((f". {LIB_DIR}/", f"if [ ! -r {LIB_DIR}/", "# styx ")) or \
+                (s.startswith("export ") and "STYX_PHASE=" in s):
+            continue
+        out.append(GENERATION.sub(r"\1 <generation>", line))
+    return env, "\n".join(out).strip("\n") + "\n"

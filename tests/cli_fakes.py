@@ -188,7 +188,7 @@ class FakeStack:
         self._record("update", res)
         return res
 
-    def preview(self, on_event=None, diff=False):
+    def preview(self, on_event=None, diff=False, policy_packs=None):
         c = self._cluster
         for i, (n, _r) in enumerate(node_list(c)):
             for p in ["sandbox", *phases_of(c)]:

@@ -80,6 +80,8 @@ class PreviewResult:
     rows: list[dict[str, Any]]
     diff: str | None = None
     ok: bool = True
+    report: dict[str, Any] | None = None  # styx.app.preview_report.explain: why each phase changes, $/h, policy
+    redact: list[str] = field(default_factory=list)  # plaintext secrets of the config (never to be shown)
 
 
 @dataclass
@@ -478,16 +480,19 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
 
 
 def preview(config: Config = None, *, stack: str | None = None, backend: str | None = None,
-            diff: bool = False, on_info: Callable[[str], None] | None = None) -> PreviewResult:
+            diff: bool = False, on_info: Callable[[str], None] | None = None,
+            policy_packs: Sequence[str] = ()) -> PreviewResult:
     """What `launch` would do, per node and phase, changing nothing (`styx preview`).
 
     With a config, the preview is of that config (the stack's stored config is restored afterwards, and
     a stack made only for the preview is removed); without, of the stack's current config.
+    `policy_packs`: folders of policy packs the engine runs on the preview; their findings are in the
+    report, and a preview that only failed on mandatory findings still returns one (ok=False).
     """
     info = on_info or _default_info
     engine = make_engine(backend)
     created = False
-    restore = None
+    restore = before = None  # before: the launch record's price (styx:pricing), if launched
     if config is not None:
         if isinstance(config, dict):
             cluster, base_dir, implied = copy.deepcopy(config), Path.cwd(), None
@@ -499,31 +504,52 @@ def preview(config: Config = None, *, stack: str | None = None, backend: str | N
         name = stack or implied or cluster["name"]
         existed = engine.exists(name)
         if existed:
-            restore = engine.open(name).cluster()
+            stored = engine.open(name)
+            # read before the config is written here: on a machine without the stack's settings (CI),
+            # both come from the backend's record of the last update
+            restore, before = stored.cluster(), stored.meta().get("styx:pricing")
         session = engine.create_or_select(name, cluster, base_dir)
         created = not existed
     else:
         name = pick_stack(engine, stack)
         session = open_stack(engine, name)
+        before = session.meta().get("styx:pricing")
         cluster = session.cluster()
         if cluster is None:
             raise StyxError(f"stack {name} has no styx:cluster config; pass a CONFIG file", EXIT_FAILED)
         validate_cluster(cluster, session.base_dir())  # the stack's stored config: the same checks, exit 2
         session.bind_program()
+    from styx.app import pricing
+    from styx.app.preview_report import explain
+    from styx.model.config import parse_cluster
+
     collector = PlanCollector(cluster["name"], node_names(cluster))
+    packs = [str(Path(p).expanduser().resolve()) for p in policy_packs]
     try:
-        result = session.preview(on_event=collector.handle, diff=diff)
+        result = session.preview(on_event=collector.handle, diff=diff, policy_packs=packs)
     finally:
         if restore is not None:
             session.set_cluster(restore)
         if created:
             session.remove()
-    if not result.ok:
+    if not result.ok and not any(f.level == "mandatory" for f in collector.policy):
         for e in collector.errors[-10:]:
             info(e)
         raise StyxError(f"preview of {name} failed: {(result.error or '').strip()[-1500:]}", EXIT_FAILED)
-    return PreviewResult(stack=name, changes=result.changes or collector.summary, nodes=collector.plan,
-                         rows=collector.compact(), diff=result.stdout if diff else None)
+    changes = result.changes or collector.summary
+    error = None if result.ok else "mandatory policy findings"
+    report = explain(name, collector, changes=changes, price_before=before if isinstance(before, dict) else None,
+                     price_after=pricing.price_cluster(parse_cluster(cluster)),
+                     policy_packs=[Path(p).name for p in packs], error=error)
+    return PreviewResult(stack=name, changes=changes, nodes=collector.plan, rows=collector.compact(),
+                         diff=result.stdout if diff else None, ok=result.ok, report=report,
+                         redact=secret_values(cluster))
+
+
+def secret_values(cluster: dict[str, Any]) -> list[str]:
+    """The plaintext secret values a (resolved) cluster config holds: `setup.secret_env`'s."""
+    env = ((cluster or {}).get("setup") or {}).get("secret_env") or {}
+    return [str(v) for v in env.values() if isinstance(v, (str, int, float)) and str(v)]
 
 
 # --------------------------------------------------------------------------- status

@@ -342,9 +342,11 @@ class StackSession:
         except Exception:  # no state yet
             return {}
 
-    def preview(self, on_event: OnEvent | None = None, diff: bool = False) -> OpResult:
+    def preview(self, on_event: OnEvent | None = None, diff: bool = False,
+                policy_packs: list[str] | None = None) -> OpResult:
         return self._op(lambda: self.stack.preview(on_event=on_event, diff=diff, color="never",
-                                                   on_output=_drop, suppress_progress=True), "preview")
+                                                   on_output=_drop, suppress_progress=True,
+                                                   policy_packs=policy_packs or None), "preview")
 
     def destroy(self, on_event: OnEvent | None = None) -> OpResult:
         return self._op(lambda: self.stack.destroy(on_event=on_event, color="never", on_output=_drop,

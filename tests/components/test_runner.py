@@ -191,3 +191,23 @@ def test_a_custom_check_decides_the_verdict(tmp_path, lib_dir):
     assert run(verify, prog).stdout.strip() == ("styx custom-m: drifted: custom check of m failed "
                                                "(custom_scripts.check)")
     assert mark.read_text() == "v2\n"  # the script itself did not run
+
+
+def test_parse_program_reads_back_parameters_and_script():
+    """The inverse of `program`'s export line (quotes, line breaks, `'` inside), with the undo part,
+    the library lines and the generation hashes left out of the script (a chain change is not a
+    script change)."""
+    env = {"A": "x y", "B": "l1\nl2", "C": "it's", "D": "", "E": '$HOME "q"'}
+    body = "echo hi\nstyx_result ok done\n"
+    undo = runner.Undo("rm -f /x\n", {"STYX_VENV_DIR": "/v"})
+    p1 = runner.program("ray", body, env, undo=undo, generation="0a1b2c")
+    p2 = runner.program("ray", body, env, undo=undo, generation="9f8e7d")
+    got_env, got_body = runner.parse_program(p1)
+    assert got_env == {**env, "STYX_PHASE": "ray"}
+    assert got_body.endswith(body) and "rm -f /x" in got_body and "0a1b2c" not in got_body
+    assert "styx_generation_claim ray <generation>" in got_body
+    assert runner.parse_program(p2) == (got_env, got_body)
+    assert runner.parse_program(runner.program("x", body, {"K": "1"}))[1] == body
+    assert runner.parse_program(runner.gate_program("true\n", {"STYX_NODE_NAME": "h"}))[0] == {
+        "STYX_NODE_NAME": "h", "STYX_PHASE": "wait_ssh"}
+    assert runner.parse_program("not a program") == ({}, "not a program")
