@@ -418,6 +418,9 @@ def _machines_gone(session: Any, cluster: dict[str, Any], info: Callable[[str], 
         return []
     if gone:
         info(f"machine(s) of {', '.join(gone)} gone outside Pulumi: making them again (all their phases run again)")
+        # their phases have nothing left to undo, and the old machines cannot be dialled
+        if dr.drop_undos(dep, dr.phases_on(dep, gone)) and hasattr(session, "import_deployment"):
+            session.import_deployment(dep)
     return [m for m in (dr.machine_of(dep, n) for n in gone) if m]
 
 
@@ -852,6 +855,8 @@ def repair(stack: str | None = None, *, backend: str | None = None, report: Any 
     info(f"repairing {session.name}: " + ", ".join(f"{w['node']}/{w['phase']}" if "node" in w else w["resource"]
                                                    for w in what))
     retired = dr.retire_undos(dep, urns)
+    # a gone machine's phases have nothing left to undo (and their old node cannot be dialled)
+    retired += dr.drop_undos(dep, dr.phases_on(dep, [n.node for n in report.nodes if n.gone]))
     if retired:  # the old instance of a create-first phase must not undo its same-generation replacement
         import_state = getattr(session, "import_deployment", None)
         if import_state is not None:

@@ -259,14 +259,26 @@ def retire_undos(deployment: dict[str, Any], urns: Iterable[str]) -> list[str]:
     from styx.components.phases import PHASES
 
     create_first = {ph.name for ph in PHASES if ph.undo and not ph.replace_delete_first}
-    want = {p.urn for p in phase_resources(deployment) if p.urn in set(urns) and p.phase in create_first}
-    done = []
+    return drop_undos(deployment, [p.urn for p in phase_resources(deployment)
+                                   if p.urn in set(urns) and p.phase in create_first])
+
+
+def drop_undos(deployment: dict[str, Any], urns: Iterable[str]) -> list[str]:
+    """Remove the delete command of each resource in `urns` from the state (in place): its delete then
+    runs nothing. For a phase whose undo must not run (or cannot: its machine is gone)."""
+    want, done = set(urns), []
     for r in deployment.get("resources") or []:
         if r.get("urn") in want and (r.get("inputs") or {}).get("delete"):
             for part in ("inputs", "outputs"):
                 (r.get(part) or {}).pop("delete", None)
             done.append(r["urn"])
     return done
+
+
+def phases_on(deployment: Mapping[str, Any], nodes: Iterable[str]) -> list[str]:
+    """URNs of every phase of `nodes`."""
+    want = set(nodes)
+    return [p.urn for p in phase_resources(deployment) if p.node in want]
 
 
 def describe(urns: Iterable[str], deployment: Mapping[str, Any]) -> list[dict[str, str]]:

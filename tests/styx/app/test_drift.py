@@ -147,3 +147,13 @@ def test_only_a_create_first_phase_loses_its_undo_before_its_repair():
     assert "delete" not in fs["inputs"] and fs["outputs"] == {"stdout": "x"}
     ray = next(r for r in st["resources"] if r["urn"].endswith("c-worker-1-ray"))
     assert ray["inputs"]["delete"]  # delete-first phases keep theirs: the undo runs before the new create
+
+
+def test_a_gone_nodes_phases_lose_their_undos():
+    st = state(("head", "worker-1"))
+    for r in st["resources"]:
+        if r.get("type") == "command:remote:Command":
+            r["inputs"]["delete"] = "d"
+    got = dr.drop_undos(st, dr.phases_on(st, ["worker-1"]))
+    assert len(got) == len(CHAIN) and all("c-worker-1-" in u for u in got)
+    assert all(r["inputs"].get("delete") == "d" for r in st["resources"] if "c-head-" in r["urn"] and "inputs" in r)
