@@ -156,4 +156,5 @@ def test_a_gone_nodes_phases_lose_their_undos():
             r["inputs"]["delete"] = "d"
     got = dr.drop_undos(st, dr.phases_on(st, ["worker-1"]))
     assert len(got) == len(CHAIN) and all("c-worker-1-" in u for u in got)
-    assert all(r["inputs"].get("delete") == "d" for r in st["resources"] if "c-head-" in r["urn"] and "inputs" in r)
+    assert all(r["inputs"]["delete"] == "d" for r in st["resources"]
+               if "c-head-" in r["urn"] and r["type"] == "command:remote:Command")
