@@ -84,17 +84,27 @@ class Cluster(pulumi.ComponentResource):
         self.ray_auth_token = token
         self.ray_address = pulumi.Output.concat(head.private_ip, f":{ray.port}")
         self.dashboard = pulumi.Output.concat(
-            "ssh -i <key file> -o StrictHostKeyChecking=accept-new -N -L ",
+            "ssh -i <key file> -o UserKnownHostsFile=<known_hosts (styx dashboard)> -o StrictHostKeyChecking=yes "
+            "-N -L ",
             f"{ray.dashboard_port}:127.0.0.1:{ray.dashboard_port} -p ",
             pulumi.Output.from_input(head.port).apply(str), f" {head.user}@", head.host,
             f"  # then open http://127.0.0.1:{ray.dashboard_port}",
         )
         self.node_list = pulumi.Output.all(*[
-            pulumi.Output.all(n.handle.name, n.handle.role, n.handle.host, n.handle.private_ip).apply(
-                lambda v, info=n.handle.info: {"name": v[0], "role": v[1], "host": v[2], "private_ip": v[3],
-                                               **{k: info[k] for k in ("zone", "instance_type") if k in info}})
+            pulumi.Output.all(n.handle.name, n.handle.role, n.handle.host, n.handle.private_ip,
+                              n.handle.host_key.public_key if n.handle.host_key else None).apply(
+                lambda v, info=n.handle.info, hk=n.handle.host_key: {
+                    "name": v[0], "role": v[1], "host": v[2], "private_ip": v[3],
+                    **{k: info[k] for k in ("zone", "instance_type") if k in info},
+                    **({"host_key": v[4], "host_key_source": hk.source} if hk else {})})
             for n in self.nodes.values()
         ])
+        # What to replace to accept a legitimately new host key: the scan of an adopted host, else the machine.
+        accept = {k: (n.handle.host_key.resource if n.handle.host_key.source == "first use"
+                      else (n.handle.resources[0] if n.handle.resources else n.handle.host_key.resource))
+                  for k, n in self.nodes.items() if n.handle.host_key is not None}
+        self.host_key_urns = pulumi.Output.all(**{k: r.urn for k, r in accept.items() if r is not None}) \
+            if accept else None
         self.phase_results = pulumi.Output.all(**{k: n.results for k, n in self.nodes.items()})
         self.extra_outputs = backend.outputs(ctx, head)
         self.register_outputs({"head_ip": self.head_ip, "ray_address": self.ray_address})
@@ -111,5 +121,7 @@ class Cluster(pulumi.ComponentResource):
             pulumi.export("ray_auth_token", self.ray_auth_token)
         pulumi.export("dashboard", self.dashboard)
         pulumi.export("phase_results", self.phase_results)
+        if self.host_key_urns is not None:
+            pulumi.export("host_key_urns", self.host_key_urns)
         for k, v in self.extra_outputs.items():
             pulumi.export(k, v)

@@ -53,12 +53,15 @@ class Transport(ABC):
 
 class SSHTransport(Transport):
     """`command.remote.Command` over SSH (copies: `command.remote.CopyToRemote`, SFTP). The gate dials
-    without limit until its create timeout; later phases run on a node the gate has reached."""
+    without limit until its create timeout; later phases run on a node the gate has reached. Every
+    connection pins the node's host key (`connection.hostKey`)."""
 
     def __init__(self, *, host: pulumi.Input[str], port: pulumi.Input[int], user: str,
-                 private_key: pulumi.Input[str], connect_timeout_s: int, per_dial_timeout_s: int):
+                 private_key: pulumi.Input[str], host_key: pulumi.Input[str], connect_timeout_s: int,
+                 per_dial_timeout_s: int):
         self.host, self.port, self.user = host, port, user
         self.private_key = private_key
+        self.host_key = host_key  # pinned: the provider refuses any other key (ssh.FixedHostKey)
         self.connect_timeout_s = connect_timeout_s
         self.per_dial_timeout_s = per_dial_timeout_s
 
@@ -68,6 +71,7 @@ class SSHTransport(Transport):
             port=self.port,
             user=self.user,
             private_key=self.private_key,
+            host_key=self.host_key,
             dial_error_limit=-1 if gate else 10,
             per_dial_timeout=self.per_dial_timeout_s,
         )

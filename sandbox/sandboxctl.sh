@@ -576,6 +576,20 @@ put_file() { # put_file ROOT RELPATH MODE  (content on stdin)
   mv -f "$tmp" "$root/$rel"
 }
 
+# Install KEY as the node's ed25519 host key; false when it already is.
+install_host_key() { # install_host_key ROOT NODE KEY
+  local root=$1 n=$2 key=$3 kd pub
+  if [[ -s $root/etc/ssh/ssh_host_ed25519_key ]] && [[ $(<"$root/etc/ssh/ssh_host_ed25519_key") == "$key" ]]; then
+    return 1
+  fi
+  kd=$(mktemp -d)
+  (umask 077 && printf '%s\n' "$key" >"$kd/key")
+  pub=$(ssh-keygen -y -f "$kd/key") || { rm -rf "$kd"; die 2 "node $n: the SSH host key on stdin is not usable"; }
+  rm -rf "$kd"
+  printf '%s\n' "$key" | put_file "$root" etc/ssh/ssh_host_ed25519_key 0600
+  printf '%s root@%s\n' "$pub" "$n" | put_file "$root" etc/ssh/ssh_host_ed25519_key.pub 0644
+}
+
 check_refuse() {
   local f=${STYX_SB_REFUSE_FILE:-} zone=${STYX_SB_ZONE:-}
   [[ -n $f && -n $zone && -f $f ]] || return 0
@@ -626,9 +640,23 @@ cmd_node_up() {
   local pubkey=$STYX_SB_PUBKEY
   [[ $pubkey != *$'\n'* && $pubkey =~ ^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+\ [A-Za-z0-9+/=]+ ]] ||
     die 2 "STYX_SB_PUBKEY is not an OpenSSH public key line"
+  # STYX_SB_HOST_KEY=stdin: the node's ed25519 SSH host key (OpenSSH private key) comes on stdin,
+  # never in the environment or a command line; it replaces the one node-up would generate.
+  local hostkey=""
+  if [[ ${STYX_SB_HOST_KEY:-} == stdin ]]; then
+    hostkey=$(cat)
+    [[ $hostkey == "-----BEGIN OPENSSH PRIVATE KEY-----"*"-----END OPENSSH PRIVATE KEY-----" ]] ||
+      die 2 "STYX_SB_HOST_KEY=stdin: stdin is not an OpenSSH private key"
+  elif [[ -n ${STYX_SB_HOST_KEY:-} ]]; then
+    die 2 "STYX_SB_HOST_KEY: '${STYX_SB_HOST_KEY}' is not allowed (allowed: stdin, or unset)"
+  fi
 
   lock "$LOCK_DIR/$c.$n.lock"
   if node_running "$dir" "$ns"; then
+    if [[ -n $hostkey ]] && install_host_key "$dir/merged" "$n" "$hostkey"; then
+      kill -HUP "$(cat "$dir/init.pid")" # sshd re-executes itself and loads the new key
+      log INFO "node $n of cluster $c: new SSH host key installed, sshd reloaded"
+    fi
     log INFO "node $n of cluster $c already running, skipping (pid $(cat "$dir/init.pid"))"
     echo "$ipaddr"
     return 0
@@ -705,6 +733,7 @@ EOF
   [[ $nofile =~ ^[0-9]+$ ]] && ((nofile < 65536)) || nofile=65536
   printf '%s %s nofile %s\n' '*' soft "$nofile" '*' hard "$nofile" root soft "$nofile" root hard "$nofile" |
     put_file "$m" etc/security/limits.d/90-styx-nofile.conf 0644
+  [[ -z $hostkey ]] || install_host_key "$m" "$n" "$hostkey" || true
   local kt
   for kt in ed25519 ecdsa; do # no RSA: keygen costs 1-2 s per node
     if [[ ! -s $m/etc/ssh/ssh_host_${kt}_key ]]; then

@@ -37,6 +37,7 @@ from styx.components.backends.base import (
     cloud_net_warnings,
     node_specs,
 )
+from styx.components.keys import cloud_init_user_data
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
@@ -430,6 +431,7 @@ class AwsBackend(Backend):
         volume_type = cfg.aws.root_volume_type
         full_name = f"{cfg.name}-{node.name}"
         pg = shared.placement_group if node.role == "worker" else None
+        hk = ctx.host_key(node, parent)  # installed by cloud-init at first boot, pinned on every connection
         instance = aws.ec2.Instance(
             full_name,
             ami=ami,
@@ -438,6 +440,7 @@ class AwsBackend(Backend):
             availability_zone=zone,
             vpc_security_group_ids=[shared.security_group.id],
             key_name=shared.key_pair.key_name,
+            user_data=cloud_init_user_data(hk),
             associate_public_ip_address=True,
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_size=spec.disk_size_gb,
@@ -470,7 +473,7 @@ class AwsBackend(Backend):
         shared.instances[node.name] = instance
 
         user = ssh_user(cfg)
-        transport = ctx.ssh_transport(instance.public_ip, SSH_PORT, user)
+        transport = ctx.ssh_transport(instance.public_ip, SSH_PORT, user, hk)
         info: dict[str, Any] = {"instance_type": instance_type, "spot": spec.spot, "image": image}
         if zone:
             info["zone"] = zone
@@ -485,6 +488,7 @@ class AwsBackend(Backend):
             identity=instance.id,  # a replaced instance has a new id: its phases re-run
             resources=[instance],
             info=info,
+            host_key=hk,
         )
 
     # ------------------------------------------------------------------ outputs

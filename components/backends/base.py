@@ -74,6 +74,19 @@ class ClusterKey:
 
 
 @dataclass
+class HostKey:
+    """One node's SSH host key as styx pins it. `public_key` is `TYPE BASE64` (authorized_keys form, no
+    comment); `private_key` (a secret Output) only when styx generated it (the backend installs it on the
+    machine at creation); `source` says how it became trusted: "generated" or "first use" (scanned
+    once from an adopted host). `resource` is what to replace to accept a legitimately new key."""
+
+    public_key: pulumi.Output[str]
+    source: str
+    private_key: pulumi.Output[str] | None = None
+    resource: pulumi.Resource | None = None
+
+
+@dataclass
 class ProvisionContext:
     cfg: ClusterConfig
     key: ClusterKey | None  # None when the backend's key_generator is "none"
@@ -85,12 +98,21 @@ class ProvisionContext:
     # on the nodes; a backend where something else starts Ray (KubeRay) hands it over itself
     ray_token: Any = None
 
-    def ssh_transport(self, host: pulumi.Input[str], port: pulumi.Input[int], user: str) -> SSHTransport:
-        """SSH to a machine with the cluster key and the config's dial timeouts (every SSH backend)."""
+    def ssh_transport(self, host: pulumi.Input[str], port: pulumi.Input[int], user: str,
+                      host_key: HostKey) -> SSHTransport:
+        """SSH to a machine with the cluster key, its pinned host key and the config's dial timeouts
+        (every SSH backend)."""
         assert self.key is not None, "this backend generates no SSH key"
         return SSHTransport(host=host, port=port, user=user, private_key=self.key.private_key,
+                            host_key=host_key.public_key,
                             connect_timeout_s=self.cfg.ssh.connect_timeout_s,
                             per_dial_timeout_s=self.cfg.ssh.per_dial_timeout_s)
+
+    def host_key(self, node: NodeRequest, parent: pulumi.Resource) -> HostKey:
+        """A new host key for a machine this backend creates (it installs `private_key` at creation)."""
+        from styx.components.keys import host_key
+
+        return host_key(self.cfg, node.name, parent)
 
     def instance_type(self, node: NodeRequest) -> pulumi.Input[str]:
         """The node's instance type: as configured, or the recorded optimizer choice for `auto`."""
@@ -131,6 +153,7 @@ class NodeHandle:
     info: dict[str, Any] = field(default_factory=dict)  # instance type, zone, price, ...
     # Per-phase adjustments for this node (e.g. pods skip the driver install); see PhaseOverride.
     phase_overrides: Mapping[str, PhaseOverride] = field(default_factory=dict)
+    host_key: HostKey | None = None  # pinned by the SSH transport; None where no SSH is used (kubectl)
 
 
 def _node_spec(cluster: Mapping[str, Any], node: str) -> Mapping[str, Any] | None:

@@ -47,6 +47,7 @@ from styx.components.backends.base import (
     cloud_net_problems,
     cloud_net_warnings,
 )
+from styx.components.keys import cloud_init_user_data
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
 from styx.model.grammar import parse_accelerator
@@ -506,7 +507,9 @@ class GcpBackend(Backend):
             # One ephemeral external IP: where the machine running Pulumi connects (SSH only, see firewall).
             access_configs=[c.InstanceNetworkInterfaceAccessConfigArgs()],
         )
+        hk = ctx.host_key(node, parent)  # installed by cloud-init at first boot, pinned on every connection
         metadata = {
+            "user-data": cloud_init_user_data(hk),
             "ssh-keys": pulumi.Output.from_input(ctx.key.public_key).apply(lambda k: f"{user}:{k.strip()}"),
             "enable-oslogin": "TRUE" if g.os_login else "FALSE",
             "block-project-ssh-keys": "TRUE",  # only the cluster key, not every project-wide key
@@ -550,7 +553,7 @@ class GcpBackend(Backend):
         )
         host = instance.network_interfaces.apply(external_ip_of)
         private_ip = instance.network_interfaces.apply(private_ip_of)
-        transport = ctx.ssh_transport(host, 22, user)
+        transport = ctx.ssh_transport(host, 22, user, hk)
         # instance_id is GCP's numeric id: new for every created VM (the self link is not, the name is fixed).
         identity = pulumi.Output.all(instance.self_link, instance.instance_id).apply(
             lambda v: f"{v[0]}#{v[1]}"
@@ -575,6 +578,7 @@ class GcpBackend(Backend):
                 "spot": spec.spot,
                 "image": image,
             },
+            host_key=hk,
         )
 
     def outputs(self, ctx: ProvisionContext, head: NodeHandle) -> dict[str, Any]:

@@ -511,3 +511,24 @@ def test_example_stack_file(aws_program):
         assert inst[w].inputs["placementGroup"]
     assert len(run.of_type(PG)) == 1
     assert [r.inputs["cidrIpv4"] for r in run.of_type(INGRESS) if "cidrIpv4" in r.inputs] == ["203.0.113.0/24"]
+
+
+# --------------------------------------------------------------------------- pinned host keys
+
+
+def test_host_key_in_user_data_as_a_secret_and_pinned(aws_program):
+    import mocking
+    import yaml
+
+    run = aws_program(aws_cluster())
+    for r in run.of_type(INSTANCE):
+        assert mocking.is_secret_input(r.raw["userData"]), r.name
+        ud = r.inputs["userData"]
+        assert ud.startswith("#cloud-config\n") and "ssh_deletekeys: true" in ud and "ssh_genkeytypes: []" in ud
+        keys = yaml.safe_load(ud)["ssh_keys"]
+        assert keys["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+        assert keys["ed25519_public"].startswith("ssh-ed25519 ")
+    gens = sorted(r.name for r in run.of_type(LOCAL) if r.name.endswith("-host-key"))
+    assert gens == ["demo-gpu-0-host-key", "demo-gpu-1-host-key", "demo-head-host-key"]
+    for r in run.of_type(REMOTE):
+        assert r.inputs["connection"]["hostKey"].startswith("ssh-ed25519 "), r.name

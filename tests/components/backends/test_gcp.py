@@ -463,3 +463,22 @@ def test_example_stack_file(gcp_program):
         if name != f"{cfg.name}-head":
             assert sched(i)["provisioningModel"] == "SPOT" and sched(i)["onHostMaintenance"] == "TERMINATE"
             assert not i.get("guestAccelerators")
+
+
+# --------------------------------------------------------------------------- pinned host keys
+
+
+def test_host_key_in_user_data_as_a_secret_and_pinned(gcp_program):
+    import mocking
+
+    rec = gcp_program(gcp_cluster())
+    for name, r in by_name(rec, INSTANCE).items():
+        meta = r.raw["metadata"]
+        assert mocking.is_secret_input(meta) or mocking.is_secret_input(meta.get("user-data")), name
+        ud = r.inputs["metadata"]["user-data"]
+        assert ud.startswith("#cloud-config\n") and "ssh_deletekeys: true" in ud and "ssh_genkeytypes: []" in ud
+        assert "  ed25519_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n" in ud
+        assert "  ed25519_public: ssh-ed25519 AAAAMOCK\n" in ud
+        assert yaml.safe_load(ud)["ssh_keys"]["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    for r in rec.of_type("command:remote:Command"):
+        assert r.inputs["connection"]["hostKey"] == "ssh-ed25519 AAAAMOCK", r.name
