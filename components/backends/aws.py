@@ -432,6 +432,7 @@ class AwsBackend(Backend):
         full_name = f"{cfg.name}-{node.name}"
         pg = shared.placement_group if node.role == "worker" else None
         hk = ctx.host_key(node, parent)  # installed by cloud-init at first boot, pinned on every connection
+        private = ctx.private(node)
         instance = aws.ec2.Instance(
             full_name,
             ami=ami,
@@ -441,7 +442,7 @@ class AwsBackend(Backend):
             vpc_security_group_ids=[shared.security_group.id],
             key_name=shared.key_pair.key_name,
             user_data=cloud_init_user_data(hk),
-            associate_public_ip_address=True,
+            associate_public_ip_address=not private,  # ssh.jump: a private node gets no public address
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_size=spec.disk_size_gb,
                 volume_type=volume_type,
@@ -473,14 +474,15 @@ class AwsBackend(Backend):
         shared.instances[node.name] = instance
 
         user = ssh_user(cfg)
-        transport = ctx.ssh_transport(instance.public_ip, SSH_PORT, user, hk)
+        host = instance.private_ip if private else instance.public_ip  # private: dialed through ssh.jump
+        transport = ctx.ssh_transport(host, SSH_PORT, user, hk, private=private)
         info: dict[str, Any] = {"instance_type": instance_type, "spot": spec.spot, "image": image}
         if zone:
             info["zone"] = zone
         return NodeHandle(
             name=node.name,
             role=node.role,
-            host=instance.public_ip,
+            host=host,
             private_ip=instance.private_ip,
             user=user,
             port=SSH_PORT,
@@ -489,6 +491,7 @@ class AwsBackend(Backend):
             resources=[instance],
             info=info,
             host_key=hk,
+            private=private,
         )
 
     # ------------------------------------------------------------------ outputs

@@ -142,6 +142,9 @@ class LocalBackend(Backend):
         # command text), pinned by every connection.
         hk = ctx.host_key(node, parent)
         env["STYX_SB_HOST_KEY"] = "stdin"
+        # ssh.jump: this machine cannot open a connection to a private node (only the head, or a bastion, can)
+        private = ctx.private(node)
+        env["STYX_SB_PRIVATE"] = "1" if private else "0"
         refuse = os.environ.get("STYX_SB_REFUSE_FILE")
         if refuse:  # test-only: make a "zone" refuse capacity (see sandbox/README.md)
             env["STYX_SB_REFUSE_FILE"] = refuse
@@ -158,7 +161,7 @@ class LocalBackend(Backend):
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[ctx.shared["net"], ctx.shared["base"]],
                                         delete_before_replace=True),
         )
-        transport = ctx.ssh_transport(ip, 22, "root", hk)
+        transport = ctx.ssh_transport(ip, 22, "root", hk, private=private)
         return NodeHandle(
             name=node.name,
             role=node.role,
@@ -171,4 +174,5 @@ class LocalBackend(Backend):
             resources=[sandbox],
             info={"zone": zone, "instance_type": "sandbox", "price_per_hour": 0.0},
             host_key=hk,
+            private=private,
         )

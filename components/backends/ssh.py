@@ -19,6 +19,9 @@ class SSHBackend(Backend):
         p = super().config_problems(cfg, catalog)
         if cfg.head.host is None:
             p.append(f"{CONFIG_KEY}.head.host: required for cloud ssh (the existing machine's address)")
+        if cfg.ssh.jump is not None:
+            p.append(f"{CONFIG_KEY}.ssh.jump: not supported for cloud ssh yet (an adopted host's key is scanned "
+                     "from this machine on first use); allowed: unset")
         for i, g in enumerate(cfg.workers):
             if g.hosts is None:
                 p.append(f"{CONFIG_KEY}.workers[{i}].hosts: required for cloud ssh (a list of existing machines)")

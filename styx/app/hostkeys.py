@@ -40,6 +40,9 @@ def write_known_hosts(cluster: str, outputs: dict[str, Any]) -> Path:
             missing.append(str(n.get("name")))
             continue
         lines.append(f"{alias(cluster, n['name'])} {key}\n")
+    jump = outputs.get("ssh_jump") or {}
+    if jump.get("name") == "bastion" and jump.get("host_key"):
+        lines.append(f"{alias(cluster, 'bastion')} {jump['host_key']}\n")
     if missing:
         raise StyxError(f"no pinned SSH host key for node(s) {', '.join(missing)} of cluster {cluster} in the stack "
                         "(launched by an earlier styx); run `styx launch` once to pin every node's host key",
@@ -74,7 +77,7 @@ def accept_hint(cluster: str, node: str, outputs: dict[str, Any]) -> str:
         parts = urn.split(":")
         stack = parts[2] if len(parts) > 3 and parts[0] == "urn" else "<stack>"  # urn:pulumi:STACK::...
         what = ("scan its key again (trust on first use)" if source == "first use"
-                else "replace the machine (a new one with a new styx host key; its setup re-runs)")
+                else "replace the machine (a new one that serves the styx host key again; its setup re-runs)")
         how = f"pulumi up -s {stack} --replace '{urn}'"
     else:
         what, how = "replace it", "pulumi up --replace <the node's machine URN>"

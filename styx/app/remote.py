@@ -42,6 +42,8 @@ class Target:
     cluster: str = ""  # the cluster's name: its known_hosts file and the node's HostKeyAlias
     known_hosts: str | None = None  # the cluster's known_hosts file (styx.app.hostkeys)
     accept_hint: str = ""  # what to say when the node shows another host key
+    # a private node (ssh.jump): reached through this hop, {name, host, port, user} (`ProxyCommand` ssh -W)
+    jump: dict[str, Any] | None = None
 
 
 def node_port(cluster: dict[str, Any] | None, node: str) -> int:
@@ -74,9 +76,10 @@ def target_for(outputs: dict[str, Any], cluster: dict[str, Any] | None, node: st
                         EXIT_FAILED)
     cname = str((cluster or {}).get("name") or "cluster")
     known = hostkeys.write_known_hosts(cname, outputs)
+    jump = outputs.get("ssh_jump") if hit.get("private") else None
     return Target(name, str(hit.get("host") or hit.get("private_ip")), node_port(cluster, name), user,
                   key_text if not key_file else None, str(Path(key_file).expanduser()) if key_file else None,
-                  cname, str(known), hostkeys.accept_hint(cname, name, outputs))
+                  cname, str(known), hostkeys.accept_hint(cname, name, outputs), jump)
 
 
 @contextlib.contextmanager
@@ -100,10 +103,17 @@ def key_path(t: Target) -> Iterator[str]:
 
 def ssh_argv(t: Target, key: str, *, tty: bool = False, extra: list[str] | None = None,
              command: str | None = None, connect_timeout: int | None = 10) -> list[str]:
-    argv = ["ssh", "-i", key, *SSH_OPTS, *hostkeys.ssh_options(t.cluster, t.node, t.known_hosts or "/dev/null"),
-            "-p", str(t.port)]
+    known = t.known_hosts or "/dev/null"
+    argv = ["ssh", "-i", key, *SSH_OPTS, *hostkeys.ssh_options(t.cluster, t.node, known), "-p", str(t.port)]
     if connect_timeout:
         argv += ["-o", f"ConnectTimeout={connect_timeout}"]
+    if t.jump:  # a private node: through its jump host (pinned as well), which opens the TCP stream to it
+        j = t.jump
+        hop = ["ssh", "-i", key, *SSH_OPTS, *hostkeys.ssh_options(t.cluster, j["name"], known),
+               "-o", "BatchMode=yes", "-p", str(j["port"]), "-W", f"{t.host}:{t.port}", f"{j['user']}@{j['host']}"]
+        if connect_timeout:
+            hop[1:1] = ["-o", f"ConnectTimeout={connect_timeout}"]
+        argv += ["-o", "ProxyCommand=" + shlex.join(hop)]
     if tty:
         argv.append("-t")
     argv += extra or []

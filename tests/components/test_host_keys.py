@@ -81,3 +81,53 @@ def test_parse_keyscan_prefers_ed25519(text, key):
 def test_parse_keyscan_without_a_key_fails():
     with pytest.raises(ValueError, match="no host key"):
         parse_keyscan("# nothing\n")
+
+
+# --------------------------------------------------------------------------- private nodes (ssh.jump)
+
+
+def test_jump_head_workers_through_the_heads_pinned_connection():
+    rec = run_program(local_cluster(ssh={"jump": "head"}))
+    for r in _ssh_resources(rec):
+        conn = r.inputs["connection"]
+        if r.name.startswith("demo-head-"):
+            assert "proxy" not in conn, r.name
+            continue
+        assert conn["host"].startswith("10.77.0.1"), "the worker's own (private) address, dialed from the head"
+        proxy = conn["proxy"]
+        assert proxy["host"] == "10.77.0.2" and proxy["port"] == 22 and proxy["user"] == "root", r.name
+        assert proxy["hostKey"] == MOCK_PUBLIC and proxy["privateKey"].startswith("-----BEGIN"), r.name
+        assert proxy["dialErrorLimit"] == (-1 if r.name.endswith("wait_ssh") else 10), r.name
+    for node, private in (("head", "0"), ("worker-0", "1"), ("worker-1", "1")):
+        assert f"STYX_SB_PRIVATE={private}" in rec.named(f"demo-{node}-sandbox").inputs["create"]
+    nodes = {n["name"]: n for n in rec.outputs["nodes"]}
+    assert "private" not in nodes["head"] and nodes["worker-1"]["private"] is True
+    assert rec.outputs["ssh_jump"] == {"name": "head", "host": "10.77.0.2", "port": 22, "user": "root",
+                                       "host_key": MOCK_PUBLIC}
+
+
+def test_jump_bastion_every_node_through_it_its_key_scanned_once():
+    rec = run_program(local_cluster(ssh={"jump": "ops@bastion.example.com:2200"}))
+    scan = rec.named("demo-bastion-host-key-scan")
+    assert "-p 2200 bastion.example.com" in scan.inputs["create"]
+    for r in _ssh_resources(rec):
+        proxy = r.inputs["connection"]["proxy"]
+        assert (proxy["host"], proxy["port"], proxy["user"]) == ("bastion.example.com", 2200, "ops"), r.name
+        assert proxy["hostKey"] == "ssh-ed25519 AAAASCANNED", r.name
+    assert all(n["private"] for n in rec.outputs["nodes"])
+    assert rec.outputs["host_key_urns"]["bastion"].endswith("::demo-bastion-host-key-scan")
+
+
+@pytest.mark.parametrize(("cluster", "needle"), [
+    ({"name": "j", "cloud": "local", "ssh": {"jump": "the head"}},
+     "styx:cluster.ssh.jump: 'the head' is not allowed: allowed: head (workers reached through the head), "
+     "or a bastion [USER@]HOST[:PORT]"),
+    ({"name": "j", "cloud": "ssh", "head": {"host": "192.0.2.1"}, "ssh": {"jump": "head"}},
+     "styx:cluster.ssh.jump: not supported for cloud ssh yet"),
+])
+def test_bad_jump_is_refused_before_anything(cluster, needle):
+    import pulumi
+
+    with pytest.raises(pulumi.RunError) as e:
+        run_program(cluster)
+    assert needle in str(e.value)

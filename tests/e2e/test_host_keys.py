@@ -80,3 +80,37 @@ def test_host_keys_pinned_and_a_changed_key_refused(cli):  # noqa: F811
         assert head_hello["stdout"] == "changed\n", "the head (its key unchanged) was updated"
     finally:
         teardown(cli, name, name)
+
+
+def test_jump_head_workers_only_through_the_head(cli):  # noqa: F811
+    import socket
+
+    name = "hk2"
+    cluster = tiny(name, SUBNET, ssh={"jump": "head"})
+    cfg = cli.config(cluster)
+    try:
+        t = time.monotonic()
+        up = cli.json("launch", str(cfg))
+        print(f"launch (workers through the head): {time.monotonic() - t:.1f}s")
+        assert up["ok"], up
+        nodes = {n["name"]: n for n in up["outputs"]["nodes"]}
+        assert nodes["worker-0"]["private"] is True and "private" not in nodes["head"]
+        assert up["outputs"]["ssh_jump"]["name"] == "head"
+        assert up["phases"]["worker-0"]["custom-hello"] == "done", "the phases reached the worker through the head"
+
+        def dial(ip: str) -> str:
+            try:
+                socket.create_connection((ip, 22), timeout=3).close()
+                return "open"
+            except OSError as e:
+                return type(e).__name__
+        assert dial(nodes["head"]["host"]) == "open"
+        assert dial(nodes["worker-0"]["host"]) != "open", "the worker is not reachable from this machine"
+
+        many = cli.json("exec", "--stack", name, "--all", "--", "hostname; cat /tmp/hello")
+        assert [(r["node"], r["exit_code"]) for r in many["nodes"]] == [("head", 0), ("worker-0", 0)], many
+        assert many["nodes"][1]["stdout"].startswith("worker-0\nhello from worker-0")
+        printed = cli.run("ssh", "--stack", name, "worker-0", "--print")
+        assert "ProxyCommand=" in printed.stdout and "HostKeyAlias=styx-hk2-head" in printed.stdout
+    finally:
+        teardown(cli, name, name)

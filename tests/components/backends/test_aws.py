@@ -532,3 +532,20 @@ def test_host_key_in_user_data_as_a_secret_and_pinned(aws_program):
     assert gens == ["demo-gpu-0-host-key", "demo-gpu-1-host-key", "demo-head-host-key"]
     for r in run.of_type(REMOTE):
         assert r.inputs["connection"]["hostKey"].startswith("ssh-ed25519 "), r.name
+
+
+def test_jump_head_private_workers_get_no_public_ip_and_go_through_the_head(aws_program):
+    run = aws_program(aws_cluster(ssh={"jump": "head"}))
+    inst = by_name(run.rec, INSTANCE)
+    assert inst["demo-head"].inputs["associatePublicIpAddress"] is True
+    for w in ("demo-gpu-0", "demo-gpu-1"):
+        assert inst[w].inputs["associatePublicIpAddress"] is False, w
+    for r in run.of_type(REMOTE):
+        conn = r.inputs["connection"]
+        if r.name.startswith("demo-head-"):
+            assert "proxy" not in conn and conn["host"].startswith("198.51.100."), r.name
+        else:
+            assert conn["host"].startswith("10.42.0."), f"{r.name}: the private address"
+            assert conn["proxy"]["host"].startswith("198.51.100.") and conn["proxy"]["hostKey"].startswith("ssh-")
+    nodes = {n["name"]: n for n in run.rec.outputs["nodes"]}
+    assert nodes["gpu-0"]["private"] is True and nodes["gpu-0"]["host"].startswith("10.42.0.")

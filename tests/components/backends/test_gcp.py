@@ -482,3 +482,18 @@ def test_host_key_in_user_data_as_a_secret_and_pinned(gcp_program):
         assert yaml.safe_load(ud)["ssh_keys"]["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     for r in rec.of_type("command:remote:Command"):
         assert r.inputs["connection"]["hostKey"] == "ssh-ed25519 AAAAMOCK", r.name
+
+
+def test_jump_head_private_workers_get_no_external_ip_and_go_through_the_head(gcp_program):
+    rec = gcp_program(gcp_cluster(ssh={"jump": "head"}))
+    inst = instances(rec)
+    assert len(inst["demo-head"]["networkInterfaces"][0]["accessConfigs"]) == 1
+    for w in ("demo-gpu-0", "demo-gpu-1"):
+        assert inst[w]["networkInterfaces"][0].get("accessConfigs") in (None, []), w
+    for r in rec.of_type("command:remote:Command"):
+        conn = r.inputs["connection"]
+        if r.name.startswith("demo-head-"):
+            assert "proxy" not in conn and conn["host"].startswith("34.1.0."), r.name
+        else:
+            assert conn["host"].startswith("10.43.0."), r.name
+            assert conn["proxy"]["host"].startswith("34.1.0.") and conn["proxy"]["hostKey"] == "ssh-ed25519 AAAAMOCK"
