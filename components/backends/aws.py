@@ -469,6 +469,9 @@ class AwsBackend(Backend):
                 # in to undo their work -- while the instance and its network path still exist:
                 # `pulumi destroy` never dials a terminated instance.
                 depends_on=shared.ready,
+                # The host key's user data is read at first boot only: a later change (an instance made by an
+                # earlier styx) must not stop and start the instance (a spot one cannot be stopped).
+                ignore_changes=["userData"],
             ),
         )
         shared.instances[node.name] = instance

@@ -528,6 +528,7 @@ def test_host_key_in_user_data_as_a_secret_and_pinned(aws_program):
         keys = yaml.safe_load(ud)["ssh_keys"]
         assert keys["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
         assert keys["ed25519_public"].startswith("ssh-ed25519 ")
+        assert "userData" in run.graph.get(r.name).ignore_changes, "read at first boot: never an update"
     gens = sorted(r.name for r in run.of_type(LOCAL) if r.name.endswith("-host-key"))
     assert gens == ["demo-gpu-0-host-key", "demo-gpu-1-host-key", "demo-head-host-key"]
     for r in run.of_type(REMOTE):
