@@ -210,7 +210,7 @@ def test_head_and_two_gpu_spot_workers(aws_program):
     assert "create" not in pin.inputs  # state only: nothing runs
     assert run.graph.get(pin.name).ignore_changes == ["environment"]
     for name in inst:
-        assert run.graph.get(name).ignore_changes == []  # an image change does replace the node
+        assert run.graph.get(name).ignore_changes == ["userData"]  # an image change does replace the node
     assert run.outputs["aws_images"] == {"ubuntu-22.04/x86_64": mock_id("ami", _filter(ami, "name")[0])}
 
 
@@ -249,7 +249,7 @@ def test_ubuntu_2404_arm64(aws_program):
     (ami,) = _ami_calls(run)
     assert _filter(ami, "name") == ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"]
     assert _filter(ami, "architecture") == ["arm64"]
-    assert [r.name for r in run.of_type(LOCAL) if not r.name.endswith("-ray-token")] == [
+    assert [r.name for r in run.of_type(LOCAL) if not r.name.endswith(("-ray-token", "-host-key"))] == [
         "demo-ami-ubuntu-24.04-arm64"]  # a new image: a new pin
 
 
@@ -258,7 +258,8 @@ def test_explicit_ami(aws_program):
     assert _ami_calls(run) == []
     for i in run.of_type(INSTANCE):
         assert i.inputs["ami"] == "ami-0abcdef1234567890"
-    assert [r.name for r in run.of_type(LOCAL)] == ["demo-ray-token"]  # nothing to pin; the Ray token
+    assert [r.name for r in run.of_type(LOCAL) if not r.name.endswith("-host-key")] == ["demo-ray-token"]  # nothing
+    # to pin; the Ray token
     assert "aws_images" not in run.outputs
 
 
@@ -288,7 +289,8 @@ def test_generated_key_is_tls_and_secret(aws_program):
     assert kp.inputs["publicKey"] == MOCK_PUBLIC  # only the public half goes to AWS
     assert isinstance(run.outputs["ssh_private_key"], Secret)
     assert run.outputs["ssh_private_key"].value == MOCK_PRIVATE
-    assert not any("ssh-keygen" in str(r.inputs.get("create", "")) for r in run.of_type(LOCAL))  # no ssh-keygen
+    assert not any("ssh-keygen" in str(r.inputs.get("create", "")) for r in run.of_type(LOCAL)
+                   if not r.name.endswith("-host-key"))  # no ssh-keygen for the cluster key (host keys: one per node)
 
 
 def test_configured_key_is_not_generated(aws_program, tmp_path):

@@ -83,7 +83,8 @@ def test_a2_spot_cluster_graph(gcp_program):
         assert i["zone"] == "us-central1-a"
         assert i["bootDisk"]["initializeParams"] == {"image": g.UBUNTU_2204, "size": 100, "type": "pd-balanced"}
         assert i["bootDisk"]["autoDelete"] is True
-        assert i["metadata"] == {
+        assert i["metadata"]["user-data"].startswith("#cloud-config\n")  # the host key (test_host_key_in_user_data...)
+        assert {k: v for k, v in i["metadata"].items() if k != "user-data"} == {
             "ssh-keys": "styx:ssh-ed25519 AAAAMOCKGCP styx",
             "enable-oslogin": "FALSE",
             "block-project-ssh-keys": "TRUE",
