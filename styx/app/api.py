@@ -263,6 +263,7 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
                             EXIT_FAILED, data=body)
         if not outcome["capacity"] or not failover:
             print_failure(outcome["failures"], outcome["error"], info)
+            _host_key_refusals(session, outcome, info)
             raise StyxError(f"launch of {stack} failed" + (" (capacity; --no-failover)" if outcome["capacity"] else ""),
                             EXIT_FAILED, data=body)
         for place in outcome["blocked"]:
@@ -359,6 +360,26 @@ def print_failure(failures: list[dict[str, Any]], error: str | None, info: Calla
     elif error:
         for ln in error.splitlines()[-15:]:
             info(f"  | {ln}")
+
+
+def _host_key_refusals(session: Any, outcome: dict[str, Any], info: Callable[[str], None]) -> None:
+    """A phase refused because its node showed another SSH host key: say so, and how to accept a new key."""
+    from styx.app import hostkeys
+
+    texts = {f["node"]: f["error"] + "\n".join(f.get("tail") or []) for f in outcome["failures"]}
+    nodes = [n for n, t in texts.items() if hostkeys.refused(t)]
+    if not nodes and hostkeys.refused(outcome["error"]):
+        nodes = [n for n in node_names(outcome["cluster"]) if f"{outcome['cluster']['name']}-{n}-" in outcome["error"]]
+    if not nodes:
+        return
+    from pulumi import automation as auto
+
+    try:
+        outputs = session.outputs()
+    except auto.CommandError:  # the hint does without the URNs
+        outputs = {}
+    for n in nodes:
+        info(hostkeys.accept_hint(outcome["cluster"]["name"], n, outputs))
 
 
 def _initial_placement(cluster: dict[str, Any]) -> dict[str, Any] | None:
