@@ -31,7 +31,7 @@ def test_every_connection_pins_the_nodes_host_key(tmp_path):
 def test_one_generated_host_key_per_node_installed_by_the_sandbox_from_stdin():
     rec = run_program(local_cluster())
     gens = [r.name for r in rec.of_type("command:local:Command") if r.name.endswith("-host-key")]
-    assert gens == ["demo-head-host-key", "demo-worker-0-host-key", "demo-worker-1-host-key"]
+    assert sorted(gens) == ["demo-head-host-key", "demo-worker-0-host-key", "demo-worker-1-host-key"]  # any order
     for node in ("head", "worker-0", "worker-1"):
         sb = rec.named(f"demo-{node}-sandbox")
         assert is_secret_input(sb.raw["stdin"]), "the private host key travels as a secret"
