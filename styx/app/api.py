@@ -854,6 +854,17 @@ def drift(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
         unknown = [n for n in nodes if n not in known]
         if unknown:
             raise StyxError(f"--node {', '.join(unknown)}: no such node; nodes: {', '.join(sorted(known))}", EXIT_USAGE)
+    from styx.app.power import stopped_nodes
+
+    stopped = stopped_nodes(session.meta())
+    if stopped:  # a stopped node is not dialled: it would only time out
+        asked = list(nodes) if nodes else [n.get("name") for n in outputs.get("nodes") or []]
+        skip = [n for n in asked if n in stopped]
+        nodes = [n for n in asked if n not in stopped]
+        if not nodes:
+            raise StyxError(f"{', '.join(skip)} of {session.name} stopped (`styx stop`): nothing to check; "
+                            "`styx start` runs them again", EXIT_FAILED)
+        _default_info(f"not checked (stopped by `styx stop`): {', '.join(skip)}")
     report = dr.check(session.name, session.deployment(), outputs, cluster, nodes=list(nodes) if nodes else None,
                       parallel=parallel, timeout=timeout, at=iso(datetime.now(UTC)))
     gone = set(_gone_nodes(cluster, [n.node for n in report.nodes if n.status == dr.UNREACHABLE]) or [])

@@ -77,3 +77,28 @@ def test_refusals_before_anything_is_touched(monkeypatch):
         power.stop(s, OUTPUTS, spot, None, lambda m: None)
     assert power.stop(s, OUTPUTS, spot, ["head"], lambda m: None, now=T0) == ["head"]  # the rest can
     assert fb.calls == [("stop", ["head"])]
+
+
+def test_drift_does_not_dial_stopped_nodes(monkeypatch):
+    from styx.app import api, remote
+    from styx.app import drift as dr
+
+    meta = {power.META_KEY: {"stopped": {"worker-0": "2026-12-02T04:00:00Z"}}}
+    s = FakeSession(meta)
+    s.deployment = lambda: {}
+    monkeypatch.setattr(remote, "load", lambda stack, backend: (s, OUTPUTS, {"name": "ssx", "cloud": "local"}))
+    seen = {}
+
+    class Checked(Exception):
+        pass
+
+    def check(stack, dep, outputs, cluster, *, nodes, **kw):
+        seen["nodes"] = nodes
+        raise Checked
+
+    monkeypatch.setattr(dr, "check", check)
+    with pytest.raises(Checked):
+        api.drift("ssx")
+    assert seen["nodes"] == ["head"]
+    with pytest.raises(StyxError, match=r"worker-0 of ssx stopped .*nothing to check"):
+        api.drift("ssx", nodes=["worker-0"])
