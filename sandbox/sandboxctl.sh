@@ -620,6 +620,63 @@ check_refuse() {
   fi
 }
 
+# Start sshd as PID 1 of fresh mount/PID/UTS namespaces inside the netns (node-up, node-start).
+start_init() { # start_init DIR NS NODE IP SHM T0
+  local dir=$1 ns=$2 n=$3 ipaddr=$4 shm=$5 t0=$6 m=$1/merged
+  : >"$dir/sshd.log"
+  setsid ip netns exec "$ns" \
+    unshare --mount --pid --uts --fork --kill-child --mount-proc="$m/proc" \
+    env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+    STYX_I_ROOT="$m" STYX_I_NODE="$n" STYX_I_SHM="$shm" \
+    "$SELF" _init >>"$dir/sshd.log" 2>&1 </dev/null {LOCK_FD}>&- &
+  local launcher=$! init="" i
+  echo "$launcher" >"$dir/launcher.pid"
+  for ((i = 0; i < 100; i++)); do
+    init=$(awk '{ print $1 }' "/proc/$launcher/task/$launcher/children" 2>/dev/null || true)
+    [[ -n $init ]] && break
+    kill -0 "$launcher" 2>/dev/null || break
+    sleep 0.05
+  done
+  [[ -n $init ]] || { tail -n 20 "$dir/sshd.log" >&2 || true; die 1 "node $n: namespace init did not start"; }
+  echo "$init" >"$dir/init.pid"
+  for ((i = 0; i < 100; i++)); do
+    if [[ -n $(ip netns exec "$ns" ss -Hltn 'sport = :22' 2>/dev/null) ]]; then
+      log INFO "node $n up: $ipaddr (netns $ns, pid $init, /dev/shm $shm) in $((SECONDS - t0)) s"
+      echo "$ipaddr"
+      return 0
+    fi
+    if ! kill -0 "$init" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  tail -n 20 "$dir/sshd.log" >&2 || true
+  die 1 "node $n: sshd is not listening on $ipaddr:22 (log: $dir/sshd.log)"
+}
+
+# Kill every process of the node (its PID-namespace init, then anything left in its netns) and
+# the launcher; echo how many kills it took.
+kill_node() { # kill_node DIR NS
+  local dir=$1 ns=$2 did=0 pid i pids
+  if node_running "$dir" "$ns"; then
+    pid=$(cat "$dir/init.pid")
+    kill -KILL "$pid" 2>/dev/null && did=$((did + 1))
+  fi
+  if netns_exists "$ns"; then
+    for ((i = 0; i < 50; i++)); do
+      pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+      [[ -n ${pids// /} ]] || break
+      # shellcheck disable=SC2086
+      kill -KILL $pids 2>/dev/null || true
+      did=$((did + 1))
+      sleep 0.1
+    done
+  fi
+  pid=$(cat "$dir/launcher.pid" 2>/dev/null || true)
+  if [[ $pid =~ ^[0-9]+$ ]] && grep -qa "$SELF" "/proc/$pid/cmdline" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  echo "$did"
+}
+
 cmd_node_up() {
   check_refuse # test hook: must fail before anything is created
   check_root
@@ -772,34 +829,7 @@ EOF
   done
   mkdir -p "$m/.styx-oldroot"
 
-  # start sshd as PID 1 of fresh mount/PID/UTS namespaces inside the netns
-  : >"$dir/sshd.log"
-  setsid ip netns exec "$ns" \
-    unshare --mount --pid --uts --fork --kill-child --mount-proc="$m/proc" \
-    env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    STYX_I_ROOT="$m" STYX_I_NODE="$n" STYX_I_SHM="$shm" \
-    "$SELF" _init >>"$dir/sshd.log" 2>&1 </dev/null {LOCK_FD}>&- &
-  local launcher=$! init="" i
-  echo "$launcher" >"$dir/launcher.pid"
-  for ((i = 0; i < 100; i++)); do
-    init=$(awk '{ print $1 }' "/proc/$launcher/task/$launcher/children" 2>/dev/null || true)
-    [[ -n $init ]] && break
-    kill -0 "$launcher" 2>/dev/null || break
-    sleep 0.05
-  done
-  [[ -n $init ]] || { tail -n 20 "$dir/sshd.log" >&2 || true; die 1 "node $n: namespace init did not start"; }
-  echo "$init" >"$dir/init.pid"
-  for ((i = 0; i < 100; i++)); do
-    if [[ -n $(ip netns exec "$ns" ss -Hltn 'sport = :22' 2>/dev/null) ]]; then
-      log INFO "node $n up: $ipaddr (netns $ns, pid $init, /dev/shm $shm) in $((SECONDS - t0)) s"
-      echo "$ipaddr"
-      return 0
-    fi
-    if ! kill -0 "$init" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-  tail -n 20 "$dir/sshd.log" >&2 || true
-  die 1 "node $n: sshd is not listening on $ipaddr:22 (log: $dir/sshd.log)"
+  start_init "$dir" "$ns" "$n" "$ipaddr" "$shm" "$t0"
 }
 
 # Runs as PID 1 of the node's namespaces (hidden subcommand).
@@ -825,17 +855,77 @@ cmd_init() {
   exec /usr/sbin/sshd -D -e
 }
 
-# exit 0: the node's sandbox runs; 1: it does not (gone); 2: cannot tell
+# exit 0: the node's sandbox runs; 1: it does not (gone); 2: cannot tell; 3: stopped (node-stop)
 cmd_node_alive() {
   need_env STYX_SB_CLUSTER STYX_SB_NODE
   valid_cluster "$STYX_SB_CLUSTER"
   valid_node "$STYX_SB_NODE"
-  if node_running "$STATE_DIR/$STYX_SB_CLUSTER/$STYX_SB_NODE" "$(ns_name "$STYX_SB_CLUSTER" "$STYX_SB_NODE")"; then
+  local dir=$STATE_DIR/$STYX_SB_CLUSTER/$STYX_SB_NODE
+  if node_running "$dir" "$(ns_name "$STYX_SB_CLUSTER" "$STYX_SB_NODE")"; then
     echo "running"
     return 0
   fi
+  if [[ -e $dir/stopped && -d $dir/upper ]]; then
+    echo "stopped"
+    return 3
+  fi
   echo "gone"
   return 1
+}
+
+# Stop a node: every process ends, its root (overlay upper), addresses and host keys stay; node-start
+# brings it back. Stopping a stopped node does nothing.
+cmd_node_stop() {
+  check_root
+  need_env STYX_SB_CLUSTER STYX_SB_NODE
+  local c=$STYX_SB_CLUSTER n=$STYX_SB_NODE
+  valid_cluster "$c"
+  valid_node "$n"
+  local dir=$STATE_DIR/$c/$n ns
+  ns=$(ns_name "$c" "$n")
+  [[ -r $dir/node.env && -d $dir/upper ]] || die 1 "node $n of cluster $c does not exist (nothing to stop)"
+  lock "$LOCK_DIR/$c.$n.lock"
+  if [[ -e $dir/stopped ]] && ! node_running "$dir" "$ns"; then
+    log INFO "node $n of cluster $c already stopped, skipping"
+    return 0
+  fi
+  kill_node "$dir" "$ns" >/dev/null
+  if [[ -n $(mounts_under "$dir") ]]; then umount_tree "$dir"; fi
+  [[ -z $(mounts_under "$dir") ]] || die 1 "could not unmount everything under $dir"
+  rm -f "$dir/init.pid" "$dir/launcher.pid"
+  date -u +%Y-%m-%dT%H:%M:%SZ >"$dir/stopped"
+  log INFO "node $n of cluster $c stopped (root kept in $dir/upper)"
+}
+
+# Start a stopped node again from its kept root: same address, host keys and files.
+cmd_node_start() {
+  check_root
+  need_env STYX_SB_CLUSTER STYX_SB_NODE
+  local c=$STYX_SB_CLUSTER n=$STYX_SB_NODE
+  valid_cluster "$c"
+  valid_node "$n"
+  local dir=$STATE_DIR/$c/$n ns ipaddr shm rootfs
+  ns=$(ns_name "$c" "$n")
+  [[ -r $dir/node.env && -d $dir/upper ]] || die 1 "node $n of cluster $c does not exist (nothing to start)"
+  ipaddr=$(sed -n 's/^STYX_SB_IP=//p' "$dir/node.env")
+  shm=$(sed -n 's/^STYX_SB_SHM_SIZE=//p' "$dir/node.env")
+  rootfs=$(sed -n 's/^ROOTFS=//p' "$dir/node.env")
+  valid_path "$rootfs"
+  [[ -d $rootfs ]] || die 1 "node $n: its base image $rootfs is gone"
+  netns_exists "$ns" || die 1 "node $n: its network namespace $ns is gone (make the node again: styx launch)"
+  lock "$LOCK_DIR/$c.$n.lock"
+  if node_running "$dir" "$ns"; then
+    rm -f "$dir/stopped"
+    log INFO "node $n of cluster $c already running, skipping"
+    return 0
+  fi
+  local t0=$SECONDS m=$dir/merged
+  if ! mountpoint -q "$m"; then
+    mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$dir/upper,workdir=$dir/work" "$m"
+  fi
+  start_init "$dir" "$ns" "$n" "$ipaddr" "$shm" "$t0" >/dev/null
+  rm -f "$dir/stopped"
+  log INFO "node $n of cluster $c started"
 }
 
 cmd_node_down() {
@@ -844,31 +934,13 @@ cmd_node_down() {
   local c=$STYX_SB_CLUSTER n=$STYX_SB_NODE
   valid_cluster "$c"
   valid_node "$n"
-  local dir=$STATE_DIR/$c/$n ns vh did=0 pid i
+  local dir=$STATE_DIR/$c/$n ns vh did=0
   ns=$(ns_name "$c" "$n")
   vh=$(veth_name "$c" "$n")
   lock "$LOCK_DIR/$c.$n.lock"
   # 1. processes: the PID-namespace init (kills the whole namespace), then
   #    anything else still living in the netns.
-  if node_running "$dir" "$ns"; then
-    pid=$(cat "$dir/init.pid")
-    kill -KILL "$pid" 2>/dev/null && did=$((did + 1))
-  fi
-  if netns_exists "$ns"; then
-    for ((i = 0; i < 50; i++)); do
-      local pids
-      pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-      [[ -n ${pids// /} ]] || break
-      # shellcheck disable=SC2086
-      kill -KILL $pids 2>/dev/null || true
-      did=$((did + 1))
-      sleep 0.1
-    done
-  fi
-  pid=$(cat "$dir/launcher.pid" 2>/dev/null || true)
-  if [[ $pid =~ ^[0-9]+$ ]] && grep -qa "$SELF" "/proc/$pid/cmdline" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+  did=$(kill_node "$dir" "$ns")
   # 2. mounts under the node's state dir
   if [[ -n $(mounts_under "$dir") ]]; then
     umount_tree "$dir"
@@ -975,7 +1047,7 @@ cmd_status() {
 
 usage() {
   cat >&2 <<'EOF'
-usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|node-alive|status
+usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|node-alive|node-stop|node-start|status
 All parameters come from STYX_SB_* / STYX_CACHE_DIR environment variables;
 see sandbox/README.md.
 EOF
@@ -991,6 +1063,8 @@ main() {
   node-down) cmd_node_down ;;
   status) cmd_status ;;
   node-alive) cmd_node_alive ;;
+  node-stop) cmd_node_stop ;;
+  node-start) cmd_node_start ;;
   _init) cmd_init ;;
   help | -h | --help) usage ;;
   *)

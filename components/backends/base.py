@@ -53,6 +53,7 @@ class Feature(enum.Flag):
     # nodes are priced from the catalog at launch, `auto` and capacity failover go through the optimizer.
     CATALOG = enum.auto()
     ADOPTS_HOSTS = enum.auto()  # adopts existing machines listed as head.host / workers[].hosts
+    STOP = enum.auto()  # machines can be stopped and started again with their disks (`styx stop`/`start`)
 
 
 @dataclass(frozen=True)
@@ -463,3 +464,12 @@ class Backend(ABC):
         VM). None: this backend cannot tell by itself, and the engine finds out by refreshing the
         machine resources (their provider reads them)."""
         return None
+
+    def stop_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
+        """Stop the machines of `nodes`, keeping their disks (only with Feature.STOP). Raises
+        RuntimeError naming the node that could not be stopped."""
+        raise NotImplementedError(f"cloud {self.name} cannot stop machines")
+
+    def start_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
+        """Start the stopped machines of `nodes` again (only with Feature.STOP)."""
+        raise NotImplementedError(f"cloud {self.name} cannot start machines")

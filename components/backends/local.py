@@ -48,7 +48,7 @@ def _ctl(sub: str, env: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
 
 class LocalBackend(Backend):
     name = "local"
-    features = Feature.ZONES  # zones are names in `local.zones`: failover walks them
+    features = Feature.ZONES | Feature.STOP  # zones are names in `local.zones`: failover walks them
     config_section = "local"
     capacity_patterns = (r"InsufficientCapacity",)  # sandboxctl's test-only refusal (STYX_SB_REFUSE_FILE)
 
@@ -100,6 +100,24 @@ class LocalBackend(Backend):
             if r.returncode == 1 and r.stdout.strip() == "gone":
                 gone.append(n)
         return gone
+
+    def _node_ctl(self, cluster: Mapping[str, Any], nodes: Sequence[str], sub: str) -> None:
+        cfg = ClusterConfig.model_validate(cluster)
+        env = {**os.environ, **self._net_env(cfg)}
+        for n in nodes:
+            r = subprocess.run(["bash", str(SANDBOXCTL), sub], env={**env, "STYX_SB_NODE": n},
+                               capture_output=True, text=True, check=False)
+            if r.returncode != 0:
+                lines = [ln for ln in (r.stderr or r.stdout).strip().splitlines() if ln.strip()]
+                raise RuntimeError(f"node {n}: sandboxctl {sub} failed: {lines[-1] if lines else r.returncode}")
+
+    def stop_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
+        """`sandboxctl node-stop`: the sandbox's processes end; its root, address and host keys stay."""
+        self._node_ctl(cluster, nodes, "node-stop")
+
+    def start_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
+        """`sandboxctl node-start`: sshd runs again as PID 1 on the kept root."""
+        self._node_ctl(cluster, nodes, "node-start")
 
     def _net_env(self, cfg: ClusterConfig) -> dict[str, str]:
         net = ipaddress.IPv4Network(cfg.local.subnet)

@@ -245,6 +245,12 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
             raise StyxError("no instance type/region satisfies the request (see `styx optimize`)", EXIT_FAILED)
     validate_cluster(attempt_cluster, base_dir)
     if session is not None:
+        from styx.app.power import stopped_nodes
+
+        stopped = stopped_nodes(session.meta())
+        if stopped:
+            raise StyxError(f"cluster {stack} is stopped ({', '.join(sorted(stopped))}): run `styx start "
+                            f"--stack {stack}` first", EXIT_FAILED)
         repair_pending(session, yes=repair, confirm=confirm_repair, on_info=info)
 
     blocked: list[str] = []
@@ -609,10 +615,15 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
     except Exception:
         outputs = {}
     results = outputs.get("phase_results") or {}
+    from styx.app.power import stopped_credit, stopped_nodes, stopped_seconds
+
+    stopped = stopped_nodes(meta)
     nodes = []
     for n in outputs.get("nodes") or []:
         phases = results.get(n.get("name"), {}) or {}
         nodes.append({
+            "power": "stopped" if n.get("name") in stopped else "running",
+            "stopped_since": stopped.get(n.get("name")),
             "name": n.get("name"),
             "role": n.get("role"),
             "host": n.get("host"),
@@ -642,12 +653,16 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
         "launched_at": iso(launched),
         "uptime_s": round((at - launched).total_seconds()) if launched else None,
         "price_per_hour": per_hour,
-        "cost_so_far": cost_so_far(pricing, launched, at) if launched else 0.0,
+        "cost_so_far": max(0.0, round(cost_so_far(pricing, launched, at) - stopped_credit(pricing, meta, at), 6))
+        if launched else 0.0,
+        "stopped_s": {k: round(v) for k, v in stopped_seconds(meta, at).items()},
         "ray": None,
     }
     if nodes and last is not None and last.result not in ("succeeded",):
         rec["state"] = "degraded" if last.result == "failed" else last.result
-    if ray and nodes:
+    if nodes and stopped:
+        rec["state"] = "stopped" if all(n["power"] == "stopped" for n in nodes) else "partly stopped"
+    if ray and nodes and rec["state"] != "stopped":
         rec["ray"] = ray_health(outputs, cluster, timeout=ray_timeout)
     rec["drift"] = _drift_summary(session)
     return rec
@@ -839,6 +854,17 @@ def drift(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
         unknown = [n for n in nodes if n not in known]
         if unknown:
             raise StyxError(f"--node {', '.join(unknown)}: no such node; nodes: {', '.join(sorted(known))}", EXIT_USAGE)
+    from styx.app.power import stopped_nodes
+
+    stopped = stopped_nodes(session.meta())
+    if stopped:  # a stopped node is not dialled: it would only time out
+        asked = list(nodes) if nodes else [n.get("name") for n in outputs.get("nodes") or []]
+        skip = [n for n in asked if n in stopped]
+        nodes = [n for n in asked if n not in stopped]
+        if not nodes:
+            raise StyxError(f"{', '.join(skip)} of {session.name} stopped (`styx stop`): nothing to check; "
+                            "`styx start` runs them again", EXIT_FAILED)
+        _default_info(f"not checked (stopped by `styx stop`): {', '.join(skip)}")
     report = dr.check(session.name, session.deployment(), outputs, cluster, nodes=list(nodes) if nodes else None,
                       parallel=parallel, timeout=timeout, at=iso(datetime.now(UTC)))
     gone = set(_gone_nodes(cluster, [n.node for n in report.nodes if n.status == dr.UNREACHABLE]) or [])
@@ -909,6 +935,11 @@ def down(stack: str | None = None, *, backend: str | None = None, keep_stack: bo
     name = session.name
     repair_pending(session, yes=True, on_info=info)
     cluster = session.cluster() or {"name": name}
+    from styx.app.power import start_machines, stopped_nodes
+
+    if stopped_nodes(session.meta()):  # the phases' undos dial their nodes: run the machines first
+        info(f"{name} is stopped: starting its machines so that the setup can be undone")
+        start_machines(session, session.outputs(), cluster, None, info)
     tracker = Tracker(cluster.get("name", name), node_names(cluster) if "cloud" in cluster else ["head"])
     info(f"destroying {name} ...")
     result, _ = (run_update or _plain_update)(session, tracker, f"styx down {name}", "destroy")
@@ -919,3 +950,47 @@ def down(stack: str | None = None, *, backend: str | None = None, keep_stack: bo
     if not keep_stack:
         session.remove()
     return DownResult(stack=name, changes=result.changes or {}, removed=not keep_stack)
+
+
+# --------------------------------------------------------------------------- stop / start
+
+
+@dataclass
+class PowerResult:
+    stack: str
+    stopped: list[str]  # nodes stopped now (all of them for `start`: none)
+    started: list[str]  # nodes started by this call
+    repaired: list[dict[str, str]] = field(default_factory=list)  # {node, phase} re-run after the start
+
+
+def stop(stack: str | None = None, *, backend: str | None = None, nodes: Sequence[str] | None = None,
+         on_info: Callable[[str], None] | None = None) -> PowerResult:
+    """Stop a cluster's machines (or `nodes`), keeping their disks (`styx stop`; styx.app.power).
+    Spot nodes are refused: they cannot be stopped, only terminated."""
+    from styx.app import power
+    from styx.app.remote import load
+
+    info = on_info or _default_info
+    session, outputs, cluster = load(stack, backend)
+    power.stop(session, outputs, cluster or {}, nodes, info)
+    return PowerResult(session.name, sorted(power.stopped_nodes(session.meta())), [], [])
+
+
+def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequence[str] | None = None,
+          on_info: Callable[[str], None] | None = None, run_update: RunUpdate | None = None) -> PowerResult:
+    """Start a stopped cluster (or `nodes`) again (`styx start`): the machines run, then `drift` on them
+    finds what stopping lost (Ray) and `repair` re-runs exactly that through the engine."""
+    from styx.app import power
+    from styx.app.remote import load
+
+    info = on_info or _default_info
+    session, outputs, cluster = load(stack, backend)
+    started = power.start_machines(session, outputs, cluster or {}, nodes, info)
+    still = sorted(power.stopped_nodes(session.meta()))
+    if not started:
+        info(f"{session.name}: nothing stopped: nothing to start")
+        return PowerResult(session.name, still, [], [])
+    running = [n.get("name") for n in outputs.get("nodes") or [] if n.get("name") not in still]
+    report = drift(session.name, backend=backend, nodes=running)
+    fixed = repair(session.name, backend=backend, report=report, on_info=info, run_update=run_update)
+    return PowerResult(session.name, still, started, fixed.replaced)

@@ -28,7 +28,7 @@ from typing import Any
 from styx.app import engine as eng
 
 # Stack config keys styx writes next to `styx:cluster` (read back by status and cost-report).
-META_KEYS = ("styx:launched_at", "styx:pricing", "styx:base_dir", "styx:placement")
+META_KEYS = ("styx:launched_at", "styx:pricing", "styx:base_dir", "styx:placement", "styx:power")
 CANCEL_MARKERS = ("update canceled", "canceled", "cancelled", "interrupt")
 
 

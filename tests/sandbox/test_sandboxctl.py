@@ -371,3 +371,35 @@ def test_network_through_nat(two_nodes, sshkey):
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "six-" in r.stdout
+
+
+def test_node_stop_keeps_root_node_start_brings_it_back(sandbox_ready, tmp_path_factory, sshkey):
+    tag = f"{os.getpid() % 100000}{next(_counter)}"
+    c = Cluster(f"ss{tag}", tmp_path_factory.mktemp(f"sbstate{tag}"), "10.94.0.0/24", f"sxs{tag}"[:15])
+    env = dict(STYX_SB_NODE="solo", STYX_SB_IP=c.ip(20), STYX_SB_PUBKEY=sshkey[1])
+    try:
+        c.run("net-up")
+        c.run("node-up", **env)
+        r = ssh(sshkey[0], c.ip(20), "echo kept > /root/mark; setsid sleep 600 </dev/null >/dev/null 2>&1 &")
+        assert r.returncode == 0, r.stderr
+        hostkey = ssh(sshkey[0], c.ip(20), "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout
+        stop = c.run("node-stop", STYX_SB_NODE="solo")
+        assert "stopped" in stop.stderr
+        st = c.status()
+        assert st["processes"] == [] and st["mounts"] == [] and len(st["netns"]) == 1, st
+        alive = c.run("node-alive", check=False, STYX_SB_NODE="solo")
+        assert (alive.returncode, alive.stdout.strip()) == (3, "stopped")
+        assert "already stopped" in c.run("node-stop", STYX_SB_NODE="solo").stderr
+        assert "started" in c.run("node-start", STYX_SB_NODE="solo").stderr
+        assert c.run("node-alive", STYX_SB_NODE="solo").stdout.strip() == "running"
+        r = ssh(sshkey[0], c.ip(20), "cat /root/mark; pgrep -c sleep || true; cat /etc/ssh/ssh_host_ed25519_key.pub")
+        assert r.returncode == 0, r.stderr
+        mark, sleeps, *key = r.stdout.splitlines()
+        assert (mark, sleeps) == ("kept", "0") and "\n".join(key) + "\n" == hostkey  # files kept, processes not
+        assert "skipping" in c.run("node-start", STYX_SB_NODE="solo").stderr
+        c.run("node-stop", STYX_SB_NODE="solo")  # node-down cleans up a stopped node too
+    finally:
+        c.run("node-down", check=False, STYX_SB_NODE="solo")
+        c.run("net-down", check=False)
+    assert_clean(c.status())
+    assert list(c.state_dir.iterdir()) == []

@@ -80,17 +80,23 @@ def status(stack_name, backend, no_ray, ray_timeout, as_json):
             con.print(f"  last update: {lu['kind']} {lu['result']} at {lu['end'] or lu['start']}", markup=False)
         if r.get("drift"):
             con.print(f"  drift: {_drift_text(r['drift'])}", markup=False)
+        if r.get("stopped_s"):
+            con.print("  stopped: " + ", ".join(f"{n} {human_duration(s)}" + (" (now)" if any(
+                x["name"] == n and x.get("power") == "stopped" for x in r["nodes"]) else "")
+                for n, s in sorted(r["stopped_s"].items())) + " (stopped time costs nothing for compute)",
+                markup=False)
         if not r["nodes"]:
             continue
         t = Table(show_edge=False, pad_edge=False, box=None)
-        for col in ("node", "role", "address", "zone", "type", "phases"):
+        for col in ("node", "role", "power", "address", "zone", "type", "phases"):
             t.add_column(col, overflow="fold")
         for n in r["nodes"]:
             ok = sum(1 for p in n["phases"].values() if p["status"] in ("ok", "skipped"))
             bad = [p for p, v in n["phases"].items() if v["status"] not in ("ok", "skipped")]
             ph = f"{ok}/{len(n['phases'])} ok" + (f" (not ok: {', '.join(bad)})" if bad else "")
             addr = n["host"] if n["host"] == n["private_ip"] else f"{n['host']} ({n['private_ip']})"
-            t.add_row(n["name"], n["role"], addr or "-", n.get("zone") or "-", n.get("instance_type") or "-", ph)
+            t.add_row(n["name"], n["role"], n.get("power", "running"), addr or "-", n.get("zone") or "-",
+                      n.get("instance_type") or "-", ph)
         con.print(t)
 
 
@@ -101,6 +107,7 @@ def status(stack_name, backend, no_ray, ray_timeout, as_json):
 @handle_errors
 def cost_report(stack_name, backend, as_json):
     """Each cluster's $/hour as priced at launch, uptime, and the total so far."""
+    from styx.app.power import stopped_credit, stopped_seconds
     from styx.app.pricing import cost_so_far, parse_iso
 
     engine = make_engine(backend)
@@ -128,7 +135,10 @@ def cost_report(stack_name, backend, as_json):
             "nodes": pricing.get("nodes", []) if pricing else [],
             "launched_at": iso(launched),
             "uptime_s": round((at - launched).total_seconds()) if launched else None,
-            "cost_so_far": cost_so_far(pricing, launched, at),
+            "stopped_s": {k: round(v) for k, v in stopped_seconds(meta, at).items()},
+            "stopped_credit": stopped_credit(pricing, meta, at),
+            "cost_so_far": max(0.0, round(cost_so_far(pricing, launched, at) - stopped_credit(pricing, meta, at), 6))
+            if launched else 0.0,
         })
     total_h = round(sum(r["price_per_hour"] or 0.0 for r in rows), 6)
     total = round(sum(r["cost_so_far"] for r in rows), 6)

@@ -1,0 +1,165 @@
+"""`styx stop` / `styx start`: machines stopped with their disks, and started again with only Ray re-run.
+
+The power state is a record in the stack (`styx:power`), written by styx, never by the program:
+
+    {"stopped": {"worker-0": "2026-12-02T04:40:00Z"},            # node -> stopped since
+     "intervals": [{"node": "head", "from": ISO, "to": ISO}]}     # closed stopped intervals
+
+Stopping goes through the backend (`Backend.stop_machines`, only with `Feature.STOP`), not through
+the engine: Pulumi's resources stay as they are and nothing dials a stopped node. Starting runs the
+machines again, then `drift` on them finds what a stop loses (the processes: Ray) and `repair` replaces
+exactly that through the engine (the phases whose files survive the stop stay untouched).
+While any node is stopped, `styx launch` refuses (run `styx start`), and `styx down` starts the
+machines first so the phases' undos can run. A stopped interval costs nothing for compute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from styx.app.project import EXIT_FAILED, EXIT_USAGE, StyxError
+
+META_KEY = "styx:power"
+
+
+def record(meta: Mapping[str, Any]) -> dict[str, Any]:
+    rec = meta.get(META_KEY)
+    rec = rec if isinstance(rec, dict) else {}
+    return {"stopped": dict(rec.get("stopped") or {}), "intervals": list(rec.get("intervals") or [])}
+
+
+def stopped_nodes(meta: Mapping[str, Any]) -> dict[str, str]:
+    """node -> stopped since (ISO) of the nodes styx stopped."""
+    return record(meta)["stopped"]
+
+
+def mark_stopped(rec: dict[str, Any], nodes: Sequence[str], at: str) -> dict[str, Any]:
+    for n in nodes:
+        rec["stopped"].setdefault(n, at)
+    return rec
+
+
+def mark_started(rec: dict[str, Any], nodes: Sequence[str], at: str) -> dict[str, Any]:
+    for n in nodes:
+        since = rec["stopped"].pop(n, None)
+        if since:
+            rec["intervals"].append({"node": n, "from": since, "to": at})
+    return rec
+
+
+def stopped_seconds(meta: Mapping[str, Any], now: datetime) -> dict[str, float]:
+    """node -> seconds it has been stopped in all (closed intervals and the open one)."""
+    from styx.app.pricing import parse_iso
+
+    rec = record(meta)
+    out: dict[str, float] = {}
+    spans = [(i.get("node"), i.get("from"), i.get("to")) for i in rec["intervals"]]
+    spans += [(n, since, None) for n, since in rec["stopped"].items()]
+    for n, a, b in spans:
+        start, end = parse_iso(a), (parse_iso(b) if b else now)
+        if n and start and end and end > start:
+            out[n] = out.get(n, 0.0) + (end - start).total_seconds()
+    return out
+
+
+def stopped_credit(pricing: Mapping[str, Any] | None, meta: Mapping[str, Any], now: datetime) -> float:
+    """$ not spent on compute while nodes were stopped: each node's price × its stopped time."""
+    if not pricing:
+        return 0.0
+    price = {n.get("node"): n.get("price_per_hour") or 0.0 for n in pricing.get("nodes") or []}
+    return round(sum(price.get(n, 0.0) * s / 3600.0 for n, s in stopped_seconds(meta, now).items()), 6)
+
+
+def _nodes(cluster: Mapping[str, Any], outputs: Mapping[str, Any], asked: Sequence[str] | None) -> list[str]:
+    known = [n.get("name") for n in outputs.get("nodes") or []]
+    if not known:
+        raise StyxError("the stack has no nodes (not launched yet): nothing to stop or start", EXIT_FAILED)
+    if not asked:
+        return known
+    unknown = [n for n in asked if n not in known]
+    if unknown:
+        raise StyxError(f"--node {', '.join(unknown)}: no such node; nodes: {', '.join(known)}", EXIT_USAGE)
+    return [n for n in known if n in asked]
+
+
+def _backend(cluster: Mapping[str, Any]):
+    from styx.components.backends import backend_class
+    from styx.components.backends.base import Feature
+
+    backend = backend_class(cluster.get("cloud"))()
+    if Feature.STOP not in backend.features:
+        raise StyxError(f"styx:cluster.cloud: {cluster.get('cloud')} machines cannot be stopped by styx "
+                        "(the local backend can); use `styx down`", EXIT_USAGE)
+    return backend
+
+
+def _refuse_spot(cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
+    from styx.model.config import ClusterConfig
+
+    cfg = ClusterConfig.model_validate(cluster)
+    spot = [name for name, _role, spec, _i in cfg.nodes() if name in nodes and spec.spot]
+    if spot:
+        raise StyxError(f"{', '.join(spot)}: spot instances cannot be stopped (only terminated): "
+                        "leave them out with --node, or use `styx down`", EXIT_USAGE)
+
+
+def stop(session: Any, outputs: Mapping[str, Any], cluster: Mapping[str, Any], nodes: Sequence[str] | None,
+         info: Callable[[str], None], now: datetime | None = None) -> list[str]:
+    """Stop `nodes` (default: all); returns the nodes now stopped by this call."""
+    from styx.app.pricing import iso
+
+    names = _nodes(cluster, outputs, nodes)
+    backend = _backend(cluster)
+    _refuse_spot(cluster, names)
+    rec = record(session.meta())
+    todo = [n for n in names if n not in rec["stopped"]]
+    if not todo:
+        info(f"{session.name}: {', '.join(names)} already stopped")
+        return []
+    # workers first: the head is the last to go
+    todo.sort(key=lambda n: n == _head(outputs))
+    info(f"stopping {session.name}: {', '.join(todo)} ...")
+    done: list[str] = []
+    try:
+        for n in todo:
+            backend.stop_machines(cluster, [n])
+            done.append(n)
+    except RuntimeError as e:
+        raise StyxError(str(e), EXIT_FAILED) from e
+    finally:
+        if done:
+            session.set_meta(META_KEY, mark_stopped(rec, done, iso(now or datetime.now(UTC))))
+    return done
+
+
+def _head(outputs: Mapping[str, Any]) -> str:
+    return next((n.get("name") for n in outputs.get("nodes") or [] if n.get("role") == "head"), "head")
+
+
+def start_machines(session: Any, outputs: Mapping[str, Any], cluster: Mapping[str, Any],
+                   nodes: Sequence[str] | None, info: Callable[[str], None],
+                   now: datetime | None = None) -> list[str]:
+    """Run the stopped machines of `nodes` (default: all) again; returns those started."""
+    from styx.app.pricing import iso
+
+    names = _nodes(cluster, outputs, nodes)
+    rec = record(session.meta())
+    todo = [n for n in names if n in rec["stopped"]]
+    if not todo:
+        return []
+    backend = _backend(cluster)
+    todo.sort(key=lambda n: n != _head(outputs))  # the head first
+    info(f"starting {session.name}: {', '.join(todo)} ...")
+    done: list[str] = []
+    try:
+        for n in todo:
+            backend.start_machines(cluster, [n])
+            done.append(n)
+    except RuntimeError as e:
+        raise StyxError(str(e), EXIT_FAILED) from e
+    finally:
+        if done:
+            session.set_meta(META_KEY, mark_started(rec, done, iso(now or datetime.now(UTC))))
+    return done
