@@ -114,6 +114,7 @@ def _python_env(ctx: PhaseContext) -> Env:
         "STYX_VENV_DIR": py.venv_dir,
         "STYX_PIP_PACKAGES": _lines(packages, "setup.python.pip_packages"),
         "STYX_PIP_INDEX_URL": py.index_url or "",
+        "STYX_PIP_INSTALLER": py.installer,
     }
 
 

@@ -209,6 +209,9 @@ class PythonConfig(_Model):
     venv_dir: str = "/opt/styx/venv"
     pip_packages: list[Arg] = Field(default_factory=list)
     index_url: str | None = None
+    installer: Literal["uv", "pip"] = Field(
+        "uv", description="What installs pip_packages and Ray: uv (from the index, into /opt/styx/tools/uv; pip "
+        "when uv cannot be had, logged) or pip.")
 
 
 class CondaConfig(_Model):
