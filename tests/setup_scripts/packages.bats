@@ -275,3 +275,48 @@ PY
   assert_status 1
   assert_stderr_contains "STYX_PIP_INSTALLER must be uv or pip, got 'poetry'"
 }
+
+# an index (simple layout, file://) instead of the flat find-links of need_real_python
+use_simple_index() {
+  unset PIP_FIND_LINKS PIP_NO_INDEX
+  local w n
+  for w in "$T"/wheels/*.whl; do
+    n=$(basename "$w" | cut -d- -f1)
+    mkdir -p "$T/simple/$n"
+    cp "$w" "$T/simple/$n/"
+    printf '<a href="%s">%s</a>\n' "$(basename "$w")" "$(basename "$w")" >>"$T/simple/$n/index.html"
+  done
+  export STYX_PIP_INDEX_URL="file://$T/simple"
+}
+
+@test "python_env: the wheel cache serves the install, the index is not needed" {
+  need_real_python
+  mkdir -p "$T/cache"
+  cp "$T"/wheels/styxd*.whl "$T/cache/"
+  use_simple_index
+  rm -rf "$T/simple"
+  STYX_WHEEL_CACHE_URL="$T/cache" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_output_matches "pip installed: styxdemo==1\.0; wrote "
+  assert_stderr_contains "installed from the wheel cache $T/cache"
+  grep -qF -- "--no-index --find-links $T/cache styxdemo==1.0" "$STYX_LOG_DIR/python_env.log"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep'
+}
+
+@test "python_env: a wheel cache that is gone or incomplete falls back to the index, logged" {
+  need_real_python
+  use_simple_index
+  STYX_WHEEL_CACHE_URL="$T/gone" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_one_line
+  assert_output_matches "pip installed: styxdemo==1\.0; .*wheel cache unavailable, from the index$"
+  assert_stderr_contains "the wheel cache $T/gone is gone or lacks a wheel"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep'
+  mkdir -p "$T/partial" # styxdemo 2.0 without its dependency... which is installed: fine; a new one is not
+  cp "$T/wheels/styxdemo-2.0-py3-none-any.whl" "$T/partial/"
+  "$T/venv/bin/python" -m pip uninstall -y -q styxdep
+  STYX_WHEEL_CACHE_URL="$T/partial" STYX_PIP_PACKAGES="styxdemo==2.0" run_phase python_env
+  assert_status 0
+  assert_output_matches "wheel cache unavailable, from the index$"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep; assert styxdemo.__version__ == "2.0"'
+}
