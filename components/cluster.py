@@ -10,9 +10,9 @@ import pulumi
 
 from styx.components import placement
 from styx.components.backends import get_backend
-from styx.components.backends.base import Backend, NodeRequest, ProvisionContext
+from styx.components.backends.base import Backend, Jump, NodeRequest, ProvisionContext
 from styx.components.filesync import SyncBundle, pack
-from styx.components.keys import cluster_key, ray_token
+from styx.components.keys import cluster_key, ray_token, scanned_host_key
 from styx.components.node import Node
 from styx.components.phases import NodeInfo, PhaseContext
 from styx.model.config import ClusterConfig
@@ -39,6 +39,10 @@ class Cluster(pulumi.ComponentResource):
         if choice is not None:  # instance_type: auto, resolved before anything was registered
             ctx.placements = placement.record(cfg, choice, self)
         backend.prepare(ctx)
+        bastion = cfg.ssh.bastion()
+        if bastion is not None:  # ssh.jump: a bastion: every node is reached through it, its key pinned on first use
+            user, host, port = bastion
+            ctx.jump = Jump(host, port, user, scanned_host_key(cfg, "bastion", host, port, self), "bastion")
 
         setup = cfg.setup
         env_content = _env_file(setup.env, setup.secret_env)
@@ -71,6 +75,10 @@ class Cluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.nodes[name] = node
+            if role == "head" and cfg.ssh.jump == "head":  # the workers are reached through the head
+                h = node.handle
+                assert h.host_key is not None, f"cloud {cfg.cloud}: ssh.jump needs SSH to the head"
+                ctx.jump = Jump(h.host, h.port, h.user, h.host_key, "head")
             if role == "head":
                 head_ip = node.handle.private_ip
                 if "ray" in node.phases:
@@ -84,17 +92,33 @@ class Cluster(pulumi.ComponentResource):
         self.ray_auth_token = token
         self.ray_address = pulumi.Output.concat(head.private_ip, f":{ray.port}")
         self.dashboard = pulumi.Output.concat(
-            "ssh -i <key file> -o StrictHostKeyChecking=accept-new -N -L ",
+            "ssh -i <key file> -o UserKnownHostsFile=<known_hosts (styx dashboard)> -o StrictHostKeyChecking=yes "
+            "-N -L ",
             f"{ray.dashboard_port}:127.0.0.1:{ray.dashboard_port} -p ",
             pulumi.Output.from_input(head.port).apply(str), f" {head.user}@", head.host,
             f"  # then open http://127.0.0.1:{ray.dashboard_port}",
         )
         self.node_list = pulumi.Output.all(*[
-            pulumi.Output.all(n.handle.name, n.handle.role, n.handle.host, n.handle.private_ip).apply(
-                lambda v, info=n.handle.info: {"name": v[0], "role": v[1], "host": v[2], "private_ip": v[3],
-                                               **{k: info[k] for k in ("zone", "instance_type") if k in info}})
+            pulumi.Output.all(n.handle.name, n.handle.role, n.handle.host, n.handle.private_ip,
+                              n.handle.host_key.public_key if n.handle.host_key else None).apply(
+                lambda v, info=n.handle.info, hk=n.handle.host_key, private=n.handle.private: {
+                    "name": v[0], "role": v[1], "host": v[2], "private_ip": v[3],
+                    **{k: info[k] for k in ("zone", "instance_type") if k in info},
+                    **({"host_key": v[4], "host_key_source": hk.source} if hk else {}),
+                    **({"private": True} if private else {})})
             for n in self.nodes.values()
         ])
+        j = ctx.jump
+        self.ssh_jump = None if j is None else pulumi.Output.all(j.host, j.port, j.host_key.public_key).apply(
+            lambda v, j=j: {"name": j.name, "host": v[0], "port": v[1], "user": j.user, "host_key": v[2]})
+        # What to replace to accept a legitimately new host key: the scan of an adopted host, else the machine.
+        accept = {k: (n.handle.host_key.resource if n.handle.host_key.source == "first use"
+                      else (n.handle.resources[0] if n.handle.resources else n.handle.host_key.resource))
+                  for k, n in self.nodes.items() if n.handle.host_key is not None}
+        if j is not None and j.name == "bastion":
+            accept["bastion"] = j.host_key.resource
+        self.host_key_urns = pulumi.Output.all(**{k: r.urn for k, r in accept.items() if r is not None}) \
+            if accept else None
         self.phase_results = pulumi.Output.all(**{k: n.results for k, n in self.nodes.items()})
         self.extra_outputs = backend.outputs(ctx, head)
         self.register_outputs({"head_ip": self.head_ip, "ray_address": self.ray_address})
@@ -111,5 +135,9 @@ class Cluster(pulumi.ComponentResource):
             pulumi.export("ray_auth_token", self.ray_auth_token)
         pulumi.export("dashboard", self.dashboard)
         pulumi.export("phase_results", self.phase_results)
+        if self.ssh_jump is not None:
+            pulumi.export("ssh_jump", self.ssh_jump)
+        if self.host_key_urns is not None:
+            pulumi.export("host_key_urns", self.host_key_urns)
         for k, v in self.extra_outputs.items():
             pulumi.export(k, v)

@@ -74,6 +74,8 @@ class Phase:
     # a file the phase needs on the node: (local path, remote path, sha256), copied before it runs
     upload: Callable[[PhaseContext], tuple[str, str, str] | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # what `styx drift` checks, read-only (the script's check_drift(), run with the action `verify`)
+    verify: str = ""
 
     @property
     def replace_delete_first(self) -> bool:
@@ -227,7 +229,8 @@ def _ray_undo_env(ctx: PhaseContext) -> Env:
     return {"STYX_VENV_DIR": _setup(ctx).python.venv_dir}
 
 
-GATE = Phase(name="wait_ssh", script="wait_ssh.sh", env=lambda ctx: {}, timeout_s=120)
+GATE = Phase(name="wait_ssh", script="wait_ssh.sh", env=lambda ctx: {}, timeout_s=120,
+             verify="the node answers SSH; the styx library in place")
 
 # The order of this table is the order on every node.
 PHASES: tuple[Phase, ...] = (
@@ -237,18 +240,21 @@ PHASES: tuple[Phase, ...] = (
         env=lambda ctx: {"STYX_APT_PACKAGES": _lines(_setup(ctx).packages, "setup.packages")},
         applies=lambda ctx: bool(_setup(ctx).packages),
         timeout_s=1200,
+        verify="every package installed at its pinned version",
     ),
     Phase(
         name="python_env",
         script="python_env.sh",
         env=_python_env,
         applies=lambda ctx: python_env_applies(ctx.cluster),
+        verify="the environment with its Python; every pip spec satisfied",
     ),
-    Phase(name="conda", script="conda.sh", env=_conda_env, applies=lambda ctx: _setup(ctx).conda.enabled),
+    Phase(name="conda", script="conda.sh", env=_conda_env, applies=lambda ctx: _setup(ctx).conda.enabled,
+          verify="conda at its prefix; the env with its packages"),
     Phase(name="docker", script="docker.sh", env=_docker_env, applies=lambda ctx: _setup(ctx).docker.mode != "skip",
-          timeout_s=1200),
+          timeout_s=1200, verify="install mode: docker present, its daemon answering"),
     Phase(name="gpu", script="gpu.sh", env=_gpu_env, applies=lambda ctx: _setup(ctx).gpu.mode != "skip",
-          timeout_s=3600),
+          timeout_s=3600, verify="nvidia-smi shows the expected GPUs"),
     Phase(
         name="file_sync",
         script="file_sync.sh",
@@ -261,6 +267,7 @@ PHASES: tuple[Phase, ...] = (
         delete_before_replace=False,
         timeout_s=1800,
         upload=lambda ctx: (ctx.sync.path, ctx.sync.remote_path, ctx.sync.sha256),
+        verify="the node records this archive; every synced file has its content and mode",
     ),
     Phase(
         name="env_vars",
@@ -271,9 +278,10 @@ PHASES: tuple[Phase, ...] = (
         undo_env=lambda ctx: {"STYX_ENV_FILE": ENV_FILE},
         secret_output=True,
         timeout_s=120,
+        verify="the env file's content hash (never its content)",
     ),
     Phase(name="workdir", script="workdir.sh", env=_workdir_env, applies=lambda ctx: bool(_setup(ctx).workdir),
-          timeout_s=120),
+          timeout_s=120, verify="the workdir with its owner and mode"),
     # custom scripts are expanded in place of this marker (see phases_for)
     Phase(name="custom", script="", env=lambda ctx: {}, applies=lambda ctx: False),
     Phase(
@@ -285,14 +293,23 @@ PHASES: tuple[Phase, ...] = (
         undo_env=_ray_undo_env,
         delete_before_replace=True,
         timeout_s=900,
+        verify="Ray at its version, running, started for this cluster's address, this node alive in it",
     ),
 )
 
 
 def _custom_phase(cs: CustomScript, base_dir: Path) -> Phase:
     body = cs.inline if cs.inline is not None else (base_dir / str(cs.file)).read_text()
+    # `styx drift` runs the user's optional check (read-only, in a subshell); without one it says so
+    if cs.check:
+        failed = shlex.quote(f"custom check of {cs.name} failed (custom_scripts.check)")
+        check = (f"if ( {cs.check.strip()}\n) >&2; then styx_result ok {shlex.quote('custom check passed')}; "
+                 f"else styx_result drifted {failed}; fi")
+    else:
+        check = f"styx_result skipped {shlex.quote('no check configured (custom_scripts[].check)')}"
     # The user's script runs verbatim after lib.sh; styx adds the status line.
-    script = f"{body.rstrip()}\nstyx_result ok {shlex.quote(f'custom script {cs.name} finished')}\n"
+    script = (f"if styx_verifying; then\n{check}\nexit 0\nfi\n"
+              f"{body.rstrip()}\nstyx_result ok {shlex.quote(f'custom script {cs.name} finished')}\n")
     return Phase(
         name=f"custom-{cs.name}",
         script=script,
@@ -301,6 +318,7 @@ def _custom_phase(cs: CustomScript, base_dir: Path) -> Phase:
         secret_output=True,  # a user's script may print anything
         timeout_s=3600,
         extra={"inline": True},
+        verify="the script's own `check`, when it has one",
     )
 
 

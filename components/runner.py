@@ -11,6 +11,8 @@ bound on a running remote command and shows the text in the node's process list.
 - the styx library (`setup_scripts/lib.sh`) is written once per node by the gate, content-addressed
   (`/var/lib/styx/lib/<sha>.sh`); the gate's trigger holds its hash, so a new library re-runs the
   chain;
+- the same program answers `styx drift`: run with the action `verify`, every phase script checks,
+  read-only, that the node still is as the phase left it (`verify()` beside its `main()`);
 - the wrapper bounds the phase with `timeout` (a message names the node, the phase and the limit)
   and watches its SSH session: when the connection goes (Ctrl-C of `styx launch`, a killed engine),
   the phase's process group is stopped.
@@ -23,6 +25,7 @@ delete never removes what its replacement wrote.
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,8 +96,9 @@ def program(phase: str, body: str, env: Mapping[str, str], *, undo: Undo | None 
         out.append("exit 0\nfi\n")
     out.append(_exports({"STYX_PHASE": phase, **env}))
     out.append(_source_lib(phase))
-    if generation:
-        out.append(f"styx_generation_claim {shlex.quote(phase)} {generation}\n")
+    if generation:  # `verify` (styx drift) only reads: it never claims the node
+        out.append(f'[ "${{STYX_ACTION:-create}}" = verify ] || '
+                   f'styx_generation_claim {shlex.quote(phase)} {generation}\n')
     out.append(body)
     return "".join(out)
 
@@ -112,5 +116,81 @@ def gate_program(body: str, env: Mapping[str, str]) -> str:
         f"if ! cmp -s \"$t\" {p} 2>/dev/null; then $s install -d -m 0755 {LIB_DIR} && "
         f"$s install -m 0644 \"$t\" {p}.new && $s mv -f {p}.new {p}; fi\nrm -f \"$t\"\n"
     )
-    return "# styx gate (program on stdin; generated)\n" + _exports({"STYX_PHASE": "wait_ssh", **env}) + install + \
-        _source_lib("wait_ssh") + body
+    # `verify` (styx drift): reachable and the library in place; it writes nothing
+    verify = (f'if [ "${{STYX_ACTION:-create}}" = verify ]; then\n{_source_lib("wait_ssh")}'
+              f"styx_result ok {shlex.quote('reachable; styx library ' + lib_hash() + ' in place')}\nexit 0\nfi\n")
+    return "# styx gate (program on stdin; generated)\n" + _exports({"STYX_PHASE": "wait_ssh", **env}) + verify + \
+        install + _source_lib("wait_ssh") + body
+
+
+# --------------------------------------------------------------------------- reading a program back
+
+# `styx_generation_is|claim PHASE GENERATION`: the generation is the chain hash, not the script's
+GENERATION = re.compile(r"(styx_generation_(?:is|claim) \S+) [0-9a-f]+")
+
+
+def _export_words(text: str, start: int) -> tuple[dict[str, str], int]:
+    """The `K=V` words of one `export` line written by `_exports` (shlex-quoted values, which may
+    span lines inside quotes), from `start` to the first unquoted line break. -> (env, end)."""
+    env: dict[str, str] = {}
+    word: list[str] = []
+    i, quote = start, None
+
+    def flush() -> None:
+        if word:
+            k, _, v = "".join(word).partition("=")
+            env[k] = v
+            word.clear()
+
+    while i < len(text):
+        c = text[i]
+        if quote == "'":
+            if c == "'":
+                quote = None
+            else:
+                word.append(c)
+        elif quote == '"':
+            if c == '"':
+                quote = None
+            elif c == "\\" and i + 1 < len(text) and text[i + 1] in '"\\$`':
+                i += 1
+                word.append(text[i])
+            else:
+                word.append(c)
+        elif c in "'\"":
+            quote = c
+        elif c == " ":
+            flush()
+        elif c == "\n":
+            break
+        else:
+            word.append(c)
+        i += 1
+    flush()
+    return env, i + 1
+
+
+def parse_program(text: str) -> tuple[dict[str, str], str]:
+    """(parameters, script) of a phase or gate program made by `program`/`gate_program`: the inverse
+    of its `export` line, and the rest with what does not come from the script or the parameters
+    (the library's path and lines, the generation hashes) left out. For previews: what changed, and where."""
+    main, env, end = -1, {}, 0
+    pos = 0
+    while True:  # the create part's export line: the last one that is not the undo's
+        at = text.find("\nexport ", pos)
+        if at < 0:
+            break
+        words, stop = _export_words(text, at + len("\nexport "))
+        if "STYX_PHASE" in words and not words["STYX_PHASE"].endswith("-undo"):
+            main, env, end = at, words, stop
+        pos = at + 1
+    if main < 0:
+        return {}, text
+    out = []
+    for line in (text[:main] + "\n" + text[end:]).splitlines():
+        s = line.strip()
+        if s.startswith((f". {LIB_DIR}/", f"if [ ! -r {LIB_DIR}/", "# styx ")) or \
+                (s.startswith("export ") and "STYX_PHASE=" in s):
+            continue
+        out.append(GENERATION.sub(r"\1 <generation>", line))
+    return env, "\n".join(out).strip("\n") + "\n"

@@ -32,6 +32,16 @@ class PhaseRun:
     gate: bool = False  # the first phase: dials until the machine answers
 
 
+@dataclass(frozen=True)
+class ProxyHop:
+    """The jump host a private node is reached through (`connection.proxy`), its host key pinned too."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    user: str
+    host_key: pulumi.Input[str]
+
+
 def _output_opts(opts: pulumi.ResourceOptions, secret_output: bool) -> pulumi.ResourceOptions:
     if not secret_output:
         return opts
@@ -53,12 +63,17 @@ class Transport(ABC):
 
 class SSHTransport(Transport):
     """`command.remote.Command` over SSH (copies: `command.remote.CopyToRemote`, SFTP). The gate dials
-    without limit until its create timeout; later phases run on a node the gate has reached."""
+    without limit until its create timeout; later phases run on a node the gate has reached. Every
+    connection pins the node's host key (`connection.hostKey`); a private node is reached through its
+    jump host (`connection.proxy`, whose host key is pinned as well)."""
 
     def __init__(self, *, host: pulumi.Input[str], port: pulumi.Input[int], user: str,
-                 private_key: pulumi.Input[str], connect_timeout_s: int, per_dial_timeout_s: int):
+                 private_key: pulumi.Input[str], host_key: pulumi.Input[str], connect_timeout_s: int,
+                 per_dial_timeout_s: int, proxy: ProxyHop | None = None):
         self.host, self.port, self.user = host, port, user
         self.private_key = private_key
+        self.host_key = host_key  # pinned: the provider refuses any other key (ssh.FixedHostKey)
+        self.proxy = proxy
         self.connect_timeout_s = connect_timeout_s
         self.per_dial_timeout_s = per_dial_timeout_s
 
@@ -68,8 +83,13 @@ class SSHTransport(Transport):
             port=self.port,
             user=self.user,
             private_key=self.private_key,
+            host_key=self.host_key,
             dial_error_limit=-1 if gate else 10,
             per_dial_timeout=self.per_dial_timeout_s,
+            proxy=None if self.proxy is None else remote.ProxyConnectionArgs(
+                host=self.proxy.host, port=self.proxy.port, user=self.proxy.user, private_key=self.private_key,
+                host_key=self.proxy.host_key, dial_error_limit=-1 if gate else 10,
+                per_dial_timeout=self.per_dial_timeout_s),
         )
 
     def run(self, name, run, *, triggers, opts):

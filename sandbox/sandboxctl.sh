@@ -467,6 +467,36 @@ tagged_rules() { # tagged_rules TAG_REGEX
   done
 }
 
+# Delete every rule tagged TAG_REGEX; sets DROPPED to how many.
+drop_rules() { # drop_rules TAG_REGEX
+  local rule
+  local -a args
+  DROPPED=0
+  while read -r rule; do
+    [[ -n $rule ]] || continue
+    rule=${rule//\"/} # iptables -S quotes the comment; names contain no spaces
+    read -ra args <<<"${rule/ -A / -D }"
+    if iptables -w "${args[@]}"; then
+      DROPPED=$((DROPPED + 1))
+    else
+      log WARN "could not delete rule: $rule"
+    fi
+  done < <(tagged_rules "$1")
+}
+
+# A private node (ssh.jump): this machine may not open connections to it (replies to the node's own
+# connections, e.g. to an apt proxy here, still pass); only the head (or a bastion) reaches it.
+private_rule() { # private_rule CLUSTER NODE IP 0|1
+  local tag="styx:$1:$2"
+  local -a spec=(OUTPUT -d "$3/32" -m conntrack --ctstate NEW -m comment --comment "$tag"
+    -j REJECT --reject-with icmp-net-unreachable)
+  if [[ $4 == 1 ]]; then
+    iptables -w -C "${spec[@]}" 2>/dev/null || iptables -w -I "${spec[@]}"
+  else
+    drop_rules "${tag//./\\.}"
+  fi
+}
+
 cmd_net_up() {
   check_root
   need_env STYX_SB_CLUSTER STYX_SB_SUBNET STYX_SB_BRIDGE
@@ -516,17 +546,8 @@ cmd_net_down() {
   local c=$STYX_SB_CLUSTER tag="styx:$STYX_SB_CLUSTER" did=0 rule br
   valid_cluster "$c"
   lock "$LOCK_DIR/$c.net.lock"
-  local -a args
-  while read -r rule; do
-    [[ -n $rule ]] || continue
-    rule=${rule//\"/} # iptables -S quotes the comment; names contain no spaces
-    read -ra args <<<"${rule/ -A / -D }"
-    if iptables -w "${args[@]}"; then
-      did=$((did + 1))
-    else
-      log WARN "could not delete rule: $rule"
-    fi
-  done < <(tagged_rules "${tag//./\\.}")
+  drop_rules "${tag//./\\.}"
+  did=$((did + DROPPED))
   for br in /sys/class/net/*; do
     br=${br##*/}
     [[ -d /sys/class/net/$br/bridge && $(link_alias "$br") == "$tag" ]] || continue
@@ -574,6 +595,20 @@ put_file() { # put_file ROOT RELPATH MODE  (content on stdin)
   cat >"$tmp"
   chmod "$mode" "$tmp"
   mv -f "$tmp" "$root/$rel"
+}
+
+# Install KEY as the node's ed25519 host key; false when it already is.
+install_host_key() { # install_host_key ROOT NODE KEY
+  local root=$1 n=$2 key=$3 kd pub
+  if [[ -s $root/etc/ssh/ssh_host_ed25519_key ]] && [[ $(<"$root/etc/ssh/ssh_host_ed25519_key") == "$key" ]]; then
+    return 1
+  fi
+  kd=$(mktemp -d)
+  (umask 077 && printf '%s\n' "$key" >"$kd/key")
+  pub=$(ssh-keygen -y -f "$kd/key") || { rm -rf "$kd"; die 2 "node $n: the SSH host key on stdin is not usable"; }
+  rm -rf "$kd"
+  printf '%s\n' "$key" | put_file "$root" etc/ssh/ssh_host_ed25519_key 0600
+  printf '%s root@%s\n' "$pub" "$n" | put_file "$root" etc/ssh/ssh_host_ed25519_key.pub 0644
 }
 
 check_refuse() {
@@ -626,9 +661,26 @@ cmd_node_up() {
   local pubkey=$STYX_SB_PUBKEY
   [[ $pubkey != *$'\n'* && $pubkey =~ ^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+\ [A-Za-z0-9+/=]+ ]] ||
     die 2 "STYX_SB_PUBKEY is not an OpenSSH public key line"
+  local private=${STYX_SB_PRIVATE:-0}
+  [[ $private == 0 || $private == 1 ]] || die 2 "STYX_SB_PRIVATE: '$private' is not allowed (allowed: 0, 1)"
+  # STYX_SB_HOST_KEY=stdin: the node's ed25519 SSH host key (OpenSSH private key) comes on stdin,
+  # never in the environment or a command line; it replaces the one node-up would generate.
+  local hostkey=""
+  if [[ ${STYX_SB_HOST_KEY:-} == stdin ]]; then
+    hostkey=$(cat)
+    [[ $hostkey == "-----BEGIN OPENSSH PRIVATE KEY-----"*"-----END OPENSSH PRIVATE KEY-----" ]] ||
+      die 2 "STYX_SB_HOST_KEY=stdin: stdin is not an OpenSSH private key"
+  elif [[ -n ${STYX_SB_HOST_KEY:-} ]]; then
+    die 2 "STYX_SB_HOST_KEY: '${STYX_SB_HOST_KEY}' is not allowed (allowed: stdin, or unset)"
+  fi
 
   lock "$LOCK_DIR/$c.$n.lock"
   if node_running "$dir" "$ns"; then
+    if [[ -n $hostkey ]] && install_host_key "$dir/merged" "$n" "$hostkey"; then
+      kill -HUP "$(cat "$dir/init.pid")" # sshd re-executes itself and loads the new key
+      log INFO "node $n of cluster $c: new SSH host key installed, sshd reloaded"
+    fi
+    private_rule "$c" "$n" "$ipaddr" "$private"
     log INFO "node $n of cluster $c already running, skipping (pid $(cat "$dir/init.pid"))"
     echo "$ipaddr"
     return 0
@@ -667,6 +719,7 @@ EOF
   ip -n "$ns" link set eth0 mtu "$MTU" up
   ip -n "$ns" addr replace "$ipaddr/$prefix" dev eth0
   ip -n "$ns" route replace default via "$gw" dev eth0
+  private_rule "$c" "$n" "$ipaddr" "$private"
 
   # root filesystem: overlay on the shared base
   local m=$dir/merged
@@ -705,6 +758,7 @@ EOF
   [[ $nofile =~ ^[0-9]+$ ]] && ((nofile < 65536)) || nofile=65536
   printf '%s %s nofile %s\n' '*' soft "$nofile" '*' hard "$nofile" root soft "$nofile" root hard "$nofile" |
     put_file "$m" etc/security/limits.d/90-styx-nofile.conf 0644
+  [[ -z $hostkey ]] || install_host_key "$m" "$n" "$hostkey" || true
   local kt
   for kt in ed25519 ecdsa; do # no RSA: keygen costs 1-2 s per node
     if [[ ! -s $m/etc/ssh/ssh_host_${kt}_key ]]; then
@@ -771,6 +825,19 @@ cmd_init() {
   exec /usr/sbin/sshd -D -e
 }
 
+# exit 0: the node's sandbox runs; 1: it does not (gone); 2: cannot tell
+cmd_node_alive() {
+  need_env STYX_SB_CLUSTER STYX_SB_NODE
+  valid_cluster "$STYX_SB_CLUSTER"
+  valid_node "$STYX_SB_NODE"
+  if node_running "$STATE_DIR/$STYX_SB_CLUSTER/$STYX_SB_NODE" "$(ns_name "$STYX_SB_CLUSTER" "$STYX_SB_NODE")"; then
+    echo "running"
+    return 0
+  fi
+  echo "gone"
+  return 1
+}
+
 cmd_node_down() {
   check_root
   need_env STYX_SB_CLUSTER STYX_SB_NODE
@@ -817,6 +884,8 @@ cmd_node_down() {
     ip netns del "$ns"
     did=$((did + 1))
   fi
+  drop_rules "styx:${c//./\\.}:$n" # a private node's rule
+  did=$((did + DROPPED))
   # 4. state
   if [[ -e $dir ]]; then
     rm -rf --one-file-system "$dir"
@@ -868,7 +937,7 @@ cmd_status() {
       [[ $a =~ ^${tagre//./\\.}: ]] && veths+=("$l")
     fi
   done
-  while read -r l; do [[ -n $l ]] && rules+=("$l"); done < <(tagged_rules "${tagre//./\\.}")
+  while read -r l; do [[ -n $l ]] && rules+=("$l"); done < <(tagged_rules "${tagre//./\\.}(:[A-Za-z0-9_-]+)?")
   while read -r l; do [[ -n $l ]] && mounts+=("$l"); done < <(mounts_under "$STATE_DIR${c:+/$c}")
   local p cmd
   for ns in "${netns[@]}"; do
@@ -906,7 +975,7 @@ cmd_status() {
 
 usage() {
   cat >&2 <<'EOF'
-usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|status
+usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|node-alive|status
 All parameters come from STYX_SB_* / STYX_CACHE_DIR environment variables;
 see sandbox/README.md.
 EOF
@@ -921,6 +990,7 @@ main() {
   node-up) cmd_node_up ;;
   node-down) cmd_node_down ;;
   status) cmd_status ;;
+  node-alive) cmd_node_alive ;;
   _init) cmd_init ;;
   help | -h | --help) usage ;;
   *)

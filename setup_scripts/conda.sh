@@ -139,4 +139,24 @@ main() {
   fi
 }
 
-main "$@"
+# styx drift: conda at its prefix, the env and its packages present
+check_drift() {
+  local -a problems=() missing
+  case $STYX_CONDA_ENABLED in 1 | true | yes) ;; *) styx_verdict "conda disabled"; return 0 ;; esac
+  if [[ ! -x $(conda_bin) ]]; then
+    styx_verdict "" "conda missing at $STYX_CONDA_PREFIX"
+    return 0
+  fi
+  mapfile -t SPECS < <(printf '%s' "$STYX_CONDA_PACKAGES")
+  if [[ -n $STYX_CONDA_ENV_NAME ]]; then
+    if [[ ! -d $STYX_CONDA_PREFIX/envs/$STYX_CONDA_ENV_NAME ]]; then
+      problems+=("env $STYX_CONDA_ENV_NAME missing")
+    else
+      mapfile -t missing < <(missing_packages)
+      [[ ${#missing[@]} -eq 0 ]] || problems+=("env $STYX_CONDA_ENV_NAME lacks ${missing[*]}")
+    fi
+  fi
+  styx_verdict "conda at $STYX_CONDA_PREFIX${STYX_CONDA_ENV_NAME:+, env $STYX_CONDA_ENV_NAME}" "${problems[@]}"
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

@@ -202,4 +202,21 @@ main() {
   fi
 }
 
-main "$@"
+# styx drift: install mode: docker present, the daemon answering, the users in
+# the docker group; check mode reports what is there
+check_drift() {
+  local -a problems=()
+  case $STYX_DOCKER_MODE in
+    install) ;;
+    *) styx_verdict "docker mode $STYX_DOCKER_MODE: nothing to hold"; return 0 ;;
+  esac
+  if ! styx_have docker; then
+    styx_verdict "" "docker not installed"
+    return 0
+  fi
+  [[ $(daemon_state) == running ]] || problems+=("docker daemon not running")
+  if want_toolkit && ! nvidia_runtime_configured; then problems+=("nvidia runtime not configured"); fi
+  styx_verdict "docker $(docker_version || echo unknown), daemon running" "${problems[@]}"
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

@@ -55,4 +55,23 @@ main() {
   fi
 }
 
-main "$@"
+# styx drift: the env file's content hash (never its content) and the profile
+check_drift() {
+  local -a problems=()
+  local want have
+  if [[ -z $STYX_ENV_CONTENT ]]; then
+    want=$(printf '' | sha256sum | awk '{print $1}')
+  else
+    want=$(printf '%s\n' "${STYX_ENV_CONTENT%$'\n'}" | sha256sum | awk '{print $1}')
+  fi
+  if ! styx_sudo test -f "$STYX_ENV_FILE"; then
+    problems+=("$STYX_ENV_FILE missing")
+  else
+    have=$(styx_sudo cat -- "$STYX_ENV_FILE" | sha256sum | awk '{print $1}')
+    [[ $have == "$want" ]] || problems+=("$STYX_ENV_FILE content changed (sha256 ${have:0:12}, want ${want:0:12})")
+  fi
+  [[ -f $ENV_PROFILE ]] || problems+=("$ENV_PROFILE missing")
+  styx_verdict "$STYX_ENV_FILE matches (sha256 ${want:0:12})" "${problems[@]}"
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

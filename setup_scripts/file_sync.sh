@@ -107,4 +107,36 @@ main() {
   styx_result ok "extracted $n_new paths (sha256 ${STYX_SYNC_SHA256:0:12}), removed $n_stale stale"
 }
 
-main "$@"
+# styx drift: the node records this archive, and every synced file still has
+# the archive's content and mode (`tar --diff`; times and owners are not
+# compared); without the archive on the node, only that the paths exist
+check_drift() {
+  local archive=$STYX_SYNC_ARCHIVE recorded="" out n
+  local -a problems=() paths=()
+  [[ $archive == /* ]] || archive="$HOME/$archive"
+  if styx_sudo test -f "$STYX_SYNC_STATE.sha256"; then recorded=$(styx_sudo cat -- "$STYX_SYNC_STATE.sha256"); fi
+  [[ $recorded == "$STYX_SYNC_SHA256" ]] ||
+    problems+=("node records sync $(printf '%.12s' "${recorded:-none}"), want ${STYX_SYNC_SHA256:0:12}")
+  if [[ -f $archive ]]; then
+    out=$(styx_sudo tar --diff -zf "$archive" -C / 2>&1 || true)
+    mapfile -t paths < <(printf '%s\n' "$out" | sed -nE \
+      -e 's#^tar: (.*): Warning: Cannot stat: No such file or directory$#/\1 missing#p' \
+      -e 's#^(.*): (Contents differ|Size differs|Mode differs|Symlink differs|File type differs)$#/\1 (\2)#p' |
+      awk '!seen[$0]++')
+  elif styx_sudo test -f "$STYX_SYNC_STATE"; then
+    # shellcheck disable=SC2016 # the inner script expands its own variables
+    mapfile -t paths < <(styx_sudo bash -c 'while IFS= read -r p; do [[ -e $p || -L $p ]] || printf "%s missing\n" "$p"; done' <"$STYX_SYNC_STATE" 2>/dev/null)
+    [[ ${#paths[@]} -gt 0 ]] || styx_log INFO "archive $archive gone: only checked that the synced paths exist"
+  fi
+  n=${#paths[@]}
+  if [[ $n -gt 0 ]]; then
+    if [[ $n -gt 5 ]]; then
+      problems+=("${paths[@]:0:5}" "and $((n - 5)) more")
+    else
+      problems+=("${paths[@]}")
+    fi
+  fi
+  styx_verdict "synced files match (sha256 ${STYX_SYNC_SHA256:0:12})" "${problems[@]}"
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

@@ -393,4 +393,27 @@ main() {
   fi
 }
 
-main "$@"
+# styx drift: the GPUs the node should show, through nvidia-smi (read-only)
+check_drift() {
+  local n out
+  [[ $STYX_GPU_MODE != skip ]] || { styx_verdict "gpu mode skip"; return 0; }
+  n=$(styx_detect_gpus)
+  if [[ $n -eq 0 && $STYX_GPU_MODE == auto ]]; then
+    styx_verdict "no NVIDIA GPU on this node"
+    return 0
+  fi
+  if ! styx_have nvidia-smi; then
+    styx_verdict "" "nvidia-smi missing ($n GPU(s) on the bus)"
+    return 0
+  fi
+  out=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+  if [[ -n $STYX_GPU_EXPECTED_COUNT && $out -lt $STYX_GPU_EXPECTED_COUNT ]]; then
+    styx_verdict "" "nvidia-smi shows $out GPU(s), expected $STYX_GPU_EXPECTED_COUNT"
+  elif [[ $out -eq 0 ]]; then
+    styx_verdict "" "nvidia-smi lists no GPUs ($n on the bus)"
+  else
+    styx_verdict "$out GPU(s) answer nvidia-smi"
+  fi
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

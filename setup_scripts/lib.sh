@@ -42,7 +42,7 @@
 #   styx_systemd_running
 #   styx_state_dir styx_log_file styx_sha256 styx_download
 #   styx_generation_claim styx_generation_is styx_generation_clear
-#   styx_remove_listed
+#   styx_remove_listed styx_verifying styx_verdict
 #
 # Output contract: stdout carries exactly one line per phase, printed by
 # styx_result. Everything else goes to stderr (styx_log) or to the log file
@@ -94,12 +94,31 @@ styx_die() {
 }
 
 # styx_result ok|skipped message  -> the phase's single stdout line
+# styx_verifying -> true when the phase runs as `verify` (styx drift): the
+# script's verify() checks, read-only, that the node still is as its main()
+# left it, and prints one result line: ok, or drifted with what differs.
+styx_verifying() { [[ ${STYX_ACTION:-create} == verify ]]; }
+
+# styx_verdict what-is-checked problem...  -> `ok: what` when no problem was
+# given, else `drifted: problem; problem` (never values of secrets: callers
+# pass names and hashes only)
+styx_verdict() {
+  local what=$1 joined
+  shift
+  if [[ $# -eq 0 ]]; then
+    styx_result ok "$what"
+  else
+    printf -v joined '%s; ' "$@"
+    styx_result drifted "${joined%; }"
+  fi
+}
+
 styx_result() {
   local status=$1
   shift
   case $status in
-    ok | skipped) ;;
-    *) styx_die "styx_result: status must be ok or skipped, got '$status'" ;;
+    ok | skipped | drifted) ;;
+    *) styx_die "styx_result: status must be ok, skipped or drifted, got '$status'" ;;
   esac
   styx_log INFO "result: $status: $*"
   printf 'styx %s: %s: %s\n' "$STYX_PHASE" "$status" "$*"

@@ -444,4 +444,29 @@ main() {
   fi
 }
 
-main "$@"
+# styx drift: the environment exists with its Python, and every pip spec is
+# still satisfied (offline, against installed metadata)
+check_drift() {
+  local py=$STYX_VENV_DIR/bin/python have rc=0 err
+  local -a problems=()
+  styx_mktemp_var err
+  mapfile -t SPECS < <(printf '%s' "$STYX_PIP_PACKAGES")
+  if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then py=$(command -v python3 || true); fi
+  if [[ -z $py || ! -x $py ]]; then
+    styx_verdict "" "no python at ${py:-$STYX_VENV_DIR/bin/python}"
+    return 0
+  fi
+  have=$(py_version_of "$py") || have=broken
+  if [[ $STYX_PYTHON_VERSION != system && $have != "$STYX_PYTHON_VERSION" ]]; then
+    problems+=("python $have at $py, want $STYX_PYTHON_VERSION")
+  fi
+  if [[ ${#SPECS[@]} -gt 0 ]]; then
+    "$py" -c "$PIP_CHECK_PY" "${SPECS[@]}" 2>"$err" || rc=$?
+    if [[ $rc -ne 0 ]]; then
+      problems+=("$(sed -n 's/^unsatisfied: //p' "$err" | head -n 5 | awk 'NR > 1 {printf ", "} {printf "%s", $0}') not satisfied")
+    fi
+  fi
+  styx_verdict "python $have at $py, ${#SPECS[@]} pip specs satisfied" "${problems[@]}"
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

@@ -334,4 +334,38 @@ main() {
   fi
 }
 
-main "$@"
+# styx drift: Ray at its version, running on this node, started for this
+# cluster's address, the token in place, and this node alive in the cluster
+check_drift() {
+  local node_ip addr have out recorded="" want_token
+  local -a problems=()
+  node_ip=${STYX_NODE_IP:-$(detect_node_ip)}
+  if [[ $STYX_RAY_ROLE == head ]]; then addr="$node_ip:$STYX_RAY_PORT"; else addr="$STYX_RAY_HEAD_IP:$STYX_RAY_PORT"; fi
+  have=$(installed_version)
+  [[ $have == "$STYX_RAY_VERSION" ]] || problems+=("ray ${have:-not installed}, want $STYX_RAY_VERSION")
+  if [[ $STYX_RAY_AUTH == token ]]; then
+    want_token=$(printf '%s\n' "$_styx_ray_token" | sha256sum | awk '{print $1}')
+    _styx_ray_token=""
+    if ! styx_sudo test -f "$STYX_RAY_TOKEN_FILE"; then
+      problems+=("ray auth token file $STYX_RAY_TOKEN_FILE missing")
+    elif [[ $(styx_sha256 "$STYX_RAY_TOKEN_FILE") != "$want_token" ]]; then
+      problems+=("ray auth token file $STYX_RAY_TOKEN_FILE differs")
+    fi
+    export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$STYX_RAY_TOKEN_FILE"
+  fi
+  if styx_sudo test -f "$RAY_STATE_FILE"; then recorded=$(styx_sudo cat -- "$RAY_STATE_FILE"); fi
+  grep -qxF -- "address=$addr" <<<"$recorded" || problems+=("ray was not started by styx for $addr")
+  if ! local_ray_processes; then
+    problems+=("ray not running on this node")
+  elif [[ -x $VPY ]]; then
+    styx_mktemp_var out
+    if ! styx_try_capture "$out" timeout 60 "$VPY" -c "$NODES_PY" "$addr"; then
+      problems+=("the ray cluster at $addr does not answer")
+    elif ! grep -qxF -- "$node_ip" "$out"; then
+      problems+=("node $node_ip is not alive in the ray cluster at $addr")
+    fi
+  fi
+  styx_verdict "ray $STYX_RAY_VERSION $STYX_RAY_ROLE running, node $node_ip alive in $addr" "${problems[@]}"
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

@@ -36,4 +36,15 @@ main() {
   fi
 }
 
-main "$@"
+# styx drift: every requested package still installed (at its pinned version)
+check_drift() {
+  local -a pkgs problems=()
+  local p
+  mapfile -t pkgs < <(printf '%s' "$STYX_APT_PACKAGES")
+  for p in "${pkgs[@]}"; do
+    styx_pkg_installed "$p" || problems+=("package $p not installed")
+  done
+  styx_verdict "${#pkgs[@]} packages installed" "${problems[@]}"
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

@@ -45,4 +45,21 @@ main() {
   styx_result ok "created $dir ($user:$group, $STYX_WORKDIR_MODE)"
 }
 
-main "$@"
+# styx drift: the workdir exists with its owner and mode
+check_drift() {
+  local dir=$STYX_WORKDIR user=${STYX_WORKDIR_OWNER%%:*} group cur_owner cur_mode
+  if [[ $STYX_WORKDIR_OWNER == *:* ]]; then group=${STYX_WORKDIR_OWNER#*:}; else group=$(id -gn "$user" 2>/dev/null || echo "?"); fi
+  if [[ ! -d $dir ]]; then
+    styx_verdict "" "$dir missing"
+    return 0
+  fi
+  cur_owner=$(stat -c '%U:%G' -- "$dir")
+  cur_mode=$(stat -c '%a' -- "$dir")
+  if [[ $cur_owner == "$user:$group" && $((8#$cur_mode)) -eq $((8#$STYX_WORKDIR_MODE)) ]]; then
+    styx_verdict "$dir ($user:$group, $STYX_WORKDIR_MODE)"
+  else
+    styx_verdict "" "$dir is $cur_owner $cur_mode, want $user:$group $STYX_WORKDIR_MODE"
+  fi
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

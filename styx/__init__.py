@@ -6,7 +6,8 @@ The layers, imports only downward:
     styx.app         engine, session, failover, pricing, secrets, the Python API and the CLI
 
 The Python API (styx.app.api) is importable from here: `styx.launch`, `styx.preview`, `styx.status`,
-`styx.exec`, `styx.exec_all`, `styx.cp`, `styx.down`, their result types and `styx.StyxError`. It loads on first use, so
+`styx.exec`, `styx.exec_all`, `styx.cp`, `styx.drift`, `styx.repair`,
+`styx.down`, their result types and `styx.StyxError`. It loads on first use, so
 `import styx.model...` stays free of the Pulumi Automation API.
 """
 
@@ -16,7 +17,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["ClusterStatus", "DownResult", "ExecResult", "LaunchResult", "NodeStatus", "PreviewResult",
-           "StyxError", "cp", "down", "exec", "exec_all", "job_submit", "launch", "preview", "status"]
+           "RepairResult", "StyxError", "cp", "down", "drift", "exec", "exec_all", "job_submit", "launch", "preview",
+           "repair", "status"]
 
 
 def __getattr__(name: str) -> Any:

@@ -102,7 +102,8 @@ def default_up(st: FakeStack, on_event) -> OpResult:
             events += [pre(u, op), diag(u, f"{suffix} output line") if op == "create" else None, outs(u, op)]
         ip = f"10.78.0.{2 + i}"
         nodes.append({"name": n, "role": role, "host": ip, "private_ip": ip, "zone": zone,
-                      "instance_type": "sandbox"})
+                      "instance_type": "sandbox", "host_key": f"ssh-ed25519 AAAAFAKE{i}",
+                      "host_key_source": "generated"})
         results[n] = {p: f"styx {p}: ok: done" for p in phases_of(c)}
     events.append(summary({k: v for k, v in changes.items() if v}))
     for e in events:
@@ -188,7 +189,7 @@ class FakeStack:
         self._record("update", res)
         return res
 
-    def preview(self, on_event=None, diff=False):
+    def preview(self, on_event=None, diff=False, policy_packs=None):
         c = self._cluster
         for i, (n, _r) in enumerate(node_list(c)):
             for p in ["sandbox", *phases_of(c)]:

@@ -21,6 +21,7 @@ class Registered:
     name: str
     inputs: dict[str, Any]
     opts: Any = None
+    raw: dict[str, Any] | None = None  # the inputs as the engine gets them (secrets still wrapped)
 
 
 @dataclass
@@ -40,6 +41,11 @@ class Recorder:
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
+def is_secret_input(v: Any) -> bool:
+    """Whether a raw mock input value is a secret (wrapped in the secret signature)."""
+    return isinstance(v, dict) and SECRET_SIG in v
+
+
 def unwrap(v: Any) -> Any:
     """Mock inputs carry secrets as {sig: ..., value: v}; tests look at the values."""
     if isinstance(v, dict):
@@ -57,13 +63,15 @@ def make_mocks(rec: Recorder):
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             inputs = unwrap(dict(args.inputs))
-            rec.resources.append(Registered(args.typ, args.name, inputs))
+            rec.resources.append(Registered(args.typ, args.name, inputs, raw=dict(args.inputs)))
             outs = dict(args.inputs)
             if args.typ in ("command:remote:Command", "command:local:Command"):
                 create = str(args.inputs.get("create", ""))
                 if "ssh-keygen" in create:
                     outs["stdout"] = ("-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK\n-----END OPENSSH PRIVATE KEY-----\n"
                                       "ssh-ed25519 AAAAMOCK styx")
+                elif "ssh-keyscan" in create:
+                    outs["stdout"] = "# scanned\nhost ecdsa-sha2-nistp256 AAAAECDSA\nhost ssh-ed25519 AAAASCANNED\n"
                 else:
                     outs["stdout"] = f"styx {args.name}: ok: mocked"
                 outs["stderr"] = ""

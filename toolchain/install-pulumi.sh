@@ -287,6 +287,12 @@ install_command() {
 
 main() {
   mkdir -p "$BIN" "$PULUMI_HOME" "$BUILD"
+  # one build at a time per toolchain dir: a second run (another checkout, a parallel test job)
+  # waits for the first and then finds its results
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$STYX_TOOLCHAIN_DIR/.install.lock"
+    flock -n 9 || { log "INFO another install of the toolchain is running: waiting for it"; flock 9; }
+  fi
   install_cli
   install_command
   install_langhost

@@ -37,6 +37,7 @@ from styx.components.backends.base import (
     cloud_net_warnings,
     node_specs,
 )
+from styx.components.keys import cloud_init_user_data
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
@@ -430,6 +431,8 @@ class AwsBackend(Backend):
         volume_type = cfg.aws.root_volume_type
         full_name = f"{cfg.name}-{node.name}"
         pg = shared.placement_group if node.role == "worker" else None
+        hk = ctx.host_key(node, parent)  # installed by cloud-init at first boot, pinned on every connection
+        private = ctx.private(node)
         instance = aws.ec2.Instance(
             full_name,
             ami=ami,
@@ -438,7 +441,8 @@ class AwsBackend(Backend):
             availability_zone=zone,
             vpc_security_group_ids=[shared.security_group.id],
             key_name=shared.key_pair.key_name,
-            associate_public_ip_address=True,
+            user_data=cloud_init_user_data(hk),
+            associate_public_ip_address=not private,  # ssh.jump: a private node gets no public address
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_size=spec.disk_size_gb,
                 volume_type=volume_type,
@@ -465,19 +469,23 @@ class AwsBackend(Backend):
                 # in to undo their work -- while the instance and its network path still exist:
                 # `pulumi destroy` never dials a terminated instance.
                 depends_on=shared.ready,
+                # The host key's user data is read at first boot only: a later change (an instance made by an
+                # earlier styx) must not stop and start the instance (a spot one cannot be stopped).
+                ignore_changes=["userData"],
             ),
         )
         shared.instances[node.name] = instance
 
         user = ssh_user(cfg)
-        transport = ctx.ssh_transport(instance.public_ip, SSH_PORT, user)
+        host = instance.private_ip if private else instance.public_ip  # private: dialed through ssh.jump
+        transport = ctx.ssh_transport(host, SSH_PORT, user, hk, private=private)
         info: dict[str, Any] = {"instance_type": instance_type, "spot": spec.spot, "image": image}
         if zone:
             info["zone"] = zone
         return NodeHandle(
             name=node.name,
             role=node.role,
-            host=instance.public_ip,
+            host=host,
             private_ip=instance.private_ip,
             user=user,
             port=SSH_PORT,
@@ -485,6 +493,8 @@ class AwsBackend(Backend):
             identity=instance.id,  # a replaced instance has a new id: its phases re-run
             resources=[instance],
             info=info,
+            host_key=hk,
+            private=private,
         )
 
     # ------------------------------------------------------------------ outputs

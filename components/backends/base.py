@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pulumi
 
-from styx.components.transport import SSHTransport, Transport
+from styx.components.transport import ProxyHop, SSHTransport, Transport
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
@@ -74,6 +74,31 @@ class ClusterKey:
 
 
 @dataclass
+class HostKey:
+    """One node's SSH host key as styx pins it. `public_key` is `TYPE BASE64` (authorized_keys form, no
+    comment); `private_key` (a secret Output) only when styx generated it (the backend installs it on the
+    machine at creation); `source` says how it became trusted: "generated" or "first use" (scanned
+    once from an adopted host). `resource` is what to replace to accept a legitimately new key."""
+
+    public_key: pulumi.Output[str]
+    source: str
+    private_key: pulumi.Output[str] | None = None
+    resource: pulumi.Resource | None = None
+
+
+@dataclass
+class Jump:
+    """Where private nodes are reached through (`ssh.jump`): the head, or a bastion. Its host key is
+    pinned too (the head's own; a bastion's scanned on first use)."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    user: str
+    host_key: HostKey
+    name: str  # "head" or "bastion": the known_hosts alias of styx's own ssh
+
+
+@dataclass
 class ProvisionContext:
     cfg: ClusterConfig
     key: ClusterKey | None  # None when the backend's key_generator is "none"
@@ -84,13 +109,38 @@ class ProvisionContext:
     # the cluster's Ray auth token (a secret Output; None with setup.ray.auth: none): the ray phase puts it
     # on the nodes; a backend where something else starts Ray (KubeRay) hands it over itself
     ray_token: Any = None
+    # `ssh.jump`: how private nodes are reached (set by the Cluster: a bastion before any node, the head
+    # once it exists); None when every node is dialed directly
+    jump: Jump | None = None
 
-    def ssh_transport(self, host: pulumi.Input[str], port: pulumi.Input[int], user: str) -> SSHTransport:
-        """SSH to a machine with the cluster key and the config's dial timeouts (every SSH backend)."""
+    def private(self, node: NodeRequest) -> bool:
+        """Whether this node gets no public address and is reached through `jump` (`ssh.jump`: head →
+        the workers; a bastion → every node)."""
+        j = self.cfg.ssh.jump
+        return j is not None and (j != "head" or node.role == "worker")
+
+    def ssh_transport(self, host: pulumi.Input[str], port: pulumi.Input[int], user: str,
+                      host_key: HostKey, *, private: bool = False) -> SSHTransport:
+        """SSH to a machine with the cluster key, its pinned host key and the config's dial timeouts
+        (every SSH backend); `private`: through `jump` (the connection's proxy), `host` being the address
+        the jump host reaches it at."""
         assert self.key is not None, "this backend generates no SSH key"
+        proxy = None
+        if private:
+            assert self.jump is not None, "a private node needs ssh.jump (the head is made first)"
+            proxy = self.jump
         return SSHTransport(host=host, port=port, user=user, private_key=self.key.private_key,
+                            host_key=host_key.public_key,
                             connect_timeout_s=self.cfg.ssh.connect_timeout_s,
-                            per_dial_timeout_s=self.cfg.ssh.per_dial_timeout_s)
+                            per_dial_timeout_s=self.cfg.ssh.per_dial_timeout_s,
+                            proxy=None if proxy is None else ProxyHop(proxy.host, proxy.port, proxy.user,
+                                                                      proxy.host_key.public_key))
+
+    def host_key(self, node: NodeRequest, parent: pulumi.Resource) -> HostKey:
+        """A new host key for a machine this backend creates (it installs `private_key` at creation)."""
+        from styx.components.keys import host_key
+
+        return host_key(self.cfg, node.name, parent)
 
     def instance_type(self, node: NodeRequest) -> pulumi.Input[str]:
         """The node's instance type: as configured, or the recorded optimizer choice for `auto`."""
@@ -131,6 +181,8 @@ class NodeHandle:
     info: dict[str, Any] = field(default_factory=dict)  # instance type, zone, price, ...
     # Per-phase adjustments for this node (e.g. pods skip the driver install); see PhaseOverride.
     phase_overrides: Mapping[str, PhaseOverride] = field(default_factory=dict)
+    host_key: HostKey | None = None  # pinned by the SSH transport; None where no SSH is used (kubectl)
+    private: bool = False  # reached only through `ssh.jump` (no public address)
 
 
 def _node_spec(cluster: Mapping[str, Any], node: str) -> Mapping[str, Any] | None:
@@ -290,6 +342,8 @@ class Backend(ABC):
                 if g.hosts is not None:
                     p.append(f"{k}.workers[{i}].hosts: only allowed for a cloud that adopts existing machines "
                              f"(cloud {cfg.cloud} makes its own)")
+        if cfg.ssh.jump is not None and self.key_generator == "none":
+            p.append(f"{k}.ssh.jump: cloud {cfg.cloud} reaches its nodes without SSH; remove ssh.jump")
         if Feature.REGIONS in self.features and not cfg.region:
             p.append(f"{k}.region: required for cloud {cfg.cloud}")
         if Feature.CATALOG in self.features:
@@ -403,3 +457,9 @@ class Backend(ABC):
     def outputs(self, ctx: ProvisionContext, head: NodeHandle) -> dict[str, Any]:
         """Extra stack outputs (e.g. a port-forward command)."""
         return {}
+
+    def gone_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> list[str] | None:
+        """Which of `nodes` have lost their machine outside Pulumi (a removed sandbox, a terminated
+        VM). None: this backend cannot tell by itself, and the engine finds out by refreshing the
+        machine resources (their provider reads them)."""
+        return None

@@ -47,6 +47,7 @@ from styx.components.backends.base import (
     cloud_net_problems,
     cloud_net_warnings,
 )
+from styx.components.keys import cloud_init_user_data
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
 from styx.model.grammar import parse_accelerator
@@ -500,13 +501,16 @@ class GcpBackend(Backend):
         sched = scheduling(spec.spot, plan.has_gpu, g.spot_termination_action)
         shield = shielded(kind, plan.has_gpu)
 
+        private = ctx.private(node)  # ssh.jump: no external IP, dialed through the jump host
         nic = c.InstanceNetworkInterfaceArgs(
             network=ctx.shared["network"],
             subnetwork=ctx.shared["subnetwork"],
             # One ephemeral external IP: where the machine running Pulumi connects (SSH only, see firewall).
-            access_configs=[c.InstanceNetworkInterfaceAccessConfigArgs()],
+            access_configs=[] if private else [c.InstanceNetworkInterfaceAccessConfigArgs()],
         )
+        hk = ctx.host_key(node, parent)  # installed by cloud-init at first boot, pinned on every connection
         metadata = {
+            "user-data": cloud_init_user_data(hk),
             "ssh-keys": pulumi.Output.from_input(ctx.key.public_key).apply(lambda k: f"{user}:{k.strip()}"),
             "enable-oslogin": "TRUE" if g.os_login else "FALSE",
             "block-project-ssh-keys": "TRUE",  # only the cluster key, not every project-wide key
@@ -548,9 +552,9 @@ class GcpBackend(Backend):
                 depends_on=list(ctx.shared["firewall"].values()),
             ),
         )
-        host = instance.network_interfaces.apply(external_ip_of)
         private_ip = instance.network_interfaces.apply(private_ip_of)
-        transport = ctx.ssh_transport(host, 22, user)
+        host = private_ip if private else instance.network_interfaces.apply(external_ip_of)
+        transport = ctx.ssh_transport(host, 22, user, hk, private=private)
         # instance_id is GCP's numeric id: new for every created VM (the self link is not, the name is fixed).
         identity = pulumi.Output.all(instance.self_link, instance.instance_id).apply(
             lambda v: f"{v[0]}#{v[1]}"
@@ -575,6 +579,8 @@ class GcpBackend(Backend):
                 "spot": spec.spot,
                 "image": image,
             },
+            host_key=hk,
+            private=private,
         )
 
     def outputs(self, ctx: ProvisionContext, head: NodeHandle) -> dict[str, Any]:

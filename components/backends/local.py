@@ -12,7 +12,7 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,18 @@ class LocalBackend(Backend):
             return [f"styx:cluster.cloud: local backend cannot run here: {lines[-1] if lines else 'preflight failed'}"]
         return []
 
+    def gone_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> list[str] | None:
+        """Nodes whose sandbox no longer runs (removed or stopped outside Pulumi: `sandboxctl node-alive`)."""
+        cfg = ClusterConfig.model_validate(cluster)
+        env = {**os.environ, **self._net_env(cfg)}
+        gone = []
+        for n in nodes:
+            r = subprocess.run(["bash", str(SANDBOXCTL), "node-alive"], env={**env, "STYX_SB_NODE": n},
+                               capture_output=True, text=True, check=False)
+            if r.returncode == 1 and r.stdout.strip() == "gone":
+                gone.append(n)
+        return gone
+
     def _net_env(self, cfg: ClusterConfig) -> dict[str, str]:
         net = ipaddress.IPv4Network(cfg.local.subnet)
         return {
@@ -198,21 +210,30 @@ class LocalBackend(Backend):
             "STYX_SB_HOSTS": f"{address_of(cfg, None, 0)} head\n{ip} {node.name}" if gi is not None
             else f"{ip} head",
         }
+        # The node's SSH host key: made by styx, installed by node-up from its stdin (never in the
+        # command text), pinned by every connection.
+        hk = ctx.host_key(node, parent)
+        env["STYX_SB_HOST_KEY"] = "stdin"
+        # ssh.jump: this machine cannot open a connection to a private node (only the head, or a bastion, can)
+        private = ctx.private(node)
+        env["STYX_SB_PRIVATE"] = "1" if private else "0"
         refuse = os.environ.get("STYX_SB_REFUSE_FILE")
         if refuse:  # test-only: make a "zone" refuse capacity (see sandbox/README.md)
             env["STYX_SB_REFUSE_FILE"] = refuse
         sandbox = local.Command(
             f"{cfg.name}-{node.name}-sandbox",
             create=_ctl("node-up", env),
+            stdin=hk.private_key,
             delete=_ctl("node-down", {k: env[k] for k in ("STYX_SB_CLUSTER", "STYX_SB_NODE", "STYX_SB_STATE_DIR")}),
-            # A change to any of these makes a new sandbox (and so re-runs every phase on it).
+            # A change to any of these makes a new sandbox (and so re-runs every phase on it). A new host
+            # key (stdin) is an update: node-up installs it in the running sandbox.
             triggers=[ip, zone, ctx.key.public_key, cfg.local.shm_size, cfg.local.subnet],
             logging=local.Logging.STDERR,
             # Same name and address: the old sandbox must go before its replacement comes.
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[ctx.shared["net"], ctx.shared["base"]],
                                         delete_before_replace=True),
         )
-        transport = ctx.ssh_transport(ip, 22, "root")
+        transport = ctx.ssh_transport(ip, 22, "root", hk, private=private)
         return NodeHandle(
             name=node.name,
             role=node.role,
@@ -226,4 +247,6 @@ class LocalBackend(Backend):
             info={"zone": zone, "instance_type": "sandbox", "price_per_hour": 0.0},
             phase_overrides={"python_env": PhaseOverride(env={"STYX_WHEEL_CACHE_URL": url})}
             if (url := ctx.shared.get("wheel_cache_url")) is not None else {},
+            host_key=hk,
+            private=private,
         )

@@ -1,4 +1,5 @@
-"""`cloud: ssh`: adopt existing machines listed in the config. Nothing is created or destroyed."""
+"""`cloud: ssh`: adopt existing machines listed in the config. Nothing is created or destroyed on them;
+each one's SSH host key is scanned once (trust on first use), recorded in the state and then pinned."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
+from styx.components.keys import scanned_host_key
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 
@@ -17,6 +19,9 @@ class SSHBackend(Backend):
         p = super().config_problems(cfg, catalog)
         if cfg.head.host is None:
             p.append(f"{CONFIG_KEY}.head.host: required for cloud ssh (the existing machine's address)")
+        if cfg.ssh.jump is not None:
+            p.append(f"{CONFIG_KEY}.ssh.jump: not supported for cloud ssh yet (an adopted host's key is scanned "
+                     "from this machine on first use); allowed: unset")
         for i, g in enumerate(cfg.workers):
             if g.hosts is None:
                 p.append(f"{CONFIG_KEY}.workers[{i}].hosts: required for cloud ssh (a list of existing machines)")
@@ -46,7 +51,9 @@ class SSHBackend(Backend):
         spec = node.spec
         host = spec.host if node.role == "head" else spec.hosts[node.index]  # type: ignore[attr-defined]
         user = host.user or cfg.ssh.user
-        transport = ctx.ssh_transport(host.host, host.port, user)
+        # Trust on first use: the key is scanned once and recorded in the state, then pinned.
+        hk = scanned_host_key(cfg, node.name, host.host, host.port, parent)
+        transport = ctx.ssh_transport(host.host, host.port, user, hk)
         return NodeHandle(
             name=node.name,
             role=node.role,
@@ -56,4 +63,5 @@ class SSHBackend(Backend):
             port=host.port,
             transport=transport,
             identity=f"ssh://{user}@{host.host}:{host.port}",
+            host_key=hk,
         )

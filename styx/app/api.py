@@ -80,6 +80,8 @@ class PreviewResult:
     rows: list[dict[str, Any]]
     diff: str | None = None
     ok: bool = True
+    report: dict[str, Any] | None = None  # styx.app.preview_report.explain: why each phase changes, $/h, policy
+    redact: list[str] = field(default_factory=list)  # plaintext secrets of the config (never to be shown)
 
 
 @dataclass
@@ -261,6 +263,7 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
                             EXIT_FAILED, data=body)
         if not outcome["capacity"] or not failover:
             print_failure(outcome["failures"], outcome["error"], info)
+            _host_key_refusals(session, outcome, info)
             raise StyxError(f"launch of {stack} failed" + (" (capacity; --no-failover)" if outcome["capacity"] else ""),
                             EXIT_FAILED, data=body)
         for place in outcome["blocked"]:
@@ -359,6 +362,26 @@ def print_failure(failures: list[dict[str, Any]], error: str | None, info: Calla
             info(f"  | {ln}")
 
 
+def _host_key_refusals(session: Any, outcome: dict[str, Any], info: Callable[[str], None]) -> None:
+    """A phase refused because its node showed another SSH host key: say so, and how to accept a new key."""
+    from styx.app import hostkeys
+
+    texts = {f["node"]: f["error"] + "\n".join(f.get("tail") or []) for f in outcome["failures"]}
+    nodes = [n for n, t in texts.items() if hostkeys.refused(t)]
+    if not nodes and hostkeys.refused(outcome["error"]):
+        nodes = [n for n in node_names(outcome["cluster"]) if f"{outcome['cluster']['name']}-{n}-" in outcome["error"]]
+    if not nodes:
+        return
+    from pulumi import automation as auto
+
+    try:
+        outputs = session.outputs()
+    except auto.CommandError:  # the hint does without the URNs
+        outputs = {}
+    for n in nodes:
+        info(hostkeys.accept_hint(outcome["cluster"]["name"], n, outputs))
+
+
 def _initial_placement(cluster: dict[str, Any]) -> dict[str, Any] | None:
     from styx.app import failover
     from styx.model.catalog import CatalogError
@@ -396,6 +419,32 @@ def _plain_update(session: Any, tracker: Tracker, title: str, op: str) -> tuple[
     return result, sig["count"]
 
 
+def _machines_gone(session: Any, cluster: dict[str, Any], info: Callable[[str], None]) -> list[str]:
+    """Machines of this stack removed outside Pulumi, to be made again by this `up` (their phases then
+    run again: a new machine is a new identity). The backend tells (a sandbox that no longer runs); a
+    backend that cannot gets its machine resources refreshed, which drops a deleted VM from the state."""
+    from styx.app import drift as dr
+
+    dep = session.deployment() if hasattr(session, "deployment") else {}
+    phases = dr.phase_resources(dep)
+    nodes = list(dict.fromkeys(p.node for p in phases if p.machine))
+    if not nodes:
+        return []
+    gone = _gone_nodes(cluster, nodes)
+    if gone is None:
+        machines = sorted({p.machine for p in phases if p.machine})
+        r = session.refresh(target=machines)
+        if not r.ok:
+            info(f"note: refreshing the machines failed ({(r.error or '').strip()[-200:]}); going on")
+        return []
+    if gone:
+        info(f"machine(s) of {', '.join(gone)} gone outside Pulumi: making them again (all their phases run again)")
+        # their phases have nothing left to undo, and the old machines cannot be dialled
+        if dr.drop_undos(dep, dr.phases_on(dep, gone)) and hasattr(session, "import_deployment"):
+            session.import_deployment(dep)
+    return [m for m in (dr.machine_of(dep, n) for n in gone) if m]
+
+
 def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | None,
              info: Callable[[str], None], run_update: RunUpdate | None) -> dict:
     """One `up` at one placement: config + launch record written first, then the update."""
@@ -424,7 +473,11 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
     info(f"launching {cluster['name']} (stack {stack}) at {where}: "
          f"{len(node_names(cluster))} node(s), ${rec['per_hour']:.4f}/h" + ("" if rec["complete"] else
                                                                             " (some nodes unpriced)"))
-    result, interrupts = (run_update or _plain_update)(session, tracker, f"styx launch {stack}", "up")
+    session.up_options = {"replace": _machines_gone(session, cluster, info)}
+    try:
+        result, interrupts = (run_update or _plain_update)(session, tracker, f"styx launch {stack}", "up")
+    finally:
+        session.up_options = {}
     failures = tracker.failures()
     text = "\n".join([result.error or ""] + [f["error"] + "\n" + "\n".join(f["tail"]) for f in failures])
     cancelled = (not result.ok) and bool(result.cancelled or interrupts)
@@ -451,16 +504,19 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
 
 
 def preview(config: Config = None, *, stack: str | None = None, backend: str | None = None,
-            diff: bool = False, on_info: Callable[[str], None] | None = None) -> PreviewResult:
+            diff: bool = False, on_info: Callable[[str], None] | None = None,
+            policy_packs: Sequence[str] = ()) -> PreviewResult:
     """What `launch` would do, per node and phase, changing nothing (`styx preview`).
 
     With a config, the preview is of that config (the stack's stored config is restored afterwards, and
     a stack made only for the preview is removed); without, of the stack's current config.
+    `policy_packs`: folders of policy packs the engine runs on the preview; their findings are in the
+    report, and a preview that only failed on mandatory findings still returns one (ok=False).
     """
     info = on_info or _default_info
     engine = make_engine(backend)
     created = False
-    restore = None
+    restore = before = None  # before: the launch record's price (styx:pricing), if launched
     if config is not None:
         if isinstance(config, dict):
             cluster, base_dir, implied = copy.deepcopy(config), Path.cwd(), None
@@ -472,31 +528,52 @@ def preview(config: Config = None, *, stack: str | None = None, backend: str | N
         name = stack or implied or cluster["name"]
         existed = engine.exists(name)
         if existed:
-            restore = engine.open(name).cluster()
+            stored = engine.open(name)
+            # read before the config is written here: on a machine without the stack's settings (CI),
+            # both come from the backend's record of the last update
+            restore, before = stored.cluster(), stored.meta().get("styx:pricing")
         session = engine.create_or_select(name, cluster, base_dir)
         created = not existed
     else:
         name = pick_stack(engine, stack)
         session = open_stack(engine, name)
+        before = session.meta().get("styx:pricing")
         cluster = session.cluster()
         if cluster is None:
             raise StyxError(f"stack {name} has no styx:cluster config; pass a CONFIG file", EXIT_FAILED)
         validate_cluster(cluster, session.base_dir())  # the stack's stored config: the same checks, exit 2
         session.bind_program()
+    from styx.app import pricing
+    from styx.app.preview_report import explain
+    from styx.model.config import parse_cluster
+
     collector = PlanCollector(cluster["name"], node_names(cluster))
+    packs = [str(Path(p).expanduser().resolve()) for p in policy_packs]
     try:
-        result = session.preview(on_event=collector.handle, diff=diff)
+        result = session.preview(on_event=collector.handle, diff=diff, policy_packs=packs)
     finally:
         if restore is not None:
             session.set_cluster(restore)
         if created:
             session.remove()
-    if not result.ok:
+    if not result.ok and not any(f.level == "mandatory" for f in collector.policy):
         for e in collector.errors[-10:]:
             info(e)
         raise StyxError(f"preview of {name} failed: {(result.error or '').strip()[-1500:]}", EXIT_FAILED)
-    return PreviewResult(stack=name, changes=result.changes or collector.summary, nodes=collector.plan,
-                         rows=collector.compact(), diff=result.stdout if diff else None)
+    changes = result.changes or collector.summary
+    error = None if result.ok else "mandatory policy findings"
+    report = explain(name, collector, changes=changes, price_before=before if isinstance(before, dict) else None,
+                     price_after=pricing.price_cluster(parse_cluster(cluster)),
+                     policy_packs=[Path(p).name for p in packs], error=error)
+    return PreviewResult(stack=name, changes=changes, nodes=collector.plan, rows=collector.compact(),
+                         diff=result.stdout if diff else None, ok=result.ok, report=report,
+                         redact=secret_values(cluster))
+
+
+def secret_values(cluster: dict[str, Any]) -> list[str]:
+    """The plaintext secret values a (resolved) cluster config holds: `setup.secret_env`'s."""
+    env = ((cluster or {}).get("setup") or {}).get("secret_env") or {}
+    return [str(v) for v in env.values() if isinstance(v, (str, int, float)) and str(v)]
 
 
 # --------------------------------------------------------------------------- status
@@ -572,7 +649,20 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
         rec["state"] = "degraded" if last.result == "failed" else last.result
     if ray and nodes:
         rec["ray"] = ray_health(outputs, cluster, timeout=ray_timeout)
+    rec["drift"] = _drift_summary(session)
     return rec
+
+
+def _drift_summary(session: Any) -> dict[str, Any] | None:
+    """The last `styx drift` of this stack on this machine (None: never checked)."""
+    from styx.app import drift as dr
+
+    engine = getattr(session, "engine", None)
+    last = dr.last(session.name, engine.backend_url) if engine is not None else None
+    if not last:
+        return None
+    return {"at": last.get("at"), "clean": last.get("clean"), "drifted": last.get("drifted") or [],
+            "unreachable": last.get("unreachable") or []}
 
 
 def _typed(rec: dict[str, Any]) -> ClusterStatus:
@@ -704,6 +794,107 @@ def job_submit(stack: str | None, entrypoint: str, *, backend: str | None = None
     if working_dir is not None:
         args["working_dir"] = str(working_dir)
     return jobs.run(stack, "submit", backend=backend, on_log=on_log, **args)
+
+
+# --------------------------------------------------------------------------- drift and repair
+
+
+@dataclass
+class RepairResult:
+    stack: str
+    ok: bool
+    replaced: list[dict[str, str]]  # {node, phase} (or {resource}) of each replaced resource
+    changes: dict[str, int]
+    phases: dict[str, Any]  # node -> phase -> engine status (what ran)
+    before: Any = None  # the DriftReport that chose them
+
+
+def _gone_nodes(cluster: dict[str, Any] | None, names: list[str]) -> list[str] | None:
+    """Of `names`, the nodes whose machine the backend says is gone (None: it cannot tell)."""
+    from styx.components.backends import backend_class
+
+    if not names or not cluster:
+        return []
+    try:
+        backend = backend_class(cluster.get("cloud"))()
+        return backend.gone_machines(cluster, names)
+    except Exception:  # an unknown cloud, a config the backend cannot read
+        return None
+
+
+def drift(stack: str | None = None, *, backend: str | None = None, nodes: Sequence[str] | None = None,
+          parallel: int = 16, timeout: int = 120) -> Any:
+    """Check, read-only, that every node (or those in `nodes`) still is as its phases left it
+    (`styx drift`): a DriftReport (styx.app.drift) with each node and phase ok, drifted (what differs)
+    or unreachable; a node whose machine is gone is marked `gone`. The report is kept for `styx status`."""
+    from styx.app import drift as dr
+    from styx.app.pricing import iso
+    from styx.app.remote import load
+
+    session, outputs, cluster = load(stack, backend)
+    if not outputs.get("nodes"):
+        raise StyxError(f"stack {session.name} has no nodes (not launched yet): nothing to check", EXIT_FAILED)
+    if nodes:
+        known = {n.get("name") for n in outputs.get("nodes") or []}
+        unknown = [n for n in nodes if n not in known]
+        if unknown:
+            raise StyxError(f"--node {', '.join(unknown)}: no such node; nodes: {', '.join(sorted(known))}", EXIT_USAGE)
+    report = dr.check(session.name, session.deployment(), outputs, cluster, nodes=list(nodes) if nodes else None,
+                      parallel=parallel, timeout=timeout, at=iso(datetime.now(UTC)))
+    gone = set(_gone_nodes(cluster, [n.node for n in report.nodes if n.status == dr.UNREACHABLE]) or [])
+    for n in report.nodes:
+        n.gone = n.node in gone
+        if n.gone:
+            n.phases = [dr.PhaseCheck("machine", dr.UNREACHABLE, "the machine is gone (removed outside Pulumi): "
+                                      "`styx repair` or `styx launch` makes it again"), *n.phases]
+    dr.save(report, session.engine.backend_url)
+    return report
+
+
+def repair(stack: str | None = None, *, backend: str | None = None, report: Any = None,
+           on_info: Callable[[str], None] | None = None, run_update: RunUpdate | None = None) -> RepairResult:
+    """Put back what `drift` found (`styx repair`): through the engine, replace exactly the drifted
+    phases and those after them on their node (the workers' Ray too when the head's Ray restarts), and
+    make a gone machine again with all its phases; nothing else runs (`up --target`). Uses the stack's
+    last launched config. Run `drift` first or pass its `report`."""
+    from styx.app import drift as dr
+    from styx.app.remote import load
+
+    info = on_info or _default_info
+    session, outputs, cluster = load(stack, backend)
+    report = report or drift(session.name, backend=backend)
+    dep = session.deployment()
+    head = next((n.get("name") for n in outputs.get("nodes") or [] if n.get("role") == "head"), "head")
+    urns = dr.repair_targets(report, dep, head=head)
+    unreach = [n.node for n in report.nodes if n.status == dr.UNREACHABLE and not n.gone]
+    if unreach:
+        info(f"not reachable (not repaired): {', '.join(unreach)}")
+    if not urns:
+        info(f"{session.name}: nothing drifted: nothing to repair")
+        return RepairResult(session.name, True, [], {}, {}, report)
+    what = dr.describe(urns, dep)
+    info(f"repairing {session.name}: " + ", ".join(f"{w['node']}/{w['phase']}" if "node" in w else w["resource"]
+                                                   for w in what))
+    retired = dr.retire_undos(dep, urns)
+    # a gone machine's phases have nothing left to undo (and their old node cannot be dialled)
+    retired += dr.drop_undos(dep, dr.phases_on(dep, [n.node for n in report.nodes if n.gone]))
+    if retired:  # the old instance of a create-first phase must not undo its same-generation replacement
+        import_state = getattr(session, "import_deployment", None)
+        if import_state is not None:
+            import_state(dep)
+    session.bind_program()
+    session.up_options = {"replace": urns, "target": urns}
+    names = [n.get("name") for n in outputs.get("nodes") or []]
+    tracker = Tracker((cluster or {}).get("name") or session.name, names)
+    try:
+        result, _ = (run_update or _plain_update)(session, tracker, f"styx repair {session.name}", "up")
+    finally:
+        session.up_options = {}
+    if not result.ok:
+        print_failure(tracker.failures(), result.error, info)
+        raise StyxError(f"repair of {session.name} failed", EXIT_FAILED,
+                        data={"replaced": what, "phases": tracker.to_dict()})
+    return RepairResult(session.name, True, what, result.changes or tracker.summary or {}, tracker.to_dict(), report)
 
 
 # --------------------------------------------------------------------------- down

@@ -254,14 +254,57 @@ class Tracker:
 # --------------------------------------------------------------------------- preview plans
 
 
+@dataclass
+class Step:
+    """What the engine plans for one resource (a preview's ResourcePreEvents, merged): its operation,
+    its inputs before and after (secret values arrive masked as `[secret]`), and the changed keys."""
+
+    node: str
+    phase: str
+    type: str
+    op: str
+    order: int
+    old: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
+    diffs: list[str] = field(default_factory=list)  # property paths that differ (detailed diff, else diffs)
+
+
+@dataclass(frozen=True)
+class PolicyFinding:
+    policy: str
+    pack: str
+    level: str  # "advisory" | "mandatory" | ...
+    message: str
+    urn: str | None
+
+
 class PlanCollector:
-    """ResourcePreEvents of a preview -> {node: {phase: op}}."""
+    """ResourcePreEvents of a preview -> {node: {phase: op}}, with each step's inputs (`steps`), and
+    the policy packs' findings."""
 
     def __init__(self, cluster: str, nodes: Iterable[str]):
         self.names = NameMap(cluster, nodes)
         self.plan: dict[str, dict[str, str]] = {}
+        self.steps: dict[tuple[str, str], Step] = {}
+        self.policy: list[PolicyFinding] = []
         self.summary: dict[str, int] = {}
         self.errors: list[str] = []
+
+    def _step(self, hit: tuple[str, str], md: Any, op: str) -> None:
+        st = self.steps.get(hit)
+        if st is None:
+            st = self.steps[hit] = Step(hit[0], hit[1], str(md.type or ""), op, len(self.steps))
+        st.op = op
+        old = getattr(md.old, "inputs", None) if md.old is not None else None
+        new = getattr(md.new, "inputs", None) if md.new is not None else None
+        if old is not None and st.old is None:
+            st.old = dict(old)
+        if new is not None and (st.new is None or op == "replace"):
+            st.new = dict(new)
+        keys = list((md.detailed_diff or {}).keys()) or list(md.diffs or []) or list(md.keys or [])
+        for k in keys:
+            if k not in st.diffs:
+                st.diffs.append(k)
 
     def handle(self, ev: Any) -> None:
         pre = getattr(ev, "resource_pre_event", None)
@@ -277,6 +320,13 @@ class PlanCollector:
                     "create-replacement", "delete-replaced"):
                 op = "replace"
             self.plan[hit[0]][hit[1]] = op
+            self._step(hit, md, op)
+            return
+        pol = getattr(ev, "policy_event", None)
+        if pol is not None:
+            self.policy.append(PolicyFinding(pol.policy_name or "", pol.policy_pack_name or "",
+                                             str(pol.enforcement_level or ""), (pol.message or "").strip(),
+                                             pol.resource_urn))
             return
         diag = getattr(ev, "diagnostic_event", None)
         if diag is not None and str(diag.severity) == "error" and diag.message:

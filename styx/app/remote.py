@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from styx.app import hostkeys
 from styx.app.project import EXIT_FAILED, EXIT_USAGE, StyxError, make_engine, open_stack
 
 # A Ray client on a node with token auth (setup.ray.auth: token) reads RAY_AUTH_MODE and the token's path
 # from the file the ray phase writes; the token itself never leaves its 0600 file.
 RAY_CLIENT_ENV = "[ ! -r /etc/styx/ray-auth.env ] || . /etc/styx/ray-auth.env; "
 
-SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-            "-o", "IdentitiesOnly=yes"]
+# With these, ssh_argv adds the node's pinned host key (styx.app.hostkeys: StrictHostKeyChecking=yes).
+SSH_OPTS = ["-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes"]
 
 
 @dataclass
@@ -38,6 +39,11 @@ class Target:
     user: str
     key_text: str | None = None
     key_file: str | None = None
+    cluster: str = ""  # the cluster's name: its known_hosts file and the node's HostKeyAlias
+    known_hosts: str | None = None  # the cluster's known_hosts file (styx.app.hostkeys)
+    accept_hint: str = ""  # what to say when the node shows another host key
+    # a private node (ssh.jump): reached through this hop, {name, host, port, user} (`ProxyCommand` ssh -W)
+    jump: dict[str, Any] | None = None
 
 
 def node_port(cluster: dict[str, Any] | None, node: str) -> int:
@@ -68,8 +74,12 @@ def target_for(outputs: dict[str, Any], cluster: dict[str, Any] | None, node: st
     if not key_text and not key_file:
         raise StyxError("no SSH key for this cluster in its stack (ssh_private_key output / ssh.private_key)",
                         EXIT_FAILED)
+    cname = str((cluster or {}).get("name") or "cluster")
+    known = hostkeys.write_known_hosts(cname, outputs)
+    jump = outputs.get("ssh_jump") if hit.get("private") else None
     return Target(name, str(hit.get("host") or hit.get("private_ip")), node_port(cluster, name), user,
-                  key_text if not key_file else None, str(Path(key_file).expanduser()) if key_file else None)
+                  key_text if not key_file else None, str(Path(key_file).expanduser()) if key_file else None,
+                  cname, str(known), hostkeys.accept_hint(cname, name, outputs), jump)
 
 
 @contextlib.contextmanager
@@ -93,9 +103,17 @@ def key_path(t: Target) -> Iterator[str]:
 
 def ssh_argv(t: Target, key: str, *, tty: bool = False, extra: list[str] | None = None,
              command: str | None = None, connect_timeout: int | None = 10) -> list[str]:
-    argv = ["ssh", "-i", key, *SSH_OPTS, "-p", str(t.port)]
+    known = t.known_hosts or "/dev/null"
+    argv = ["ssh", "-i", key, *SSH_OPTS, *hostkeys.ssh_options(t.cluster, t.node, known), "-p", str(t.port)]
     if connect_timeout:
         argv += ["-o", f"ConnectTimeout={connect_timeout}"]
+    if t.jump:  # a private node: through its jump host (pinned as well), which opens the TCP stream to it
+        j = t.jump
+        hop = ["ssh", "-i", key, *SSH_OPTS, *hostkeys.ssh_options(t.cluster, j["name"], known),
+               "-o", "BatchMode=yes", "-p", str(j["port"]), "-W", f"{t.host}:{t.port}", f"{j['user']}@{j['host']}"]
+        if connect_timeout:
+            hop[1:1] = ["-o", f"ConnectTimeout={connect_timeout}"]
+        argv += ["-o", "ProxyCommand=" + shlex.join(hop)]
     if tty:
         argv.append("-t")
     argv += extra or []
@@ -278,8 +296,13 @@ def run_on(t: Target, command: str, *, timeout: float | None = None, on_stdout: 
                 proc.wait()
         for p in pumps:
             p.join(timeout=5)
-    return ExecResult(t.node, t.host, command, None if timed_out else proc.returncode, "".join(out), "".join(err),
-                      timed_out, round(time.monotonic() - start, 2))
+    rc = None if timed_out else proc.returncode
+    if rc == 255 and hostkeys.refused("".join(err)):
+        err.append(t.accept_hint + "\n")
+        if on_stderr:
+            on_stderr(t.accept_hint)
+    return ExecResult(t.node, t.host, command, rc, "".join(out), "".join(err), timed_out,
+                      round(time.monotonic() - start, 2))
 
 
 def run_on_many(targets: list[Target], command: str, *, timeout: float | None = None, parallel: int = 16,
@@ -387,4 +410,6 @@ def _finish(t: Target, proc: subprocess.Popen, tar: subprocess.Popen | None, tim
             code = tar_code
             err = (err or b"") + f"local tar exited {tar_code}\n".encode()
     text = (err or b"").decode(errors="replace") if isinstance(err, bytes) else (err or "")
+    if code == 255 and hostkeys.refused(text):
+        text += t.accept_hint + "\n"
     return ExecResult(t.node, t.host, "copy", code, "", text, timed_out, round(time.monotonic() - start, 2))

@@ -231,6 +231,8 @@ class StackSession:
         self.runner = _Runner(stack.workspace.pulumi_command)
         stack.workspace.pulumi_command = self.runner
         self._config_cache: dict[str, str] | None = None
+        # extra options of the next `up` (`replace`/`target` URNs: styx repair, a machine gone outside Pulumi)
+        self.up_options: dict[str, list[str]] = {}
 
     # -- config + metadata
     def cluster(self) -> dict[str, Any] | None:
@@ -324,12 +326,27 @@ class StackSession:
         return self.runner.interrupt()
 
     def up(self, on_event: OnEvent | None = None, on_output: Callable[[str], None] | None = None) -> OpResult:
+        opts = {k: v for k, v in self.up_options.items() if v}
         return self._op(lambda: self.stack.up(on_event=on_event, on_output=on_output or _drop, color="never",
-                                              suppress_progress=True, parallel=eng.PARALLEL), "up")
+                                              suppress_progress=True, parallel=eng.PARALLEL, **opts), "up")
 
-    def preview(self, on_event: OnEvent | None = None, diff: bool = False) -> OpResult:
+    def refresh(self, target: list[str] | None = None) -> OpResult:
+        """`pulumi refresh` (of `target` only): the providers read their resources back."""
+        return self._op(lambda: self.stack.refresh(target=target, color="never", on_output=_drop,
+                                                   suppress_progress=True, parallel=eng.PARALLEL), "refresh")
+
+    def deployment(self) -> dict[str, Any]:
+        """The state, secrets decrypted (`pulumi stack export --show-secrets`: on a pipe, never printed)."""
+        try:
+            return self.stack.export_stack().deployment or {}
+        except Exception:  # no state yet
+            return {}
+
+    def preview(self, on_event: OnEvent | None = None, diff: bool = False,
+                policy_packs: list[str] | None = None) -> OpResult:
         return self._op(lambda: self.stack.preview(on_event=on_event, diff=diff, color="never",
-                                                   on_output=_drop, suppress_progress=True), "preview")
+                                                   on_output=_drop, suppress_progress=True,
+                                                   policy_packs=policy_packs or None), "preview")
 
     def destroy(self, on_event: OnEvent | None = None) -> OpResult:
         return self._op(lambda: self.stack.destroy(on_event=on_event, color="never", on_output=_drop,
@@ -369,6 +386,12 @@ class StackSession:
             return 0
         return sum(1 for r in dep.get("resources") or []
                    if r.get("type") == "command:remote:Command" and "stdin" not in (r.get("inputs") or {}))
+
+    def import_deployment(self, deployment: dict[str, Any]) -> None:
+        """`pulumi stack import` of an edited export (secrets are encrypted again by the stack)."""
+        from pulumi import automation as auto
+
+        self.stack.import_stack(auto.Deployment(version=3, deployment=deployment))
 
     # -- pending operations (left by a crash or a hard stop)
     def pending_operations(self) -> list[dict[str, Any]]:

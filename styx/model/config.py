@@ -180,6 +180,10 @@ class WorkerGroup(NodeSpec):
 # --------------------------------------------------------------------------- ssh
 
 
+_BASTION = re.compile(r"(?:(?P<user>[A-Za-z_][A-Za-z0-9_.-]*)@)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
+                      r"(?::(?P<port>[1-9][0-9]{0,4}))?")
+
+
 class SSHConfig(_Model):
     user: str = Field("root", min_length=1)
     port: int = Field(22, ge=1, le=65535)
@@ -192,6 +196,25 @@ class SSHConfig(_Model):
         600, ge=5, le=7200, description="How long the wait-for-SSH gate keeps dialing a booting node."
     )
     per_dial_timeout_s: int = Field(15, ge=1, le=600)
+    jump: str | None = Field(
+        None, description="Private nodes: `head` (workers get no public address and are reached through the "
+        "head) or a bastion `[USER@]HOST[:PORT]` (every node is reached through it)."
+    )
+
+    @field_validator("jump")
+    @classmethod
+    def _jump(cls, v: str | None) -> str | None:
+        if v is None or v == "head" or _BASTION.fullmatch(v):
+            return v
+        raise ValueError("allowed: head (workers reached through the head), or a bastion [USER@]HOST[:PORT]")
+
+    def bastion(self) -> tuple[str, str, int] | None:
+        """(user, host, port) of a bastion `jump`; None for none or `head`."""
+        if self.jump is None or self.jump == "head":
+            return None
+        m = _BASTION.fullmatch(self.jump)
+        assert m is not None
+        return m["user"] or self.user, m["host"], int(m["port"] or 22)
 
     @model_validator(mode="after")
     def _one_key(self) -> SSHConfig:
@@ -331,6 +354,8 @@ class CustomScript(_Model):
     inline: str | None = None
     file: str | None = None
     run_on: Literal["all", "head", "workers"] = "all"
+    check: str | None = Field(None, description="Read-only shell check for `styx drift`: exit 0 when the node "
+                              "still is as the script left it.")
 
     @model_validator(mode="after")
     def _one_source(self) -> CustomScript:

@@ -232,8 +232,9 @@ def test_ssh_backend_adopts_hosts():
     rec = run_program({"name": "adopt", "cloud": "ssh", "ssh": {"user": "ubuntu"},
                        "head": {"host": "192.0.2.10"}, "workers": [{"hosts": ["192.0.2.11", "192.0.2.12"]}],
                        "setup": {"ray": {"enabled": True}}})
-    assert [r.name for r in rec.of_type("command:local:Command")] == ["adopt-ssh-key", "adopt-ray-token"], \
-        "only the key and the Ray token are generated locally"
+    assert sorted(r.name for r in rec.of_type("command:local:Command")) == sorted([
+        "adopt-ssh-key", "adopt-ray-token", "adopt-head-host-key-scan", "adopt-worker-0-host-key-scan",
+        "adopt-worker-1-host-key-scan"]), "only the key, the Ray token and the host key scans (first use) run locally"
     gate = _names(rec.resources)["adopt-worker-1-wait_ssh"]
     assert gate.inputs["connection"]["host"] == "192.0.2.12"
     assert gate.inputs["connection"]["user"] == "ubuntu"

@@ -124,3 +124,90 @@ def test_an_old_generation_undo_never_removes_what_its_replacement_wrote(tmp_pat
     assert new.returncode == 0 and new.stdout.strip() == "styx env_vars-undo: ok: removed"
     assert not target.exists()
     assert not (tmp_path / "state" / "generations" / "env_vars").exists()
+
+
+def test_verify_runs_the_scripts_check_and_never_claims_or_writes(tmp_path, lib_dir):
+    """`styx drift`: the same program with the action `verify` runs check_drift(), read-only."""
+    env = _env(tmp_path)
+    gate_cmd = runner.command_text("wait_ssh", "n", 60, "verify")
+    # before the gate ran: the library is missing, and verify says so without installing it
+    r = run(gate_cmd, runner.gate_program(body_of(GATE), env))
+    assert r.returncode == 1 and "missing on this node" in r.stderr and not lib_dir.exists()
+    create = runner.command_text("wait_ssh", "n", 60, "create")
+    assert run(create, runner.gate_program(body_of(GATE), env)).returncode == 0
+    r = run(gate_cmd, runner.gate_program(body_of(GATE), env))
+    assert r.returncode == 0 and r.stdout.strip().startswith("styx wait_ssh: ok: reachable; styx library")
+
+    envfile = tmp_path / "env.sh"
+    penv = {**env, "STYX_ENV_FILE": str(envfile), "STYX_ENV_CONTENT": "export A='1'"}
+    undo = runner.Undo(script_text("env_vars_delete.sh"), env)
+    prog = runner.program("env_vars", script_text("env_vars.sh"), penv, undo=undo, generation="gen-a")
+    assert run(runner.command_text("env_vars", "n", 60, "create"), prog).returncode == 0
+    verify = runner.command_text("env_vars", "n", 60, "verify")
+    r = run(verify, prog)
+    assert r.returncode == 0 and r.stdout.startswith("styx env_vars: ok: "), r.stderr
+    envfile.write_text("export A='2'\n")
+    gen = tmp_path / "state" / "generations" / "env_vars"
+    before = gen.read_text() if gen.exists() else None
+    r = run(verify, runner.program("env_vars", script_text("env_vars.sh"), penv, undo=undo, generation="gen-b"))
+    assert r.stdout.startswith("styx env_vars: drifted: ") and "content changed" in r.stdout
+    assert envfile.read_text() == "export A='2'\n"  # nothing put back
+    assert (gen.read_text() if gen.exists() else None) == before  # gen-b did not claim the node
+
+
+def test_every_phase_has_a_read_only_check_beside_its_script():
+    from styx.components.phases import _custom_phase
+    from styx.model.config import CustomScript
+
+    for p in (GATE, *PHASES):
+        if p.name == "custom":
+            continue
+        assert p.verify, f"{p.name}: the phase table names what `styx drift` checks"
+        if p is GATE:
+            continue
+        text = script_text(p.script)
+        assert "\ncheck_drift() {" in text, p.script
+        assert text.rstrip().endswith('if styx_verifying; then check_drift "$@"; else main "$@"; fi'), p.script
+    with_check = _custom_phase(CustomScript(name="m", inline="echo v1 > /tmp/m", check="grep -qx v1 /tmp/m"), Path("."))
+    assert with_check.script.startswith("if styx_verifying; then\nif ( grep -qx v1 /tmp/m\n) >&2; then")
+    assert with_check.verify
+    plain = _custom_phase(CustomScript(name="m", inline="true"), Path("."))
+    assert "no check configured" in plain.script.split("fi\n", 1)[0]
+
+
+def test_a_custom_check_decides_the_verdict(tmp_path, lib_dir):
+    from styx.components.phases import _custom_phase
+    from styx.model.config import CustomScript
+
+    env = _env(tmp_path)
+    run(runner.command_text("wait_ssh", "n", 60, "create"), runner.gate_program(body_of(GATE), env))
+    mark = tmp_path / "mark"
+    ph = _custom_phase(CustomScript(name="m", inline=f"echo v1 > {mark}", check=f"grep -qx v1 {mark}"), Path("."))
+    prog = runner.program(ph.name, ph.script, env)
+    assert run(runner.command_text(ph.name, "n", 60, "create"), prog).returncode == 0
+    verify = runner.command_text(ph.name, "n", 60, "verify")
+    assert run(verify, prog).stdout.strip() == "styx custom-m: ok: custom check passed"
+    mark.write_text("v2\n")
+    assert run(verify, prog).stdout.strip() == ("styx custom-m: drifted: custom check of m failed "
+                                               "(custom_scripts.check)")
+    assert mark.read_text() == "v2\n"  # the script itself did not run
+
+
+def test_parse_program_reads_back_parameters_and_script():
+    """The inverse of `program`'s export line (quotes, line breaks, `'` inside), with the undo part,
+    the library lines and the generation hashes left out of the script (a chain change is not a
+    script change)."""
+    env = {"A": "x y", "B": "l1\nl2", "C": "it's", "D": "", "E": '$HOME "q"'}
+    body = "echo hi\nstyx_result ok done\n"
+    undo = runner.Undo("rm -f /x\n", {"STYX_VENV_DIR": "/v"})
+    p1 = runner.program("ray", body, env, undo=undo, generation="0a1b2c")
+    p2 = runner.program("ray", body, env, undo=undo, generation="9f8e7d")
+    got_env, got_body = runner.parse_program(p1)
+    assert got_env == {**env, "STYX_PHASE": "ray"}
+    assert got_body.endswith(body) and "rm -f /x" in got_body and "0a1b2c" not in got_body
+    assert "styx_generation_claim ray <generation>" in got_body
+    assert runner.parse_program(p2) == (got_env, got_body)
+    assert runner.parse_program(runner.program("x", body, {"K": "1"}))[1] == body
+    assert runner.parse_program(runner.gate_program("true\n", {"STYX_NODE_NAME": "h"}))[0] == {
+        "STYX_NODE_NAME": "h", "STYX_PHASE": "wait_ssh"}
+    assert runner.parse_program("not a program") == ({}, "not a program")

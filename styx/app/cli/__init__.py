@@ -48,6 +48,14 @@ for _cmd in (launch, preview, status, ssh, exec_, cp, job, dashboard, down, chec
     main.add_command(_cmd)
 # --------------------------------------------------------------------------- end cluster lifecycle
 
+# --------------------------------------------------------------------------- drift
+# (styx/app/cli/drift.py: `styx drift`, `styx repair`)
+from styx.app.cli.drift import drift, repair  # noqa: E402
+
+main.add_command(drift)
+main.add_command(repair)
+# --------------------------------------------------------------------------- end drift
+
 # --------------------------------------------------------------------------- secrets
 # (styx/app/cli/secret.py: `styx secret set|list|rm`)
 from styx.app.cli.secret import secret_group  # noqa: E402

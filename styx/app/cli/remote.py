@@ -45,6 +45,12 @@ _KEY_HINT = ("# <key file>: the stack's secret output ssh_private_key (styx neve
              "# (with the same PULUMI_BACKEND_URL / passphrase as styx), or use `styx ssh` / `styx dashboard`")
 
 
+def _ssh_failed(t: Target, rc: int) -> None:
+    """ssh's own 255 (it printed why on the terminal): if that was the pinned host key, say what to do."""
+    if rc == 255 and t.accept_hint:
+        info(f"(ssh exit 255) if ssh said 'Host key verification failed' above: {t.accept_hint}")
+
+
 def _stdin_tty() -> bool:
     try:
         return os.isatty(0)
@@ -70,6 +76,7 @@ def ssh(node, stack_name, backend, print_only):
         return
     with key_path(t) as key:
         rc = subprocess.call(ssh_argv(t, key, tty=_stdin_tty()))
+    _ssh_failed(t, rc)
     raise SystemExit(rc)
 
 
@@ -145,6 +152,7 @@ def exec_(ctx, stack_name, backend, timeout, all_nodes, nodes, role, parallel, a
             rc = subprocess.run(argv, timeout=timeout, check=False).returncode
         except subprocess.TimeoutExpired:
             raise StyxError(f"timed out after {timeout}s: {command}", EXIT_FAILED) from None
+    _ssh_failed(t, rc)
     raise SystemExit(rc)
 
 

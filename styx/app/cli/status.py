@@ -39,6 +39,14 @@ def _ray_text(r: dict[str, Any] | None) -> str:
     return f"unreachable: {r.get('error', '?')}"
 
 
+def _drift_text(d: dict[str, Any]) -> str:
+    if d.get("clean"):
+        return f"none (checked {d.get('at')})"
+    parts = [f"{x['node']}/{x['phase']}" for x in d.get("drifted") or []]
+    parts += [f"{n} unreachable" for n in d.get("unreachable") or []]
+    return f"{', '.join(parts)} (checked {d.get('at')}; `styx repair`)"
+
+
 @click.command("status")
 @stack_option
 @backend_option
@@ -70,6 +78,8 @@ def status(stack_name, backend, no_ray, ray_timeout, as_json):
         if r["last_update"]:
             lu = r["last_update"]
             con.print(f"  last update: {lu['kind']} {lu['result']} at {lu['end'] or lu['start']}", markup=False)
+        if r.get("drift"):
+            con.print(f"  drift: {_drift_text(r['drift'])}", markup=False)
         if not r["nodes"]:
             continue
         t = Table(show_edge=False, pad_edge=False, box=None)

@@ -50,8 +50,9 @@ class FakeBackend(Backend):
         ip = f"192.0.2.{10 + len(ctx.shared.setdefault('nodes', []))}"
         ctx.shared["nodes"].append(node.name)
         zone = node.spec.zone or ctx.cfg.zone or ZONES[0]
-        vm = local.Command(f"{ctx.cfg.name}-{node.name}-vm", create=f"echo {ip}", triggers=[ip, zone],
-                           opts=pulumi.ResourceOptions(parent=parent))
+        hk = ctx.host_key(node, parent)  # the machine's SSH host key: installed at creation (here: its stdin)
+        vm = local.Command(f"{ctx.cfg.name}-{node.name}-vm", create=f"echo {ip}", stdin=hk.private_key,
+                           triggers=[ip, zone], opts=pulumi.ResourceOptions(parent=parent))
         return NodeHandle(name=node.name, role=node.role, host=ip, private_ip=ip, user="fake", port=PORT,
-                          transport=ctx.ssh_transport(ip, PORT, "fake"), identity=vm.id, resources=[vm],
-                          info={"zone": zone, "instance_type": "fake.small", "price_per_hour": PRICE})
+                          transport=ctx.ssh_transport(ip, PORT, "fake", hk), identity=vm.id, resources=[vm],
+                          info={"zone": zone, "instance_type": "fake.small", "price_per_hour": PRICE}, host_key=hk)

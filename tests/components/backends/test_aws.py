@@ -210,7 +210,7 @@ def test_head_and_two_gpu_spot_workers(aws_program):
     assert "create" not in pin.inputs  # state only: nothing runs
     assert run.graph.get(pin.name).ignore_changes == ["environment"]
     for name in inst:
-        assert run.graph.get(name).ignore_changes == []  # an image change does replace the node
+        assert run.graph.get(name).ignore_changes == ["userData"]  # an image change does replace the node
     assert run.outputs["aws_images"] == {"ubuntu-22.04/x86_64": mock_id("ami", _filter(ami, "name")[0])}
 
 
@@ -249,7 +249,7 @@ def test_ubuntu_2404_arm64(aws_program):
     (ami,) = _ami_calls(run)
     assert _filter(ami, "name") == ["ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"]
     assert _filter(ami, "architecture") == ["arm64"]
-    assert [r.name for r in run.of_type(LOCAL) if not r.name.endswith("-ray-token")] == [
+    assert [r.name for r in run.of_type(LOCAL) if not r.name.endswith(("-ray-token", "-host-key"))] == [
         "demo-ami-ubuntu-24.04-arm64"]  # a new image: a new pin
 
 
@@ -258,7 +258,8 @@ def test_explicit_ami(aws_program):
     assert _ami_calls(run) == []
     for i in run.of_type(INSTANCE):
         assert i.inputs["ami"] == "ami-0abcdef1234567890"
-    assert [r.name for r in run.of_type(LOCAL)] == ["demo-ray-token"]  # nothing to pin; the Ray token
+    assert [r.name for r in run.of_type(LOCAL) if not r.name.endswith("-host-key")] == ["demo-ray-token"]  # nothing
+    # to pin; the Ray token
     assert "aws_images" not in run.outputs
 
 
@@ -288,7 +289,8 @@ def test_generated_key_is_tls_and_secret(aws_program):
     assert kp.inputs["publicKey"] == MOCK_PUBLIC  # only the public half goes to AWS
     assert isinstance(run.outputs["ssh_private_key"], Secret)
     assert run.outputs["ssh_private_key"].value == MOCK_PRIVATE
-    assert not any("ssh-keygen" in str(r.inputs.get("create", "")) for r in run.of_type(LOCAL))  # no ssh-keygen
+    assert not any("ssh-keygen" in str(r.inputs.get("create", "")) for r in run.of_type(LOCAL)
+                   if not r.name.endswith("-host-key"))  # no ssh-keygen for the cluster key (host keys: one per node)
 
 
 def test_configured_key_is_not_generated(aws_program, tmp_path):
@@ -511,3 +513,42 @@ def test_example_stack_file(aws_program):
         assert inst[w].inputs["placementGroup"]
     assert len(run.of_type(PG)) == 1
     assert [r.inputs["cidrIpv4"] for r in run.of_type(INGRESS) if "cidrIpv4" in r.inputs] == ["203.0.113.0/24"]
+
+
+# --------------------------------------------------------------------------- pinned host keys
+
+
+def test_host_key_in_user_data_as_a_secret_and_pinned(aws_program):
+    import mocking
+    import yaml
+
+    run = aws_program(aws_cluster())
+    for r in run.of_type(INSTANCE):
+        assert mocking.is_secret_input(r.raw["userData"]), r.name
+        ud = r.inputs["userData"]
+        assert ud.startswith("#cloud-config\n") and "ssh_deletekeys: true" in ud and "ssh_genkeytypes: []" in ud
+        keys = yaml.safe_load(ud)["ssh_keys"]
+        assert keys["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+        assert keys["ed25519_public"].startswith("ssh-ed25519 ")
+        assert "userData" in run.graph.get(r.name).ignore_changes, "read at first boot: never an update"
+    gens = sorted(r.name for r in run.of_type(LOCAL) if r.name.endswith("-host-key"))
+    assert gens == ["demo-gpu-0-host-key", "demo-gpu-1-host-key", "demo-head-host-key"]
+    for r in run.of_type(REMOTE):
+        assert r.inputs["connection"]["hostKey"].startswith("ssh-ed25519 "), r.name
+
+
+def test_jump_head_private_workers_get_no_public_ip_and_go_through_the_head(aws_program):
+    run = aws_program(aws_cluster(ssh={"jump": "head"}))
+    inst = by_name(run.rec, INSTANCE)
+    assert inst["demo-head"].inputs["associatePublicIpAddress"] is True
+    for w in ("demo-gpu-0", "demo-gpu-1"):
+        assert inst[w].inputs["associatePublicIpAddress"] is False, w
+    for r in run.of_type(REMOTE):
+        conn = r.inputs["connection"]
+        if r.name.startswith("demo-head-"):
+            assert "proxy" not in conn and conn["host"].startswith("198.51.100."), r.name
+        else:
+            assert conn["host"].startswith("10.42.0."), f"{r.name}: the private address"
+            assert conn["proxy"]["host"].startswith("198.51.100.") and conn["proxy"]["hostKey"].startswith("ssh-")
+    nodes = {n["name"]: n for n in run.rec.outputs["nodes"]}
+    assert nodes["gpu-0"]["private"] is True and nodes["gpu-0"]["host"].startswith("10.42.0.")

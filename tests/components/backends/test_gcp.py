@@ -83,7 +83,8 @@ def test_a2_spot_cluster_graph(gcp_program):
         assert i["zone"] == "us-central1-a"
         assert i["bootDisk"]["initializeParams"] == {"image": g.UBUNTU_2204, "size": 100, "type": "pd-balanced"}
         assert i["bootDisk"]["autoDelete"] is True
-        assert i["metadata"] == {
+        assert i["metadata"]["user-data"].startswith("#cloud-config\n")  # the host key (test_host_key_in_user_data...)
+        assert {k: v for k, v in i["metadata"].items() if k != "user-data"} == {
             "ssh-keys": "styx:ssh-ed25519 AAAAMOCKGCP styx",
             "enable-oslogin": "FALSE",
             "block-project-ssh-keys": "TRUE",
@@ -463,3 +464,37 @@ def test_example_stack_file(gcp_program):
         if name != f"{cfg.name}-head":
             assert sched(i)["provisioningModel"] == "SPOT" and sched(i)["onHostMaintenance"] == "TERMINATE"
             assert not i.get("guestAccelerators")
+
+
+# --------------------------------------------------------------------------- pinned host keys
+
+
+def test_host_key_in_user_data_as_a_secret_and_pinned(gcp_program):
+    import mocking
+
+    rec = gcp_program(gcp_cluster())
+    for name, r in by_name(rec, INSTANCE).items():
+        meta = r.raw["metadata"]
+        assert mocking.is_secret_input(meta) or mocking.is_secret_input(meta.get("user-data")), name
+        ud = r.inputs["metadata"]["user-data"]
+        assert ud.startswith("#cloud-config\n") and "ssh_deletekeys: true" in ud and "ssh_genkeytypes: []" in ud
+        assert "  ed25519_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n" in ud
+        assert "  ed25519_public: ssh-ed25519 AAAAMOCK\n" in ud
+        assert yaml.safe_load(ud)["ssh_keys"]["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    for r in rec.of_type("command:remote:Command"):
+        assert r.inputs["connection"]["hostKey"] == "ssh-ed25519 AAAAMOCK", r.name
+
+
+def test_jump_head_private_workers_get_no_external_ip_and_go_through_the_head(gcp_program):
+    rec = gcp_program(gcp_cluster(ssh={"jump": "head"}))
+    inst = instances(rec)
+    assert len(inst["demo-head"]["networkInterfaces"][0]["accessConfigs"]) == 1
+    for w in ("demo-gpu-0", "demo-gpu-1"):
+        assert inst[w]["networkInterfaces"][0].get("accessConfigs") in (None, []), w
+    for r in rec.of_type("command:remote:Command"):
+        conn = r.inputs["connection"]
+        if r.name.startswith("demo-head-"):
+            assert "proxy" not in conn and conn["host"].startswith("34.1.0."), r.name
+        else:
+            assert conn["host"].startswith("10.43.0."), r.name
+            assert conn["proxy"]["host"].startswith("34.1.0.") and conn["proxy"]["hostKey"] == "ssh-ed25519 AAAAMOCK"

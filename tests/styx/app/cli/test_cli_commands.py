@@ -227,10 +227,58 @@ def test_preview_diff(launched):
     assert "~triggers" in json.loads(run("preview", "--diff", "--json").stdout)["diff"]
 
 
+def test_preview_markdown_to_stdout_and_file(launched, tmp_path):
+    r = run("preview", "--markdown")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("### Stack `demo`: 4 to create, 1 to replace\n")
+    assert "| worker-0 | `(node)` | create | new node: " in r.stdout
+    assert "| per hour | $0.0000 | $0.0000 |" in r.stdout and "**Policy:** not checked" in r.stdout
+    out = tmp_path / "p.md"
+    r = run("preview", "--markdown", str(out), "--json")
+    assert r.exit_code == 0, r.output
+    assert out.read_text().startswith("### Stack `demo`") and json.loads(r.stdout)["report"]["stack"] == "demo"
+
+
+def test_preview_failed_on_mandatory_policy_findings_still_reports(launched, monkeypatch, tmp_path):
+    from pulumi.automation import events as ev
+
+    session = launched.stacks["demo"]
+    seen = {}
+
+    def preview(on_event=None, diff=False, policy_packs=None):
+        seen["packs"] = policy_packs
+        on_event(ev.EngineEvent.from_json({"sequence": 0, "timestamp": 0, "policyEvent": {
+            "message": "port 6379 open to 0.0.0.0/0", "color": "never", "policyName": "styx-ray-ports-not-public",
+            "policyPackName": "styx-security", "policyPackVersion": "0.1.0", "enforcementLevel": "mandatory",
+            "resourceUrn": "urn:pulumi:demo::styx::aws:ec2/securityGroup:SecurityGroup::demo-sg"}}))
+        return OpResult(False, error="error: preview failed: 1 mandatory policy violation")
+
+    monkeypatch.setattr(session, "preview", preview)
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    r = run("preview", "--markdown", "--policy-pack", str(pack))
+    assert r.exit_code == 1
+    assert seen["packs"] == [str(pack.resolve())]
+    assert "> **preview failed:** mandatory policy findings" in r.stdout
+    assert "| mandatory | `styx-ray-ports-not-public` | `(cluster)/sg` | port 6379 open to 0.0.0.0/0 |" in r.stdout
+    body = json.loads(run("preview", "--json", "--policy-pack", str(pack)).stdout)
+    assert body["ok"] is False and body["exit_code"] == 1 and body["report"]["policy"][0]["level"] == "mandatory"
+    monkeypatch.setattr(session, "preview", lambda **kw: OpResult(False, error="error: boom"))
+    r = run("preview", "--markdown")
+    assert r.exit_code == 1 and "boom" in r.output and "### Stack" not in r.stdout
+
+
 def test_preview_of_a_new_config_leaves_no_stack(fake_engine, cluster_file):
     r = run("preview", str(cluster_file()), "--json")
     assert r.exit_code == 0, r.output
     assert fake_engine.stacks == {}
+    md = run("preview", str(cluster_file()), "--markdown").stdout
+    assert "| per hour | — | $0.0000 |" in md  # never launched: no price before
+
+
+def test_preview_markdown_of_a_config_prices_the_launch_record(launched, cluster_file):
+    md = run("preview", str(cluster_file(local_cluster(workers=3))), "--markdown").stdout
+    assert "| per hour | $0.0000 | $0.0000 |" in md
 
 
 def test_preview_of_a_config_restores_the_stored_one(launched, cluster_file):
