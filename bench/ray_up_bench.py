@@ -31,6 +31,11 @@ and medians are printed.
     .venv/bin/python bench/ray_up_bench.py [--rounds 3] [--pip-cache] [--styx-first] [--quick] [--json OUT]
 
 --quick: skip the re-runs. --pip-cache: both sides install Ray from a host-side wheel mirror.
+--installer uv|pip and --wheel-cache auto|off set styx's setup.python (defaults: uv, auto);
+--styx-wheels cold (default) empties styx's wheel cache for the cluster first, so its one download is in
+the time; warm fills it before the clock (as after an earlier cluster with the same packages).
+Use your own names and subnets when others run sandboxes, e.g. --rayup-name fxrayup --styx-name fxstyx3
+--styx-subnet 10.92.1.0/24.
 Everything created is torn down in a `finally`.
 """
 
@@ -187,8 +192,34 @@ def rayup_side(args, tmp: Path, mirror: WheelMirror | None, out: dict, hosts: Ha
     out["norestart"] = timed_up("ray up --no-restart (no change)", ["--no-restart"], 600)
 
 
+def prepare_wheel_cache(args, c: dict) -> str:
+    """--styx-wheels cold: the cluster's wheel cache folder removed (its download counted in the `up`);
+    warm: filled beforehand (not counted), as after an earlier cluster with the same packages."""
+    from styx.components.backends.local import WHEEL_CACHE, _cache_target, wheel_cache_key
+    from styx.model.config import parse_cluster
+
+    cfg = parse_cluster(c)
+    if cfg.setup.python.wheel_cache != "auto":
+        return "off"
+    root = Path(cfg.local.cache_dir) / "wheels"
+    key = wheel_cache_key(cfg)
+    if args.styx_wheels == "cold":
+        rm_tree(root / key)
+        return f"cold (removed {key})"
+    pyver, specs = _cache_target(cfg)
+    t = time.monotonic()
+    subprocess.run([sys.executable, str(WHEEL_CACHE), "fill", str(root), key, pyver], check=True,
+                   env={**os.environ, "STYX_WC_SPECS": "\n".join(specs)}, capture_output=True)
+    return f"warm (filled before the clock in {time.monotonic() - t:.1f}s)"
+
+
 def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchStack:
     c = local_cluster(args.styx_name, args.styx_subnet)
+    c = copy.deepcopy(c)
+    c.setdefault("setup", {}).setdefault("python", {}).update(
+        {"installer": args.installer, "wheel_cache": args.wheel_cache})
+    out["wheels"] = prepare_wheel_cache(args, c)
+    log(f"styx wheel cache: {out['wheels']}")
     if mirror:
         c = copy.deepcopy(c)
         c["setup"]["custom_scripts"] = [mirror.styx_script(args.styx_subnet), *c["setup"]["custom_scripts"]]
@@ -273,6 +304,10 @@ def main() -> None:
     ap.add_argument("--styx-first", action="store_true", help="start with the styx side (default: ray up first)")
     ap.add_argument("--pip-cache", action="store_true", help="both sides install Ray from a host wheel mirror")
     ap.add_argument("--quick", action="store_true", help="no re-runs")
+    ap.add_argument("--installer", choices=["uv", "pip"], default="uv", help="styx's setup.python.installer")
+    ap.add_argument("--wheel-cache", choices=["auto", "off"], default="auto", help="styx's setup.python.wheel_cache")
+    ap.add_argument("--styx-wheels", choices=["cold", "warm"], default="cold",
+                    help="styx's wheel cache before its up: cold = emptied (download counted), warm = filled")
     ap.add_argument("--json")
     args = ap.parse_args()
     if not (RAY_VENV / "bin" / "ray").exists():
@@ -280,6 +315,7 @@ def main() -> None:
                  f"{RAY_VENV}/bin/pip install 'ray[default]=={RAY_VERSION}'  (and apt-get install rsync)")
 
     print(f"machine: {machine_line()}")
+    print(f"styx: installer {args.installer}, wheel_cache {args.wheel_cache}, wheels {args.styx_wheels}")
     mirror = WheelMirror() if args.pip_cache else None
     rounds: list[tuple[dict, dict, bool]] = []
     try:
@@ -357,7 +393,8 @@ def main() -> None:
           f"rsync install {med(col(0, 'rsync_prep_s')) or 0:.1f}s")
     for i, (ro, so, sf) in enumerate(rounds):
         print(f"round {i + 1} ({'styx' if sf else 'ray up'} first): load before ray up cold "
-              f"{ro.get('cold', {}).get('load_before')}, before styx cold {so.get('cold', {}).get('load_before')}")
+              f"{ro.get('cold', {}).get('load_before')}, before styx cold {so.get('cold', {}).get('load_before')}, "
+              f"after styx cold {so.get('cold', {}).get('load_after')}; styx wheel cache {so.get('wheels')}")
     print(f"machine at the end: {machine_line()}")
     json_dump(args.json, {"machine": machine_line(), "args": vars(args),
                           "rounds": [{"ray_up": r, "styx": s_, "styx_first": f} for r, s_, f in rounds]})

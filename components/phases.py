@@ -103,19 +103,37 @@ def _setup(ctx: PhaseContext):
     return ctx.cluster.setup
 
 
-def _python_env(ctx: PhaseContext) -> Env:
-    py, ray = _setup(ctx).python, _setup(ctx).ray
+UV_VERSION = "0.13.9"  # the uv wheel of setup.python.installer uv (and of env_tool uv)
+
+
+def python_specs(cfg: ClusterConfig) -> list[str]:
+    """What python_env installs: setup.python.pip_packages, then Ray (unless they name it). Also what a
+    backend's wheel cache fetches for the nodes."""
+    py, ray = cfg.setup.python, cfg.setup.ray
     packages = list(py.pip_packages)
     if ray.enabled and not any(p.split("[")[0].split("=")[0].strip() == "ray" for p in packages):
         # Ray is installed here, not in the ray phase: every node installs it in parallel, while
         # workers' ray phase (start + join) has to wait for the head's.
         packages.append(f"ray[default]=={ray.version}")
+    return packages
+
+
+def python_env_applies(cfg: ClusterConfig) -> bool:
+    s = cfg.setup
+    return s.ray.enabled or bool(s.python.pip_packages) or s.python.version != "system"
+
+
+def _python_env(ctx: PhaseContext) -> Env:
+    py = _setup(ctx).python
+    packages = python_specs(ctx.cluster)
     return {
         "STYX_PYTHON_VERSION": py.version,
         "STYX_PYTHON_ENV_TOOL": py.env_tool,
         "STYX_VENV_DIR": py.venv_dir,
         "STYX_PIP_PACKAGES": _lines(packages, "setup.python.pip_packages"),
         "STYX_PIP_INDEX_URL": py.index_url or "",
+        "STYX_PIP_INSTALLER": py.installer,
+        "STYX_UV_VERSION": UV_VERSION,
     }
 
 
@@ -228,9 +246,7 @@ PHASES: tuple[Phase, ...] = (
         name="python_env",
         script="python_env.sh",
         env=_python_env,
-        applies=lambda ctx: _setup(ctx).ray.enabled
-        or bool(_setup(ctx).python.pip_packages)
-        or _setup(ctx).python.version != "system",
+        applies=lambda ctx: python_env_applies(ctx.cluster),
         verify="the environment with its Python; every pip spec satisfied",
     ),
     Phase(name="conda", script="conda.sh", env=_conda_env, applies=lambda ctx: _setup(ctx).conda.enabled,

@@ -22,7 +22,20 @@
 #   STYX_PIP_INDEX_URL      optional index URL (mirror); credentials in it are
 #                           masked in logs
 #   STYX_PIP_EXTRA_INDEX_URL optional extra index URL
-#   STYX_UV_VERSION         uv version for tool uv (default 0.13.9)
+#   STYX_PIP_INSTALLER      pip (default) | uv: what installs the packages.
+#                           uv is a wheel from the index (the same index as
+#                           the packages, and the wheel cache), installed with
+#                           the environment's pip into STYX_UV_TOOL_DIR; when
+#                           it cannot be had, or fails, pip installs instead
+#                           (a WARN in the log, noted on the result line).
+#                           With STYX_PYTHON_ENV_TOOL=uv, that uv installs.
+#   STYX_UV_TOOL_DIR        where installer uv goes (default /opt/styx/tools/uv)
+#   STYX_WHEEL_CACHE_URL    optional find-links URL of the cluster's wheel cache
+#                           (a page of wheel links, e.g. http://10.77.0.1:8999/x/);
+#                           packages are installed from it alone first
+#                           (--no-index); when it is gone or lacks a wheel, the
+#                           install runs again from the index (a WARN)
+#   STYX_UV_VERSION         uv version for tool or installer uv (default 0.13.9)
 #   STYX_UV_URL             uv release tarball URL (default: GitHub release
 #                           for this machine's architecture; mirrors allowed)
 #   STYX_UV_SHA256          optional sha256 of that tarball (verified if set)
@@ -54,6 +67,9 @@ STYX_VENV_OWNER=${STYX_VENV_OWNER:-$(id -un)}
 STYX_PIP_PACKAGES=${STYX_PIP_PACKAGES:-}
 STYX_PIP_INDEX_URL=${STYX_PIP_INDEX_URL:-}
 STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
+STYX_PIP_INSTALLER=${STYX_PIP_INSTALLER:-pip}
+STYX_UV_TOOL_DIR=${STYX_UV_TOOL_DIR:-/opt/styx/tools/uv}
+STYX_WHEEL_CACHE_URL=${STYX_WHEEL_CACHE_URL:-}
 STYX_UV_VERSION=${STYX_UV_VERSION:-0.13.9}
 STYX_UV_URL=${STYX_UV_URL:-}
 STYX_UV_SHA256=${STYX_UV_SHA256:-}
@@ -116,6 +132,11 @@ PY=""     # interpreter used to create the environment
 PY_VER="" # its X.Y
 CHANGES=()
 SPECS=() # STYX_PIP_PACKAGES, one argument per line
+INSTALLER=pip    # what installs: pip, or uv once it is there
+UV=""            # the uv binary of INSTALLER=uv
+INDEX_ENV=()     # the index settings, for pip and uv alike
+INSTALL_CMD=()   # the last install command (install_cmd)
+NOTES=()         # what differed from the request: a fallback
 
 py_version_of() {
   "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
@@ -227,37 +248,130 @@ ensure_env() {
   CHANGES+=("created $STYX_PYTHON_ENV_TOOL $venv")
 }
 
+externally_managed() {
+  "$1" -c 'import sys,sysconfig,os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")) else 1)'
+}
+
+# install_cmd NAME PY -> INSTALL_CMD: installer NAME (pip|uv) installing into interpreter PY
+install_cmd() {
+  if [[ $1 == uv ]]; then
+    INSTALL_CMD=("$UV" pip install --python "$2")
+  else
+    INSTALL_CMD=("$2" -m pip install --no-input --disable-pip-version-check)
+  fi
+  if [[ $STYX_PYTHON_ENV_TOOL == none ]] && externally_managed "$2"; then
+    INSTALL_CMD+=(--break-system-packages)
+  fi
+}
+
+# cache_args NAME -> CACHE_ARGS: install from the wheel cache alone
+cache_args() {
+  local host=${STYX_WHEEL_CACHE_URL#*://}
+  host=${host%%/*}
+  CACHE_ARGS=(--no-index --find-links "$STYX_WHEEL_CACHE_URL")
+  # pip ignores plain-http links of a host it does not trust; uv takes them
+  [[ $1 == uv || $STYX_WHEEL_CACHE_URL != http://* ]] || CACHE_ARGS+=(--trusted-host "${host%%:*}")
+}
+
+# try_install OUT AS NAME PY ARGS... : one attempt of installer NAME as AS (root | owner: the
+# environment's owner), output in OUT and the log
+try_install() {
+  local out=$1 as=$2 name=$3 py=$4
+  shift 4
+  install_cmd "$name" "$py"
+  local -a envs=("${INDEX_ENV[@]}")
+  if [[ $name == uv ]]; then
+    envs+=(UV_SYSTEM_CERTS=1) # the node's CA store (a TLS-intercepting proxy's CA), not uv's own roots
+    [[ -n ${SSL_CERT_FILE:-} || ! -r /etc/ssl/certs/ca-certificates.crt ]] ||
+      envs+=(SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt)
+  fi
+  if [[ $as == root ]]; then
+    styx_try_capture "$out" styx_sudo env "${envs[@]}" "${INSTALL_CMD[@]}" "$@"
+  else
+    styx_try_capture "$out" styx_as_user "$STYX_VENV_OWNER" env "${envs[@]}" "${INSTALL_CMD[@]}" "$@"
+  fi
+}
+
+# install_from_sources OUT AS NAME PY ARGS... : try_install from the wheel cache first (when there
+# is one), then from the index
+install_from_sources() {
+  local out=$1 as=$2 name=$3 py=$4
+  shift 4
+  if [[ -n $STYX_WHEEL_CACHE_URL ]]; then
+    cache_args "$name"
+    if try_install "$out" "$as" "$name" "$py" "${CACHE_ARGS[@]}" "$@"; then
+      styx_log INFO "installed from the wheel cache $STYX_WHEEL_CACHE_URL"
+      return 0
+    fi
+    styx_log WARN "the wheel cache $STYX_WHEEL_CACHE_URL is gone or lacks a wheel (see the phase log): installing from the index"
+    NOTES+=("wheel cache unavailable, from the index")
+  fi
+  try_install "$out" "$as" "$name" "$py" "$@"
+}
+
+# pick_installer PY: INSTALLER=uv with UV set when uv is asked for and can be had, else pip
+pick_installer() {
+  local py=$1 have tool=$STYX_UV_TOOL_DIR tmp out
+  INSTALLER=pip
+  if [[ $STYX_PYTHON_ENV_TOOL == uv ]]; then
+    UV=$(uv_bin) INSTALLER=uv
+    return 0
+  fi
+  [[ $STYX_PIP_INSTALLER == uv ]] || return 0
+  if [[ -x $tool/bin/uv ]]; then
+    have=$("$tool/bin/uv" --version 2>/dev/null | awk '{print $2}') || have=""
+    if [[ $have == "$STYX_UV_VERSION" ]]; then
+      styx_log INFO "uv $have already installed ($tool/bin/uv)"
+      UV=$tool/bin/uv INSTALLER=uv
+      return 0
+    fi
+  fi
+  styx_log INFO "installing uv $STYX_UV_VERSION from the index into $tool"
+  tmp="$tool.new.$$"
+  styx_mktemp_var out
+  styx_sudo rm -rf -- "$tmp"
+  styx_sudo install -d -m 0755 -- "$(dirname -- "$tool")"
+  if "$py" -m pip --version >/dev/null 2>&1 &&
+    install_from_sources "$out" root pip "$py" --no-compile --target "$tmp" "uv==$STYX_UV_VERSION" &&
+    [[ -x $tmp/bin/uv ]] && "$tmp/bin/uv" --version >>"$(styx_log_file)" 2>&1; then
+    styx_sudo rm -rf -- "$tool"
+    styx_sudo mv -- "$tmp" "$tool"
+    UV=$tool/bin/uv INSTALLER=uv
+    CHANGES+=("installed uv $STYX_UV_VERSION")
+    return 0
+  fi
+  styx_sudo rm -rf -- "$tmp"
+  styx_log WARN "uv $STYX_UV_VERSION could not be installed from the index (see the phase log): installing with pip"
+  NOTES+=("uv unavailable, pip")
+}
+
 # install STYX_PIP_PACKAGES into interpreter $1 unless already satisfied
 ensure_packages() {
-  local py=$1 rc=0 out
-  local -a specs=("${SPECS[@]}") pipcmd extra=()
+  local py=$1 rc=0 out as=owner
+  local -a specs=("${SPECS[@]}")
+  [[ $STYX_PYTHON_ENV_TOOL != none ]] || as=root
   [[ ${#specs[@]} -gt 0 ]] || return 0
   "$py" -c "$PIP_CHECK_PY" "${specs[@]}" 2>>"$(styx_log_file)" || rc=$?
   if [[ $rc -eq 0 ]]; then
     styx_log INFO "pip requirements already satisfied: ${specs[*]@Q}"
     return 0
   fi
-  [[ -z $STYX_PIP_INDEX_URL ]] || extra+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL" UV_INDEX_URL="$STYX_PIP_INDEX_URL")
-  [[ -z $STYX_PIP_EXTRA_INDEX_URL ]] || extra+=(PIP_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL" UV_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL")
-  if [[ $STYX_PYTHON_ENV_TOOL == uv ]]; then
-    pipcmd=("$(uv_bin)" pip install --python "$py")
-  else
-    pipcmd=("$py" -m pip install --no-input --disable-pip-version-check)
-    if [[ $STYX_PYTHON_ENV_TOOL == none ]] && "$py" -c 'import sys,sysconfig,os; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")) else 1)'; then
-      pipcmd+=(--break-system-packages)
-    fi
-  fi
+  [[ -z $STYX_PIP_INDEX_URL ]] || INDEX_ENV+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL" UV_INDEX_URL="$STYX_PIP_INDEX_URL")
+  [[ -z $STYX_PIP_EXTRA_INDEX_URL ]] || INDEX_ENV+=(PIP_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL" UV_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL")
+  pick_installer "$py"
   styx_mktemp_var out
-  styx_log INFO "installing pip packages: ${specs[*]@Q}"
-  if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then
-    styx_run_capture "$out" styx_sudo env "${extra[@]}" "${pipcmd[@]}" "${specs[@]}"
-  else
-    styx_run_capture "$out" styx_as_user "$STYX_VENV_OWNER" env "${extra[@]}" "${pipcmd[@]}" "${specs[@]}"
+  styx_log INFO "installing pip packages with $INSTALLER: ${specs[*]@Q}"
+  if ! install_from_sources "$out" "$as" "$INSTALLER" "$py" "${specs[@]}"; then
+    [[ $INSTALLER == uv ]] || styx__fail 1 "${INSTALL_CMD[@]}" "${specs[@]}"
+    styx_log WARN "uv failed (see the phase log): installing with pip"
+    NOTES+=("uv failed, pip")
+    INSTALLER=pip
+    install_from_sources "$out" "$as" pip "$py" "${specs[@]}" || styx__fail 1 "${INSTALL_CMD[@]}" "${specs[@]}"
   fi
   if grep -qE '^Successfully installed|^ *Installed [0-9]+ package|^ *Uninstalled [0-9]+ package' "$out"; then
-    CHANGES+=("pip installed: ${specs[*]}")
+    CHANGES+=("$INSTALLER installed: ${specs[*]}")
   else
-    styx_log INFO "pip reported nothing to install"
+    styx_log INFO "$INSTALLER reported nothing to install"
   fi
 }
 
@@ -286,6 +400,10 @@ main() {
   case $STYX_PYTHON_ENV_TOOL in
     venv | uv | none) ;;
     *) styx_die "STYX_PYTHON_ENV_TOOL must be venv, uv or none, got '$STYX_PYTHON_ENV_TOOL'" ;;
+  esac
+  case $STYX_PIP_INSTALLER in
+    uv | pip) ;;
+    *) styx_die "STYX_PIP_INSTALLER must be uv or pip, got '$STYX_PIP_INSTALLER'" ;;
   esac
   [[ $STYX_VENV_DIR == /* ]] || styx_die "STYX_VENV_DIR must be an absolute path"
   mapfile -t SPECS < <(printf '%s' "$STYX_PIP_PACKAGES")
@@ -316,6 +434,7 @@ main() {
   else
     summary="$STYX_PYTHON_ENV_TOOL $STYX_VENV_DIR (python $PY_VER)"
   fi
+  [[ ${#NOTES[@]} -eq 0 ]] || CHANGES+=("${NOTES[@]}")
   if [[ ${#CHANGES[@]} -eq 0 ]]; then
     styx_result skipped "$summary up to date, ${#SPECS[@]} pip specs satisfied"
   else

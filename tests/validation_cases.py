@@ -80,6 +80,7 @@ def _generic(cloud: str) -> list[Case]:
         ({"setup": {"gpu": {"mode": "sometimes"}}}, "setup.gpu.mode", "'sometimes'", "'auto', 'force' or 'skip'"),
         ({"setup": {"gpu": {"expected_count": True}}}, "setup.gpu.expected_count", "True", INT),
         ({"setup": {"python": {"version": "2.7"}}}, "setup.python.version", "'2.7'", "system|3"),
+        ({"setup": {"python": {"installer": "conda"}}}, "setup.python.installer", "'conda'", "'uv' or 'pip'"),
         ({"setup": {"timeouts": {"python_env": 5}}}, "setup.timeouts", "5", "an integer from 10 to 86400"),
         ({"setup": {"env": {"1BAD": "x"}}}, "setup.env", "'1BAD'", "[A-Za-z_][A-Za-z0-9_]*"),
         ({"setup": {"file_mounts": [{"local": ".", "remote": "/etc"}]}}, "setup.file_mounts[0].remote", "'/etc'",

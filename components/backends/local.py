@@ -11,6 +11,7 @@ import ipaddress
 import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,15 @@ from typing import Any
 import pulumi
 from pulumi_command import local
 
-from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, ProvisionContext
+from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, PhaseOverride, ProvisionContext
+from styx.components.phases import UV_VERSION, python_env_applies, python_specs
 from styx.model.config import CONFIG_KEY, ClusterConfig, LocalConfig, NodeSpec
 
 SANDBOXCTL = Path(__file__).resolve().parents[2] / "sandbox" / "sandboxctl.sh"
+WHEEL_CACHE = SANDBOXCTL.parent / "wheel_cache.py"
+WHEEL_CACHE_PORT = 18950  # on the bridge's gateway address: every cluster has its own
+BASE_PYTHON = "3.11"  # python3 of the sandbox base image (Debian bookworm)
+WHEEL_CACHE_FORMAT = "1"  # in the cache key: a new layout never reads an old one
 
 
 def bridge_name(cfg: ClusterConfig) -> str:
@@ -36,6 +42,25 @@ def address_of(cfg: ClusterConfig, group_index: int | None, index: int) -> str:
     net = ipaddress.IPv4Network(cfg.local.subnet)
     offset = 2 if group_index is None else 10 + group_index * cfg.local.group_block + index
     return str(net.network_address + offset)
+
+
+def wheel_cache_key(cfg: ClusterConfig) -> str:
+    """The cache folder of a cluster's wheels: what python_env installs (and uv when it is the installer),
+    the index, and the nodes' Python."""
+    pyver, specs = _cache_target(cfg)
+    blob = "\0".join([WHEEL_CACHE_FORMAT, pyver, cfg.setup.python.index_url or "", *specs])
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _cache_target(cfg: ClusterConfig) -> tuple[str, list[str]]:
+    """(the nodes' Python X.Y, the requirements to fetch for them)."""
+    py = cfg.setup.python
+    specs = python_specs(cfg) + ([f"uv=={UV_VERSION}"] if py.installer == "uv" else [])
+    return (BASE_PYTHON if py.version == "system" else py.version), specs
+
+
+def _wheel_cache_cmd(*args: str) -> str:
+    return " ".join(shlex.quote(a) for a in (sys.executable, str(WHEEL_CACHE), *args))
 
 
 def _ctl(sub: str, env: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
@@ -151,6 +176,41 @@ class LocalBackend(Backend):
         )
         groups = {g.name: i for i, g in enumerate(ctx.cfg.workers)}
         ctx.shared["groups"] = groups
+        ctx.shared["wheel_cache_url"] = self._wheel_cache(ctx, env)
+
+    def _wheel_cache(self, ctx: ProvisionContext, env: dict[str, str]) -> pulumi.Output[str] | None:
+        """setup.python.wheel_cache auto: this machine downloads the cluster's wheels once (the download,
+        keyed by what is installed) and serves them on the bridge's gateway (the server); python_env on
+        every node installs from there first and waits for both (its URL is their output)."""
+        cfg = ctx.cfg
+        if cfg.setup.python.wheel_cache != "auto" or not python_env_applies(cfg):
+            return None
+        key = wheel_cache_key(cfg)
+        root = str(Path(cfg.local.cache_dir) / "wheels")
+        gw = env["STYX_SB_GATEWAY"]
+        pidfile = str(Path(cfg.local.state_dir) / f".wheel-cache-{cfg.name}.pid")
+        server = local.Command(
+            f"{cfg.name}-wheel-server",
+            create=_wheel_cache_cmd("serve", root, gw, str(WHEEL_CACHE_PORT), pidfile),
+            delete=_wheel_cache_cmd("stop", pidfile),
+            triggers=[gw, root],
+            logging=local.Logging.STDERR,
+            opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=[ctx.shared["net"]]),
+        )
+        pyver, specs = _cache_target(cfg)
+        environment: dict[str, pulumi.Input[str]] = {"STYX_WC_SPECS": "\n".join(specs)}
+        if cfg.setup.python.index_url:  # may hold credentials: the environment, a secret, never argv
+            environment["PIP_INDEX_URL"] = pulumi.Output.secret(cfg.setup.python.index_url)
+        wheels = local.Command(
+            f"{cfg.name}-wheels",
+            create=_wheel_cache_cmd("fill", root, key, pyver),
+            environment=environment,
+            triggers=[key],
+            logging=local.Logging.STDERR,
+            opts=ctx.opts,
+        )
+        url = f"http://{gw}:{WHEEL_CACHE_PORT}/{key}/"
+        return pulumi.Output.all(server.id, wheels.id).apply(lambda _: url)
 
     def machine(self, ctx: ProvisionContext, node: NodeRequest, parent) -> NodeHandle:
         cfg = ctx.cfg
@@ -203,6 +263,8 @@ class LocalBackend(Backend):
             identity=sandbox.id,
             resources=[sandbox],
             info={"zone": zone, "instance_type": "sandbox", "price_per_hour": 0.0},
+            phase_overrides={"python_env": PhaseOverride(env={"STYX_WHEEL_CACHE_URL": url})}
+            if (url := ctx.shared.get("wheel_cache_url")) is not None else {},
             host_key=hk,
             private=private,
         )

@@ -232,6 +232,12 @@ class PythonConfig(_Model):
     venv_dir: str = "/opt/styx/venv"
     pip_packages: list[Arg] = Field(default_factory=list)
     index_url: str | None = None
+    installer: Literal["uv", "pip"] = Field(
+        "uv", description="What installs pip_packages and Ray: uv (from the index, into /opt/styx/tools/uv; pip "
+        "when uv cannot be had, logged) or pip.")
+    wheel_cache: Literal["auto", "off"] = Field(
+        "auto", description="auto: on backends that can (local), the wheels are downloaded once per cluster and "
+        "served to the nodes, which fall back to the index when the cache is gone; off: every node downloads.")
 
 
 class CondaConfig(_Model):

@@ -179,3 +179,144 @@ need_real_python() {
   assert_status 1
   assert_stderr_contains "STYX_PYTHON_ENV_TOOL must be venv, uv or none"
 }
+
+# ---------------------------------------------------------------- python_env: installer, wheel cache
+
+# make_fake_uv DIR [BODY]: a wheel `uv 0.13.9` whose `uv` script logs to $STUB_LOG and does what
+# `uv pip install --python PY ARGS...` does with pip (or runs BODY instead)
+make_fake_uv() {
+  local d=$1 body=${2:-}
+  [[ -n $body ]] || body='[[ $1 == pip && $2 == install && $3 == --python ]] || exit 2
+py=$4; shift 4; "$py" -m pip install -q "$@" && echo "Installed 2 packages in 3ms"'
+  /usr/bin/python3 - "$d" "$body" <<'PY'
+import base64, hashlib, os, sys, zipfile
+d, body = sys.argv[1:]
+os.makedirs(d, exist_ok=True)
+info, script = "uv-0.13.9.dist-info", "uv-0.13.9.data/scripts/uv"
+files = {
+    script: '#!/bin/bash\nprintf "%s\\n" "uv $*" >>"$STUB_LOG"\n'
+    'if [[ $1 == --version ]]; then echo "uv 0.13.9"; exit 0; fi\n' + body + "\n",
+    "uv/__init__.py": "",
+    f"{info}/METADATA": "Metadata-Version: 2.1\nName: uv\nVersion: 0.13.9\n",
+    f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: styx-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+with zipfile.ZipFile(f"{d}/uv-0.13.9-py3-none-any.whl", "w") as z:
+    for path, text in files.items():
+        data = text.encode()
+        zi = zipfile.ZipInfo(path)
+        zi.external_attr = (0o100755 if path == script else 0o100644) << 16  # pip keeps the executable bit
+        z.writestr(zi, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    z.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+PY
+}
+
+@test "python_env: installer uv comes from the index with pip, installs the packages, is kept" {
+  need_real_python
+  make_fake_uv "$T/wheels"
+  export STYX_PIP_INSTALLER=uv STYX_UV_TOOL_DIR="$T/tools/uv"
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_one_line
+  assert_output_matches "; installed uv 0\.13\.9; uv installed: styxdemo==1\.0; wrote "
+  grep -qxF "uv pip install --python $T/venv/bin/python styxdemo==1.0" "$STUB_LOG"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep; assert styxdemo.__version__ == "1.0"'
+  ! "$T/venv/bin/python" -c 'import uv' 2>/dev/null # uv is a tool, not in the user's environment
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_output_matches '^styx python_env: skipped: '
+  STYX_PIP_PACKAGES="styxdemo==2.0" run_phase python_env
+  assert_status 0
+  assert_output_matches "ok: .* 1 pip specs satisfied; uv installed: styxdemo==2\.0$"
+  assert_stderr_contains "uv 0.13.9 already installed ($T/tools/uv/bin/uv)"
+}
+
+@test "python_env: uv that cannot be had falls back to pip, logged" {
+  need_real_python
+  export STYX_PIP_INSTALLER=uv STYX_UV_TOOL_DIR="$T/tools/uv" # no uv wheel anywhere
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_one_line
+  assert_output_matches "pip installed: styxdemo==1\.0; .*uv unavailable, pip$"
+  assert_stderr_contains "uv 0.13.9 could not be installed from the index (see the phase log): installing with pip"
+  "$T/venv/bin/python" -c 'import styxdemo'
+  [ ! -e "$T/tools/uv" ]
+  ! ls "$T/tools" | grep -q . # no half-installed tool left
+}
+
+@test "python_env: uv that fails to install falls back to pip; pip failing fails the phase" {
+  need_real_python
+  make_fake_uv "$T/wheels" 'exit 2'
+  export STYX_PIP_INSTALLER=uv STYX_UV_TOOL_DIR="$T/tools/uv"
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_output_matches "pip installed: styxdemo==1\.0; .*uv failed, pip$"
+  assert_stderr_contains "uv failed (see the phase log): installing with pip"
+  STYX_PIP_PACKAGES="styxnothere==1.0" run_phase python_env
+  assert_status 1
+  [ -z "$output" ]
+  assert_stderr_contains "command failed"
+}
+
+@test "python_env: installer pip never fetches uv" {
+  need_real_python
+  make_fake_uv "$T/wheels"
+  STYX_PIP_INSTALLER=pip STYX_UV_TOOL_DIR="$T/tools/uv" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_output_matches "pip installed: styxdemo==1\.0"
+  [ ! -e "$T/tools/uv" ]
+  ! grep -q '^uv ' "$STUB_LOG"
+}
+
+@test "python_env: invalid installer is rejected" {
+  STYX_PIP_INSTALLER=poetry run_phase python_env
+  assert_status 1
+  assert_stderr_contains "STYX_PIP_INSTALLER must be uv or pip, got 'poetry'"
+}
+
+# an index (simple layout, file://) instead of the flat find-links of need_real_python
+use_simple_index() {
+  unset PIP_FIND_LINKS PIP_NO_INDEX
+  local w n
+  for w in "$T"/wheels/*.whl; do
+    n=$(basename "$w" | cut -d- -f1)
+    mkdir -p "$T/simple/$n"
+    cp "$w" "$T/simple/$n/"
+    printf '<a href="%s">%s</a>\n' "$(basename "$w")" "$(basename "$w")" >>"$T/simple/$n/index.html"
+  done
+  export STYX_PIP_INDEX_URL="file://$T/simple"
+}
+
+@test "python_env: the wheel cache serves the install, the index is not needed" {
+  need_real_python
+  mkdir -p "$T/cache"
+  cp "$T"/wheels/styxd*.whl "$T/cache/"
+  use_simple_index
+  rm -rf "$T/simple"
+  STYX_WHEEL_CACHE_URL="$T/cache" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_output_matches "pip installed: styxdemo==1\.0; wrote "
+  assert_stderr_contains "installed from the wheel cache $T/cache"
+  grep -qF -- "--no-index --find-links $T/cache styxdemo==1.0" "$STYX_LOG_DIR/python_env.log"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep'
+}
+
+@test "python_env: a wheel cache that is gone or incomplete falls back to the index, logged" {
+  need_real_python
+  use_simple_index
+  STYX_WHEEL_CACHE_URL="$T/gone" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  assert_one_line
+  assert_output_matches "pip installed: styxdemo==1\.0; .*wheel cache unavailable, from the index$"
+  assert_stderr_contains "the wheel cache $T/gone is gone or lacks a wheel"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep'
+  mkdir -p "$T/partial" # styxdemo 2.0 without its dependency... which is installed: fine; a new one is not
+  cp "$T/wheels/styxdemo-2.0-py3-none-any.whl" "$T/partial/"
+  "$T/venv/bin/python" -m pip uninstall -y -q styxdep
+  STYX_WHEEL_CACHE_URL="$T/partial" STYX_PIP_PACKAGES="styxdemo==2.0" run_phase python_env
+  assert_status 0
+  assert_output_matches "wheel cache unavailable, from the index$"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep; assert styxdemo.__version__ == "2.0"'
+}

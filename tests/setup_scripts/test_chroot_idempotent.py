@@ -253,6 +253,22 @@ def test_phase_twice(root: Root, phase: str, env: dict[str, str], first: str, se
     assert not changes, f"second {phase} run changed files:\n" + "\n".join(changes[:50])
 
 
+def test_python_env_with_uv_twice(root: Root) -> None:
+    """Installer uv for real: uv from the index (PyPI) with the environment's pip, then the package; the
+    second run changes nothing (uv stays, the specs are satisfied)."""
+    env = {"STYX_PIP_PACKAGES": "six==1.16.0", "STYX_PIP_INSTALLER": "uv", "STYX_VENV_DIR": "/opt/styx/venv-uv",
+           "STYX_COMMAND_DIR": "/opt/styx/venv-uv-bin", "STYX_PROFILE_DIR": "/opt/styx/venv-uv-profile"}
+    line1 = _check_one_line(run_phase(root, "python_env", env), "python_env")
+    assert line1.startswith("styx python_env: ok: "), line1
+    assert "installed uv " in line1 and "uv installed: six==1.16.0" in line1, line1
+    before = snapshot(root.path)
+    line2 = _check_one_line(run_phase(root, "python_env", env), "python_env")
+    assert line2.startswith("styx python_env: skipped: "), line2
+    assert not diff(before, snapshot(root.path))
+    out = _run(["chroot", str(root.path), "/opt/styx/venv-uv/bin/python", "-c", "import six; print(six.__version__)"])
+    assert out.stdout.strip() == "1.16.0", out.stderr
+
+
 def test_results_on_disk(root: Root) -> None:
     """What the first runs left behind is what the lead expects."""
     r = root.path

@@ -62,6 +62,8 @@ INVALID = [
     (with_(setup={"python": {"version": "2.7"}}), "styx:cluster.setup.python.version", "pattern"),
     (with_(setup={"python": {"env_tool": "pipenv"}}), "styx:cluster.setup.python.env_tool",
      "'venv', 'uv' or 'none'"),
+    (with_(setup={"python": {"installer": "poetry"}}), "styx:cluster.setup.python.installer", "'uv' or 'pip'"),
+    (with_(setup={"python": {"wheel_cache": "on"}}), "styx:cluster.setup.python.wheel_cache", "'auto' or 'off'"),
     (with_(setup={"conda": {"installer_sha256": "abc"}}), "styx:cluster.setup.conda.installer_sha256", "pattern"),
     (with_(setup={"conda": {"enabled": "maybe"}}), "styx:cluster.setup.conda.enabled", "boolean"),
     (with_(setup={"docker": {"mode": "yes"}}), "styx:cluster.setup.docker.mode", "'skip', 'check' or 'install'"),

@@ -1,0 +1,78 @@
+"""The local backend's wheel cache under Pulumi mocks: the download and the server on the operator's
+machine, the URL every node's python_env gets, the key, and `wheel_cache: off`."""
+
+from __future__ import annotations
+
+import copy
+
+from mocking import local_cluster, run_program
+
+from styx.components.backends.local import WHEEL_CACHE_PORT, wheel_cache_key
+from styx.model.config import parse_cluster
+
+
+def _with(**python):
+    c = local_cluster()
+    c["setup"] = {**copy.deepcopy(c["setup"]), "python": python}
+    return c
+
+
+def _exports(rec, node: str, phase: str = "python_env") -> str:
+    """The phase's parameters: the `export K=V ...` line of its stdin (the script follows it)."""
+    stdin = rec.named(f"demo-{node}-{phase}").inputs["stdin"]
+    return next(ln for ln in stdin.splitlines() if ln.startswith("export "))
+
+
+def test_the_operator_downloads_once_and_every_node_installs_from_the_bridge():
+    rec = run_program(local_cluster())
+    key = wheel_cache_key(parse_cluster(local_cluster()))
+    wheels, server = rec.named("demo-wheels").inputs, rec.named("demo-wheel-server").inputs
+    assert " fill " in wheels["create"] and key in wheels["create"] and wheels["triggers"] == [key]
+    assert wheels["environment"]["STYX_WC_SPECS"].split("\n") == ["ray[default]==2.60.0", "uv==0.13.9"]
+    assert " serve " in server["create"] and f" 10.77.0.1 {WHEEL_CACHE_PORT} " in server["create"]
+    assert " stop " in server["delete"]
+    url = f"STYX_WHEEL_CACHE_URL=http://10.77.0.1:{WHEEL_CACHE_PORT}/{key}/"
+    for node in ("head", "worker-0", "worker-1"):
+        assert url in _exports(rec, node)
+        assert "STYX_WHEEL_CACHE_URL" not in _exports(rec, node, "system_packages")
+    assert len(rec.of_type("command:local:Command")) == len({r.name for r in rec.of_type("command:local:Command")})
+
+
+def test_off_makes_no_cache_and_no_url():
+    rec = run_program(_with(wheel_cache="off"))
+    names = {r.name for r in rec.resources}
+    assert "demo-wheels" not in names and "demo-wheel-server" not in names
+    assert "STYX_WHEEL_CACHE_URL" not in _exports(rec, "worker-0")
+
+
+def test_no_python_env_no_cache():
+    c = local_cluster()
+    c["setup"]["ray"] = {"enabled": False}
+    assert "demo-wheels" not in {r.name for r in run_program(c).resources}
+
+
+def test_key_follows_what_is_installed_the_index_and_the_python():
+    base = wheel_cache_key(parse_cluster(local_cluster()))
+    assert wheel_cache_key(parse_cluster(local_cluster())) == base
+    others = [_with(pip_packages=["six==1.16.0"]), _with(index_url="https://mirror.example/simple"),
+              _with(installer="pip"), _with(version="3.12", env_tool="uv")]
+    keys = {wheel_cache_key(parse_cluster(c)) for c in others}
+    assert base not in keys and len(keys) == len(others)
+
+
+def test_index_credentials_stay_out_of_the_command_text():
+    url = "https://user:hunter2@mirror.example/simple"
+    rec = run_program(_with(index_url=url))
+    wheels = rec.named("demo-wheels").inputs
+    assert "hunter2" not in wheels["create"] and wheels["environment"]["PIP_INDEX_URL"] == url
+    assert all("hunter2" not in r.inputs.get("create", "") for r in rec.of_type("command:local:Command"))
+
+
+def test_turning_the_cache_off_reruns_python_env_and_later_only():
+    def triggers(c):
+        return {r.name: r.inputs["triggers"] for r in run_program(c).of_type("command:remote:Command")}
+
+    on, off = triggers(local_cluster()), triggers(_with(wheel_cache="off"))
+    diff = {n for n in on if on[n] != off[n]}
+    assert "demo-worker-0-python_env" in diff and "demo-worker-0-ray" in diff
+    assert not any(n.endswith(("-wait_ssh", "-system_packages")) for n in diff), diff
