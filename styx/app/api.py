@@ -442,6 +442,14 @@ def _machines_gone(session: Any, cluster: dict[str, Any], info: Callable[[str], 
         r = session.refresh(target=machines)
         if not r.ok:
             info(f"note: refreshing the machines failed ({(r.error or '').strip()[-200:]}); going on")
+            return []
+        dep = session.deployment()
+        left = {x.get("urn") for x in dep.get("resources") or []}
+        lost = list(dict.fromkeys(p.node for p in dr.phase_resources(dep) if p.machine and p.machine not in left))
+        if lost:
+            info(f"machine(s) of {', '.join(lost)} gone outside Pulumi (the refresh dropped them): making them again")
+            if dr.drop_undos(dep, dr.phases_on(dep, lost)) and hasattr(session, "import_deployment"):
+                session.import_deployment(dep)
         return []
     if gone:
         info(f"machine(s) of {', '.join(gone)} gone outside Pulumi: making them again (all their phases run again)")

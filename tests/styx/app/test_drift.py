@@ -158,3 +158,55 @@ def test_a_gone_nodes_phases_lose_their_undos():
     assert len(got) == len(CHAIN) and all("c-worker-1-" in u for u in got)
     assert all(r["inputs"]["delete"] == "d" for r in st["resources"]
                if "c-head-" in r["urn"] and r["type"] == "command:remote:Command")
+
+
+class _Session:
+    """Just what api._machines_gone uses: the state, refresh, import."""
+
+    def __init__(self, deployment, drop_on_refresh=()):
+        self.dep, self.drop, self.refreshed, self.imported = deployment, set(drop_on_refresh), None, None
+
+    def deployment(self):
+        return json.loads(json.dumps(self.dep))
+
+    def refresh(self, target=None):
+        from types import SimpleNamespace
+
+        self.refreshed = target
+        self.dep["resources"] = [r for r in self.dep["resources"] if r["urn"] not in self.drop]
+        return SimpleNamespace(ok=True, error=None)
+
+    def import_deployment(self, dep):
+        self.imported = dep
+
+
+def _with_undos(st):
+    for r in st["resources"]:
+        if r.get("type") == "command:remote:Command":
+            r["inputs"]["delete"] = "d"
+    st["resources"] += [{"urn": f"urn:pulumi:s::styx::command:local:Command::c-{n}-sandbox", "type": "x"}
+                        for n in ("head", "worker-0")]
+    return st
+
+
+def test_a_backend_that_cannot_tell_gets_its_machines_refreshed_and_a_dropped_vm_made_again():
+    from styx.app import api
+
+    gone = "urn:pulumi:s::styx::command:local:Command::c-worker-0-sandbox"
+    s = _Session(_with_undos(state(("head", "worker-0"))), drop_on_refresh=[gone])
+    notes = []
+    assert api._machines_gone(s, {"name": "c", "cloud": "aws"}, notes.append) == []
+    assert s.refreshed == sorted({"urn:pulumi:s::styx::command:local:Command::c-head-sandbox", gone})
+    # the VM left the state: its phases lose their undos (the old node cannot be dialled); up makes it again
+    dropped = [r["urn"] for r in s.imported["resources"]
+               if r.get("type") == "command:remote:Command" and "delete" not in r["inputs"]]
+    assert dropped and all("c-worker-0-" in u for u in dropped) and "worker-0" in notes[0]
+
+
+def test_the_local_backend_says_which_sandbox_is_gone(monkeypatch):
+    from styx.app import api
+
+    s = _Session(_with_undos(state(("head", "worker-0"))))
+    monkeypatch.setattr(api, "_gone_nodes", lambda cluster, nodes: ["worker-0"])
+    got = api._machines_gone(s, {"name": "c", "cloud": "local"}, lambda m: None)
+    assert got == ["urn:pulumi:s::styx::command:local:Command::c-worker-0-sandbox"] and s.refreshed is None
