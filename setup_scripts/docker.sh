@@ -27,7 +27,7 @@
 #
 # Without systemd (a container or a styx sandbox host) the phase starts
 # dockerd itself: detached (setsid, so it outlives the SSH session), output to
-# $STYX_LOG_DIR/dockerd.log, pid in /var/run/docker.pid; a daemon that already
+# $STYX_LOG_DIR/dockerd.log, pid in $STYX_RUN_DIR/docker.pid; a daemon that already
 # answers is left alone. Install mode ends with `docker info` answering.
 #
 # Existing Docker installs (e.g. docker-ce from the image) are kept: packages
@@ -49,7 +49,7 @@ STYX_NVIDIA_CTK_REPO_URL=${STYX_NVIDIA_CTK_REPO_URL:-https://nvidia.github.io/li
 STYX_DOCKER_DAEMON_JSON=${STYX_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}
 STYX_DOCKER_START_TIMEOUT=${STYX_DOCKER_START_TIMEOUT:-90}
 STYX_DOCKER_GPU_IMAGE=${STYX_DOCKER_GPU_IMAGE:-}
-DOCKERD_PIDFILE=/var/run/docker.pid
+DOCKERD_PIDFILE=$STYX_RUN_DIR/docker.pid
 DOCKER_REPO_PACKAGES=(docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin)
 
 CHANGES=()
