@@ -291,6 +291,10 @@ check_drift() {
     return 0
   fi
   [[ $(daemon_state) == running ]] || problems+=("docker daemon not running")
+  local u
+  for u in $STYX_DOCKER_USERS; do
+    [[ " $(id -nG "$u" 2>/dev/null) " == *" docker "* ]] || problems+=("$u not in group docker")
+  done
   if want_toolkit && ! nvidia_runtime_configured; then problems+=("nvidia runtime not configured"); fi
   styx_verdict "docker $(docker_version || echo unknown), daemon running" "${problems[@]}"
 }
