@@ -20,22 +20,13 @@ main() {
   done
   work=$(mktemp -d) # global: the EXIT trap needs it
   trap 'rm -rf "$work"' EXIT
-  mkdir -p "$work/fs/usr/bin" "$work/fs/usr/lib/x86_64-linux-gnu" "$work/fs/usr/lib64" "$work/fs/tmp" "$work/img"
+  mkdir -p "$work/fs/usr/bin" "$work/fs/usr/lib/x86_64-linux-gnu" "$work/fs/usr/lib64" "$work/fs/tmp"
   for f in "${files[@]}"; do cp -L "$root/$f" "$work/fs/$f"; done
   ln -s usr/bin "$work/fs/bin"
   ln -s usr/lib "$work/fs/lib"
   ln -s usr/lib64 "$work/fs/lib64"
   ln -s dash "$work/fs/usr/bin/sh"
-  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/fs" -cf "$work/img/layer.tar" .
-  local diff cfg
-  diff=$(sha256sum "$work/img/layer.tar" | cut -d' ' -f1)
-  printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"],"Env":["PATH=/usr/bin:/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$diff" >"$work/img/config.json"
-  cfg=$(sha256sum "$work/img/config.json" | cut -d' ' -f1)
-  mv "$work/img/config.json" "$work/img/$cfg.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["layer.tar"]}]' "$cfg" "$tag" >"$work/img/manifest.json"
-  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/img" -cf "$out" .
-  echo "$out: $tag (image id sha256:${cfg:0:12})"
+  bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/docker-archive.sh" "$work/fs" "$out" "$tag"
 }
 
 main "$@"
