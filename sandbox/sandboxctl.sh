@@ -621,13 +621,13 @@ check_refuse() {
 }
 
 # Start sshd as PID 1 of fresh mount/PID/UTS namespaces inside the netns (node-up, node-start).
-start_init() { # start_init DIR NS NODE IP SHM T0
-  local dir=$1 ns=$2 n=$3 ipaddr=$4 shm=$5 t0=$6 m=$1/merged
+start_init() { # start_init DIR NS NODE IP SHM T0 [DOCKERDIR CGROUPS]
+  local dir=$1 ns=$2 n=$3 ipaddr=$4 shm=$5 t0=$6 dockerdir=${7:-} cgroups=${8:-} m=$1/merged
   : >"$dir/sshd.log"
   setsid ip netns exec "$ns" \
     unshare --mount --pid --uts --fork --kill-child --mount-proc="$m/proc" \
     env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-    STYX_I_ROOT="$m" STYX_I_NODE="$n" STYX_I_SHM="$shm" \
+    STYX_I_ROOT="$m" STYX_I_NODE="$n" STYX_I_SHM="$shm" STYX_I_DOCKER="$dockerdir" STYX_I_CGROUPS="$cgroups" \
     "$SELF" _init >>"$dir/sshd.log" 2>&1 </dev/null {LOCK_FD}>&- &
   local launcher=$! init="" i
   echo "$launcher" >"$dir/launcher.pid"
@@ -720,6 +720,8 @@ cmd_node_up() {
     die 2 "STYX_SB_PUBKEY is not an OpenSSH public key line"
   local private=${STYX_SB_PRIVATE:-0}
   [[ $private == 0 || $private == 1 ]] || die 2 "STYX_SB_PRIVATE: '$private' is not allowed (allowed: 0, 1)"
+  local docker=${STYX_SB_DOCKER:-0}
+  [[ $docker == 0 || $docker == 1 ]] || die 2 "STYX_SB_DOCKER: '$docker' is not allowed (allowed: 0, 1)"
   # STYX_SB_HOST_KEY=stdin: the node's ed25519 SSH host key (OpenSSH private key) comes on stdin,
   # never in the environment or a command line; it replaces the one node-up would generate.
   local hostkey=""
@@ -761,6 +763,7 @@ STYX_SB_PREFIX=$prefix
 STYX_SB_GATEWAY=$gw
 STYX_SB_BRIDGE=$br
 STYX_SB_SHM_SIZE=$shm
+STYX_SB_DOCKER=$docker
 ROOTFS=$rootfs
 EOF
 
@@ -828,8 +831,41 @@ EOF
     fi
   done
   mkdir -p "$m/.styx-oldroot"
+  # STYX_SB_DOCKER=1: what a Docker daemon needs and an overlay root lacks (see docker_mounts)
+  local dockerdir="" cgroups=""
+  if [[ $docker == 1 ]]; then
+    dockerdir=$dir/docker
+    cgroups=$(host_cgroups)
+    mkdir -p "$dockerdir" "$m/var/lib/docker"
+  fi
 
-  start_init "$dir" "$ns" "$n" "$ipaddr" "$shm" "$t0"
+  start_init "$dir" "$ns" "$n" "$ipaddr" "$shm" "$t0" "$dockerdir" "$cgroups"
+}
+
+# The host's cgroup mounts under /sys/fs/cgroup, one "RELPATH FSTYPE FS-OPTIONS" a line ("." for
+# /sys/fs/cgroup itself). `ip netns exec` gives the node a fresh /sys without them.
+host_cgroups() {
+  findmnt -rn -o TARGET,FSTYPE,FS-OPTIONS | awk '$1 == "/sys/fs/cgroup" { print ".", $2, $3 }
+    index($1, "/sys/fs/cgroup/") == 1 && ($2 == "cgroup" || $2 == "cgroup2") { print substr($1, 16), $2, $3 }'
+}
+
+# STYX_SB_DOCKER=1 (the node runs a Docker daemon): the host's cgroup hierarchies (v1 controllers,
+# cgroup2, or both) mounted again at the node's /sys/fs/cgroup, and a /var/lib/docker on the host's
+# own filesystem (a per-node dir, gone with node-down), since overlay2 cannot stack on the node's
+# overlay root. iptables needs nothing here: the node's network namespace has its own tables.
+docker_mounts() { # docker_mounts ROOT DOCKER_DIR CGROUPS  (in the node's mount namespace)
+  local m=$1 rel fstype opts
+  while read -r rel fstype opts; do
+    [[ -n $rel ]] || continue
+    case $fstype in
+    tmpfs) mount -t tmpfs -o mode=0755,nosuid,nodev,noexec,size=1m cgroup-root "$m/sys/fs/cgroup" ;;
+    cgroup | cgroup2)
+      mkdir -p "$m/sys/fs/cgroup/$rel"
+      mount -t "$fstype" -o "$opts,nosuid,nodev,noexec" cgroup "$m/sys/fs/cgroup/$rel"
+      ;;
+    esac
+  done <<<"$3"
+  mount --bind "$2" "$m/var/lib/docker"
 }
 
 # Runs as PID 1 of the node's namespaces (hidden subcommand).
@@ -846,6 +882,7 @@ cmd_init() {
   # sysfs of this netns, read-only (psutil/ray read it; cgroup files optional)
   mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$m/sys"
   mount -t tmpfs -o mode=0755,nosuid,nodev,size=256m tmpfs "$m/run"
+  [[ -z ${STYX_I_DOCKER:-} ]] || docker_mounts "$m" "$STYX_I_DOCKER" "${STYX_I_CGROUPS:-}"
   mkdir -p "$m/run/sshd" "$m/run/lock"
   chmod 1777 "$m/run/lock"
   cd "$m"
@@ -923,7 +960,12 @@ cmd_node_start() {
   if ! mountpoint -q "$m"; then
     mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$dir/upper,workdir=$dir/work" "$m"
   fi
-  start_init "$dir" "$ns" "$n" "$ipaddr" "$shm" "$t0" >/dev/null
+  local dockerdir="" cgroups=""
+  if [[ -d $dir/docker ]]; then  # a docker node (local.docker): its daemon's dir and the cgroups again
+    dockerdir=$dir/docker
+    cgroups=$(host_cgroups)
+  fi
+  start_init "$dir" "$ns" "$n" "$ipaddr" "$shm" "$t0" "$dockerdir" "$cgroups" >/dev/null
   rm -f "$dir/stopped"
   log INFO "node $n of cluster $c started"
 }

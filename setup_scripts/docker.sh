@@ -19,6 +19,16 @@
 #   STYX_NVIDIA_CTK_REPO_URL    toolkit repo base (default
 #                               https://nvidia.github.io/libnvidia-container)
 #   STYX_DOCKER_DAEMON_JSON     daemon config (default /etc/docker/daemon.json)
+#   STYX_DOCKER_GPU_IMAGE       a local image: on a node with an NVIDIA GPU,
+#                               `docker run --rm --gpus all IMAGE nvidia-smi -L`
+#                               must list the GPUs (default: none, not run)
+#   STYX_DOCKER_START_TIMEOUT   seconds to wait for a started daemon to answer
+#                               `docker info` (default 90)
+#
+# Without systemd (a container or a styx sandbox host) the phase starts
+# dockerd itself: detached (setsid, so it outlives the SSH session), output to
+# $STYX_LOG_DIR/dockerd.log, pid in $STYX_RUN_DIR/docker.pid; a daemon that already
+# answers is left alone. Install mode ends with `docker info` answering.
 #
 # Existing Docker installs (e.g. docker-ce from the image) are kept: packages
 # are only installed when no `docker` command exists.
@@ -37,6 +47,9 @@ STYX_DOCKER_USERS=${STYX_DOCKER_USERS-$([[ $(id -u) -eq 0 ]] || id -un)}
 STYX_DOCKER_NVIDIA_TOOLKIT=${STYX_DOCKER_NVIDIA_TOOLKIT:-auto}
 STYX_NVIDIA_CTK_REPO_URL=${STYX_NVIDIA_CTK_REPO_URL:-https://nvidia.github.io/libnvidia-container}
 STYX_DOCKER_DAEMON_JSON=${STYX_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}
+STYX_DOCKER_START_TIMEOUT=${STYX_DOCKER_START_TIMEOUT:-90}
+STYX_DOCKER_GPU_IMAGE=${STYX_DOCKER_GPU_IMAGE:-}
+DOCKERD_PIDFILE=$STYX_RUN_DIR/docker.pid
 DOCKER_REPO_PACKAGES=(docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin)
 
 CHANGES=()
@@ -48,14 +61,73 @@ docker_version() {
   printf '%s\n' "${v%%,*}"
 }
 
+# the daemon answers (as root: the phase's user may not be in the group yet)
+daemon_answers() { styx_sudo docker info >/dev/null 2>&1; }
+
 daemon_state() {
   if styx_systemd_running; then
     if systemctl is-active --quiet docker 2>/dev/null; then echo running; else echo "not running"; fi
-  elif docker info >/dev/null 2>&1; then
+  elif daemon_answers; then
     echo running
   else
     echo "not running"
   fi
+}
+
+# the pid in dockerd's pidfile when that process is a live dockerd
+dockerd_pid() {
+  local pid
+  pid=$(styx_sudo cat "$DOCKERD_PIDFILE" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+wait_daemon() {
+  local i
+  for ((i = 0; i < STYX_DOCKER_START_TIMEOUT; i++)); do
+    daemon_answers && return 0
+    sleep 1
+  done
+  return 1
+}
+
+# no systemd: start dockerd detached unless one runs (or answers) already
+start_dockerd() {
+  local log
+  daemon_answers && return 0
+  styx_have dockerd || styx_die "dockerd not found (package installed without the daemon?)"
+  log="$STYX_LOG_DIR/dockerd.log"
+  if ! dockerd_pid >/dev/null; then
+    styx_sudo install -d -m 0755 -- "$STYX_LOG_DIR"
+    styx_log INFO "starting dockerd (no systemd), log $log"
+    local -a cmd=(setsid)
+    [[ $(id -u) -eq 0 ]] || cmd=(sudo -n -- setsid)
+    # shellcheck disable=SC2016 # for the inner shell: it closes every fd above 2 (the runner's
+    # stdin); the subshell exits at once, so dockerd is nobody's child and holds no SSH channel
+    ("${cmd[@]}" bash -c 'for f in /proc/$$/fd/*; do f=${f##*/}; ((f < 3)) || eval "exec $f>&-"; done
+      exec dockerd --pidfile "$1" >>"$2" 2>&1' dockerd "$DOCKERD_PIDFILE" "$log" </dev/null >/dev/null 2>&1 &)
+    CHANGES+=("started dockerd")
+  fi
+  if ! wait_daemon; then
+    styx_sudo tail -n 20 "$log" >&2 || true
+    styx_die "dockerd did not answer \`docker info\` within ${STYX_DOCKER_START_TIMEOUT}s (log: $log)"
+  fi
+}
+
+restart_daemon() {
+  if styx_systemd_running; then
+    styx_run styx_sudo systemctl restart docker
+    return 0
+  fi
+  local pid i
+  if pid=$(dockerd_pid); then
+    styx_sudo kill -TERM "$pid"
+    for ((i = 0; i < 60; i++)); do
+      [[ -e /proc/$pid ]] || break
+      sleep 1
+    done
+  fi
+  start_dockerd
 }
 
 nvidia_runtime_configured() {
@@ -127,7 +199,7 @@ install_docker() {
 
 ensure_service() {
   if ! styx_systemd_running; then
-    styx_log WARN "systemd is not running here: not enabling/starting docker.service"
+    start_dockerd
     return 0
   fi
   if ! systemctl is-enabled --quiet docker 2>/dev/null || ! systemctl is-active --quiet docker 2>/dev/null; then
@@ -168,9 +240,12 @@ ensure_toolkit() {
   if ! nvidia_runtime_configured; then
     styx_run styx_sudo nvidia-ctk runtime configure --runtime=docker --config="$STYX_DOCKER_DAEMON_JSON"
     CHANGES+=("configured nvidia runtime")
-    if styx_systemd_running; then
-      styx_run styx_sudo systemctl restart docker
-    fi
+    restart_daemon
+  fi
+  # a GPU container must see the GPUs (skipped when none is detected: toolkit forced with yes)
+  if [[ -n $STYX_DOCKER_GPU_IMAGE && $(styx_detect_gpus) -gt 0 ]]; then
+    styx_sudo docker run --rm --gpus all "$STYX_DOCKER_GPU_IMAGE" nvidia-smi -L >/dev/null ||
+      styx_die "\`docker run --gpus all $STYX_DOCKER_GPU_IMAGE nvidia-smi -L\` failed"
   fi
 }
 
@@ -185,6 +260,7 @@ main() {
   install_docker
   styx_have docker || styx_die "docker command still missing after installation"
   ensure_service
+  wait_daemon || styx_die "the docker daemon does not answer \`docker info\`"
   ensure_users
   local tk=""
   if want_toolkit; then
@@ -215,6 +291,10 @@ check_drift() {
     return 0
   fi
   [[ $(daemon_state) == running ]] || problems+=("docker daemon not running")
+  local u
+  for u in $STYX_DOCKER_USERS; do
+    [[ " $(id -nG "$u" 2>/dev/null) " == *" docker "* ]] || problems+=("$u not in group docker")
+  done
   if want_toolkit && ! nvidia_runtime_configured; then problems+=("nvidia runtime not configured"); fi
   styx_verdict "docker $(docker_version || echo unknown), daemon running" "${problems[@]}"
 }

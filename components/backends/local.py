@@ -224,6 +224,7 @@ class LocalBackend(Backend):
             "STYX_SB_ZONE": zone,
             "STYX_SB_PUBKEY": ctx.key.public_key,
             "STYX_SB_SHM_SIZE": cfg.local.shm_size,
+            "STYX_SB_DOCKER": "1" if cfg.local.docker else "0",
             # only what never changes when the cluster grows: itself and the head (Ray uses addresses)
             "STYX_SB_HOSTS": f"{address_of(cfg, None, 0)} head\n{ip} {node.name}" if gi is not None
             else f"{ip} head",
@@ -245,7 +246,8 @@ class LocalBackend(Backend):
             delete=_ctl("node-down", {k: env[k] for k in ("STYX_SB_CLUSTER", "STYX_SB_NODE", "STYX_SB_STATE_DIR")}),
             # A change to any of these makes a new sandbox (and so re-runs every phase on it). A new host
             # key (stdin) is an update: node-up installs it in the running sandbox.
-            triggers=[ip, zone, ctx.key.public_key, cfg.local.shm_size, cfg.local.subnet],
+            triggers=[ip, zone, ctx.key.public_key, cfg.local.shm_size, cfg.local.subnet,
+                      *(["docker"] if cfg.local.docker else [])],
             logging=local.Logging.STDERR,
             # Same name and address: the old sandbox must go before its replacement comes.
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[ctx.shared["net"], ctx.shared["base"]],

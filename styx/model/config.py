@@ -449,6 +449,8 @@ class LocalConfig(_Model):
     mtu: int = Field(1400, ge=576, le=9000)
     group_block: int = Field(32, ge=1, le=4096, description="Addresses reserved per worker group.")
     zones: list[str] = Field(default_factory=lambda: ["local-a"], description="Names of local 'zones'.")
+    docker: bool = Field(False, description="Sandboxes that can run a Docker daemon: the host's cgroup mounts "
+                         "inside, and /var/lib/docker on the host's filesystem (not the overlay root).")
 
     @field_validator("subnet")
     @classmethod

@@ -403,3 +403,15 @@ def test_node_stop_keeps_root_node_start_brings_it_back(sandbox_ready, tmp_path_
         c.run("net-down", check=False)
     assert_clean(c.status())
     assert list(c.state_dir.iterdir()) == []
+
+
+def test_node_up_rejects_a_bad_docker_value_before_creating_anything(tmp_path):
+    state = tmp_path / "state"
+    env = clean_env(STYX_SB_CLUSTER="dkbad", STYX_SB_NODE="head", STYX_SB_IP="10.95.0.2",
+                    STYX_SB_PUBKEY="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0x test", STYX_SB_BRIDGE="sxdkbad",
+                    STYX_SB_GATEWAY="10.95.0.1", STYX_SB_DOCKER="yes", STYX_SB_STATE_DIR=str(state),
+                    STYX_SB_LOCK_DIR=str(tmp_path / "lock"))
+    proc = subprocess.run([str(SANDBOXCTL), "node-up"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "STYX_SB_DOCKER: 'yes' is not allowed (allowed: 0, 1)" in proc.stderr
+    assert not state.exists()

@@ -7,7 +7,7 @@ load helpers
 setup() {
   common_setup
   stub_apt
-  export STYX_DOCKER_DAEMON_JSON="$T/docker/daemon.json"
+  export STYX_DOCKER_DAEMON_JSON="$T/docker/daemon.json" STYX_DOCKER_START_TIMEOUT=2
   stub curl '
 while [ $# -gt 0 ]; do case $1 in -o) out=$2; shift 2 ;; *) shift ;; esac; done
 printf -- "-----BEGIN PGP PUBLIC KEY BLOCK-----\nfake\n-----END PGP PUBLIC KEY BLOCK-----\n" >"$out"'
@@ -19,9 +19,16 @@ printf -- "-----BEGIN PGP PUBLIC KEY BLOCK-----\nfake\n-----END PGP PUBLIC KEY B
 cat >"$STUB_BIN/docker" <<'D'
 #!/bin/bash
 printf '%s\n' "docker \$*" >>"\$STUB_LOG"
-case \$1 in --version) echo "Docker version 27.3.1, build ce12230" ;; info) exit 1 ;; esac
+case \$1 in --version) echo "Docker version 27.3.1, build ce12230" ;; info) [ -f "\$T/daemon-up" ] ;; esac
 D
 chmod +x "$STUB_BIN/docker"
+# the daemon: answers once started (unless told to hang)
+cat >"$STUB_BIN/dockerd" <<'D'
+#!/bin/bash
+printf '%s\n' "dockerd \$*" >>"\$STUB_LOG"
+[ -f "\$T/dockerd-hangs" ] || touch "\$T/daemon-up"
+D
+chmod +x "$STUB_BIN/dockerd"
 HOOK
     chmod +x "$T/hooks/$p"
   done
@@ -74,28 +81,51 @@ HOOK
   STYX_DOCKER_MODE=install run_phase docker
   assert_status 0
   assert_one_line
-  assert_output_matches '^styx docker: ok: docker 27\.3\.1, daemon not running: installed docker\.io$'
+  assert_output_matches '^styx docker: ok: docker 27\.3\.1, daemon running: installed docker\.io; started dockerd$'
   assert_log_has '^apt-get install .* docker\.io$'
   assert_log_lacks 'nvidia'
   : >"$STUB_LOG"
   STYX_DOCKER_MODE=install run_phase docker
   assert_status 0
-  [ "$output" = "styx docker: skipped: docker 27.3.1 already installed, daemon not running" ]
-  assert_log_lacks '^apt-get'
+  [ "$output" = "styx docker: skipped: docker 27.3.1 already installed, daemon running" ]
+  assert_log_lacks '^(apt-get|dockerd)'
 }
 
 @test "install keeps an existing docker (e.g. docker-ce from the image)" {
   "$T/hooks/docker-ce"
   STYX_DOCKER_MODE=install run_phase docker
   assert_status 0
-  assert_output_matches '^styx docker: skipped: docker 27\.3\.1 already installed'
+  assert_output_matches '^styx docker: ok: docker 27\.3\.1, daemon running: started dockerd$'
   assert_log_lacks '^apt-get'
+}
+
+@test "install without systemd: dockerd started detached once, with its pidfile; a running one is kept" {
+  mark_available docker.io
+  STYX_DOCKER_MODE=install run_phase docker
+  assert_status 0
+  [ "$(grep -c '^dockerd ' "$STUB_LOG")" = 1 ]
+  assert_log_has "^dockerd --pidfile $STYX_RUN_DIR/docker.pid\$"
+  : >"$STUB_LOG"
+  STYX_DOCKER_MODE=install run_phase docker
+  assert_status 0
+  assert_output_matches '^styx docker: skipped: .*daemon running$'
+  assert_log_lacks '^dockerd'
+  STYX_ACTION=verify STYX_DOCKER_MODE=install run_phase docker
+  assert_status 0
+}
+
+@test "install fails naming the log when dockerd never answers" {
+  mark_available docker.io
+  touch "$T/dockerd-hangs"
+  STYX_DOCKER_MODE=install run_phase docker
+  assert_status 1
+  assert_stderr_contains 'dockerd did not answer `docker info` within 2s (log: '
 }
 
 @test "install with systemd enables the service and adds the SSH user to the docker group" {
   mark_available docker.io
   mkdir -p "$STYX_RUN_DIR/systemd/system"
-  stub systemctl 'case "$1" in is-enabled|is-active) [ -f "$T/enabled" ] ;; enable) touch "$T/enabled" ;; esac'
+  stub systemctl 'case "$1" in is-enabled|is-active) [ -f "$T/enabled" ] ;; enable) touch "$T/enabled" "$T/daemon-up" ;; esac'
   stub usermod 'exit 0'
   stub id 'case "$*" in "-nG ubuntu") echo "ubuntu adm" ;; "-u ubuntu") echo 1000 ;; *) exec /usr/bin/id "$@" ;; esac'
   STYX_DOCKER_MODE=install STYX_DOCKER_USERS=ubuntu run_phase docker
@@ -113,7 +143,7 @@ HOOK
   STYX_DOCKER_MODE=install STYX_DOCKER_METHOD=docker-repo STYX_DOCKER_NVIDIA_TOOLKIT=yes run_phase docker
   assert_status 0
   assert_one_line
-  assert_output_matches '^styx docker: ok: docker 27\.3\.1, daemon not running, nvidia runtime configured: '
+  assert_output_matches '^styx docker: ok: docker 27\.3\.1, daemon running, nvidia runtime configured: '
   [ "$(cat "$STYX_APT_DIR/sources.list.d/docker.list")" = \
     "deb [arch=amd64 signed-by=$STYX_APT_DIR/keyrings/docker.asc] https://download.docker.com/linux/ubuntu jammy stable" ]
   [ "$(cat "$STYX_APT_DIR/sources.list.d/nvidia-container-toolkit.list")" = \
@@ -126,7 +156,7 @@ HOOK
   : >"$STUB_LOG"
   STYX_DOCKER_MODE=install STYX_DOCKER_METHOD=docker-repo STYX_DOCKER_NVIDIA_TOOLKIT=yes run_phase docker
   assert_status 0
-  [ "$output" = "styx docker: skipped: docker 27.3.1 already installed, daemon not running, nvidia runtime configured" ]
+  [ "$output" = "styx docker: skipped: docker 27.3.1 already installed, daemon running, nvidia runtime configured" ]
   assert_log_lacks '^(apt-get|curl|nvidia-ctk)'
 }
 
@@ -142,4 +172,12 @@ HOOK
   STYX_DOCKER_MODE=maybe run_phase docker
   assert_status 1
   assert_stderr_contains "STYX_DOCKER_MODE must be skip, check or install"
+}
+
+@test "GPU node with STYX_DOCKER_GPU_IMAGE: docker run --gpus all is checked" {
+  mark_available docker.io; mark_available nvidia-container-toolkit
+  add_gpus 1
+  STYX_DOCKER_MODE=install STYX_DOCKER_GPU_IMAGE=styx-test:latest run_phase docker
+  assert_status 0
+  assert_log_has '^docker run --rm --gpus all styx-test:latest nvidia-smi -L$'
 }

@@ -16,7 +16,7 @@ SCRIPTS="$REPO_ROOT/setup_scripts"
 SYS_TOOLS=(bash sh cat grep sed awk mkdir touch chmod chown mv cp rm ln id tail head
   sort comm wc tr cut dirname basename stat env sleep readlink install mktemp cmp
   date find tar gzip base64 sha256sum uname tee ls rmdir true false xargs printf
-  runuser getent timeout)
+  runuser getent timeout setsid)
 
 common_setup() {
   bats_require_minimum_version 1.5.0

@@ -74,11 +74,13 @@ def test_shellcheck(script: Path, shellcheck_findings: dict[str, list[str]]) -> 
 
 @pytest.mark.parametrize("script", [p for p in _scripts() if p.name != "lib.sh"], ids=lambda p: p.name)
 def test_phase_script_shape(script: Path) -> None:
-    """Contract: header documents env vars, strict mode, lib guard, `main "$@"` last."""
+    """Contract: header documents env vars, strict mode, lib guard, `main "$@"` (or the verify dispatch) last."""
     text = script.read_text()
     lines = [ln for ln in text.splitlines() if ln.strip()]
     assert lines[0] == "#!/usr/bin/env bash"
-    assert lines[-1] == 'main "$@"', "the last line must call main"
+    # a phase with a read-only check for `styx drift` dispatches on the action; an undo script has none
+    assert lines[-1] in ('main "$@"', 'if styx_verifying; then check_drift "$@"; else main "$@"; fi'), \
+        "the last line must call main (or check_drift when verifying)"
     assert "set -euo pipefail" in text
     assert "if ! declare -F styx_log >/dev/null; then" in text
     assert "\nmain() {" in text
