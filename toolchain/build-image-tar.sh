@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Builds container images as docker-archive tarballs without a registry or a Docker daemon, from the
+# Debian rootfs the local backend caches (sandbox/sandboxctl.sh base), for `ctr images import` (or
+# `docker load`). Cached by recipe under $STYX_IMAGE_DIR; prints the tarball's path.
+#   build-image-tar.sh pause               -> styx.local/pause:3.10      (a static Go `pause`)
+#   build-image-tar.sh ray [RAY_VERSION]   -> styx.local/ray:<version>   (Debian + Python venv
+#                                             /opt/styx/venv with ray[default]==<version>, on PATH)
+# Needs root (chroot into a copy of the rootfs for pip), Go (pause), network to PyPI (ray).
+#
+# Env (defaults):
+#   STYX_HOME        ~/.styx
+#   STYX_IMAGE_DIR   $STYX_HOME/images
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+STYX_HOME="${STYX_HOME:-$HOME/.styx}"
+IMAGE_DIR="${STYX_IMAGE_DIR:-$STYX_HOME/images}"
+PAUSE_TAG="3.10"
+RECIPE=1
+
+log() { printf '[%s] image %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
+die() { log "ERROR $*"; exit 1; }
+
+# docker_archive ROOTFS NAME:TAG OUT CMD_JSON ENV_JSON: one-layer docker-archive of ROOTFS.
+docker_archive() {
+  local rootfs="$1" ref="$2" out="$3" cmd="$4" env="$5" w layer_sha cfg_sha
+  w="$(mktemp -d "$IMAGE_DIR/.tmp.XXXXXX")"
+  tar -C "$rootfs" --numeric-owner --xattrs -cf "$w/layer.tar" .
+  layer_sha="$(sha256sum "$w/layer.tar" | cut -d' ' -f1)"
+  mkdir -p "$w/$layer_sha" && mv "$w/layer.tar" "$w/$layer_sha/layer.tar"
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":%s,"Cmd":%s,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$env" "$cmd" "$layer_sha" > "$w/config.json"
+  cfg_sha="$(sha256sum "$w/config.json" | cut -d' ' -f1)"
+  mv "$w/config.json" "$w/$cfg_sha.json"
+  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$cfg_sha" "$ref" "$layer_sha" \
+    > "$w/manifest.json"
+  tar -C "$w" -cf "$out.tmp" manifest.json "$cfg_sha.json" "$layer_sha"
+  mv "$out.tmp" "$out"
+  rm -rf "$w"
+}
+
+build_pause() {
+  local out="$IMAGE_DIR/pause-$PAUSE_TAG-r$RECIPE.tar" w
+  if [ -s "$out" ]; then echo "$out"; return; fi
+  command -v go >/dev/null 2>&1 || die "no Go toolchain (builds the pause binary)"
+  w="$(mktemp -d "$IMAGE_DIR/.pause.XXXXXX")"
+  mkdir -p "$w/src" "$w/rootfs"
+  cat > "$w/src/main.go" <<'GO'
+// pause: the pod sandbox's process; sleeps until SIGINT/SIGTERM, reaps orphans.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sigs {
+		if s == syscall.SIGCHLD {
+			for {
+				var ws syscall.WaitStatus
+				if pid, _ := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 {
+					break
+				}
+			}
+			continue
+		}
+		os.Exit(0)
+	}
+}
+GO
+  printf 'module styx.local/pause\n\ngo 1.25\n' > "$w/src/go.mod"
+  (cd "$w/src" && CGO_ENABLED=0 GOTOOLCHAIN=local go build -trimpath -ldflags "-s -w" -o "$w/rootfs/pause" .)
+  docker_archive "$w/rootfs" "styx.local/pause:$PAUSE_TAG" "$out" '["/pause"]' '[]'
+  rm -rf "$w"
+  log "INFO built $out"
+  echo "$out"
+}
+
+build_ray() {
+  local ver="${1:-2.60.0}" base out w t0=$SECONDS
+  out="$IMAGE_DIR/ray-$ver-r$RECIPE.tar"
+  if [ -s "$out" ]; then echo "$out"; return; fi
+  [ "$(id -u)" = 0 ] || die "building the Ray image needs root (chroot)"
+  base="$(bash "$ROOT/sandbox/sandboxctl.sh" base)"
+  [ -x "$base/usr/bin/python3" ] || die "$base has no python3"
+  w="$(mktemp -d "$IMAGE_DIR/.ray.XXXXXX")"
+  trap 'umount "$w/rootfs/proc" "$w/rootfs/dev" 2>/dev/null || true; rm -rf --one-file-system "$w"' EXIT
+  log "INFO building styx.local/ray:$ver from $base (pip install ray[default]==$ver; ~1-2 min)"
+  cp -a "$base" "$w/rootfs"
+  # the host's CA bundle (outbound TLS here may be intercepted; see FACTS.md) for pip inside
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$w/rootfs/etc/ssl/certs/"
+  cp /etc/resolv.conf "$w/rootfs/etc/resolv.conf"
+  mount -t proc proc "$w/rootfs/proc"
+  mount --rbind /dev "$w/rootfs/dev"
+  chroot "$w/rootfs" /bin/sh -ec "
+    python3 -m venv /opt/styx/venv
+    /opt/styx/venv/bin/pip install -q --disable-pip-version-check --no-cache-dir 'ray[default]==$ver'
+    /opt/styx/venv/bin/ray --version
+  " >"$w/pip.log" 2>&1 || { tail -20 "$w/pip.log" >&2; die "pip install ray[default]==$ver failed"; }
+  umount -l "$w/rootfs/dev" 2>/dev/null || true
+  umount "$w/rootfs/proc"
+  : > "$w/rootfs/etc/resolv.conf"
+  rm -rf "$w/rootfs/root/.cache" "$w/rootfs/var/lib/apt/lists/"*
+  docker_archive "$w/rootfs" "styx.local/ray:$ver" "$out" '["sleep","infinity"]' \
+    '["PATH=/opt/styx/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","RAY_USAGE_STATS_ENABLED=0"]'
+  log "INFO built $out ($(du -h "$out" | cut -f1)) in $((SECONDS - t0)) s"
+  echo "$out"
+}
+
+main() {
+  mkdir -p "$IMAGE_DIR"
+  exec 8>"$IMAGE_DIR/.lock"
+  flock 8
+  case "${1:-}" in
+    pause) build_pause ;;
+    ray) build_ray "${2:-}" ;;
+    *) die "usage: build-image-tar.sh pause | ray [RAY_VERSION] (got '${1:-}')" ;;
+  esac
+}
+
+main "$@"
