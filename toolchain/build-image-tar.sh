@@ -5,6 +5,7 @@
 #   build-image-tar.sh pause               -> styx.local/pause:3.10      (a static Go `pause`)
 #   build-image-tar.sh ray [RAY_VERSION]   -> styx.local/ray:<version>   (Debian + Python venv
 #                                             /opt/styx/venv with ray[default]==<version>, on PATH)
+#   build-image-tar.sh binary NAME PATH TAG -> styx.local/NAME:TAG      (one static binary /NAME)
 # Needs root (chroot into a copy of the rootfs for pip), Go (pause), network to PyPI (ray).
 #
 # Env (defaults):
@@ -56,7 +57,25 @@ import (
 	"syscall"
 )
 
-func main() {
+func # build_binary NAME BINARY TAG: an image of one static binary (+ the CA bundle), run as uid 65532.
+build_binary() {
+  local name="$1" bin="$2" tag="$3" out w sum
+  [ -x "$bin" ] || die "$bin not found (toolchain/install-k8s.sh builds it)"
+  sum="$(sha256sum "$bin" | cut -c1-12)"
+  out="$IMAGE_DIR/$name-$tag-$sum.tar"
+  if [ -s "$out" ]; then echo "$out"; return; fi
+  w="$(mktemp -d "$IMAGE_DIR/.bin.XXXXXX")"
+  mkdir -p "$w/rootfs/etc/ssl/certs" "$w/rootfs/tmp"
+  chmod 1777 "$w/rootfs/tmp"
+  install -m 0755 "$bin" "$w/rootfs/$name"
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$w/rootfs/etc/ssl/certs/"
+  docker_archive "$w/rootfs" "styx.local/$name:$tag" "$out" "[\"/$name\"]" '[]'
+  rm -rf "$w"
+  log "INFO built $out"
+  echo "$out"
+}
+
+main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	for s := range sigs {
@@ -89,7 +108,8 @@ build_ray() {
   base="$(bash "$ROOT/sandbox/sandboxctl.sh" base)"
   [ -x "$base/usr/bin/python3" ] || die "$base has no python3"
   w="$(mktemp -d "$IMAGE_DIR/.ray.XXXXXX")"
-  trap 'umount "$w/rootfs/proc" "$w/rootfs/dev" 2>/dev/null || true; rm -rf --one-file-system "$w"' EXIT
+  RAY_WORK="$w"
+  trap 'umount "$RAY_WORK/rootfs/proc" 2>/dev/null; umount -l "$RAY_WORK/rootfs/dev" 2>/dev/null; rm -rf --one-file-system "$RAY_WORK"' EXIT
   log "INFO building styx.local/ray:$ver from $base (pip install ray[default]==$ver; ~1-2 min)"
   cp -a "$base" "$w/rootfs"
   # the host's CA bundle (outbound TLS here may be intercepted; see FACTS.md) for pip inside
@@ -108,7 +128,27 @@ build_ray() {
   rm -rf "$w/rootfs/root/.cache" "$w/rootfs/var/lib/apt/lists/"*
   docker_archive "$w/rootfs" "styx.local/ray:$ver" "$out" '["sleep","infinity"]' \
     '["PATH=/opt/styx/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","RAY_USAGE_STATS_ENABLED=0"]'
+  rm -rf --one-file-system "$w"
+  trap - EXIT
   log "INFO built $out ($(du -h "$out" | cut -f1)) in $((SECONDS - t0)) s"
+  echo "$out"
+}
+
+# build_binary NAME BINARY TAG: an image of one static binary (+ the CA bundle), run as uid 65532.
+build_binary() {
+  local name="$1" bin="$2" tag="$3" out w sum
+  [ -x "$bin" ] || die "$bin not found (toolchain/install-k8s.sh builds it)"
+  sum="$(sha256sum "$bin" | cut -c1-12)"
+  out="$IMAGE_DIR/$name-$tag-$sum.tar"
+  if [ -s "$out" ]; then echo "$out"; return; fi
+  w="$(mktemp -d "$IMAGE_DIR/.bin.XXXXXX")"
+  mkdir -p "$w/rootfs/etc/ssl/certs" "$w/rootfs/tmp"
+  chmod 1777 "$w/rootfs/tmp"
+  install -m 0755 "$bin" "$w/rootfs/$name"
+  [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$w/rootfs/etc/ssl/certs/"
+  docker_archive "$w/rootfs" "styx.local/$name:$tag" "$out" "[\"/$name\"]" '[]'
+  rm -rf "$w"
+  log "INFO built $out"
   echo "$out"
 }
 
@@ -119,7 +159,8 @@ main() {
   case "${1:-}" in
     pause) build_pause ;;
     ray) build_ray "${2:-}" ;;
-    *) die "usage: build-image-tar.sh pause | ray [RAY_VERSION] (got '${1:-}')" ;;
+    binary) build_binary "${2:?name}" "${3:?binary}" "${4:?tag}" ;;
+    *) die "usage: build-image-tar.sh pause | ray [RAY_VERSION] | binary NAME PATH TAG (got '${1:-}')" ;;
   esac
 }
 

@@ -10,11 +10,11 @@
 #     PULUMI_HOME as resource-kubernetes v$PROVIDER_VERSION (the pulumi-kubernetes pin in
 #     pyproject.toml: the version the Python SDK asks the engine for);
 #   the KubeRay operator (manager) from github.com/ray-project/kuberay/ray-operator v$KUBERAY_VERSION,
-#     with its CRDs (config/crd/bases) copied beside it;
+#     with its CRDs (config/crd/bases) and ClusterRole (config/rbac/role.yaml) in $BIN/kuberay/;
 #   coredns (cluster DNS: only the plugins errors, cache, kubernetes, forward) from
 #     github.com/coredns/coredns v$COREDNS_VERSION through a wrapper module (CoreDNS's own way to
 #     choose plugins).
-# Prints the bin folder (kube binaries, kuberay-operator, crds/). A second run is instant; parallel
+# Prints the bin folder (kube binaries, coredns, kuberay-operator, kuberay/). A second run is instant; parallel
 # runs wait on a flock and then find the results. Cold on 2 cores: see README ("Kubernetes").
 #
 # Env (defaults):
@@ -157,7 +157,7 @@ register_provider() {
 
 build_kuberay() {
   local w="$BUILD/kuberay-$KUBERAY_VERSION" origin="official source build: $KUBERAY_MODULE v$KUBERAY_VERSION" src t0=$SECONDS
-  if [ -x "$w/kuberay-operator" ] && [ -d "$w/crds" ] && [ "$(cat "$w/.origin" 2>/dev/null)" = "$origin" ]; then
+  if [ -x "$w/kuberay-operator" ] && [ -s "$w/role.yaml" ] && [ "$(cat "$w/.origin" 2>/dev/null)" = "$origin" ]; then
     log "INFO kuberay-operator v$KUBERAY_VERSION cached in $w, skipping"
   else
     need_go "the KubeRay operator"
@@ -169,13 +169,14 @@ build_kuberay() {
     (cd "$w/src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$w/kuberay-operator.tmp" .) \
       >"$w/build.log" 2>&1 || { tail -20 "$w/build.log" >&2; die "building kuberay-operator failed (log: $w/build.log)"; }
     cp "$w/src/config/crd/bases/"*.yaml "$w/crds/"
+    cp "$w/src/config/rbac/role.yaml" "$w/role.yaml"
     mv "$w/kuberay-operator.tmp" "$w/kuberay-operator"
     rm -rf "$w/src"
     echo "$origin" > "$w/.origin"
     log "INFO built kuberay-operator in $((SECONDS - t0)) s"
   fi
   cmp -s "$w/kuberay-operator" "$BIN/kuberay-operator" || install -m 0755 "$w/kuberay-operator" "$BIN/kuberay-operator"
-  mkdir -p "$BIN/crds" && cp "$w/crds/"*.yaml "$BIN/crds/"
+  mkdir -p "$BIN/kuberay/crds" && cp "$w/crds/"*.yaml "$BIN/kuberay/crds/" && cp "$w/role.yaml" "$BIN/kuberay/role.yaml"
 }
 
 # ------------------------------------------------------------------------------------- CoreDNS

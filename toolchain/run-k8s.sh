@@ -9,7 +9,8 @@
 # kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl built by
 # toolchain/install-k8s.sh; CoreDNS (host process, cluster DNS on the bridge address); containerd +
 # runc + CNI bridge (Debian); the pause and Ray images built by toolchain/build-image-tar.sh and
-# imported with `ctr -n k8s.io images import`. Everything listens on loopback or on the k8s0 bridge
+# imported with `ctr -n k8s.io images import`; the KubeRay operator (a Deployment in namespace
+# styx-kuberay, with its CRDs). Everything listens on loopback or on the k8s0 bridge
 # (172.31.0.1): the pod network 172.31.0.0/16, Services 172.30.0.0/16.
 # TLS everywhere: a CA, the apiserver's serving certificate, an admin client certificate
 # (system:masters, in the kubeconfig), a service-account key pair; the kubelet accepts only
@@ -20,6 +21,7 @@
 #   STYX_K8S_STATE     /var/lib/styx-k8s
 #   STYX_K8S_STACK     k8s-local      STYX_K8S_STACK_FILE stacks/Pulumi.k8s-local.yaml
 #   STYX_RAY_VERSION   2.60.0         (the Ray image's version)
+#   STYX_K8S_KUBERAY   1              (0: no KubeRay operator)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +34,7 @@ KUBECONFIG_OUT="$STYX_HOME/k8s/kubeconfig"
 STACK="${STYX_K8S_STACK:-k8s-local}"
 STACK_FILE="${STYX_K8S_STACK_FILE:-stacks/Pulumi.k8s-local.yaml}"
 RAY_VERSION="${STYX_RAY_VERSION:-2.60.0}"
+KUBERAY_TAG="${STYX_KUBERAY_VERSION:-1.4.2}"
 NODE=styx-k8s-node
 BRIDGE=k8s0
 BRIDGE_IP=172.31.0.1
@@ -258,8 +261,60 @@ cluster_up() {
     --healthz-bind-address 127.0.0.1:10256 --conntrack-max-per-core 0 --iptables-localhost-nodeports=false
   start coredns "$bin/coredns" -conf "$STATE/Corefile"
   wait_for "node $NODE" 120 "$bin/kubectl" --kubeconfig "$kc" wait --for=condition=Ready "node/$NODE" --timeout=1s
+  [ "${STYX_K8S_KUBERAY:-1}" = 0 ] || kuberay_up "$bin" "$kc"
   log "INFO cluster up in $((SECONDS - t0)) s; kubeconfig: $kc"
   echo "$kc"
+}
+
+# The KubeRay operator as a Deployment in namespace styx-kuberay (its CRDs, ClusterRole, a
+# ServiceAccount bound to it), from an image of the binary install-k8s.sh built.
+kuberay_up() {
+  local bin="$1" kc="$2" tar k
+  k=("$bin/kubectl" --kubeconfig "$kc")
+  tar="$(bash "$ROOT/toolchain/build-image-tar.sh" binary kuberay-operator "$bin/kuberay-operator" "$KUBERAY_TAG")"
+  ctr -a "$RUN/containerd.sock" -n k8s.io images import "$tar" >/dev/null
+  "${k[@]}" apply --server-side --force-conflicts -f "$bin/kuberay/crds/" >/dev/null
+  "${k[@]}" apply --server-side --force-conflicts -f "$bin/kuberay/role.yaml" >/dev/null
+  "${k[@]}" apply --server-side --force-conflicts -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: styx-kuberay}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: kuberay-operator, namespace: styx-kuberay}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: styx-kuberay-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kuberay-operator}
+subjects: [{kind: ServiceAccount, name: kuberay-operator, namespace: styx-kuberay}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: kuberay-operator, namespace: styx-kuberay}
+spec:
+  replicas: 1
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app.kubernetes.io/name: kuberay-operator}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: kuberay-operator}}
+    spec:
+      serviceAccountName: kuberay-operator
+      securityContext: {runAsNonRoot: true, runAsUser: 65532}
+      containers:
+      - name: kuberay-operator
+        image: styx.local/kuberay-operator:$KUBERAY_TAG
+        imagePullPolicy: Never
+        command: [/kuberay-operator]
+        securityContext: {allowPrivilegeEscalation: false}
+        resources:
+          requests: {cpu: 50m, memory: 128Mi}
+          limits: {memory: 512Mi}
+YAML
+  "${k[@]}" -n styx-kuberay rollout status deployment/kuberay-operator --timeout=180s >&2 \
+    || die "the KubeRay operator did not become ready (kubectl -n styx-kuberay logs deploy/kuberay-operator)"
+  log "INFO KubeRay operator v$KUBERAY_TAG running (namespace styx-kuberay)"
 }
 
 stop_pods() {
