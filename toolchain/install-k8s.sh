@@ -224,12 +224,13 @@ GO
 
 main() {
   mkdir -p "$BIN" "$BUILD" "$PULUMI_HOME"
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$STYX_TOOLCHAIN_DIR/.install-k8s.lock"
-    flock -n 9 || { log "INFO another install of the Kubernetes toolchain is running: waiting for it"; flock 9; }
-  fi
   local p
   for p in $PARTS; do
+    # one build of each part at a time: a second run waits, then finds the result
+    if command -v flock >/dev/null 2>&1; then
+      exec 9>"$STYX_TOOLCHAIN_DIR/.install-k8s-$p.lock"
+      flock -n 9 || { log "INFO another install of '$p' is running: waiting for it"; flock 9; }
+    fi
     case "$p" in
       kube) build_kube ;;
       provider) build_provider; register_provider ;;
@@ -237,6 +238,7 @@ main() {
       kuberay) build_kuberay ;;
       *) die "STYX_K8S_PARTS: unknown part '$p' (allowed: kube, dns, provider, kuberay)" ;;
     esac
+    exec 9>&-
   done
   echo "$BIN"
 }
