@@ -222,7 +222,9 @@ images() {
 cluster_up() {
   [ "$(id -u)" = 0 ] || die "needs root (containerd, kubelet, the bridge)"
   local bin kc t0=$SECONDS
-  bin="$(bash "$ROOT/toolchain/install-k8s.sh")"
+  local parts="kube dns provider kuberay"
+  [ "${STYX_K8S_KUBERAY:-1}" = 0 ] && parts="kube dns provider"
+  bin="$(STYX_K8S_PARTS="$parts" bash "$ROOT/toolchain/install-k8s.sh")"
   mkdir -p "$RUN" "$LOGS" "$(dirname "$KUBECONFIG_OUT")"
   pki
   kubeconfig "$KUBECONFIG_OUT"
