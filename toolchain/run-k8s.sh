@@ -244,6 +244,7 @@ cluster_up() {
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --authorization-mode Node,RBAC --anonymous-auth=false --allow-privileged=true \
+    --kubelet-preferred-address-types InternalIP \
     --enable-admission-plugins NamespaceLifecycle,ServiceAccount,LimitRanger,ResourceQuota,DefaultStorageClass
   wait_for kube-apiserver 120 "$bin/kubectl" --kubeconfig "$kc" get --raw /readyz
   start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$kc" \
