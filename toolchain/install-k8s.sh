@@ -182,7 +182,7 @@ build_kuberay() {
 # ------------------------------------------------------------------------------------- CoreDNS
 
 build_coredns() {
-  local w="$BUILD/coredns-$COREDNS_VERSION" origin="official source build: github.com/coredns/coredns v$COREDNS_VERSION" t0=$SECONDS
+  local w="$BUILD/coredns-$COREDNS_VERSION" origin="official source build: github.com/coredns/coredns v$COREDNS_VERSION (plugins r2: bind added)" t0=$SECONDS
   if [ -x "$w/coredns" ] && [ "$(cat "$w/.origin" 2>/dev/null)" = "$origin" ]; then
     log "INFO coredns v$COREDNS_VERSION cached in $w, skipping"
   else
@@ -195,6 +195,7 @@ package main
 
 import (
 	"github.com/coredns/coredns/core/dnsserver"
+	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/forward"
@@ -207,7 +208,7 @@ import (
 )
 
 func init() {
-	dnsserver.Directives = []string{"errors", "log", "health", "ready", "cache", "loop", "kubernetes", "forward"}
+	dnsserver.Directives = []string{"bind", "errors", "log", "health", "ready", "cache", "loop", "kubernetes", "forward"}
 }
 
 func main() { coremain.Run() }
