@@ -346,6 +346,17 @@ cluster_down() {
     done
     iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true
   done
+  # what the kubelet leaves in iptables (KUBE-KUBELET-CANARY, KUBE-FIREWALL, ...): jumps, then chains
+  local t c
+  for t in nat filter mangle; do
+    while read -r c; do
+      [ -n "$c" ] || continue
+      read -ra rule <<<"${c#-A }"
+      iptables -t "$t" -D "${rule[@]}" 2>/dev/null || true
+    done < <(iptables -t "$t" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' || true)
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do iptables -t "$t" -F "$c" 2>/dev/null || true; done
+    for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do iptables -t "$t" -X "$c" 2>/dev/null || true; done
+  done
   ip link del "$BRIDGE" 2>/dev/null || true
   if [ -d "$STATE" ]; then
     grep -F " $STATE/" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
