@@ -19,6 +19,7 @@ STYX_HOME="${STYX_HOME:-$HOME/.styx}"
 IMAGE_DIR="${STYX_IMAGE_DIR:-$STYX_HOME/images}"
 PAUSE_TAG="3.10"
 RECIPE=1
+RAY_RECIPE=2  # 2: ray on a login shell's PATH (KubeRay runs bash -lc), a wget for its probes
 
 log() { printf '[%s] image %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 die() { log "ERROR $*"; exit 1; }
@@ -102,7 +103,7 @@ GO
 
 build_ray() {
   local ver="${1:-2.60.0}" base out w t0=$SECONDS
-  out="$IMAGE_DIR/ray-$ver-r$RECIPE.tar"
+  out="$IMAGE_DIR/ray-$ver-r$RAY_RECIPE.tar"
   if [ -s "$out" ]; then echo "$out"; return; fi
   [ "$(id -u)" = 0 ] || die "building the Ray image needs root (chroot)"
   base="$(bash "$ROOT/sandbox/sandboxctl.sh" base)"
@@ -122,6 +123,31 @@ build_ray() {
     /opt/styx/venv/bin/pip install -q --disable-pip-version-check --no-cache-dir 'ray[default]==$ver'
     /opt/styx/venv/bin/ray --version
   " >"$w/pip.log" 2>&1 || { tail -20 "$w/pip.log" >&2; die "pip install ray[default]==$ver failed"; }
+  # KubeRay starts Ray with `bash -lc` (a login shell resets PATH from /etc/profile)
+  # shellcheck disable=SC2016  # $PATH expands in the login shell
+  printf 'export PATH=/opt/styx/venv/bin:$PATH\nexport RAY_USAGE_STATS_ENABLED=0\n' > "$w/rootfs/etc/profile.d/styx-ray.sh"
+  # KubeRay's probes run `wget -T 2 -q -O- URL`: a minimal one (the base has no wget)
+  cat > "$w/rootfs/usr/local/bin/wget" <<'PY'
+#!/usr/bin/python3
+"""Minimal wget for probes: wget [-T SECONDS] [-q] -O- URL (prints the body; exit 1 on failure)."""
+import sys
+import urllib.request
+
+args, timeout, url = sys.argv[1:], 10.0, None
+while args:
+    a = args.pop(0)
+    if a == "-T":
+        timeout = float(args.pop(0))
+    elif a.startswith("http"):
+        url = a
+try:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        sys.stdout.write(r.read().decode(errors="replace"))
+except Exception as e:  # a probe: any failure is exit 1
+    print(f"wget: {e}", file=sys.stderr)
+    sys.exit(1)
+PY
+  chmod 0755 "$w/rootfs/usr/local/bin/wget"
   umount -l "$w/rootfs/dev" 2>/dev/null || true
   umount "$w/rootfs/proc"
   : > "$w/rootfs/etc/resolv.conf"
