@@ -15,9 +15,12 @@ whenever KubeRay replaces a pod), only a gate per node that waits for its pod an
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +89,46 @@ def _uid(meta: Any) -> str:
     return uid or "new"
 
 
+SETUP_MARK = "styx.dev/setup"
+"""Pod annotation the gate writes: the mark (see `setup_marks`) this pod's phases ran under."""
+
+
+def setup_marks(cfg: ClusterConfig) -> dict[str, str]:
+    """Per existing StatefulSet pod: the mark that goes into its node's identity.
+
+    A pod the gate set up carries the mark it ran under (annotation `styx.dev/setup`), so the mark
+    stays the same from one `up` to the next. A pod without it was made outside this stack's runs
+    (deleted outside Pulumi and recreated by its StatefulSet): its mark is its uid, which differs,
+    so its phases run again; the gate then writes that mark on it. A pod that does not exist yet gets
+    `none` (the gate writes `none`). Read with kubectl when the program runs (a read, like a data
+    source); empty when the cluster cannot be read (mocks, no kubectl): every pod counts as `none`.
+    """
+    if _under_mocks() or shutil.which("kubectl") is None or os.environ.get("STYX_K8S_READ_PODS", "1") == "0":
+        return {}
+    sel = ",".join(f"{k}={v}" for k, v in m.selector_labels(cfg).items())
+    cmd = f"{kubectl_words(cfg)} get pods -l {shlex.quote(sel)} -o json"
+    try:
+        out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        pulumi.log.warn("styx: kubectl get pods timed out: cannot tell recreated pods apart this time")
+        return {}
+    if out.returncode != 0:
+        return {}
+    marks: dict[str, str] = {}
+    for pod in json.loads(out.stdout or "{}").get("items", []):
+        meta = pod.get("metadata", {})
+        if meta.get("deletionTimestamp"):
+            continue
+        marks[meta["name"]] = (meta.get("annotations") or {}).get(SETUP_MARK) or meta.get("uid", "none")
+    return marks
+
+
+def _under_mocks() -> bool:
+    from pulumi.runtime import mocks, settings
+
+    return isinstance(getattr(settings.SETTINGS, "monitor", None), mocks.MockMonitor)
+
+
 class KubectlExecTransport(LocalShellTransport):
     """Runs a phase in a StatefulSet pod: `kubectl exec -i POD -c ray -- bash -s`, the phase on stdin.
 
@@ -94,8 +137,8 @@ class KubectlExecTransport(LocalShellTransport):
     Ready (and checks its GPUs). An undo whose pod is gone (a group scaled down) has nothing to undo.
     """
 
-    def __init__(self, kubectl: str, pod: str, *, timeout_s: int, gpus: int = 0):
-        self.kubectl, self.pod, self.timeout_s, self.gpus = kubectl, pod, timeout_s, gpus
+    def __init__(self, kubectl: str, pod: str, *, timeout_s: int, gpus: int = 0, mark: str = ""):
+        self.kubectl, self.pod, self.timeout_s, self.gpus, self.mark = kubectl, pod, timeout_s, gpus, mark
         self.gate_timeout_s = 2 * timeout_s + 120
         super().__init__(prefix=f"{kubectl} exec -i {shlex.quote(pod)} -c {m.CONTAINER} --")
 
@@ -107,6 +150,8 @@ class KubectlExecTransport(LocalShellTransport):
             f"  sleep 2; t=$((t+2))\n"
             f"done\n"
             f"{kc} wait --for=condition=Ready pod/{pod} --timeout={t}s >&2\n"
+            + (f"{kc} annotate --overwrite pod/{pod} {SETUP_MARK}={shlex.quote(self.mark)} >&2\n"
+               if self.mark else "")
         )
 
     def exec_prefix(self, gate: bool) -> str:
@@ -213,9 +258,37 @@ class KubernetesBackend(Backend):
             if mem is not None and mem.per_cpu:
                 p.append(f"{CONFIG_KEY}.{where}.resources.memory: {res.memory!r} (GiB per vCPU) needs the optimizer "
                          "(aws/gcp instance_type: auto); for cloud kubernetes give GiB: N or N+")
+        if k.service_type != "ClusterIP":
+            if not k.service_source_ranges:
+                p.append(f"{K}.service_source_ranges: required with service_type {k.service_type} (the head "
+                         "Service publishes the GCS, Ray client and dashboard ports): give the CIDRs that may reach "
+                         "it, e.g. [203.0.113.0/24], or use service_type ClusterIP (allowed: ClusterIP, NodePort, "
+                         "LoadBalancer)")
+            for c in k.service_source_ranges:
+                try:
+                    net = ipaddress.ip_network(c, strict=False)
+                except ValueError:
+                    p.append(f"{K}.service_source_ranges: {c!r} is not a CIDR (e.g. 203.0.113.0/24)")
+                    continue
+                if net.prefixlen == 0:
+                    p.append(f"{K}.service_source_ranges: {c} is everyone: the GCS and Ray client ports are never "
+                             "published to the whole internet; give narrower CIDRs")
         if k.operator == "kuberay":
             p += self._kuberay_problems(cfg)
         return p
+
+    def config_warnings(self, cfg: ClusterConfig) -> list[str]:
+        w = super().config_warnings(cfg)
+        req = ", ".join(f"{k}={v}" for k, v in m.DEFAULT_REQUESTS.items())
+        for where, spec, _ in self._specs(cfg):
+            res = spec.resources
+            if not (res and (res.cpus or res.memory)):
+                w.append(f"warning: {CONFIG_KEY}.{where}.resources: no cpus/memory given: its pods request {req} "
+                         "(not BestEffort); set resources.cpus and resources.memory to size them")
+        if cfg.kubernetes.allow_metadata_egress:
+            w.append(f"warning: {K}.allow_metadata_egress: true lets the Ray pods reach the cloud metadata address "
+                     "(169.254.169.254): node credentials become readable from every Ray task")
+        return w
 
     # ------------------------------------------------------------------ check (the host)
 
@@ -368,11 +441,16 @@ class KubernetesBackend(Backend):
         else:
             owner = ctx.shared["objects"][f"StatefulSet/{m.statefulset_name(cfg, node.group)}"]
             host = m.pod_name(cfg, node.group, node.index)
-            transport = KubectlExecTransport(kubectl, host, timeout_s=k.pod_ready_timeout_s, gpus=gpus)
+            if "marks" not in ctx.shared:
+                ctx.shared["marks"] = setup_marks(cfg)
+            mark = ctx.shared["marks"].get(host, "none")
+            transport = KubectlExecTransport(kubectl, host, timeout_s=k.pod_ready_timeout_s, gpus=gpus, mark=mark)
             private = m.head_dns(cfg) if node.role == "head" else host
             user = "root"
-        # A new StatefulSet/RayCluster (uid) or a changed pod template re-runs this node's phases.
-        identity = owner.metadata.apply(lambda md, h=thash: f"{_uid(md)}/{h}")
+        # A new StatefulSet/RayCluster (uid), a changed pod template or (operator none) a pod recreated
+        # outside Pulumi (its setup mark) re-runs this node's phases.
+        suffix = "" if kuberay else f"/{transport.mark}"
+        identity = owner.metadata.apply(lambda md, h=thash: f"{_uid(md)}/{h}{suffix}")
         overrides = self.phase_overrides(cfg, node)
         info: dict[str, Any] = {
             "zone": node.spec.zone or cfg.zone or "",

@@ -169,6 +169,10 @@ def gpu_count(spec: NodeSpec) -> int:
     return int(acc.count) if acc else 0
 
 
+DEFAULT_REQUESTS = {"cpu": "1", "memory": "2Gi"}
+"""The requests of a pod whose group gives no cpus/memory (the backend warns about it)."""
+
+
 def container_resources(spec: NodeSpec) -> dict[str, Any]:
     """requests/limits from `resources`. `N` (exact) is both request and limit (Guaranteed QoS when
     cpus and memory are exact); `N+` (at least) is a request only. GPUs are limits (Kubernetes sets the
@@ -187,6 +191,8 @@ def container_resources(spec: NodeSpec) -> dict[str, Any]:
     gpus = gpu_count(spec)
     if gpus:
         lim[GPU_RESOURCE] = str(gpus)
+    if not req:  # never a BestEffort pod (first evicted, no share under contention): a stated default
+        req = dict(DEFAULT_REQUESTS)
     out: dict[str, Any] = {}
     if req:
         out["requests"] = req
@@ -357,12 +363,20 @@ def head_service(cfg: ClusterConfig) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": _meta(cfg, head_service_name(cfg), **{L_COMPONENT: "ray-head"}),
-        "spec": {
+        "spec": _exposure(cfg, {
             "type": cfg.kubernetes.service_type,
             "selector": {**group_selector(cfg, "head"), L_ROLE: "head"},
             "ports": _service_ports(cfg),
-        },
+        }),
     }
+
+
+def _exposure(cfg: ClusterConfig, spec: dict[str, Any]) -> dict[str, Any]:
+    """A LoadBalancer admits only `service_source_ranges` (NodePort: the NetworkPolicy does)."""
+    k = cfg.kubernetes
+    if k.service_type == "LoadBalancer" and k.service_source_ranges:
+        spec["loadBalancerSourceRanges"] = list(k.service_source_ranges)
+    return spec
 
 
 def pods_service(cfg: ClusterConfig) -> dict[str, Any]:
@@ -396,17 +410,33 @@ def statefulset(cfg: ClusterConfig, group: str, role: str, spec: NodeSpec, repli
     }
 
 
+METADATA_CIDRS = {"0.0.0.0/0": ["169.254.169.254/32"], "::/0": ["fd00:ec2::254/128"]}
+"""The cloud metadata addresses (AWS/GCP/Azure IPv4, AWS IPv6) the egress rule leaves out."""
+
+
 def network_policy(cfg: ClusterConfig) -> dict[str, Any]:
     """Ingress to the Ray pods from this cluster's pods only (kubectl exec/port-forward go through the
     kubelet, not the pod network). A Service the config exposes (NodePort/LoadBalancer) also admits
-    its ports from anywhere. Egress stays open: the phases download packages."""
+    its ports, from `service_source_ranges` only (the config refuses an exposed Service without them).
+    Egress: everywhere (the phases download packages) except the cloud metadata address, unless
+    `allow_metadata_egress`; pods in the cluster (DNS) stay reachable."""
+    k = cfg.kubernetes
     rules: list[dict[str, Any]] = [{"from": [{"podSelector": {"matchLabels": selector_labels(cfg)}}]}]
-    if cfg.kubernetes.service_type != "ClusterIP":
-        rules.append({"ports": [{"port": p["containerPort"], "protocol": "TCP"} for p in _ports(cfg)]})
+    if k.service_type != "ClusterIP":
+        rules.append({"from": [{"ipBlock": {"cidr": c}} for c in k.service_source_ranges],
+                      "ports": [{"port": p["containerPort"], "protocol": "TCP"} for p in _ports(cfg)]})
+    spec: dict[str, Any] = {"podSelector": {"matchLabels": selector_labels(cfg)}, "policyTypes": ["Ingress"],
+                            "ingress": rules}
+    if not k.allow_metadata_egress:
+        spec["policyTypes"] = ["Ingress", "Egress"]
+        spec["egress"] = [
+            {"to": [{"namespaceSelector": {}}]},
+            {"to": [{"ipBlock": {"cidr": c, "except": ex}} for c, ex in METADATA_CIDRS.items()]},
+        ]
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": _meta(cfg, f"{cfg.name}-ray"),
-        "spec": {"podSelector": {"matchLabels": selector_labels(cfg)}, "policyTypes": ["Ingress"], "ingress": rules},
+        "spec": spec,
     }
 
 
@@ -480,6 +510,8 @@ def ray_cluster(cfg: ClusterConfig) -> dict[str, Any]:
             "rayVersion": cfg.setup.ray.version,
             "enableInTreeAutoscaling": False,
             "headGroupSpec": {
+                **({"headService": {"spec": _exposure(cfg, {})}}
+                   if cfg.kubernetes.service_type == "LoadBalancer" else {}),
                 "serviceType": cfg.kubernetes.service_type,
                 "rayStartParams": ray_start_params(cfg, "head", head),
                 "template": pod_template(cfg, "head", "head", head),

@@ -588,6 +588,15 @@ class KubernetesConfig(_Model):
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
         "ClusterIP", description="The head Service; ClusterIP keeps Ray reachable from inside the cluster only."
     )
+    service_source_ranges: list[str] = Field(
+        default_factory=list,
+        description="CIDRs that may reach a NodePort/LoadBalancer head Service (required for those types; "
+        "loadBalancerSourceRanges + the NetworkPolicy). Never 0.0.0.0/0 or ::/0.",
+    )
+    allow_metadata_egress: bool = Field(
+        False, description="false: the NetworkPolicy blocks egress to the cloud metadata address "
+        "(169.254.169.254, fd00:ec2::254); true: pods may reach it (node credentials)."
+    )
     shm_size: str = Field("8Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)$", description="/dev/shm (Ray's object store).")
     network_policy: bool = Field(
         True, description="A NetworkPolicy that admits traffic to the Ray pods only from this cluster's pods."

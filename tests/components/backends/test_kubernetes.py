@@ -231,11 +231,14 @@ def conftest_cfg(cluster: dict[str, Any]):
 
 
 def test_service_type_load_balancer_only_when_asked(k8s_program):
-    rec = k8s_program(k8s_cluster(kubernetes={"service_type": "LoadBalancer"}))
+    rec = k8s_program(k8s_cluster(kubernetes={"service_type": "LoadBalancer",
+                                              "service_source_ranges": ["203.0.113.0/24"]}))
     svc = next(r.inputs for r in rec.of_type(SVC) if r.inputs["metadata"]["name"] == "demo-head-svc")
     assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
     (pol,) = [r.inputs for r in k8s_objects(rec) if r.inputs["kind"] == "NetworkPolicy"]
-    assert pol["spec"]["ingress"][1] == {"ports": [{"port": 6379, "protocol": "TCP"}, {"port": 8265, "protocol": "TCP"},
+    assert pol["spec"]["ingress"][1] == {"from": [{"ipBlock": {"cidr": "203.0.113.0/24"}}],
+                                         "ports": [{"port": 6379, "protocol": "TCP"}, {"port": 8265, "protocol": "TCP"},
                                                    {"port": 10001, "protocol": "TCP"}]}
 
 

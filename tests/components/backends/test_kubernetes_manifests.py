@@ -81,8 +81,10 @@ def test_container_resources_are_valid_quantities(cpus, memory, acc):
         assert ("cpu" in lim) == (not cpus.endswith("+"))
         assert Decimal(req["cpu"].rstrip("m")) / (1000 if req["cpu"].endswith("m") else 1) == Decimal(
             cpus.rstrip("+"))
-    else:
+    elif memory:
         assert "cpu" not in req
+    else:  # neither: the stated default requests, never a BestEffort pod
+        assert req == m.DEFAULT_REQUESTS
     if memory:
         assert ("memory" in lim) == (not memory.endswith("+"))
     gpus = m.gpu_count(spec)
