@@ -44,8 +44,11 @@ def k8s(tmp_path_factory):
 
     if os.geteuid() != 0:
         pytest.skip("needs root (containerd, kubelet, the pod bridge)")
-    if os.environ.get("STYX_E2E_K8S", "1") == "0":
-        pytest.skip("STYX_E2E_K8S=0")
+    if os.environ.get("STYX_E2E_K8S", "0") != "1":
+        # opt-in: the first run builds Kubernetes, the official pulumi-kubernetes provider, CoreDNS and
+        # a Ray image from source (about an hour on 2 busy cores, not yet measured on a quiet CI machine)
+        pytest.skip("opt-in: STYX_E2E_K8S=1 (runs toolchain/run-k8s.sh cluster: builds Kubernetes, the "
+                    "pulumi-kubernetes provider and a Ray image on first use)")
     try:
         engine.check_toolchain()
     except engine.ToolchainMissing as e:
