@@ -210,12 +210,16 @@ def check(stack: str, deployment: Mapping[str, Any], outputs: dict[str, Any], cl
     phases = by_node(phase_resources(deployment))
     names = [n.get("name") for n in outputs.get("nodes") or [] if not nodes or n.get("name") in nodes]
 
-    def one(name: str) -> NodeCheck:
+    targets: dict[str, Any] = {}
+    for name in names:  # one after the other: each may (re)write the cluster's known_hosts file
         try:
-            t = target_for(outputs, cluster, name)
-        except Exception as e:  # no address, no key: the node cannot be dialled
-            return NodeCheck(name, UNREACHABLE, [PhaseCheck("wait_ssh", UNREACHABLE, str(e))])
-        return check_node(t, phases.get(name, []), timeout=timeout, run=run)
+            targets[name] = target_for(outputs, cluster, name)
+        except Exception as e:  # no address, no key, no pinned host key: the node cannot be dialled
+            targets[name] = NodeCheck(name, UNREACHABLE, [PhaseCheck("wait_ssh", UNREACHABLE, str(e))])
+
+    def one(name: str) -> NodeCheck:
+        t = targets[name]
+        return t if isinstance(t, NodeCheck) else check_node(t, phases.get(name, []), timeout=timeout, run=run)
 
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names) or 1))) as pool:
         results = list(pool.map(one, names))

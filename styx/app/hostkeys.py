@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,10 @@ def write_known_hosts(cluster: str, outputs: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(lines)
     if not path.exists() or path.read_text() != text:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(text)
+        # a temp file of its own per writer: styx drift and exec --all write it from several threads
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
         os.replace(tmp, path)
     return path
 

@@ -68,3 +68,16 @@ def test_run_on_adds_the_hint_when_ssh_refuses_the_key(tmp_path, monkeypatch):
     r = remote.run_on(remote.target_for(OUTPUTS, CLUSTER, "worker-0"), "true")
     assert r.exit_code == 255
     assert "node worker-0 of cluster hk1 did not present its pinned SSH host key" in r.stderr
+
+
+def test_the_known_hosts_file_is_written_safely_from_many_threads(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from styx.app import hostkeys
+
+    monkeypatch.setenv("STYX_HOME", str(tmp_path))
+    outs = [{"nodes": [{"name": f"n{i}", "host_key": f"ssh-ed25519 AAAA{j}"} for i in range(3)]} for j in range(8)]
+    with ThreadPoolExecutor(8) as pool:  # styx drift dials every node at once: each writes the file
+        paths = list(pool.map(lambda o: hostkeys.write_known_hosts("c", o), outs * 4))
+    assert len(set(paths)) == 1 and paths[0].read_text().count("\n") == 3
+    assert [p.name for p in paths[0].parent.iterdir()] == ["c"]  # no temp file left behind
