@@ -133,10 +133,11 @@ def scanned_host_key(cfg: ClusterConfig, node: str, host: pulumi.Input[str], por
 
     def script(v: list) -> str:
         h, p = shlex.quote(str(v[0])), int(v[1])
-        return (f"end=$((SECONDS + {limit})); while :; do "
+        # POSIX sh (the provider runs /bin/sh, dash on Debian: no $SECONDS)
+        return (f"end=$(($(date +%s) + {limit})); while :; do "
                 f"out=$(ssh-keyscan -T {cfg.ssh.per_dial_timeout_s} -p {p} {h} 2>/dev/null) && [ -n \"$out\" ] "
                 "&& { printf '%s\\n' \"$out\"; exit 0; }; "
-                f"[ $SECONDS -lt $end ] || {{ echo 'styx: no SSH host key from {v[0]}:{p} "
+                f"[ \"$(date +%s)\" -lt \"$end\" ] || {{ echo 'styx: no SSH host key from {v[0]}:{p} "
                 f"within ssh.connect_timeout_s ({limit}s)' >&2; exit 1; }}; sleep 2; done")
 
     scan = local.Command(
