@@ -34,6 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- styx-preview -->"
 ALL_PREFIXES = ("components/", "setup_scripts/", "styx/")
 ALL_FILES = ("stacks/schema.json", "__main__.py", "Pulumi.yaml", "pyproject.toml")
+def _flag(value, *, default: bool) -> bool:
+    """A stack file's yes/no: YAML's true/false, or the string `pulumi config set` writes ("false")."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return default
+
+
 MERGE_KEY = "styx:launch_on_merge"
 PREVIEW_KEY = "styx:pr_preview"
 # the provider SDKs styx pins (pyproject.toml); their plugins are installed at the same versions
@@ -52,7 +61,7 @@ def affected(changed: list[str], root: Path = ROOT) -> list[str]:
         hit = {p[len("stacks/Pulumi."):-len(".yaml")] for p in changed
                if p.startswith("stacks/Pulumi.") and p.endswith(".yaml")}
         stacks = [s for s in stacks if s in hit]
-    return [s for s in stacks if _stack_config(s, root).get(PREVIEW_KEY) is not False]
+    return [s for s in stacks if _flag(_stack_config(s, root).get(PREVIEW_KEY), default=True)]
 
 
 def _stack_config(stack: str, root: Path) -> dict:
@@ -72,7 +81,7 @@ def changed_files(base: str, head: str, root: Path = ROOT) -> list[str]:
 
 def marked(stacks: list[str], root: Path = ROOT) -> list[str]:
     """The stacks whose stack file has `config: styx:launch_on_merge: true`."""
-    return [s for s in stacks if _stack_config(s, root).get(MERGE_KEY) is True]
+    return [s for s in stacks if _flag(_stack_config(s, root).get(MERGE_KEY), default=False)]
 
 
 def plugins() -> int:
