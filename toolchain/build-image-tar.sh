@@ -58,25 +58,7 @@ import (
 	"syscall"
 )
 
-func # build_binary NAME BINARY TAG: an image of one static binary (+ the CA bundle), run as uid 65532.
-build_binary() {
-  local name="$1" bin="$2" tag="$3" out w sum
-  [ -x "$bin" ] || die "$bin not found (toolchain/install-k8s.sh builds it)"
-  sum="$(sha256sum "$bin" | cut -c1-12)"
-  out="$IMAGE_DIR/$name-$tag-$sum.tar"
-  if [ -s "$out" ]; then echo "$out"; return; fi
-  w="$(mktemp -d "$IMAGE_DIR/.bin.XXXXXX")"
-  mkdir -p "$w/rootfs/etc/ssl/certs" "$w/rootfs/tmp"
-  chmod 1777 "$w/rootfs/tmp"
-  install -m 0755 "$bin" "$w/rootfs/$name"
-  [ -f /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$w/rootfs/etc/ssl/certs/"
-  docker_archive "$w/rootfs" "styx.local/$name:$tag" "$out" "[\"/$name\"]" '[]'
-  rm -rf "$w"
-  log "INFO built $out"
-  echo "$out"
-}
-
-main() {
+func main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	for s := range sigs {
