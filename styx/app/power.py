@@ -121,16 +121,23 @@ def stop(session: Any, outputs: Mapping[str, Any], cluster: Mapping[str, Any], n
     # workers first: the head is the last to go
     todo.sort(key=lambda n: n == _head(outputs))
     info(f"stopping {session.name}: {', '.join(todo)} ...")
+    return _one_by_one(session, todo, lambda n: backend.stop_machines(cluster, [n]),
+                       lambda done: mark_stopped(rec, done, iso(now or datetime.now(UTC))))
+
+
+def _one_by_one(session: Any, todo: list[str], act: Callable[[str], None],
+                marked: Callable[[list[str]], Any]) -> list[str]:
+    """`act` on each node in order; whatever was done is recorded in the stack even when one fails."""
     done: list[str] = []
     try:
         for n in todo:
-            backend.stop_machines(cluster, [n])
+            act(n)
             done.append(n)
     except RuntimeError as e:
         raise StyxError(str(e), EXIT_FAILED) from e
     finally:
         if done:
-            session.set_meta(META_KEY, mark_stopped(rec, done, iso(now or datetime.now(UTC))))
+            session.set_meta(META_KEY, marked(done))
     return done
 
 
@@ -152,14 +159,5 @@ def start_machines(session: Any, outputs: Mapping[str, Any], cluster: Mapping[st
     backend = _backend(cluster)
     todo.sort(key=lambda n: n != _head(outputs))  # the head first
     info(f"starting {session.name}: {', '.join(todo)} ...")
-    done: list[str] = []
-    try:
-        for n in todo:
-            backend.start_machines(cluster, [n])
-            done.append(n)
-    except RuntimeError as e:
-        raise StyxError(str(e), EXIT_FAILED) from e
-    finally:
-        if done:
-            session.set_meta(META_KEY, mark_started(rec, done, iso(now or datetime.now(UTC))))
-    return done
+    return _one_by_one(session, todo, lambda n: backend.start_machines(cluster, [n]),
+                       lambda done: mark_started(rec, done, iso(now or datetime.now(UTC))))
