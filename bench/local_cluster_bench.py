@@ -212,8 +212,9 @@ def main() -> None:
         print()
         print(table("per-phase seconds, last round (measured from engine events; phases on different nodes overlap)",
                     header, phase_rows(args.name, runs)))
-        print("\ncritical path: a worker's ray phase (pip install ray + join) depends on the head's ray phase, so it "
-              "starts only when the head's has finished: 3 alive ~ head chain + a worker's ray phase.")
+        print("\ncritical path: python_env (Ray installed) runs alongside system_packages when the user has no pip "
+              "packages; a worker's ray phase (start + join) depends on the head's ray phase: 3 alive ~ head chain "
+              "+ a worker's ray phase.")
     if mirror is not None:
         print(f"\npip cache: {mirror.files} wheels, {mirror.mib:.0f} MiB at {mirror.dir}")
     print(f"\nmachine at the end: {machine_line()}")

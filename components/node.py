@@ -89,6 +89,10 @@ class Node(pulumi.ComponentResource):
         )
         prev_res: pulumi.Resource = self.gate
         prev_chain: pulumi.Input[str] = gate_hash
+        # what the next phase waits for, and what the phase before it waited for (Phase.alongside)
+        frontier: list[pulumi.Resource] = [self.gate]
+        prev_deps: list[pulumi.Resource] = [self.gate]
+        prev_name = GATE.name
         self.phases, self.chains = {}, {GATE.name: gate_hash}
         results: dict[str, pulumi.Output[str]] = {GATE.name: result_of(self.gate)}
         overrides = self.handle.phase_overrides
@@ -98,14 +102,18 @@ class Node(pulumi.ComponentResource):
                 pulumi.log.info(f"{phase.name} skipped on {self.handle.name}: {ov.skip}", resource=self)
                 results[phase.name] = pulumi.Output.from_input(f"styx {phase.name}: skipped: {ov.skip}")
                 continue
-            deps = [prev_res]
+            together = phase.alongside is not None and phase.alongside[0] == prev_name and phase.alongside[1](ctx)
+            deps = list(prev_deps if together else frontier)
             extra_chain: list[pulumi.Input[str]] = []
             if after and phase.name in after:
                 res, chain = after[phase.name]
                 deps.append(res)
                 extra_chain.append(chain)
+            prev_deps = deps
             prev_res, prev_chain = self._phase(name, phase, ctx, base_env, prev_chain, extra_chain, deps, child,
                                                dict(ov.env) if ov else {})
+            frontier = [*frontier, prev_res] if together else [prev_res]
+            prev_name = phase.name
             self.phases[phase.name] = prev_res
             self.chains[phase.name] = prev_chain
             results[phase.name] = result_of(prev_res, phase.secret_output)

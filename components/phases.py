@@ -76,6 +76,10 @@ class Phase:
     extra: dict[str, Any] = field(default_factory=dict)
     # what `styx drift` checks, read-only (the script's check_drift(), run with the action `verify`)
     verify: str = ""
+    # (phase name, predicate): when the phase just before this one on the node is that phase and the
+    # predicate holds, both start together (this one waits for what that one waits for, and the next
+    # phase for both). The trigger chain is unchanged: an edit of that phase still re-runs this one.
+    alongside: tuple[str, Callable[[PhaseContext], bool]] | None = None
 
     @property
     def replace_delete_first(self) -> bool:
@@ -248,6 +252,10 @@ PHASES: tuple[Phase, ...] = (
         env=_python_env,
         applies=lambda ctx: python_env_applies(ctx.cluster),
         verify="the environment with its Python; every pip spec satisfied",
+        # With no pip packages of the user's (Ray alone comes as wheels) nothing here needs the apt
+        # packages: the venv and Ray install while apt runs. A user's pip packages may need a compiler
+        # or a library from setup.packages, so then it waits.
+        alongside=("system_packages", lambda ctx: not _setup(ctx).python.pip_packages),
     ),
     Phase(name="conda", script="conda.sh", env=_conda_env, applies=lambda ctx: _setup(ctx).conda.enabled,
           verify="conda at its prefix; the env with its packages"),

@@ -107,13 +107,15 @@ RAY="$STYX_VENV_DIR/bin/ray"
 VPY="$STYX_VENV_DIR/bin/python"
 CHANGES=()
 
-# Alive node addresses of the cluster at argv[1], one per line.
+# Alive node addresses of the cluster at argv[1], one per line. Asks the GCS directly (about a third
+# of a driver's `ray.init()` + `ray.nodes()`: no core worker is started); token auth included.
 NODES_PY='
-import sys, ray
-ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
-for n in ray.nodes():
-    if n.get("Alive"):
-        print(n.get("NodeManagerAddress", ""))
+import sys
+from ray._raylet import GcsClient
+from ray.core.generated.gcs_pb2 import GcsNodeInfo
+for n in GcsClient(address=sys.argv[1]).get_all_node_info(timeout=30).values():
+    if n.state == GcsNodeInfo.ALIVE:
+        print(n.node_manager_address)
 '
 
 installed_version() {
@@ -175,6 +177,19 @@ local_ray_processes() {
   done
   [[ $raylet -eq 1 ]] || return 1
   [[ $STYX_RAY_ROLE != head || $gcs -eq 1 ]]
+}
+
+# true when any process of Ray runs on this node (a half-dead earlier start included)
+any_ray_processes() {
+  local f cmd
+  for f in "$STYX_PROC_ROOT"/[0-9]*/cmdline; do
+    [[ -r $f ]] || continue
+    cmd=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
+    case $cmd in
+      *raylet* | *gcs_server* | *ray/dashboard* | *ray/_private* | *ray/autoscaler* | ray::* | *default_worker.py*) return 0 ;;
+    esac
+  done
+  return 1
 }
 
 env_file_hash() {
@@ -250,24 +265,26 @@ token_hash() {
   fi
 }
 
-wait_head() {
-  local addr=$1 deadline=$((SECONDS + STYX_RAY_START_TIMEOUT))
-  until styx_try "$RAY" status --address="$addr"; do
-    [[ $SECONDS -lt $deadline ]] || styx_die "ray head at $addr not ready after ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
-    sleep 2
-  done
-}
-
-wait_worker() {
+# wait_listed ADDR IP WHAT: until the GCS at ADDR lists node IP alive (polled every second)
+wait_listed() {
   local addr=$1 ip=$2 deadline=$((SECONDS + STYX_RAY_START_TIMEOUT)) out
   styx_mktemp_var out
   while :; do
     if styx_try_capture "$out" "$VPY" -c "$NODES_PY" "$addr" && grep -qxF -- "$ip" "$out"; then
       return 0
     fi
-    [[ $SECONDS -lt $deadline ]] || styx_die "node $ip did not appear in the ray cluster at $addr within ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
-    sleep 3
+    [[ $SECONDS -lt $deadline ]] || styx_die "$3 within ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
+    sleep 1
   done
+}
+
+# the head is ready when its GCS answers and lists the head node alive
+wait_head() {
+  wait_listed "$1" "$2" "ray head at $1 not ready (its node $2 not alive in its GCS)"
+}
+
+wait_worker() {
+  wait_listed "$1" "$2" "node $2 did not appear in the ray cluster at $1"
 }
 
 main() {
@@ -314,13 +331,18 @@ main() {
     styx_log INFO "ray configuration changed since it was started: restarting"
   fi
 
-  styx_log INFO "stopping any running ray on this node"
-  styx_run "$RAY" stop --force
+  # `ray stop` costs a Python start of the ray CLI (seconds): only when something of Ray runs
+  if any_ray_processes; then
+    styx_log INFO "stopping the ray running on this node"
+    styx_run "$RAY" stop --force
+  else
+    styx_log INFO "no ray process on this node: nothing to stop"
+  fi
   styx_sudo rm -f -- "$RAY_STATE_FILE"
   styx_log INFO "ray start ${args[*]@Q}"
   styx_run ray_start_with_env "${args[@]}"
   if [[ $STYX_RAY_ROLE == head ]]; then
-    wait_head "$addr"
+    wait_head "$addr" "$node_ip"
   else
     wait_worker "$addr" "$node_ip"
   fi

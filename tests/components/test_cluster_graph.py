@@ -46,7 +46,9 @@ def test_graph_per_node(recorded):
 
 
 def test_each_phase_depends_on_the_previous_and_gate_on_machine(recorded):
-    run_program(local_cluster())
+    cfg = local_cluster()
+    cfg["setup"]["python"] = {"pip_packages": ["six==1.16.0"]}  # a user's pip package: python_env waits for apt
+    run_program(cfg)
     order = ["wait_ssh", "system_packages", "python_env", "gpu", "env_vars", "custom-hello", "ray"]
     for node in ("head", "worker-0"):
         for prev, cur in itertools.pairwise(order):
@@ -54,6 +56,29 @@ def test_each_phase_depends_on_the_previous_and_gate_on_machine(recorded):
             assert recorded[f"demo-{node}-{prev}"]["res"] in deps, f"{node}: {cur} must depend on {prev}"
         gate_deps = recorded[f"demo-{node}-wait_ssh"]["deps"]
         assert any(getattr(d, "_name", "") == f"demo-{node}-sandbox" for d in gate_deps)
+
+
+def test_python_env_without_user_pip_packages_runs_alongside_system_packages(recorded):
+    rec = run_program(local_cluster())  # Ray only: wheels, no apt package needed
+    for node in ("head", "worker-0"):
+        r = {p: recorded[f"demo-{node}-{p}"] for p in ("wait_ssh", "system_packages", "python_env", "gpu")}
+        assert r["python_env"]["deps"] == [r["wait_ssh"]["res"]], f"{node}: python_env waits only for the gate"
+        assert r["system_packages"]["res"] not in r["python_env"]["deps"]
+        # the next phase waits for both
+        assert {id(d) for d in r["gpu"]["deps"]} == {id(r["system_packages"]["res"]), id(r["python_env"]["res"])}
+    # the trigger chain still follows system_packages: editing setup.packages re-runs python_env
+    res = _names(rec.resources)
+    sp_chain_in_py = res["demo-head-python_env"].inputs["triggers"][1]
+    assert sp_chain_in_py != res["demo-head-wait_ssh"].inputs["triggers"][0]
+
+
+def test_editing_packages_still_reruns_python_env():
+    a = _triggers(local_cluster())
+    cfg = local_cluster()
+    cfg["setup"]["packages"] = ["jq", "curl"]
+    b = _triggers(cfg)
+    assert a["demo-head-python_env"] != b["demo-head-python_env"]
+    assert a["demo-head-wait_ssh"] == b["demo-head-wait_ssh"]
 
 
 def test_worker_ray_follows_head_ray(recorded):

@@ -56,7 +56,7 @@ if [ "$1" = -c ]; then
   case $2 in
     *'version("ray")'*) [ -s "$RS/installed" ] && cat "$RS/installed" && exit 0; exit 1 ;;
     *aiohttp*) [ -f "$RS/extras" ] ;;
-    *ray.nodes*) [ -f "$RS/nodes" ] && cat "$RS/nodes"; exit 0 ;;
+    *get_all_node_info*) [ -f "$RS/nodes" ] && cat "$RS/nodes"; exit 0 ;;
     *) exit 0 ;;
   esac
   exit $?
@@ -75,9 +75,12 @@ STUB
   assert_status 0
   assert_one_line
   [ "$output" = "styx ray: ok: ray 2.60.0 head started at 10.0.0.2:6379 (dashboard 127.0.0.1:8265)" ]
-  assert_log_has '^ray stop --force$'
+  # nothing of Ray ran on the node: no `ray stop` (a Python start of the CLI)
+  assert_log_lacks '^ray stop'
   assert_log_has '^ray start --head --port=6379 --node-ip-address=10.0.0.2 --dashboard-host=127.0.0.1 --dashboard-port=8265 --ray-client-server-port=10001 --disable-usage-stats$'
-  assert_log_has '^ray status --address=10.0.0.2:6379$'
+  # ready: the head's GCS lists the head node alive (no `ray status`: a Python start of the CLI)
+  assert_log_has 'get_all_node_info'
+  assert_log_lacks '^ray status'
   grep -qx RAY_USAGE_STATS_ENABLED=0 "$RS/start_env"
   grep -qx MY_TOKEN_SECRET=s3cr3t-value "$RS/start_env"
   # the secret never shows up in stdout, stderr or the phase log
@@ -85,6 +88,16 @@ STUB
   ! grep -rq s3cr3t "$STYX_LOG_DIR"
   grep -q '^version=2.60.0$' "$STYX_STATE_DIR/ray.started"
   assert_log_lacks 'pip install'
+}
+
+@test "a leftover Ray process (no state file): stopped before the start" {
+  mkdir -p "$STYX_PROC_ROOT/4250"
+  printf '%s\0%s\0' "$STYX_VENV_DIR/bin/python" "$STYX_VENV_DIR/lib/python3.11/site-packages/ray/dashboard/dashboard.py" >"$STYX_PROC_ROOT/4250/cmdline"
+  run_phase ray
+  rm -rf "$STYX_PROC_ROOT/4250"
+  assert_status 0
+  assert_log_has '^ray stop --force$'
+  assert_log_has '^ray start --head'
 }
 
 @test "same version and head address already running: left alone (skipped)" {
@@ -185,7 +198,7 @@ STUB
   assert_one_line
   [ "$output" = "styx ray: ok: ray 2.60.0 worker 10.0.0.3 joined head 10.0.0.2:6379" ]
   assert_log_has '^ray start --address=10.0.0.2:6379 --node-ip-address=10.0.0.3 --disable-usage-stats$'
-  assert_log_has 'for n in ray\.nodes\(\):'
+  assert_log_has 'get_all_node_info'
   assert_log_has '^ 10\.0\.0\.2:6379$'
   assert_log_lacks 'dashboard'
   : >"$STUB_LOG"
@@ -196,7 +209,7 @@ STUB
 @test "worker never listed by the head: fails after STYX_RAY_START_TIMEOUT" {
   touch "$RS/remote_head_up"
   # the node listing never contains this node
-  sed -i 's|\*ray.nodes\*) \[ -f "$RS/nodes" \] \&\& cat "$RS/nodes"; exit 0 ;;|*ray.nodes*) echo 10.0.0.2; exit 0 ;;|' "$STYX_VENV_DIR/bin/python"
+  sed -i 's|\*get_all_node_info\*) \[ -f "$RS/nodes" \] \&\& cat "$RS/nodes"; exit 0 ;;|*get_all_node_info*) echo 10.0.0.2; exit 0 ;;|' "$STYX_VENV_DIR/bin/python"
   STYX_RAY_START_TIMEOUT=1 STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
   assert_status 1
   assert_stderr_contains "node 10.0.0.3 did not appear in the ray cluster at 10.0.0.2:6379"
