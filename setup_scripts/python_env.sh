@@ -128,6 +128,56 @@ for b in bad:
 sys.exit(1 if bad else 0)
 '
 
+# Fetches the uv wheel of version argv[1] and unpacks its `uv` binary as argv[2] (stdlib only: no pip,
+# no environment needed). Where from (env STYX_UVW_PAGES, one per line, never in a command line: an
+# index URL may hold credentials): find-links pages (or local folders), then index project pages. A
+# `#sha256=` of the link is checked. Prints the file name it took.
+UV_WHEEL_PY='
+import base64, hashlib, os, platform, re, sys, urllib.parse, urllib.request, zipfile, io
+version, dest = sys.argv[1], sys.argv[2]
+arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+name = re.compile(r"^uv-" + re.escape(version) + r"-py3-none-(any|(?:[a-z0-9_.]*\.)?manylinux[a-z0-9_.]*_" + arch + r")\.whl$")
+def request(url):
+    parts = urllib.parse.urlsplit(url)
+    headers = {}
+    if parts.username is not None:
+        cred = urllib.parse.unquote(parts.username) + ":" + urllib.parse.unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.hostname + (":%d" % parts.port if parts.port else "")))
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30).read()
+def links(page):
+    if "://" not in page:
+        return [(f, os.path.join(page, f), "") for f in os.listdir(page)]
+    html = request(page).decode("utf-8", "replace")
+    out = []
+    for href in re.findall(r"href=[\x22\x27]([^\x22\x27]+)", html):
+        url, _, frag = urllib.parse.urljoin(page, href.replace("&amp;", "&")).partition("#")
+        out.append((urllib.parse.unquote(url.rsplit("/", 1)[-1]), url, frag))
+    return out
+for page in [p for p in os.environ.get("STYX_UVW_PAGES", "").splitlines() if p]:
+    where = urllib.parse.urlsplit(page).hostname or page
+    try:
+        found = sorted((f, u, h) for f, u, h in links(page) if name.match(f))
+        if not found:
+            print("no uv " + version + " wheel for " + arch + " at " + where, file=sys.stderr); continue
+        f, url, frag = found[-1]
+        data = open(url, "rb").read() if "://" not in url else request(url)
+        if frag.startswith("sha256=") and hashlib.sha256(data).hexdigest() != frag[7:]:
+            print(f + ": sha256 mismatch", file=sys.stderr); continue
+        member = "uv-" + version + ".data/scripts/uv"
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            blob = z.read(member)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as out:
+            out.write(blob)
+        os.chmod(dest, 0o755)
+        print(f)
+        sys.exit(0)
+    except Exception as e:
+        print("uv from " + where + ": " + type(e).__name__ + ": " + str(e).split("://")[0][:200], file=sys.stderr)
+sys.exit(1)
+'
+
 PY=""     # interpreter used to create the environment
 PY_VER="" # its X.Y
 CHANGES=()
@@ -217,6 +267,68 @@ ensure_uv() {
   CHANGES+=("installed uv $STYX_UV_VERSION")
 }
 
+# uv_tool_ready: true (UV set) when installer uv's binary is in STYX_UV_TOOL_DIR at STYX_UV_VERSION
+uv_tool_ready() {
+  local have tool=$STYX_UV_TOOL_DIR
+  [[ -x $tool/bin/uv ]] || return 1
+  have=$("$tool/bin/uv" --version 2>/dev/null | awk '{print $2}') || have=""
+  [[ $have == "$STYX_UV_VERSION" ]] || return 1
+  UV=$tool/bin/uv
+}
+
+# fetch_uv_tool: installer uv's binary straight from its wheel (the wheel cache, find-links, the
+# index) into STYX_UV_TOOL_DIR, without pip: no environment, no pip start needed
+fetch_uv_tool() {
+  local tool=$STYX_UV_TOOL_DIR tmp pages="" index
+  [[ -z $STYX_WHEEL_CACHE_URL ]] || pages+=$STYX_WHEEL_CACHE_URL$'\n'
+  [[ -z ${PIP_FIND_LINKS:-} ]] || pages+=$PIP_FIND_LINKS$'\n'
+  if [[ -z ${PIP_NO_INDEX:-} ]]; then
+    index=${STYX_PIP_INDEX_URL:-${PIP_INDEX_URL:-https://pypi.org/simple}}
+    pages+=${index%/}/uv/$'\n'
+  fi
+  tmp="$tool.new.$$"
+  styx_sudo rm -rf -- "$tmp"
+  styx_sudo install -d -m 0755 -- "$(dirname -- "$tool")" "$tmp"
+  styx_sudo chown "$(id -un)" "$tmp"
+  if STYX_UVW_PAGES=$pages "$PY" -c "$UV_WHEEL_PY" "$STYX_UV_VERSION" "$tmp/bin/uv" >>"$(styx_log_file)" 2>&1 &&
+    "$tmp/bin/uv" --version >>"$(styx_log_file)" 2>&1; then
+    styx_sudo chown -R 0:0 -- "$tmp"
+    styx_sudo rm -rf -- "$tool"
+    styx_sudo mv -- "$tmp" "$tool"
+    UV=$tool/bin/uv
+    CHANGES+=("installed uv $STYX_UV_VERSION")
+    styx_log INFO "uv $STYX_UV_VERSION from its wheel into $tool (no pip needed)"
+    return 0
+  fi
+  styx_sudo rm -rf -- "$tmp"
+  styx_log INFO "uv $STYX_UV_VERSION could not be fetched as a wheel without pip (see the phase log)"
+  return 1
+}
+
+# seed_with_uv VENV: with installer uv, the environment made by uv (pip seeded from the wheel cache or
+# the index): no ensurepip (seconds of CPU). False when uv cannot be had or fails: then `venv` does it.
+seed_with_uv() {
+  local out
+  [[ $STYX_PIP_INSTALLER == uv && $STYX_PYTHON_ENV_TOOL == venv ]] || return 1
+  uv_tool_ready || fetch_uv_tool || return 1
+  [[ -z $STYX_PIP_INDEX_URL ]] || INDEX_ENV+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL" UV_INDEX_URL="$STYX_PIP_INDEX_URL")
+  styx_mktemp_var out
+  local -a envs=("${INDEX_ENV[@]}" UV_NO_CONFIG=1 UV_SYSTEM_CERTS=1) src=()
+  [[ -z $STYX_WHEEL_CACHE_URL ]] || src=(--no-index --find-links "$STYX_WHEEL_CACHE_URL")
+  if styx_try_capture "$out" styx_as_user "$STYX_VENV_OWNER" env "${envs[@]}" "$UV" venv --seed \
+    --allow-existing --python "$PY" "${src[@]}" "$1" && [[ -x $1/bin/pip ]]; then
+    return 0
+  fi
+  if [[ ${#src[@]} -gt 0 ]] && styx_try_capture "$out" styx_as_user "$STYX_VENV_OWNER" env "${envs[@]}" \
+    "$UV" venv --seed --allow-existing --python "$PY" "$1" && [[ -x $1/bin/pip ]]; then
+    return 0
+  fi
+  styx_log WARN "uv could not make the environment (see the phase log): python -m venv instead"
+  styx_sudo rm -rf -- "$1"
+  styx_sudo install -d -m 0755 -o "$STYX_VENV_OWNER" -g "$(owner_group)" -- "$1"
+  return 1
+}
+
 owner_group() {
   id -gn "$STYX_VENV_OWNER" 2>/dev/null || styx_die "STYX_VENV_OWNER: no such user '$STYX_VENV_OWNER'"
 }
@@ -241,7 +353,7 @@ ensure_env() {
     styx_sudo install -d -m 0755 -o "$STYX_VENV_OWNER" -g "$(owner_group)" -- "$STYX_UV_PYTHON_DIR"
     styx_run styx_as_user "$STYX_VENV_OWNER" env UV_PYTHON_INSTALL_DIR="$STYX_UV_PYTHON_DIR" \
       UV_NO_CONFIG=1 "$(uv_bin)" venv --seed --allow-existing --python "${PY:-$PY_VER}" "$venv"
-  else
+  elif ! seed_with_uv "$venv"; then
     styx_run styx_as_user "$STYX_VENV_OWNER" "$PY" -m venv "$venv"
   fi
   [[ -x $venv/bin/python ]] || styx_die "environment creation did not produce $venv/bin/python"
@@ -311,20 +423,21 @@ install_from_sources() {
 
 # pick_installer PY: INSTALLER=uv with UV set when uv is asked for and can be had, else pip
 pick_installer() {
-  local py=$1 have tool=$STYX_UV_TOOL_DIR tmp out
+  local py=$1 tool=$STYX_UV_TOOL_DIR tmp out
   INSTALLER=pip
   if [[ $STYX_PYTHON_ENV_TOOL == uv ]]; then
     UV=$(uv_bin) INSTALLER=uv
     return 0
   fi
   [[ $STYX_PIP_INSTALLER == uv ]] || return 0
-  if [[ -x $tool/bin/uv ]]; then
-    have=$("$tool/bin/uv" --version 2>/dev/null | awk '{print $2}') || have=""
-    if [[ $have == "$STYX_UV_VERSION" ]]; then
-      styx_log INFO "uv $have already installed ($tool/bin/uv)"
-      UV=$tool/bin/uv INSTALLER=uv
-      return 0
-    fi
+  if uv_tool_ready; then
+    styx_log INFO "uv $STYX_UV_VERSION already installed ($tool/bin/uv)"
+    INSTALLER=uv
+    return 0
+  fi
+  if fetch_uv_tool; then
+    INSTALLER=uv
+    return 0
   fi
   styx_log INFO "installing uv $STYX_UV_VERSION from the index into $tool"
   tmp="$tool.new.$$"

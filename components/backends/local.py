@@ -56,6 +56,8 @@ def _cache_target(cfg: ClusterConfig) -> tuple[str, list[str]]:
     """(the nodes' Python X.Y, the requirements to fetch for them)."""
     py = cfg.setup.python
     specs = python_specs(cfg) + ([f"uv=={UV_VERSION}"] if py.installer == "uv" else [])
+    if py.installer == "uv" and py.env_tool == "venv":  # `uv venv --seed` seeds these from the cache
+        specs += ["pip", "setuptools", "wheel"]
     return (BASE_PYTHON if py.version == "system" else py.version), specs
 
 

@@ -72,6 +72,11 @@ def test_the_cache_serves_the_head_and_the_worker_uv_installs_a_working_ray(ctx)
         log = s.ssh(ip, "cat /var/log/styx/python_env.log").stdout
         assert f"--no-index --find-links {url} ray\\[default\\]==2.60.0" in log  # as logged: %q
         assert "/opt/styx/tools/uv/bin/uv pip install" in log
+        # uv came straight from its wheel and made the environment, pip seeded from the cache: no ensurepip
+        assert "uv-0.13.9-py3-none-manylinux" in log, log[-3000:]  # the wheel the stdlib fetcher took
+        assert "/opt/styx/tools/uv/bin/uv venv --seed" in log and "python -m venv instead" not in log, log[-3000:]
+        r = s.ssh(ip, "/opt/styx/venv/bin/pip --version")
+        assert r.returncode == 0 and "/opt/styx/venv/" in r.stdout, r.stdout + r.stderr
         r = s.ssh(ip, "ray --version; /opt/styx/tools/uv/bin/uv --version; ls /opt/styx/venv/bin/uv || true")
         assert "2.60.0" in r.stdout and "uv 0.13.9" in r.stdout and "/opt/styx/venv/bin/uv" not in r.stdout
     # the server's log: every node fetched the ray wheel from it
@@ -92,6 +97,7 @@ def test_a_worker_still_installs_when_the_cache_is_gone(ctx):
     assert f"{NAME}-wheels" not in changed and f"{NAME}-wheel-server" not in changed, changed
     line = s.outputs()["phase_results"]["worker-1"]["python_env"]
     assert "uv installed: ray[default]==2.60.0" in line and "wheel cache unavailable, from the index" in line, line
+    assert "installed uv 0.13.9" in line and "uv unavailable" not in line, line  # uv's wheel from the index
     ctx["ips"] = {n["name"]: n["private_ip"] for n in s.outputs()["nodes"]}
     assert _alive(ctx) == 3
     print(json.dumps(s.outputs()["phase_results"]["worker-1"], indent=1))

@@ -214,14 +214,17 @@ with zipfile.ZipFile(f"{d}/uv-0.13.9-py3-none-any.whl", "w") as z:
 PY
 }
 
-@test "python_env: installer uv comes from the index with pip, installs the packages, is kept" {
+@test "python_env: installer uv comes from its wheel without pip, installs the packages, is kept" {
   need_real_python
   make_fake_uv "$T/wheels"
   export STYX_PIP_INSTALLER=uv STYX_UV_TOOL_DIR="$T/tools/uv"
   STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
   assert_status 0
   assert_one_line
-  assert_output_matches "; installed uv 0\.13\.9; uv installed: styxdemo==1\.0; wrote "
+  assert_output_matches "; installed uv 0\.13\.9; created venv .*; uv installed: styxdemo==1\.0; wrote "
+  assert_stderr_contains "uv 0.13.9 from its wheel into $T/tools/uv (no pip needed)"
+  # this fake uv cannot make environments: python -m venv does, logged
+  assert_stderr_contains "uv could not make the environment (see the phase log): python -m venv instead"
   grep -qxF "uv pip install --python $T/venv/bin/python styxdemo==1.0" "$STUB_LOG"
   "$T/venv/bin/python" -c 'import styxdemo, styxdep; assert styxdemo.__version__ == "1.0"'
   ! "$T/venv/bin/python" -c 'import uv' 2>/dev/null # uv is a tool, not in the user's environment
@@ -231,6 +234,28 @@ PY
   assert_status 0
   assert_output_matches "ok: .* 1 pip specs satisfied; uv installed: styxdemo==2\.0$"
   assert_stderr_contains "uv 0.13.9 already installed ($T/tools/uv/bin/uv)"
+}
+
+@test "python_env: with installer uv, uv makes the environment (pip seeded, no ensurepip)" {
+  need_real_python
+  # a fake uv whose `venv --seed --python PY ... DIR` makes a pip-less venv plus a pip that logs
+  make_fake_uv "$T/wheels" 'if [[ $1 == venv ]]; then
+  py=""; for ((i = 1; i <= $#; i++)); do [[ ${!i} == --python ]] && { j=$((i + 1)); py=${!j}; }; done
+  dir=${!#}; "$py" -m venv --without-pip "$dir" || exit 3
+  printf "#!/bin/sh\necho pip 99\n" >"$dir/bin/pip"; chmod +x "$dir/bin/pip"; exit 0
+fi
+[[ $1 == pip && $2 == install ]] || exit 2
+echo "Installed 0 packages"'
+  export STYX_PIP_INSTALLER=uv STYX_UV_TOOL_DIR="$T/tools/uv"
+  run_phase python_env
+  assert_status 0
+  assert_one_line
+  assert_output_matches "; installed uv 0\.13\.9; created venv $T/venv"
+  grep -qE "^uv venv --seed --allow-existing --python /.*python3 $T/venv$" "$STUB_LOG"
+  [[ $stderr != *"python -m venv instead"* ]]
+  [ -f "$T/venv/pyvenv.cfg" ] && [ ! -e "$T/venv/lib/python3.11/site-packages/pip" ] # no ensurepip ran
+  run_phase python_env
+  assert_output_matches '^styx python_env: skipped: '
 }
 
 @test "python_env: uv that cannot be had falls back to pip, logged" {

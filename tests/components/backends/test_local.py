@@ -28,7 +28,9 @@ def test_the_operator_downloads_once_and_every_node_installs_from_the_bridge():
     key = wheel_cache_key(parse_cluster(local_cluster()))
     wheels, server = rec.named("demo-wheels").inputs, rec.named("demo-wheel-server").inputs
     assert " fill " in wheels["create"] and key in wheels["create"] and wheels["triggers"] == [key]
-    assert wheels["environment"]["STYX_WC_SPECS"].split("\n") == ["ray[default]==2.60.0", "uv==0.13.9"]
+    # what python_env installs, uv, and what `uv venv --seed` seeds
+    assert wheels["environment"]["STYX_WC_SPECS"].split("\n") == ["ray[default]==2.60.0", "uv==0.13.9", "pip",
+                                                                   "setuptools", "wheel"]
     assert " serve " in server["create"] and f" 10.77.0.1 {WHEEL_CACHE_PORT} " in server["create"]
     assert " stop " in server["delete"]
     url = f"STYX_WHEEL_CACHE_URL=http://10.77.0.1:{WHEEL_CACHE_PORT}/{key}/"
