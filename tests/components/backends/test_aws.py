@@ -606,3 +606,16 @@ def test_power_urns_name_the_state_resource_beside_the_instance(aws_program):
     assert b.power_urns({}, "cpu-0", inst) == [state]
     assert b.power_in_program and b.can_stop(aws_cluster(), "head") is None
     assert "spot" in b.can_stop(aws_cluster(), "gpu-0")
+
+
+def test_jump_bastion_no_instance_gets_a_public_ip_every_phase_through_the_bastion(aws_program):
+    run = aws_program(aws_cluster(ssh={"jump": "ops@bastion.example.com:2200"}))
+    for name, r in by_name(run.rec, INSTANCE).items():
+        assert r.inputs["associatePublicIpAddress"] is False, name
+    for r in run.of_type(REMOTE):
+        conn = r.inputs["connection"]
+        assert conn["host"].startswith("10.42.0."), f"{r.name}: the private address"
+        assert (conn["proxy"]["host"], conn["proxy"]["port"], conn["proxy"]["user"]) == \
+            ("bastion.example.com", 2200, "ops"), r.name
+        assert conn["proxy"]["hostKey"].startswith("ssh-"), r.name
+    assert all(n["private"] for n in run.rec.outputs["nodes"])

@@ -530,3 +530,15 @@ def test_gcp_spot_stops_only_with_the_stop_termination_action():
     assert b.can_stop(gcp_cluster(), "head") is None
     assert "spot_termination_action: DELETE" in b.can_stop(gcp_cluster(), "gpu-0")
     assert b.can_stop(gcp_cluster(gcp={"spot_termination_action": "STOP"}), "gpu-0") is None
+
+
+def test_jump_bastion_no_vm_gets_an_external_ip_every_phase_through_the_bastion(gcp_program):
+    rec = gcp_program(gcp_cluster(ssh={"jump": "ops@bastion.example.com:2200"}))
+    for name, i in instances(rec).items():
+        assert i["networkInterfaces"][0].get("accessConfigs") in (None, []), name
+    for r in rec.of_type("command:remote:Command"):
+        conn = r.inputs["connection"]
+        assert conn["host"].startswith("10.43.0."), r.name
+        assert (conn["proxy"]["host"], conn["proxy"]["port"], conn["proxy"]["user"]) == \
+            ("bastion.example.com", 2200, "ops"), r.name
+    assert all(n["private"] for n in rec.outputs["nodes"])
