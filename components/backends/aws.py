@@ -3,7 +3,8 @@
 Shared resources (`prepare`): an explicit AWS provider for `region`, the network (an existing
 VPC/subnet, or a VPC with a public subnet per zone, an internet gateway and a route table), one
 security group, an EC2 key pair from the cluster key and, for multi-node GPU clusters, a cluster
-placement group. Per node (`machine`): one `aws.ec2.Instance`.
+placement group. Per node (`machine`): one `aws.ec2.Instance` and, for an on-demand node, its
+`InstanceState` (`running`, or `stopped` while `styx stop` has it stopped).
 
 Security invariants (tested in tests/components/backends/test_aws*.py and enforced again by the
 policy pack in policy/):

@@ -19,7 +19,10 @@ What the CLI asks (launch, failover, pricing, ssh), on the raw cluster dict or t
 - `features` (a `Feature` flag set), `config_section`, `capacity_patterns`;
 - `config_zones`, `default_zone`, `failed_place`, `next_zone_placement`: where to try next;
 - `fixed_price(cfg, spec, zone)`: the price of a node the catalog does not price;
-- `ssh_port(cluster, node)`: where `styx ssh` connects.
+- `ssh_port(cluster, node)`: where `styx ssh` connects;
+- `styx stop`/`start` (`Feature.STOP`): `can_stop(cluster, node)` (spot refusals), then either
+  `stop_machines`/`start_machines` (the backend acts itself) or, with `power_in_program`, `power_urns`
+  (the resources an `up --target` changes; the program reads `ProvisionContext.stopped`).
 Setup phases never see the backend: they only get the handle's transport and addresses.
 """
 
