@@ -1047,6 +1047,12 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
         report = dr.DriftReport(session.name, "", [
             dr.NodeCheck(n, dr.DRIFTED, [dr.PhaseCheck("ray", dr.DRIFTED, "the machine was stopped")])
             for n in started])
+        # the old Ray resource's undo (delete-first) would dial the address in the state, which a start may
+        # have changed; a stopped machine runs no Ray to stop, and ray.sh rewrites what the undo removes
+        dep = session.deployment()
+        rays = [p.urn for p in dr.phase_resources(dep) if p.node in set(started) and p.phase == "ray"]
+        if dr.drop_undos(dep, rays) and hasattr(session, "import_deployment"):
+            session.import_deployment(dep)
     else:
         report = drift(session.name, backend=backend, nodes=running)
     fixed = repair(session.name, backend=backend, report=report, on_info=info, run_update=run_update)

@@ -215,7 +215,15 @@ def test_cloud_start_reruns_only_ray_without_dialing_old_addresses(monkeypatch):
         return api.RepairResult(stack, True, [{"node": n.node, "phase": "ray"} for n in report.nodes], {}, {}, report)
 
     monkeypatch.setattr(api, "repair", repair)
+    dep = _deployment()
+    for r in dep["resources"]:
+        if "inputs" in r:
+            r["inputs"]["delete"] = "exec undo"
+    s.deployment = lambda: dep
+    s.import_deployment = lambda d: seen.setdefault("imported", d)
     out = api.start("ssx", on_info=lambda m: None)
+    # the old Ray's undo would dial the old address: dropped for the started nodes
+    assert [r["inputs"].get("delete") for r in seen["imported"]["resources"] if "inputs" in r] == [None, None]
     assert out.started == ["head", "worker-0"] and out.stopped == []
     assert [(n.node, [p.phase for p in n.drifted]) for n in seen["report"].nodes] == [("head", ["ray"]),
                                                                                        ("worker-0", ["ray"])]
