@@ -982,11 +982,14 @@ def down(stack: str | None = None, *, backend: str | None = None, keep_stack: bo
     name = session.name
     repair_pending(session, yes=True, on_info=info)
     cluster = session.cluster() or {"name": name}
-    from styx.app.power import start_machines, stopped_nodes
+    from styx.app.power import start_machines, stopped_nodes, through_program
 
-    if stopped_nodes(session.meta()):  # the phases' undos dial their nodes: run the machines first
-        info(f"{name} is stopped: starting its machines so that the setup can be undone")
-        start_machines(session, session.outputs(), cluster, None, info)
+    if stopped_nodes(session.meta()):
+        if through_program(cluster):  # AWS/GCP: phases are deleted with their machine, nothing dials a node
+            info(f"{name} is stopped: destroying its stopped machines as they are")
+        else:  # the phases' undos dial their nodes: run the machines first
+            info(f"{name} is stopped: starting its machines so that the setup can be undone")
+            start_machines(session, session.outputs(), cluster, None, info)
     tracker = Tracker(cluster.get("name", name), node_names(cluster) if "cloud" in cluster else ["head"])
     info(f"destroying {name} ...")
     result, _ = (run_update or _plain_update)(session, tracker, f"styx down {name}", "destroy")

@@ -228,3 +228,21 @@ def test_cloud_start_reruns_only_ray_without_dialing_old_addresses(monkeypatch):
     assert [(n.node, [p.phase for p in n.drifted]) for n in seen["report"].nodes] == [("head", ["ray"]),
                                                                                        ("worker-0", ["ray"])]
     assert seen["report"].nodes[0].status == dr.DRIFTED
+
+
+def test_down_of_a_stopped_cloud_cluster_does_not_start_it(monkeypatch):
+    from styx.app import api
+
+    s = EngineSession({power.META_KEY: {"stopped": {"head": "2026-12-02T04:00:00Z"}}})
+    s.cluster = lambda: AWS
+    s.remove = lambda: s.calls.append(("remove",))
+    monkeypatch.setattr(api, "make_engine", lambda backend: None)
+    monkeypatch.setattr(api, "open_stack", lambda engine, stack: s)
+    monkeypatch.setattr(api, "repair_pending", lambda *a, **kw: None)
+    monkeypatch.setattr(power, "start_machines", lambda *a, **kw: pytest.fail("a cloud down starts nothing"))
+    from styx.app.session import OpResult
+
+    said = []
+    out = api.down("ssx", on_info=said.append, run_update=lambda session, tracker, title, op: (OpResult(True), 0))
+    assert out.removed and ("remove",) in s.calls
+    assert any("destroying its stopped machines as they are" in m for m in said)
