@@ -29,13 +29,13 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, cfg: ClusterConfig, base_dir: Path, *, backend: Backend | None = None,
                  sync: SyncBundle | None = None, choice: dict[str, Any] | None = None,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None, stopped: frozenset[str] = frozenset()):
         """`sync` is the packed file mounts (styx.components.filesync.pack), checked before anything exists."""
         super().__init__("styx:index:Cluster", cfg.name, None, opts)
         backend = backend or get_backend(cfg.cloud)
         key = cluster_key(cfg, backend.key_generator, self)  # None when the backend needs no SSH
         token = ray_token(cfg, self)  # None unless Ray runs with setup.ray.auth: token
-        ctx = ProvisionContext(cfg=cfg, key=key, cluster=self, ray_token=token)
+        ctx = ProvisionContext(cfg=cfg, key=key, cluster=self, ray_token=token, stopped=frozenset(stopped))
         if choice is not None:  # instance_type: auto, resolved before anything was registered
             ctx.placements = placement.record(cfg, choice, self)
         backend.prepare(ctx)

@@ -19,7 +19,15 @@ def read_config(config: pulumi.Config) -> object:
     return config.get_object("cluster")
 
 
-def define(cluster: object, base_dir: Path, *, opts: pulumi.ResourceOptions | None = None) -> Cluster:
+def stopped_nodes(config: pulumi.Config) -> frozenset[str]:
+    """The nodes `styx stop` stopped: the keys of `styx:power`.stopped (written by styx, never by hand)."""
+    rec = config.get_object("power")
+    stopped = rec.get("stopped") if isinstance(rec, dict) else None
+    return frozenset(stopped) if isinstance(stopped, dict) else frozenset()
+
+
+def define(cluster: object, base_dir: Path, *, opts: pulumi.ResourceOptions | None = None,
+           stopped: frozenset[str] = frozenset()) -> Cluster:
     """A `styx:index:Cluster` from a cluster object (the `styx:cluster` shape: a dict as in a stack
     file), validated before anything is registered; a bad config is one clean `pulumi.RunError`.
 
@@ -27,6 +35,7 @@ def define(cluster: object, base_dir: Path, *, opts: pulumi.ResourceOptions | No
     preflight of the backend (`Backend.check`: kubectl, the sandbox), which only the program runs.
     `base_dir` is where relative paths (file mounts, custom scripts) start. Nothing is exported: use
     the Cluster's outputs (`head_ip`, `ray_address`, `node_list`, ...) or `cluster.export()`.
+    `stopped`: nodes whose machines stay stopped (clouds that stop through the program: AWS, GCP).
     """
     try:
         checked = validate(cluster, base_dir)  # the model, the cloud's rules, the catalog, files
@@ -39,13 +48,13 @@ def define(cluster: object, base_dir: Path, *, opts: pulumi.ResourceOptions | No
             raise ConfigError(list(dict.fromkeys(problems)))
         sync = pack(cfg.setup.file_mounts, base_dir) if cfg.setup.file_mounts else None
         choice = placement.plan(cfg)  # instance_type: auto -> the optimizer, before anything exists
-        return Cluster(cfg, base_dir, backend=backend, sync=sync, choice=choice, opts=opts)
+        return Cluster(cfg, base_dir, backend=backend, sync=sync, choice=choice, opts=opts, stopped=stopped)
     except (ConfigError, FileSyncError) as e:
         raise pulumi.RunError(f"invalid {CONFIG_KEY}:\n  " + "\n  ".join(str(e).splitlines())) from None
 
 
 def build(config: pulumi.Config, base_dir: Path) -> Cluster:
     """styx's own program: the Cluster of `styx:cluster`, its outputs exported as the stack's."""
-    cluster = define(read_config(config), base_dir)
+    cluster = define(read_config(config), base_dir, stopped=stopped_nodes(config))
     cluster.export()
     return cluster

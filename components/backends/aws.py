@@ -3,7 +3,8 @@
 Shared resources (`prepare`): an explicit AWS provider for `region`, the network (an existing
 VPC/subnet, or a VPC with a public subnet per zone, an internet gateway and a route table), one
 security group, an EC2 key pair from the cluster key and, for multi-node GPU clusters, a cluster
-placement group. Per node (`machine`): one `aws.ec2.Instance`.
+placement group. Per node (`machine`): one `aws.ec2.Instance` and, for an on-demand node, its
+`InstanceState` (`running`, or `stopped` while `styx stop` has it stopped).
 
 Security invariants (tested in tests/components/backends/test_aws*.py and enforced again by the
 policy pack in policy/):
@@ -41,6 +42,7 @@ from styx.components.keys import cloud_init_user_data
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
+STATE_TYPE = "aws:ec2transitgateway/instanceState:InstanceState"
 SSH_PORT = 22  # sshd on the AWS images listens here; ssh_cidrs only ever reach this port
 CANONICAL_OWNER = "099720109477"
 IMAGE_ALIASES = ("ubuntu-22.04", "ubuntu-24.04", "gpu")
@@ -141,7 +143,8 @@ class _Shared:
 class AwsBackend(Backend):
     name = "aws"
     key_generator = "tls"  # pulumi_tls.PrivateKey: no local ssh-keygen needed; the key is a secret
-    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG
+    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP
+    power_in_program = True  # an InstanceState per on-demand node: running, or stopped by `styx stop`
     config_section = "aws"
     capacity_patterns = (
         r"InsufficientCapacity",
@@ -176,6 +179,13 @@ class AwsBackend(Backend):
         import dataclasses
 
         return dataclasses.replace(request, zones=()) if request.zones else request
+
+    def power_urns(self, cluster: Any, node: str, machine_urn: str) -> list[str]:
+        """The node's InstanceState (a sibling of its instance, see `machine`)."""
+        head, name = machine_urn.rsplit("::", 1)
+        base, chain = head.rsplit("::", 1)  # chain: the parents' types, then the instance's, joined by $
+        types = [*chain.split("$")[:-1], STATE_TYPE]
+        return [f"{base}::{'$'.join(types)}::{name}-power"]
 
     # ------------------------------------------------------------------ instance type
 
@@ -475,6 +485,15 @@ class AwsBackend(Backend):
             ),
         )
         shared.instances[node.name] = instance
+        if not spec.spot:  # an AWS spot instance cannot be stopped (`styx stop` refuses it): no state resource
+            # `styx stop`/`start` (ProvisionContext.stopped, from the stack's styx:power record). No phase depends
+            # on it and the instance's inputs never change with it: stopping re-runs and replaces nothing.
+            aws.ec2transitgateway.InstanceState(
+                f"{full_name}-power",
+                instance_id=instance.id,
+                state="stopped" if node.name in ctx.stopped else "running",
+                opts=pulumi.ResourceOptions(parent=parent, provider=shared.provider, depends_on=[instance]),
+            )
 
         user = ssh_user(cfg)
         host = instance.private_ip if private else instance.public_ip  # private: dialed through ssh.jump

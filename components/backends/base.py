@@ -19,7 +19,10 @@ What the CLI asks (launch, failover, pricing, ssh), on the raw cluster dict or t
 - `features` (a `Feature` flag set), `config_section`, `capacity_patterns`;
 - `config_zones`, `default_zone`, `failed_place`, `next_zone_placement`: where to try next;
 - `fixed_price(cfg, spec, zone)`: the price of a node the catalog does not price;
-- `ssh_port(cluster, node)`: where `styx ssh` connects.
+- `ssh_port(cluster, node)`: where `styx ssh` connects;
+- `styx stop`/`start` (`Feature.STOP`): `can_stop(cluster, node)` (spot refusals), then either
+  `stop_machines`/`start_machines` (the backend acts itself) or, with `power_in_program`, `power_urns`
+  (the resources an `up --target` changes; the program reads `ProvisionContext.stopped`).
 Setup phases never see the backend: they only get the handle's transport and addresses.
 """
 
@@ -113,6 +116,9 @@ class ProvisionContext:
     # `ssh.jump`: how private nodes are reached (set by the Cluster: a bastion before any node, the head
     # once it exists); None when every node is dialed directly
     jump: Jump | None = None
+    # the nodes `styx stop` stopped (the stack's `styx:power` record): a backend with `power_in_program`
+    # keeps their machines stopped (AWS: an InstanceState, GCP: desired_status); never a phase trigger
+    stopped: frozenset[str] = frozenset()
 
     def private(self, node: NodeRequest) -> bool:
         """Whether this node gets no public address and is reached through `jump` (`ssh.jump`: head →
@@ -318,6 +324,10 @@ class Backend(ABC):
     config_section: ClassVar[str | None] = None
     # Regexes over error text that mean "no capacity (or quota) here: try another place".
     capacity_patterns: ClassVar[tuple[str, ...]] = ()
+    # `styx stop`/`start` through the program (Feature.STOP): each machine's run state follows
+    # `ProvisionContext.stopped`, and styx applies a change with an `up --target` of `power_urns`;
+    # False: `stop_machines`/`start_machines` act on the machines themselves (the local sandboxes).
+    power_in_program: ClassVar[bool] = False
     # What to do instead of `spot: true` on a cloud without Feature.SPOT.
     spot_hint: ClassVar[str] = "spot needs a cloud that sells spot capacity"
 
@@ -464,6 +474,17 @@ class Backend(ABC):
         VM). None: this backend cannot tell by itself, and the engine finds out by refreshing the
         machine resources (their provider reads them)."""
         return None
+
+    def can_stop(self, cluster: Mapping[str, Any], node: str) -> str | None:
+        """Why `node` cannot be stopped (None: it can). Default: a spot node cannot (only terminated)."""
+        if (_node_spec(cluster, node) or {}).get("spot"):
+            return "spot instances cannot be stopped (only terminated)"
+        return None
+
+    def power_urns(self, cluster: Mapping[str, Any], node: str, machine_urn: str) -> list[str]:
+        """With `power_in_program`: the URNs whose update stops or starts `node` (`machine_urn`: its
+        machine's). Default: the machine itself (its run state is one of its inputs)."""
+        return [machine_urn]
 
     def stop_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
         """Stop the machines of `nodes`, keeping their disks (only with Feature.STOP). Raises

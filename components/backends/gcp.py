@@ -266,7 +266,8 @@ def external_ip_of(nics: Any) -> str | None:
 class GcpBackend(Backend):
     name = "gcp"
     key_generator = "tls"
-    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG
+    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP
+    power_in_program = True  # each Instance's desired_status: RUNNING, or TERMINATED (stopped) by `styx stop`
     config_section = "gcp"
     capacity_patterns = (
         r"ZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?",
@@ -281,6 +282,15 @@ class GcpBackend(Backend):
 
     def config_warnings(self, cfg: ClusterConfig) -> list[str]:
         return cloud_net_warnings(cfg, "gcp")
+
+    def can_stop(self, cluster: Any, node: str) -> str | None:
+        """A spot VM can be stopped (and started) when its preemption stops it too
+        (`gcp.spot_termination_action: STOP`); with DELETE it is refused like any spot node."""
+        action = (cluster.get("gcp") or {}).get("spot_termination_action") or "DELETE"
+        if super().can_stop(cluster, node) and action != "STOP":
+            return ("spot VMs with gcp.spot_termination_action: DELETE cannot be stopped "
+                    "(allowed: STOP keeps a stopped spot VM's disk)")
+        return None
 
     # ---- instance_type: auto
     def resolve_auto(self, cfg: ClusterConfig, spec: NodeSpec) -> str:
@@ -543,6 +553,9 @@ class GcpBackend(Backend):
                 "managed-by": "styx",
             },
             allow_stopping_for_update=True,
+            # `styx stop`/`start` (ProvisionContext.stopped, from the stack's styx:power record): an update in
+            # place (not in replace_on_changes, not in the identity, no phase trigger): nothing re-runs
+            desired_status="TERMINATED" if node.name in ctx.stopped else "RUNNING",
             deletion_protection=False,
             opts=pulumi.ResourceOptions(
                 parent=parent,

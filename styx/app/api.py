@@ -438,18 +438,9 @@ def _machines_gone(session: Any, cluster: dict[str, Any], info: Callable[[str], 
         return []
     gone = _gone_nodes(cluster, nodes)
     if gone is None:
-        machines = sorted({p.machine for p in phases if p.machine})
-        r = session.refresh(target=machines)
-        if not r.ok:
-            info(f"note: refreshing the machines failed ({(r.error or '').strip()[-200:]}); going on")
-            return []
-        dep = session.deployment()
-        left = {x.get("urn") for x in dep.get("resources") or []}
-        lost = list(dict.fromkeys(p.node for p in dr.phase_resources(dep) if p.machine and p.machine not in left))
+        lost = _refresh_lost(session, sorted({p.machine for p in phases if p.machine}), info)
         if lost:
             info(f"machine(s) of {', '.join(lost)} gone outside Pulumi (the refresh dropped them): making them again")
-            if dr.drop_undos(dep, dr.phases_on(dep, lost)) and hasattr(session, "import_deployment"):
-                session.import_deployment(dep)
         return []
     if gone:
         info(f"machine(s) of {', '.join(gone)} gone outside Pulumi: making them again (all their phases run again)")
@@ -457,6 +448,50 @@ def _machines_gone(session: Any, cluster: dict[str, Any], info: Callable[[str], 
         if dr.drop_undos(dep, dr.phases_on(dep, gone)) and hasattr(session, "import_deployment"):
             session.import_deployment(dep)
     return [m for m in (dr.machine_of(dep, n) for n in gone) if m]
+
+
+def _refresh_lost(session: Any, machines: list[str], info: Callable[[str], None]) -> list[str]:
+    """Refresh the machine resources `machines` (their provider reads them: an AWS instance in state
+    terminated or a deleted GCP VM leaves the state); the nodes whose machine is gone, their phases' undos
+    dropped from the state (nothing is left to undo, the old machine cannot be dialled), so that the next
+    `up` makes the machine again and runs all its phases once more."""
+    from styx.app import drift as dr
+
+    if not machines:
+        return []
+    r = session.refresh(target=machines)
+    if not r.ok:
+        info(f"note: refreshing the machines failed ({(r.error or '').strip()[-200:]}); going on")
+        return []
+    dep = session.deployment()
+    left = {x.get("urn") for x in dep.get("resources") or []}
+    want = set(machines)
+    lost = list(dict.fromkeys(p.node for p in dr.phase_resources(dep)
+                              if p.machine and p.machine in want and p.machine not in left))
+    if lost and dr.drop_undos(dep, dr.phases_on(dep, lost)) and hasattr(session, "import_deployment"):
+        session.import_deployment(dep)
+    return lost
+
+
+def preempted(session: Any, cluster: dict[str, Any], info: Callable[[str], None] | None = None) -> list[str]:
+    """`styx status`: the spot nodes whose machine is gone (preempted: terminated or deleted by the cloud).
+    The backend tells where it can; a cloud backend gets only its spot machines refreshed (see
+    `_refresh_lost`): the next `styx launch` then makes them again with all their phases."""
+    from styx.app import drift as dr
+    from styx.model.config import parse_cluster
+
+    try:
+        spot = [name for name, _role, spec, _i in parse_cluster(cluster).nodes() if spec.spot]
+    except Exception:  # a config this styx cannot read: nothing to say
+        return []
+    if not spot or not hasattr(session, "refresh") or not hasattr(session, "deployment"):
+        return []
+    gone = _gone_nodes(cluster, spot)
+    if gone is not None:
+        return gone
+    dep = session.deployment()
+    machines = [m for m in (dr.machine_of(dep, n) for n in spot) if m]
+    return _refresh_lost(session, machines, info or (lambda _m: None))
 
 
 def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | None,
@@ -610,8 +645,9 @@ def _launched_at(meta: dict[str, Any], last) -> datetime | None:
 
 
 def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
-                   resource_count: int | None = None) -> dict[str, Any]:
-    """Everything `status --json` says about one stack."""
+                   resource_count: int | None = None, check_spot: bool = True) -> dict[str, Any]:
+    """Everything `status --json` says about one stack. `check_spot`: look for preempted spot nodes
+    (`preempted`: a refresh of the spot machines on a cloud)."""
     from styx.app.pricing import cost_so_far, iso
     from styx.app.remote import ray_health
 
@@ -670,6 +706,9 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
         rec["state"] = "degraded" if last.result == "failed" else last.result
     if nodes and stopped:
         rec["state"] = "stopped" if all(n["power"] == "stopped" for n in nodes) else "partly stopped"
+    rec["preempted"] = preempted(session, cluster) if nodes and check_spot else []
+    if rec["preempted"]:
+        rec["state"] = "degraded"
     if ray and nodes and rec["state"] != "stopped":
         rec["ray"] = ray_health(outputs, cluster, timeout=ray_timeout)
     rec["drift"] = _drift_summary(session)
@@ -943,11 +982,14 @@ def down(stack: str | None = None, *, backend: str | None = None, keep_stack: bo
     name = session.name
     repair_pending(session, yes=True, on_info=info)
     cluster = session.cluster() or {"name": name}
-    from styx.app.power import start_machines, stopped_nodes
+    from styx.app.power import start_machines, stopped_nodes, through_program
 
-    if stopped_nodes(session.meta()):  # the phases' undos dial their nodes: run the machines first
-        info(f"{name} is stopped: starting its machines so that the setup can be undone")
-        start_machines(session, session.outputs(), cluster, None, info)
+    if stopped_nodes(session.meta()):
+        if through_program(cluster):  # AWS/GCP: phases are deleted with their machine, nothing dials a node
+            info(f"{name} is stopped: destroying its stopped machines as they are")
+        else:  # the phases' undos dial their nodes: run the machines first
+            info(f"{name} is stopped: starting its machines so that the setup can be undone")
+            start_machines(session, session.outputs(), cluster, None, info)
     tracker = Tracker(cluster.get("name", name), node_names(cluster) if "cloud" in cluster else ["head"])
     info(f"destroying {name} ...")
     result, _ = (run_update or _plain_update)(session, tracker, f"styx down {name}", "destroy")
@@ -999,6 +1041,22 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
         info(f"{session.name}: nothing stopped: nothing to start")
         return PowerResult(session.name, still, [], [])
     running = [n.get("name") for n in outputs.get("nodes") or [] if n.get("name") not in still]
-    report = drift(session.name, backend=backend, nodes=running)
+    if power.through_program(cluster or {}):
+        # a cloud machine started again may have a new address that the stack's outputs do not show yet
+        # (they change with the next update): no drift over SSH; what a stop loses is Ray, re-run on the
+        # started nodes (the head's restart restarts every worker's too: repair_targets)
+        from styx.app import drift as dr
+
+        report = dr.DriftReport(session.name, "", [
+            dr.NodeCheck(n, dr.DRIFTED, [dr.PhaseCheck("ray", dr.DRIFTED, "the machine was stopped")])
+            for n in started])
+        # the old Ray resource's undo (delete-first) would dial the address in the state, which a start may
+        # have changed; a stopped machine runs no Ray to stop, and ray.sh rewrites what the undo removes
+        dep = session.deployment()
+        rays = [p.urn for p in dr.phase_resources(dep) if p.node in set(started) and p.phase == "ray"]
+        if dr.drop_undos(dep, rays) and hasattr(session, "import_deployment"):
+            session.import_deployment(dep)
+    else:
+        report = drift(session.name, backend=backend, nodes=running)
     fixed = repair(session.name, backend=backend, report=report, on_info=info, run_update=run_update)
     return PowerResult(session.name, still, started, fixed.replaced)

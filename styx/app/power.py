@@ -5,8 +5,13 @@ The power state is a record in the stack (`styx:power`), written by styx, never 
     {"stopped": {"worker-0": "2026-12-02T04:40:00Z"},            # node -> stopped since
      "intervals": [{"node": "head", "from": ISO, "to": ISO}]}     # closed stopped intervals
 
-Stopping goes through the backend (`Backend.stop_machines`, only with `Feature.STOP`), not through
-the engine: Pulumi's resources stay as they are and nothing dials a stopped node. Starting runs the
+Stopping needs `Feature.STOP` and goes one of two ways. A local sandbox is stopped by the backend
+(`Backend.stop_machines`), not through the engine: Pulumi's resources stay as they are. On a cloud
+(`Backend.power_in_program`: AWS, GCP) the record is the program's input: each machine's run state
+follows it (AWS: an `InstanceState` per node; GCP: the Instance's `desired_status`), and styx applies
+a change with an `up --target` of just those resources (`Backend.power_urns`): no phase depends on
+them, so nothing re-runs and no instance is replaced; starting refreshes the machines too (a new
+public address after a start without a static IP). Either way nothing dials a stopped node. Starting runs the
 machines again, then `drift` on them finds what a stop loses (the processes: Ray) and `repair` replaces
 exactly that through the engine (the phases whose files survive the stop stay untouched).
 While any node is stopped, `styx launch` refuses (run `styx start`), and `styx down` starts the
@@ -95,14 +100,26 @@ def _backend(cluster: Mapping[str, Any]):
     return backend
 
 
-def _refuse_spot(cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
-    from styx.model.config import ClusterConfig
+def through_program(cluster: Mapping[str, Any]) -> bool:
+    """Whether this cluster's machines stop and start through the program (AWS, GCP; not a local sandbox)."""
+    from styx.components.backends import backend_class
 
-    cfg = ClusterConfig.model_validate(cluster)
-    spot = [name for name, _role, spec, _i in cfg.nodes() if name in nodes and spec.spot]
-    if spot:
-        raise StyxError(f"{', '.join(spot)}: spot instances cannot be stopped (only terminated): "
-                        "leave them out with --node, or use `styx down`", EXIT_USAGE)
+    try:
+        return bool(backend_class(cluster.get("cloud"))().power_in_program)
+    except Exception:  # an unknown cloud: `_backend` refuses it
+        return False
+
+
+def _refuse_spot(backend: Any, cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
+    """The nodes the backend cannot stop (spot ones: `Backend.can_stop`), refused before anything is touched."""
+    why: dict[str, list[str]] = {}
+    for n in nodes:
+        reason = backend.can_stop(cluster, n)
+        if reason:
+            why.setdefault(reason, []).append(n)
+    if why:
+        raise StyxError("; ".join(f"{', '.join(ns)}: {r}" for r, ns in why.items())
+                        + ": leave them out with --node, or use `styx down`", EXIT_USAGE)
 
 
 def stop(session: Any, outputs: Mapping[str, Any], cluster: Mapping[str, Any], nodes: Sequence[str] | None,
@@ -112,7 +129,7 @@ def stop(session: Any, outputs: Mapping[str, Any], cluster: Mapping[str, Any], n
 
     names = _nodes(cluster, outputs, nodes)
     backend = _backend(cluster)
-    _refuse_spot(cluster, names)
+    _refuse_spot(backend, cluster, names)
     rec = record(session.meta())
     todo = [n for n in names if n not in rec["stopped"]]
     if not todo:
@@ -121,8 +138,46 @@ def stop(session: Any, outputs: Mapping[str, Any], cluster: Mapping[str, Any], n
     # workers first: the head is the last to go
     todo.sort(key=lambda n: n == _head(outputs))
     info(f"stopping {session.name}: {', '.join(todo)} ...")
+    at = iso(now or datetime.now(UTC))
+    if getattr(backend, "power_in_program", False):
+        return _through_program(session, backend, cluster, todo, mark_stopped(record(session.meta()), todo, at),
+                                refresh=False)
     return _one_by_one(session, todo, lambda n: backend.stop_machines(cluster, [n]),
-                       lambda done: mark_stopped(rec, done, iso(now or datetime.now(UTC))))
+                       lambda done: mark_stopped(rec, done, at))
+
+
+def _through_program(session: Any, backend: Any, cluster: Mapping[str, Any], todo: list[str],
+                     after: dict[str, Any], *, refresh: bool) -> list[str]:
+    """The new record written first (the program reads it: `styx:power`), then one `up --target` of the
+    nodes' run-state resources (`Backend.power_urns`; `refresh`: then the machines are read back, so that
+    a started node's new address is in the state). A failed update puts the old record back."""
+    from styx.app import drift as dr
+
+    before = record(session.meta())
+    dep = session.deployment()
+    missing = [n for n in todo if not dr.machine_of(dep, n)]
+    if missing:
+        raise StyxError(f"{', '.join(missing)}: no machine in the stack's state (not launched yet?)", EXIT_FAILED)
+    machines = [m for n in todo for m in [dr.machine_of(dep, n)] if m]
+    urns = [u for n, m in zip(todo, machines, strict=True) for u in backend.power_urns(cluster, n, m)]
+    session.set_meta(META_KEY, after)
+    if hasattr(session, "bind_program"):
+        session.bind_program()
+    session.up_options = {"target": urns}
+    try:
+        result = session.up()
+    finally:
+        session.up_options = {}
+    if not result.ok:
+        session.set_meta(META_KEY, before)
+        raise StyxError(f"{'starting' if refresh else 'stopping'} {', '.join(todo)} failed: "
+                        f"{(result.error or '').strip()[-500:]}", EXIT_FAILED)
+    if refresh:  # a started machine may have a new public address (AWS without an Elastic IP): read it back
+        r = session.refresh(target=machines)
+        if not r.ok:
+            raise StyxError(f"started {', '.join(todo)}, but reading their machines back failed: "
+                            f"{(r.error or '').strip()[-300:]}", EXIT_FAILED)
+    return todo
 
 
 def _one_by_one(session: Any, todo: list[str], act: Callable[[str], None],
@@ -159,5 +214,9 @@ def start_machines(session: Any, outputs: Mapping[str, Any], cluster: Mapping[st
     backend = _backend(cluster)
     todo.sort(key=lambda n: n != _head(outputs))  # the head first
     info(f"starting {session.name}: {', '.join(todo)} ...")
+    if getattr(backend, "power_in_program", False):
+        return _through_program(session, backend, cluster, todo,
+                                mark_started(record(session.meta()), todo, iso(now or datetime.now(UTC))),
+                                refresh=True)
     return _one_by_one(session, todo, lambda n: backend.start_machines(cluster, [n]),
                        lambda done: mark_started(rec, done, iso(now or datetime.now(UTC))))

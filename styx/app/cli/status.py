@@ -80,6 +80,9 @@ def status(stack_name, backend, no_ray, ray_timeout, as_json):
             con.print(f"  last update: {lu['kind']} {lu['result']} at {lu['end'] or lu['start']}", markup=False)
         if r.get("drift"):
             con.print(f"  drift: {_drift_text(r['drift'])}", markup=False)
+        if r.get("preempted"):
+            con.print(f"  preempted: {', '.join(r['preempted'])} (spot machine gone): `styx launch` makes "
+                      "it again with its phases", markup=False)
         if r.get("stopped_s"):
             con.print("  stopped: " + ", ".join(f"{n} {human_duration(s)}" + (" (now)" if any(
                 x["name"] == n and x.get("power") == "stopped" for x in r["nodes"]) else "")

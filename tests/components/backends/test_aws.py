@@ -552,3 +552,70 @@ def test_jump_head_private_workers_get_no_public_ip_and_go_through_the_head(aws_
             assert conn["proxy"]["host"].startswith("198.51.100.") and conn["proxy"]["hostKey"].startswith("ssh-")
     nodes = {n["name"]: n for n in run.rec.outputs["nodes"]}
     assert nodes["gpu-0"]["private"] is True and nodes["gpu-0"]["host"].startswith("10.42.0.")
+
+
+# --------------------------------------------------------------------------- styx stop / start
+
+
+STATE = "aws:ec2transitgateway/instanceState:InstanceState"
+
+
+def _power(*stopped):
+    import json
+
+    return {"styx:power": json.dumps({"stopped": {n: "2026-12-02T04:00:00Z" for n in stopped}, "intervals": []})}
+
+
+def test_instance_state_per_on_demand_node_follows_the_stopped_record(aws_program, monkeypatch):
+    import itertools
+
+    import test_aws_mocks
+
+    cluster = aws_cluster(workers=[{"name": "cpu", "count": 2, "instance_type": "m6i.large"},
+                                   {"name": "gpu", "count": 1, "instance_type": "p4d.24xlarge", "spot": True,
+                                    "resources": {"accelerators": "A100:8"}}])
+    monkeypatch.setattr(test_aws_mocks, "_ips", itertools.count(10))  # the same addresses in both runs
+    running = aws_program(cluster)
+    states = by_name(running, STATE)
+    # spot instances cannot be stopped on AWS: no state resource (styx stop refuses them)
+    assert sorted(states) == ["demo-cpu-0-power", "demo-cpu-1-power", "demo-head-power"]
+    assert {r.inputs["state"] for r in states.values()} == {"running"}
+    inst = by_name(running, INSTANCE)
+    assert states["demo-cpu-0-power"].inputs["instanceId"].startswith("i-")
+    assert running.graph.get("demo-cpu-0-power").parent == running.graph.get("demo-cpu-0").parent  # the Node
+    assert running.graph.get("demo-cpu-0").urn in running.graph.get("demo-cpu-0-power").dependencies
+
+    monkeypatch.setattr(test_aws_mocks, "_ips", itertools.count(10))
+    stopped = aws_program(cluster, extra_config=_power("head", "cpu-1"))
+    st = by_name(stopped, STATE)
+    assert {n: r.inputs["state"] for n, r in st.items()} == {
+        "demo-head-power": "stopped", "demo-cpu-0-power": "running", "demo-cpu-1-power": "stopped"}
+    # stopping changes nothing else: the instances' inputs and every phase (its triggers, its command) stay
+    assert {n: r.inputs for n, r in by_name(stopped, INSTANCE).items()} == {n: r.inputs for n, r in inst.items()}
+    assert {r.name: r.inputs for r in stopped.of_type(REMOTE)} == {r.name: r.inputs for r in running.of_type(REMOTE)}
+    # no phase depends on a state resource (a stop never re-runs or replaces a phase)
+    urns = {running.graph.get(n).urn for n in st}
+    for r in stopped.of_type(REMOTE):
+        assert not urns & set(stopped.graph.get(r.name).dependencies), r.name
+
+
+def test_power_urns_name_the_state_resource_beside_the_instance(aws_program):
+    run = aws_program(aws_cluster(workers=[{"name": "cpu", "count": 1, "instance_type": "m6i.large"}]))
+    b = get_backend("aws")
+    inst, state = run.graph.get("demo-cpu-0").urn, run.graph.get("demo-cpu-0-power").urn
+    assert b.power_urns({}, "cpu-0", inst) == [state]
+    assert b.power_in_program and b.can_stop(aws_cluster(), "head") is None
+    assert "spot" in b.can_stop(aws_cluster(), "gpu-0")
+
+
+def test_jump_bastion_no_instance_gets_a_public_ip_every_phase_through_the_bastion(aws_program):
+    run = aws_program(aws_cluster(ssh={"jump": "ops@bastion.example.com:2200"}))
+    for name, r in by_name(run.rec, INSTANCE).items():
+        assert r.inputs["associatePublicIpAddress"] is False, name
+    for r in run.of_type(REMOTE):
+        conn = r.inputs["connection"]
+        assert conn["host"].startswith("10.42.0."), f"{r.name}: the private address"
+        assert (conn["proxy"]["host"], conn["proxy"]["port"], conn["proxy"]["user"]) == \
+            ("bastion.example.com", 2200, "ops"), r.name
+        assert conn["proxy"]["hostKey"].startswith("ssh-"), r.name
+    assert all(n["private"] for n in run.rec.outputs["nodes"])

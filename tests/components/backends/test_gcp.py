@@ -498,3 +498,47 @@ def test_jump_head_private_workers_get_no_external_ip_and_go_through_the_head(gc
         else:
             assert conn["host"].startswith("10.43.0."), r.name
             assert conn["proxy"]["host"].startswith("34.1.0.") and conn["proxy"]["hostKey"] == "ssh-ed25519 AAAAMOCK"
+
+
+# --------------------------------------------------------------------------- styx stop / start
+
+
+def _power(*stopped):
+    import json
+
+    return {"styx:power": json.dumps({"stopped": {n: "2026-12-02T04:00:00Z" for n in stopped}, "intervals": []})}
+
+
+def test_desired_status_follows_the_stopped_record_and_nothing_else_changes(gcp_program):
+    running = gcp_program(gcp_cluster())
+    assert {i["desiredStatus"] for i in instances(running).values()} == {"RUNNING"}
+    stopped = gcp_program(gcp_cluster(), extra_config=_power("head", "gpu-1"))
+    got = instances(stopped)
+    assert {n: i["desiredStatus"] for n, i in got.items()} == {
+        "demo-head": "TERMINATED", "demo-gpu-0": "RUNNING", "demo-gpu-1": "TERMINATED"}
+    for n, i in got.items():  # an update in place: not a replace_on_changes key, stopping allowed for updates
+        assert i["allowStoppingForUpdate"] is True
+        assert {k: v for k, v in i.items() if k != "desiredStatus"} == \
+            {k: v for k, v in instances(running)[n].items() if k != "desiredStatus"}, n
+    # every phase (triggers, connection, command) is the same: stopping re-runs nothing
+    assert {r.name: r.inputs for r in stopped.of_type(REMOTE)} == {r.name: r.inputs for r in running.of_type(REMOTE)}
+
+
+def test_gcp_spot_stops_only_with_the_stop_termination_action():
+    b = get_backend("gcp")
+    assert b.power_in_program and b.power_urns({}, "head", "urn:x") == ["urn:x"]
+    assert b.can_stop(gcp_cluster(), "head") is None
+    assert "spot_termination_action: DELETE" in b.can_stop(gcp_cluster(), "gpu-0")
+    assert b.can_stop(gcp_cluster(gcp={"spot_termination_action": "STOP"}), "gpu-0") is None
+
+
+def test_jump_bastion_no_vm_gets_an_external_ip_every_phase_through_the_bastion(gcp_program):
+    rec = gcp_program(gcp_cluster(ssh={"jump": "ops@bastion.example.com:2200"}))
+    for name, i in instances(rec).items():
+        assert i["networkInterfaces"][0].get("accessConfigs") in (None, []), name
+    for r in rec.of_type("command:remote:Command"):
+        conn = r.inputs["connection"]
+        assert conn["host"].startswith("10.43.0."), r.name
+        assert (conn["proxy"]["host"], conn["proxy"]["port"], conn["proxy"]["user"]) == \
+            ("bastion.example.com", 2200, "ops"), r.name
+    assert all(n["private"] for n in rec.outputs["nodes"])

@@ -9,6 +9,7 @@ import pytest
 
 from styx.app import power
 from styx.app.project import StyxError
+from styx.components.backends.base import Backend
 
 T0 = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
 OUTPUTS = {"nodes": [{"name": "head", "role": "head"}, {"name": "worker-0", "role": "worker"}]}
@@ -28,6 +29,9 @@ class FakeSession:
 
 
 class FakeBackend:
+    power_in_program = False
+    can_stop = Backend.can_stop
+
     def __init__(self):
         self.calls = []
 
@@ -102,3 +106,143 @@ def test_drift_does_not_dial_stopped_nodes(monkeypatch):
     assert seen["nodes"] == ["head"]
     with pytest.raises(StyxError, match=r"worker-0 of ssx stopped .*nothing to check"):
         api.drift("ssx", nodes=["worker-0"])
+
+
+# --------------------------------------------------------------------------- AWS / GCP: through the program
+
+AWS = {"name": "ssx", "cloud": "aws", "region": "us-east-1", "head": {"instance_type": "m6i.large"},
+       "workers": [{"name": "worker", "count": 1, "instance_type": "m6i.large"}], "aws": {"ssh_cidrs": ["10.0.0.0/8"]}}
+PHASE = "command:remote:Command"
+
+
+def _urn(chain, name):
+    return f"urn:pulumi:ssx::styx::styx:index:Cluster$styx:index:Node${chain}::{name}"
+
+
+def _deployment():
+    res = []
+    for n in ("head", "worker-0"):
+        machine = _urn("aws:ec2/instance:Instance", f"ssx-{n}")
+        res.append({"urn": machine, "type": "aws:ec2/instance:Instance"})
+        res.append({"urn": _urn(PHASE, f"ssx-{n}-ray"), "type": PHASE, "deletedWith": machine,
+                    "inputs": {"create": f"exec bash -c 'w' styx ray {n} 600 create"}})
+    return {"resources": res}
+
+
+class EngineSession(FakeSession):
+    """The session calls a cloud stop/start makes: the state, one targeted `up`, a refresh."""
+
+    def __init__(self, meta=None, ok=True):
+        super().__init__(meta)
+        self.ok, self.calls, self.up_options = ok, [], {}
+
+    def deployment(self):
+        return _deployment()
+
+    def bind_program(self):
+        self.calls.append(("bind",))
+
+    def up(self, *a, **kw):
+        from styx.app.session import OpResult
+
+        # the program reads the record: it must be written before the update
+        self.calls.append(("up", sorted(self.up_options.get("target", [])), sorted(stopped_now(self))))
+        return OpResult(self.ok, error=None if self.ok else "InsufficientInstanceCapacity")
+
+    def refresh(self, target=None):
+        from styx.app.session import OpResult
+
+        self.calls.append(("refresh", sorted(target or [])))
+        return OpResult(True)
+
+
+def stopped_now(s):
+    return power.stopped_nodes(s.meta())
+
+
+def test_cloud_stop_and_start_are_one_targeted_up_of_the_state_resources():
+    s = EngineSession()
+    assert power.stop(s, OUTPUTS, AWS, None, lambda m: None, now=T0) == ["worker-0", "head"]
+    states = sorted(_urn("aws:ec2transitgateway/instanceState:InstanceState", f"ssx-{n}-power")
+                    for n in ("head", "worker-0"))
+    assert s.calls == [("bind",), ("up", states, ["head", "worker-0"])]
+    assert s.up_options == {}
+    s.calls.clear()
+    assert power.start_machines(s, OUTPUTS, AWS, ["worker-0"], lambda m: None, now=T0) == ["worker-0"]
+    # started, then the machine read back (a new public address)
+    assert s.calls == [("bind",), ("up", [states[1]], ["head"]),
+                       ("refresh", [_urn("aws:ec2/instance:Instance", "ssx-worker-0")])]
+    assert power.record(s.meta())["intervals"] == [{"node": "worker-0", "from": "2026-12-02T04:00:00Z",
+                                                    "to": "2026-12-02T04:00:00Z"}]
+
+
+def test_cloud_stop_that_fails_keeps_the_old_record():
+    s = EngineSession(ok=False)
+    with pytest.raises(StyxError, match=r"stopping worker-0, head failed: InsufficientInstanceCapacity"):
+        power.stop(s, OUTPUTS, AWS, None, lambda m: None, now=T0)
+    assert stopped_now(s) == {}
+
+
+def test_cloud_spot_refusals():
+    aws_spot = {**AWS, "workers": [{"name": "worker", "count": 1, "instance_type": "m6i.large", "spot": True}]}
+    with pytest.raises(StyxError, match=r"worker-0: spot instances cannot be stopped"):
+        power.stop(EngineSession(), OUTPUTS, aws_spot, None, lambda m: None)
+    gcp = {"name": "ssx", "cloud": "gcp", "region": "us-central1", "zone": "us-central1-a",
+           "head": {"instance_type": "n2-standard-8"},
+           "workers": [{"name": "worker", "count": 1, "instance_type": "n2-standard-8", "spot": True}],
+           "gcp": {"ssh_cidrs": ["10.0.0.0/8"]}}
+    with pytest.raises(StyxError, match=r"worker-0: spot VMs with gcp.spot_termination_action: DELETE"):
+        power.stop(EngineSession(), OUTPUTS, gcp, None, lambda m: None)
+    s = EngineSession()
+    gcp_stop = {**gcp, "gcp": {**gcp["gcp"], "spot_termination_action": "STOP"}}
+    assert power.stop(s, OUTPUTS, gcp_stop, ["worker-0"], lambda m: None, now=T0) == ["worker-0"]
+    # GCP: the run state is the Instance's own desired_status
+    assert s.calls[-1] == ("up", [_urn("aws:ec2/instance:Instance", "ssx-worker-0")], ["worker-0"])
+
+
+def test_cloud_start_reruns_only_ray_without_dialing_old_addresses(monkeypatch):
+    from styx.app import api, remote
+    from styx.app import drift as dr
+
+    s = EngineSession({power.META_KEY: {"stopped": {"head": "2026-12-02T04:00:00Z",
+                                                   "worker-0": "2026-12-02T04:00:00Z"}}})
+    monkeypatch.setattr(remote, "load", lambda stack, backend: (s, OUTPUTS, AWS))
+    monkeypatch.setattr(api, "drift", lambda *a, **kw: pytest.fail("no SSH drift on a cloud start"))
+    seen = {}
+
+    def repair(stack, *, backend, report, on_info, run_update):
+        seen["report"] = report
+        return api.RepairResult(stack, True, [{"node": n.node, "phase": "ray"} for n in report.nodes], {}, {}, report)
+
+    monkeypatch.setattr(api, "repair", repair)
+    dep = _deployment()
+    for r in dep["resources"]:
+        if "inputs" in r:
+            r["inputs"]["delete"] = "exec undo"
+    s.deployment = lambda: dep
+    s.import_deployment = lambda d: seen.setdefault("imported", d)
+    out = api.start("ssx", on_info=lambda m: None)
+    # the old Ray's undo would dial the old address: dropped for the started nodes
+    assert [r["inputs"].get("delete") for r in seen["imported"]["resources"] if "inputs" in r] == [None, None]
+    assert out.started == ["head", "worker-0"] and out.stopped == []
+    assert [(n.node, [p.phase for p in n.drifted]) for n in seen["report"].nodes] == [("head", ["ray"]),
+                                                                                       ("worker-0", ["ray"])]
+    assert seen["report"].nodes[0].status == dr.DRIFTED
+
+
+def test_down_of_a_stopped_cloud_cluster_does_not_start_it(monkeypatch):
+    from styx.app import api
+
+    s = EngineSession({power.META_KEY: {"stopped": {"head": "2026-12-02T04:00:00Z"}}})
+    s.cluster = lambda: AWS
+    s.remove = lambda: s.calls.append(("remove",))
+    monkeypatch.setattr(api, "make_engine", lambda backend: None)
+    monkeypatch.setattr(api, "open_stack", lambda engine, stack: s)
+    monkeypatch.setattr(api, "repair_pending", lambda *a, **kw: None)
+    monkeypatch.setattr(power, "start_machines", lambda *a, **kw: pytest.fail("a cloud down starts nothing"))
+    from styx.app.session import OpResult
+
+    said = []
+    out = api.down("ssx", on_info=said.append, run_update=lambda session, tracker, title, op: (OpResult(True), 0))
+    assert out.removed and ("remove",) in s.calls
+    assert any("destroying its stopped machines as they are" in m for m in said)

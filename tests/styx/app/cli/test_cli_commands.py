@@ -317,6 +317,30 @@ def test_cost_report_reads_the_recorded_price_not_the_catalog(launched, monkeypa
     assert "$2.5000" in h.stdout and "$10.00" in h.stdout and "gone.type" in h.stdout
 
 
+def test_cost_report_leaves_out_stopped_time_of_a_cloud_cluster(launched, monkeypatch):
+    """An AWS cluster whose worker was stopped for 1 of 4 hours (styx:power): its compute is not counted."""
+    status_mod = importlib.import_module("styx.app.cli.status")
+
+    st = launched.stacks["demo"]
+    st.set_cluster({**st.cluster(), "cloud": "aws"})
+    t0 = launched.now
+    iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    st.set_meta("styx:pricing", {"currency": "USD", "per_hour": 3.0, "priced_at": iso(t0), "complete": True,
+                                 "nodes": [{"node": "head", "instance_type": "m6i.large", "price_per_hour": 1.0},
+                                           {"node": "worker-0", "instance_type": "m6i.xlarge", "price_per_hour": 2.0}],
+                                 "history": [{"since": iso(t0), "per_hour": 3.0}]})
+    st.set_meta("styx:launched_at", iso(t0))
+    st.set_meta("styx:power", {"stopped": {"head": iso(t0 + timedelta(hours=3, minutes=30))},
+                               "intervals": [{"node": "worker-0", "from": iso(t0 + timedelta(hours=1)),
+                                              "to": iso(t0 + timedelta(hours=2))}]})
+    monkeypatch.setattr(status_mod, "now", lambda: t0 + timedelta(hours=4))
+    r = run("cost-report", "--json")
+    assert r.exit_code == 0, r.output
+    [c] = json.loads(r.stdout)["clusters"]
+    assert c["cloud"] == "aws" and c["stopped_s"] == {"worker-0": 3600, "head": 1800}
+    assert c["stopped_credit"] == 2.5 and c["cost_so_far"] == 12.0 - 2.5
+
+
 def test_cost_report_empty(fake_engine):
     body = json.loads(run("cost-report", "--json").stdout)
     assert body["clusters"] == [] and body["total_so_far"] == 0.0
