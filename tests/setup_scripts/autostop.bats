@@ -40,8 +40,9 @@ teardown() {
 # check NOW: one autostop_check at epoch NOW, as the watcher runs it
 check() {
   local body
-  body="$(cat "$SCRIPTS/lib.sh")"$'\n'"$(cat "$SCRIPTS/autostop.sh")"$'\nautostop_check '"$1"
-  run --separate-stderr env PATH="$STUB_BIN:$SYS_BIN" STYX_AUTOSTOP_LIB=1 bash -c "$body" styx-autostop
+  # the script without its last line (the dispatch to main): its functions only
+  body="$(cat "$SCRIPTS/lib.sh")"$'\n'"$(sed '$d' "$SCRIPTS/autostop.sh")"$'\nautostop_check '"$1"
+  run --separate-stderr env PATH="$STUB_BIN:$SYS_BIN" bash -c "$body" styx-autostop
 }
 
 state() { sed -n "s/^$1=//p" "$STYX_AUTOSTOP_DIR/state"; }
