@@ -7,6 +7,7 @@ launch` brings it back with Ray, and `styx autostop` changes the setting with on
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -48,11 +49,14 @@ def test_an_idle_cluster_stops_itself_and_launch_brings_it_back(cli, monkeypatch
         t0 = time.monotonic()
         st = _state(cli)
         assert st["autostop"]["idle_minutes"] == 1 and not st["autostop"]["stopped_at"], st["autostop"]
+        idle_seen = []
         while time.monotonic() - t0 < 240:
             st = _state(cli)
             if st["state"] == "stopped":
                 break
+            idle_seen.append(st["autostop"]["idle_since"])
             time.sleep(10)
+        assert any(idle_seen), idle_seen  # status reads the watcher's idle time from the head's root
         print(f"stopped by autostop {time.monotonic() - t0:.0f}s after launch: {st['autostop']}")
         assert st["state"] == "stopped", st
         assert st["autostop"]["stopped_at"] and st["autostop"]["action"] == "stop", st["autostop"]
@@ -76,5 +80,12 @@ def test_an_idle_cluster_stops_itself_and_launch_brings_it_back(cli, monkeypatch
                      "/var/lib/styx/autostop/watch.sh")
         assert w["stdout"].strip() == "1", w
         assert _state(cli)["autostop"]["idle_minutes"] == 30
+        # off: the phase and the reaper are deleted (their undos stop the watcher and the reaper)
+        off = cli.json("autostop", "--stack", NAME, "--off")
+        assert off["ok"] and off["autostop"] is None, off
+        gone = cli.json("exec", "--stack", NAME, "--", "test -e /var/lib/styx/autostop && echo there || echo gone")
+        assert gone["stdout"].strip() == "gone", gone
+        assert _state(cli)["autostop"] is None
+        assert not (Path("/var/lib/styx/sandbox") / NAME / ".autostop").exists()
     finally:
         teardown(cli, NAME, NAME)
