@@ -233,6 +233,20 @@ def _ray_undo_env(ctx: PhaseContext) -> Env:
     return {"STYX_VENV_DIR": _setup(ctx).python.venv_dir}
 
 
+def _autostop_env(ctx: PhaseContext) -> Env:
+    a, r = _setup(ctx).autostop, _setup(ctx).ray
+    assert a is not None
+    return {
+        "STYX_AUTOSTOP_IDLE_MINUTES": str(a.idle_minutes),
+        "STYX_AUTOSTOP_DOWN": "1" if a.down else "0",
+        "STYX_AUTOSTOP_INTERVAL": str(a.check_interval_s),
+        "STYX_AUTOSTOP_RAY": "1" if r.enabled else "0",
+        "STYX_RAY_DASHBOARD_PORT": str(r.dashboard_port),
+        # the watcher reads the token from the file the ray phase wrote; it never travels here
+        "STYX_RAY_AUTH": r.auth if r.enabled else "none",
+    }
+
+
 GATE = Phase(name="wait_ssh", script="wait_ssh.sh", env=lambda ctx: {}, timeout_s=120,
              verify="the node answers SSH; the styx library in place")
 
@@ -302,6 +316,17 @@ PHASES: tuple[Phase, ...] = (
         delete_before_replace=True,
         timeout_s=900,
         verify="Ray at its version, running, started for this cluster's address, this node alive in it",
+    ),
+    # setup.autostop: the idle watcher, on the head only, after Ray (it watches Ray's jobs and tasks)
+    Phase(
+        name="autostop",
+        script="autostop.sh",
+        env=_autostop_env,
+        applies=lambda ctx: _setup(ctx).autostop is not None and ctx.node.role == "head",
+        undo="autostop_delete.sh",
+        undo_env=lambda ctx: {},
+        timeout_s=120,
+        verify="the idle watcher runs, with these settings",
     ),
 )
 

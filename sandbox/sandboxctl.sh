@@ -1014,6 +1014,115 @@ cmd_node_down() {
   fi
 }
 
+# ---------------------------------------------------------------- autostop --
+# setup.autostop: the head's watcher (setup_scripts/autostop.sh) writes its request into the head's
+# own root (/var/lib/styx/autostop/requested: "stop|down ISO"); a node cannot stop its own sandbox,
+# so a reaper on this host, one per cluster, polls the head's overlay upper dir for it and stops the
+# cluster's sandboxes (workers first, the head last), then records what it did in
+# $STATE_DIR/CLUSTER/.autostop/record (at=, action=, nodes=) for styx to read (`styx status`).
+
+AUTOSTOP_REQ=var/lib/styx/autostop/requested
+
+reaper_dir() { printf '%s/%s/.autostop' "$STATE_DIR" "$1"; }
+
+# the head's request, when there is a well-formed one (the node owns these files: no symlinks followed)
+autostop_request() { # autostop_request CLUSTER
+  local root=$STATE_DIR/$1/head/upper d="" part line
+  for part in ${AUTOSTOP_REQ//\// }; do
+    d+=/$part
+    [[ ! -L $root$d ]] || return 1
+  done
+  [[ -f $root/$AUTOSTOP_REQ ]] || return 1
+  line=$(head -c 200 -- "$root/$AUTOSTOP_REQ" | head -n 1)
+  if [[ ! $line =~ ^(stop|down)\ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$ ]]; then
+    log WARN "cluster $1: ignoring a malformed autostop request"
+    return 1
+  fi
+  printf '%s\n' "$line"
+}
+
+# one pass: act on the head's request when there is one
+reap_once() { # reap_once CLUSTER NODES...
+  local c=$1 req action at n rd tmp
+  shift
+  req=$(autostop_request "$c") || return 0
+  action=${req%% *} at=${req#* }
+  local -a stopped=() failed=()
+  log INFO "cluster $c: autostop requested ($action at $at): stopping $*"
+  for n in "$@"; do
+    if STYX_SB_CLUSTER=$c STYX_SB_NODE=$n bash "$SELF" node-stop; then stopped+=("$n"); else failed+=("$n"); fi
+  done
+  if ((${#failed[@]})); then
+    log WARN "cluster $c: autostop could not stop ${failed[*]}; trying again"
+    return 1
+  fi
+  # the head is stopped: its root is no longer in use, the request is done
+  rm -f -- "$STATE_DIR/$c/head/upper/$AUTOSTOP_REQ"
+  rd=$(reaper_dir "$c")
+  tmp=$(mktemp "$rd/.record.XXXXXX")
+  printf 'at=%s\naction=%s\nnodes=%s\n' "$at" "$action" "${stopped[*]}" >"$tmp"
+  mv -f "$tmp" "$rd/record"
+  log INFO "cluster $c: stopped by autostop ($action) at $at"
+}
+
+cmd_reaper() { # hidden: the loop (STYX_SB_AUTOSTOP_NODES, head last)
+  local c=$STYX_SB_CLUSTER interval=${STYX_SB_REAPER_INTERVAL:-5}
+  local -a nodes
+  read -ra nodes <<<"$STYX_SB_AUTOSTOP_NODES"
+  log INFO "cluster $c: autostop reaper watching the head's requests (every $interval s; nodes ${nodes[*]})"
+  while :; do
+    reap_once "$c" "${nodes[@]}" || true
+    sleep "$interval"
+  done
+}
+
+reaper_pid() { # reaper_pid CLUSTER -> the running reaper's pid
+  local pid
+  pid=$(cat "$(reaper_dir "$1")/reaper.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$SELF _reaper" || return 1
+  echo "$pid"
+}
+
+cmd_autostop_reaper_start() {
+  check_root
+  need_env STYX_SB_CLUSTER STYX_SB_AUTOSTOP_NODES
+  local c=$STYX_SB_CLUSTER n rd pid
+  valid_cluster "$c"
+  valid_path "$STATE_DIR"
+  for n in $STYX_SB_AUTOSTOP_NODES; do valid_node "$n"; done
+  [[ " $STYX_SB_AUTOSTOP_NODES " == *" head " ]] || die 2 "STYX_SB_AUTOSTOP_NODES must end with head"
+  rd=$(reaper_dir "$c")
+  mkdir -p "$rd"
+  if pid=$(reaper_pid "$c"); then
+    kill "$pid" 2>/dev/null || true
+    log INFO "cluster $c: restarting the autostop reaper (was pid $pid)"
+  fi
+  # a clean environment: the reaper outlives this command and needs nothing of its caller's (secrets)
+  env -i PATH="$PATH" LANG=C.UTF-8 STYX_SB_CLUSTER="$c" STYX_SB_AUTOSTOP_NODES="$STYX_SB_AUTOSTOP_NODES" \
+    STYX_SB_STATE_DIR="$STATE_DIR" STYX_SB_LOCK_DIR="$LOCK_DIR" STYX_SB_REAPER_INTERVAL="${STYX_SB_REAPER_INTERVAL:-5}" \
+    setsid bash "$SELF" _reaper >>"$rd/reaper.log" 2>&1 </dev/null &
+  echo "$!" >"$rd/reaper.pid"
+  sleep 0.2
+  pid=$(reaper_pid "$c") || { tail -n 5 "$rd/reaper.log" >&2 || true; die 1 "cluster $c: the autostop reaper did not start"; }
+  log INFO "cluster $c: autostop reaper running (pid $pid)"
+}
+
+cmd_autostop_reaper_stop() {
+  check_root
+  need_env STYX_SB_CLUSTER
+  local c=$STYX_SB_CLUSTER rd pid
+  valid_cluster "$c"
+  rd=$(reaper_dir "$c")
+  if pid=$(reaper_pid "$c"); then kill "$pid" 2>/dev/null || true; fi
+  if [[ -e $rd ]]; then
+    rm -rf --one-file-system -- "$rd"
+    rmdir "$STATE_DIR/$c" 2>/dev/null || true
+    log INFO "cluster $c: autostop reaper stopped"
+  else
+    log INFO "cluster $c: no autostop reaper, skipping"
+  fi
+}
+
 # ----------------------------------------------------------------- status --
 
 cmd_status() {
@@ -1090,6 +1199,7 @@ cmd_status() {
 usage() {
   cat >&2 <<'EOF'
 usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|node-alive|node-stop|node-start|status
+       sandboxctl.sh autostop-reaper-start|autostop-reaper-stop
 All parameters come from STYX_SB_* / STYX_CACHE_DIR environment variables;
 see sandbox/README.md.
 EOF
@@ -1107,7 +1217,10 @@ main() {
   node-alive) cmd_node_alive ;;
   node-stop) cmd_node_stop ;;
   node-start) cmd_node_start ;;
+  autostop-reaper-start) cmd_autostop_reaper_start ;;
+  autostop-reaper-stop) cmd_autostop_reaper_stop ;;
   _init) cmd_init ;;
+  _reaper) cmd_reaper ;;
   help | -h | --help) usage ;;
   *)
     usage

@@ -57,6 +57,9 @@ class Feature(enum.Flag):
     CATALOG = enum.auto()
     ADOPTS_HOSTS = enum.auto()  # adopts existing machines listed as head.host / workers[].hosts
     STOP = enum.auto()  # machines can be stopped and started again with their disks (`styx stop`/`start`)
+    # setup.autostop: the head's watcher can have the cluster stopped when idle (the backend acts on its
+    # request: `autostop_record` says what was done)
+    AUTOSTOP = enum.auto()
 
 
 @dataclass(frozen=True)
@@ -367,6 +370,9 @@ class Backend(ABC):
                 if spec.spot:
                     p.append(f"{k}.{where}.spot: not supported for cloud {cfg.cloud} (allowed: false); "
                              f"{self.spot_hint}")
+        if cfg.setup.autostop is not None and Feature.AUTOSTOP not in self.features:
+            p.append(f"{k}.setup.autostop: not supported for cloud {cfg.cloud} yet (allowed: only with cloud "
+                     "local); remove setup.autostop, or stop the cluster with `styx stop` / `styx down`")
         own = catalog is not None and Feature.CATALOG in self.features and self.name in catalog.clouds
         p += accelerator_problems(cfg, catalog if own else None, self.name if own else None)
         if own:
@@ -494,3 +500,18 @@ class Backend(ABC):
     def start_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
         """Start the stopped machines of `nodes` again (only with Feature.STOP)."""
         raise NotImplementedError(f"cloud {self.name} cannot start machines")
+
+    def autostop_record(self, cluster: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What autostop last did to this cluster, as the backend saw it (only with Feature.AUTOSTOP):
+        {"at": ISO, "action": "stop" | "down", "nodes": [names stopped]}; None: nothing (yet)."""
+        return None
+
+    def autostop_helpers(self, cfg: ClusterConfig) -> list[tuple[str, str]]:
+        """(type token, name) of the resources, children of the Cluster component, that this backend adds
+        for setup.autostop (`styx autostop` updates them with the head's phase, nothing else)."""
+        return []
+
+    def autostop_state(self, cluster: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The head watcher's view, when the backend can read it without dialling the head:
+        {"idle_since": ISO or None, "checked_at": ISO, "busy": reason or ""}; None: unknown."""
+        return None

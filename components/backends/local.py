@@ -65,6 +65,22 @@ def _wheel_cache_cmd(*args: str) -> str:
     return " ".join(shlex.quote(a) for a in (sys.executable, str(WHEEL_CACHE), *args))
 
 
+def _key_values(path: Path, no_links_below: Path | None = None) -> dict[str, str] | None:
+    """`key=value` lines of a small file; None when it is absent. Below `no_links_below` (a node's own
+    root) no symlink is followed: the node's files never lead this host elsewhere."""
+    if no_links_below is not None:
+        p = no_links_below
+        for part in path.relative_to(no_links_below).parts:
+            p = p / part
+            if p.is_symlink():
+                return None
+    try:
+        text = path.read_text(errors="replace")[:4096]
+    except OSError:
+        return None
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
 def _ctl(sub: str, env: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
     def render(values: dict[str, str]) -> str:
         exports = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(values.items()))
@@ -75,7 +91,7 @@ def _ctl(sub: str, env: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
 
 class LocalBackend(Backend):
     name = "local"
-    features = Feature.ZONES | Feature.STOP  # zones are names in `local.zones`: failover walks them
+    features = Feature.ZONES | Feature.STOP | Feature.AUTOSTOP  # zones are names in `local.zones`: failover walks them
     config_section = "local"
     capacity_patterns = (r"InsufficientCapacity",)  # sandboxctl's test-only refusal (STYX_SB_REFUSE_FILE)
 
@@ -146,6 +162,27 @@ class LocalBackend(Backend):
         """`sandboxctl node-start`: sshd runs again as PID 1 on the kept root."""
         self._node_ctl(cluster, nodes, "node-start")
 
+    def autostop_helpers(self, cfg: ClusterConfig) -> list[tuple[str, str]]:
+        return [("command:local:Command", f"{cfg.name}-autostop-reaper")]
+
+    def autostop_record(self, cluster: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The reaper's record (`sandboxctl autostop-reaper-start`): what it stopped, when, and why."""
+        cfg = ClusterConfig.model_validate(cluster)
+        rec = _key_values(Path(cfg.local.state_dir) / cfg.name / ".autostop" / "record")
+        if not rec or not rec.get("at"):
+            return None
+        return {"at": rec["at"], "action": rec.get("action") or "stop", "nodes": (rec.get("nodes") or "").split()}
+
+    def autostop_state(self, cluster: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The head watcher's state file, read from the head's root on this host (no SSH)."""
+        cfg = ClusterConfig.model_validate(cluster)
+        st = _key_values(Path(cfg.local.state_dir) / cfg.name / "head" / "upper" / "var/lib/styx/autostop/state",
+                         no_links_below=Path(cfg.local.state_dir) / cfg.name / "head" / "upper")
+        if st is None:
+            return None
+        return {"idle_since": st.get("idle_since_iso") or None, "checked_at": st.get("checked_at") or None,
+                "busy": st.get("busy") or ""}
+
     def _net_env(self, cfg: ClusterConfig) -> dict[str, str]:
         net = ipaddress.IPv4Network(cfg.local.subnet)
         return {
@@ -179,6 +216,18 @@ class LocalBackend(Backend):
         groups = {g.name: i for i, g in enumerate(ctx.cfg.workers)}
         ctx.shared["groups"] = groups
         ctx.shared["wheel_cache_url"] = self._wheel_cache(ctx, env)
+        if ctx.cfg.setup.autostop is not None:
+            # the head cannot stop its own sandbox: this host's reaper acts on its watcher's request
+            nodes = " ".join([n for n, role, _s, _i in ctx.cfg.nodes() if role != "head"] + ["head"])
+            renv = {k: env[k] for k in ("STYX_SB_CLUSTER", "STYX_SB_STATE_DIR")}
+            local.Command(
+                f"{ctx.cfg.name}-autostop-reaper",
+                create=_ctl("autostop-reaper-start", {**renv, "STYX_SB_AUTOSTOP_NODES": nodes}),
+                delete=_ctl("autostop-reaper-stop", renv),
+                triggers=[nodes],
+                logging=local.Logging.STDERR,
+                opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=[ctx.shared["net"]]),
+            )
 
     def _wheel_cache(self, ctx: ProvisionContext, env: dict[str, str]) -> pulumi.Output[str] | None:
         """setup.python.wheel_cache auto: this machine downloads the cluster's wheels once (the download,

@@ -245,9 +245,16 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
             raise StyxError("no instance type/region satisfies the request (see `styx optimize`)", EXIT_FAILED)
     validate_cluster(attempt_cluster, base_dir)
     if session is not None:
-        from styx.app.power import stopped_nodes
+        from styx.app.power import reconcile_autostop, stopped_nodes
 
+        auto = reconcile_autostop(session, session.cluster(), info) if session.outputs().get("nodes") else None
         stopped = stopped_nodes(session.meta())
+        if stopped and auto and set(stopped) <= set(auto.get("nodes") or []):
+            # stopped by autostop: this launch is the "come back" (the machines run, Ray is repaired)
+            info(f"cluster {stack} was stopped by autostop at {auto['at']}: starting its machines")
+            start(stack, backend=backend, on_info=info, run_update=run_update)
+            session = engine.open(stack)
+            stopped = stopped_nodes(session.meta())
         if stopped:
             raise StyxError(f"cluster {stack} is stopped ({', '.join(sorted(stopped))}): run `styx start "
                             f"--stack {stack}` first", EXIT_FAILED)
@@ -659,8 +666,10 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
     except Exception:
         outputs = {}
     results = outputs.get("phase_results") or {}
-    from styx.app.power import stopped_credit, stopped_nodes, stopped_seconds
+    from styx.app.power import reconcile_autostop, stopped_credit, stopped_nodes, stopped_seconds
 
+    autostop_done = reconcile_autostop(session, cluster) if outputs.get("nodes") else None
+    meta = session.meta() if autostop_done else meta
     stopped = stopped_nodes(meta)
     nodes = []
     for n in outputs.get("nodes") or []:
@@ -701,6 +710,7 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
         if launched else 0.0,
         "stopped_s": {k: round(v) for k, v in stopped_seconds(meta, at).items()},
         "ray": None,
+        "autostop": _autostop_status(cluster, autostop_done) if nodes else None,
     }
     if nodes and last is not None and last.result not in ("succeeded",):
         rec["state"] = "degraded" if last.result == "failed" else last.result
@@ -713,6 +723,27 @@ def cluster_record(session: Any, *, ray: bool, ray_timeout: int, at: datetime,
         rec["ray"] = ray_health(outputs, cluster, timeout=ray_timeout)
     rec["drift"] = _drift_summary(session)
     return rec
+
+
+def _autostop_status(cluster: dict[str, Any], done: dict[str, Any] | None) -> dict[str, Any] | None:
+    """setup.autostop as configured, the head watcher's idle time (when the backend can read it), and the
+    stop it made while the cluster stays stopped."""
+    conf = (cluster.get("setup") or {}).get("autostop")
+    if not conf and not done:
+        return None
+    out: dict[str, Any] = {"idle_minutes": (conf or {}).get("idle_minutes"), "down": bool((conf or {}).get("down")),
+                           "idle_since": None, "checked_at": None, "busy": None,
+                           "stopped_at": (done or {}).get("at"), "action": (done or {}).get("action")}
+    if conf and not done:
+        from styx.components.backends import backend_class
+
+        try:
+            st = backend_class(cluster.get("cloud"))().autostop_state(cluster)
+        except (ValueError, ImportError):
+            st = None
+        if st:
+            out.update(idle_since=st.get("idle_since"), checked_at=st.get("checked_at"), busy=st.get("busy"))
+    return out
 
 
 def _drift_summary(session: Any) -> dict[str, Any] | None:
@@ -1060,3 +1091,91 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
         report = drift(session.name, backend=backend, nodes=running)
     fixed = repair(session.name, backend=backend, report=report, on_info=info, run_update=run_update)
     return PowerResult(session.name, still, started, fixed.replaced)
+
+
+# --------------------------------------------------------------------------- autostop
+
+
+@dataclass
+class AutostopResult:
+    stack: str
+    autostop: dict[str, Any] | None  # setup.autostop now (None: off)
+    targets: list[str]  # the URNs the update touched
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+def autostop_targets(deployment: dict[str, Any], cluster: dict[str, Any], head: str = "head") -> list[str]:
+    """The URNs `styx autostop` updates: the head's autostop phase and the backend's helpers for it
+    (children of the Cluster component), whether they exist yet or not (a new one is created, a
+    removed one deleted)."""
+    from styx.app import drift as dr
+    from styx.components.backends import backend_class
+    from styx.model.config import ClusterConfig
+
+    head_phases = [p for p in dr.phase_resources(deployment) if p.node == head]
+    if not head_phases:
+        raise StyxError("the stack records no setup phase on the head: run `styx launch`", EXIT_FAILED)
+    prefix, last = head_phases[0].urn.rsplit("::", 1)
+    node_name = last[: -len(head_phases[0].phase) - 1]
+    urns = [f"{prefix}::{node_name}-autostop"]
+    comp = next((r["urn"] for r in deployment.get("resources") or [] if r.get("type") == "styx:index:Cluster"), None)
+    helpers = backend_class(cluster.get("cloud"))().autostop_helpers(ClusterConfig.model_validate(cluster))
+    if helpers and comp is None:
+        raise StyxError("the stack records no styx:index:Cluster component: run `styx launch`", EXIT_FAILED)
+    for type_, name in helpers:
+        base, _ = comp.rsplit("::", 1)
+        urns.append(f"{base}${type_}::{name}")
+    return urns
+
+
+def autostop(stack: str | None = None, *, backend: str | None = None, idle_minutes: int | None = None,
+             down: bool | None = None, off: bool = False, on_info: Callable[[str], None] | None = None,
+             run_update: RunUpdate | None = None) -> AutostopResult:
+    """Change setup.autostop of a running cluster (`styx autostop`): the stack's config gets the new
+    value, then only the head's autostop phase (and the backend's helpers for it) run: `up --target`."""
+    from styx.app.power import stopped_nodes
+    from styx.app.remote import load
+
+    info = on_info or _default_info
+    session, outputs, cluster = load(stack, backend)
+    if cluster is None:
+        raise StyxError(f"stack {session.name} has no styx:cluster config readable here", EXIT_USAGE)
+    if not outputs.get("nodes"):
+        raise StyxError(f"stack {session.name} has no nodes (not launched yet): set setup.autostop in its "
+                        "config and run `styx launch`", EXIT_FAILED)
+    if stopped_nodes(session.meta()):
+        raise StyxError(f"cluster {session.name} is stopped: run `styx start --stack {session.name}` first",
+                        EXIT_FAILED)
+    new = copy.deepcopy(cluster)
+    setup = new.setdefault("setup", {})
+    if off:
+        if idle_minutes is not None or down is not None:
+            raise StyxError("--off: give no --idle-minutes/--down with it", EXIT_USAGE)
+        setup.pop("autostop", None)
+    else:
+        cur = dict(setup.get("autostop") or {})
+        if idle_minutes is None and not cur:
+            raise StyxError("--idle-minutes: required (autostop is off on this cluster)", EXIT_USAGE)
+        if idle_minutes is not None:
+            cur["idle_minutes"] = idle_minutes
+        if down is not None:
+            cur["down"] = down
+        setup["autostop"] = cur
+    base_dir = session.base_dir()
+    validate_cluster(new, base_dir)
+    head = next((n.get("name") for n in outputs.get("nodes") or [] if n.get("role") == "head"), "head")
+    urns = autostop_targets(session.deployment(), new, head)
+    session.set_cluster(new)
+    session.bind_program(base_dir)
+    session.up_options = {"target": urns}
+    info(f"{session.name}: autostop " + ("off" if off else f"after {setup['autostop']['idle_minutes']} idle min"
+                                         + (" (down)" if setup["autostop"].get("down") else "")))
+    tracker = Tracker(new.get("name") or session.name, [head])
+    try:
+        result, _ = (run_update or _plain_update)(session, tracker, f"styx autostop {session.name}", "up")
+    finally:
+        session.up_options = {}
+    if not result.ok:
+        print_failure(tracker.failures(), result.error, info)
+        raise StyxError(f"styx autostop on {session.name} failed", EXIT_FAILED, data={"phases": tracker.to_dict()})
+    return AutostopResult(session.name, setup.get("autostop"), urns, result.changes or tracker.summary or {})

@@ -32,7 +32,46 @@ META_KEY = "styx:power"
 def record(meta: Mapping[str, Any]) -> dict[str, Any]:
     rec = meta.get(META_KEY)
     rec = rec if isinstance(rec, dict) else {}
-    return {"stopped": dict(rec.get("stopped") or {}), "intervals": list(rec.get("intervals") or [])}
+    out = {"stopped": dict(rec.get("stopped") or {}), "intervals": list(rec.get("intervals") or [])}
+    if isinstance(rec.get("autostop"), dict):
+        out["autostop"] = dict(rec["autostop"])
+    return out
+
+
+def autostopped(meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The last stop by autostop ({"at", "action", "nodes"}) while any of its nodes is still stopped."""
+    rec = record(meta)
+    a = rec.get("autostop")
+    if a and any(n in rec["stopped"] for n in a.get("nodes") or []):
+        return a
+    return None
+
+
+def reconcile_autostop(session: Any, cluster: Mapping[str, Any] | None,
+                       info: Callable[[str], None] | None = None) -> dict[str, Any] | None:
+    """What the backend says autostop did (`Backend.autostop_record`), once into the stack's power record:
+    its nodes stopped since its time (so that status, cost credit and `launch` know). Returns the
+    autostop now in force (None: none)."""
+    from styx.components.backends import backend_class
+    from styx.components.backends.base import Feature
+
+    if not cluster or not cluster.get("cloud"):
+        return None
+    try:
+        backend = backend_class(cluster.get("cloud"))()
+    except (ValueError, ImportError):  # an unknown cloud in an old stack, a missing SDK: nothing to reconcile
+        return None
+    if Feature.AUTOSTOP not in backend.features:
+        return None
+    seen = backend.autostop_record(cluster)
+    rec = record(session.meta())
+    if seen and (rec.get("autostop") or {}).get("at") != seen["at"]:
+        mark_stopped(rec, seen["nodes"], seen["at"])
+        rec["autostop"] = {"at": seen["at"], "action": seen["action"], "nodes": list(seen["nodes"])}
+        session.set_meta(META_KEY, rec)
+        if info:
+            info(f"{session.name}: stopped by autostop at {seen['at']} ({', '.join(seen['nodes'])})")
+    return autostopped({META_KEY: rec})
 
 
 def stopped_nodes(meta: Mapping[str, Any]) -> dict[str, str]:

@@ -292,7 +292,7 @@ class RayConfig(_Model):
 # Setup phases by name, in node order (components/phases.py holds their scripts; a test keeps both
 # lists equal). Custom scripts run as `custom-<name>` between workdir and ray.
 PHASE_NAMES = ("wait_ssh", "system_packages", "python_env", "conda", "docker", "gpu", "file_sync", "env_vars",
-               "workdir", "ray")
+               "workdir", "ray", "autostop")
 
 # Remote paths a file mount may never be: the root, system directories themselves, styx's own state.
 SYSTEM_DIRS = frozenset({
@@ -364,6 +364,16 @@ class CustomScript(_Model):
         return self
 
 
+class AutostopConfig(_Model):
+    idle_minutes: int = Field(ge=1, le=10080, description="Minutes the cluster must be idle (no Ray job or task "
+                              "running, no interactive SSH session on the head) before it is stopped.")
+    down: bool = Field(False, description="true: the cluster is to be removed, not kept stopped. The head cannot "
+                       "destroy the stack itself: its machines are stopped as with false, and `styx status` says that "
+                       "`styx down` is due (see the README, Autostop).")
+    check_interval_s: int = Field(60, ge=5, le=600, description="Seconds between two idleness checks on the head "
+                                  "(a short one is for tests).")
+
+
 class SetupConfig(_Model):
     packages: list[Arg] = Field(default_factory=list, description="System (apt) packages.")
     python: PythonConfig = Field(default_factory=PythonConfig)
@@ -382,6 +392,8 @@ class SetupConfig(_Model):
         description="Seconds a phase may run on a node before it is stopped, by phase name (`python_env`, "
                     "`custom-<name>`, ...) or `default` for every phase without its own.")
     custom_scripts: list[CustomScript] = Field(default_factory=list)
+    autostop: AutostopConfig | None = Field(None, description="Stop the cluster after this long idle "
+                                            "(`styx autostop` changes it on a running cluster).")
 
     @field_validator("packages")
     @classmethod

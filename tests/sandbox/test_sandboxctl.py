@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -415,3 +416,65 @@ def test_node_up_rejects_a_bad_docker_value_before_creating_anything(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "STYX_SB_DOCKER: 'yes' is not allowed (allowed: 0, 1)" in proc.stderr
     assert not state.exists()
+
+
+def _fake_node(state: Path, cluster: str, node: str) -> Path:
+    d = state / cluster / node
+    (d / "upper").mkdir(parents=True)
+    (d / "node.env").write_text(f"STYX_SB_CLUSTER={cluster}\nSTYX_SB_NODE={node}\n")
+    return d
+
+
+def _wait_for(path: Path, seconds: float = 15) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if path.exists():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_autostop_reaper_stops_the_cluster_on_the_heads_request(tmp_path):
+    """The host-side reaper reads the head's request from its root (no sandbox needs to run: node-stop of
+    a node with nothing running only records it stopped), stops workers then the head, records it, and
+    ignores requests it must not trust (malformed, through a symlink)."""
+    if os.geteuid() != 0:
+        pytest.skip("sandboxctl's node-stop needs root")
+    state, c = tmp_path / "state", "reap1"
+    head, worker = _fake_node(state, c, "head"), _fake_node(state, c, "worker-0")
+    req = head / "upper/var/lib/styx/autostop/requested"
+    req.parent.mkdir(parents=True)
+    env = {"STYX_SB_CLUSTER": c, "STYX_SB_STATE_DIR": str(state), "STYX_SB_LOCK_DIR": str(tmp_path / "locks"),
+           "STYX_SB_AUTOSTOP_NODES": "worker-0 head", "STYX_SB_REAPER_INTERVAL": "1"}
+    record = state / c / ".autostop" / "record"
+    try:
+        req.write_text("stop now; rm -rf /\n")  # malformed: ignored
+        sandboxctl("autostop-reaper-start", **env)
+        again = sandboxctl("autostop-reaper-start", **env)  # restarts, one reaper
+        assert "restarting" in again.stderr
+        time.sleep(2)
+        assert not record.exists() and not (head / "stopped").exists()
+        target = tmp_path / "elsewhere"
+        target.mkdir()
+        (target / "requested").write_text("stop 2026-12-02T10:00:00Z\n")
+        req.unlink()
+        req.parent.rmdir()
+        req.parent.symlink_to(target)  # the node's files never lead the host elsewhere
+        time.sleep(2)
+        assert not record.exists()
+        req.parent.unlink()
+        req.parent.mkdir()
+        req.write_text("stop 2026-12-02T10:00:00Z\n")
+        assert _wait_for(record), (state / c / ".autostop" / "reaper.log").read_text()
+        assert record.read_text() == "at=2026-12-02T10:00:00Z\naction=stop\nnodes=worker-0 head\n"
+        assert (head / "stopped").exists() and (worker / "stopped").exists()
+        assert not req.exists()  # acted on once
+        log = (state / c / ".autostop" / "reaper.log").read_text()
+        assert log.index("node worker-0 of cluster") < log.index("node head of cluster"), log
+        pid = int((state / c / ".autostop" / "reaper.pid").read_text())
+        assert Path(f"/proc/{pid}").exists()
+    finally:
+        sandboxctl("autostop-reaper-stop", **env)
+    assert not (state / c / ".autostop").exists()
+    time.sleep(0.3)
+    assert not Path(f"/proc/{pid}/cmdline").exists() or "_reaper" not in Path(f"/proc/{pid}/cmdline").read_text()

@@ -39,13 +39,13 @@ from styx.app.cli.check import check  # noqa: E402
 from styx.app.cli.down import down  # noqa: E402
 from styx.app.cli.job import job  # noqa: E402
 from styx.app.cli.launch import launch  # noqa: E402
-from styx.app.cli.power import start, stop  # noqa: E402
+from styx.app.cli.power import autostop, start, stop  # noqa: E402
 from styx.app.cli.preview import preview  # noqa: E402
 from styx.app.cli.remote import cp, dashboard, exec_, ssh  # noqa: E402
 from styx.app.cli.status import cost_report, status  # noqa: E402
 from styx.app.cli.validate import validate  # noqa: E402
 
-for _cmd in (launch, preview, status, ssh, exec_, cp, job, dashboard, down, stop, start, check, cost_report,
+for _cmd in (launch, preview, status, ssh, exec_, cp, job, dashboard, down, stop, start, autostop, check, cost_report,
              validate):
     main.add_command(_cmd)
 # --------------------------------------------------------------------------- end cluster lifecycle

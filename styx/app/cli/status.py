@@ -47,6 +47,20 @@ def _drift_text(d: dict[str, Any]) -> str:
     return f"{', '.join(parts)} (checked {d.get('at')}; `styx repair`)"
 
 
+def _autostop_text(a: dict[str, Any], stack: str) -> str:
+    if a.get("stopped_at"):
+        text = f"stopped by autostop at {a['stopped_at']}; `styx launch` or `styx start` brings it back"
+        if a.get("action") == "down":
+            text += f" (down: true: `styx down --stack {stack}` removes it; the head cannot)"
+        return text
+    text = f"after {a['idle_minutes']} idle min" + (" (down)" if a.get("down") else "")
+    if a.get("busy"):
+        text += f"; busy: {a['busy']}"
+    elif a.get("idle_since"):
+        text += f"; idle since {a['idle_since']}"
+    return text
+
+
 @click.command("status")
 @stack_option
 @backend_option
@@ -88,6 +102,8 @@ def status(stack_name, backend, no_ray, ray_timeout, as_json):
                 x["name"] == n and x.get("power") == "stopped" for x in r["nodes"]) else "")
                 for n, s in sorted(r["stopped_s"].items())) + " (stopped time costs nothing for compute)",
                 markup=False)
+        if r.get("autostop"):
+            con.print(f"  autostop: {_autostop_text(r['autostop'], r['stack'])}", markup=False)
         if not r["nodes"]:
             continue
         t = Table(show_edge=False, pad_edge=False, box=None)

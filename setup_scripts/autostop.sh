@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# styx phase: autostop -- the head's idle watcher (setup.autostop).
+#
+# Writes a small watcher (STYX_AUTOSTOP_DIR/watch.sh: the functions below and
+# the settings, nothing else) and runs it detached (setsid, nohup, a pid file;
+# no systemd). Every STYX_AUTOSTOP_INTERVAL seconds it asks whether the
+# cluster is busy:
+#   - an interactive login on the head (`who`, or an sshd session on a pty:
+#     `sshd: USER@pts/N`); styx's own connections (phases, `styx exec`,
+#     `styx status`) have no pty and do not count
+#   - a Ray job pending or running (the dashboard's /api/jobs/ on 127.0.0.1)
+#   - a Ray task running (the state API /api/v0/tasks, state=RUNNING)
+# With token auth the requests carry the cluster's token from its file
+# (STYX_RAY_TOKEN_FILE), through a file descriptor: never in a command line.
+# A dashboard that does not answer counts as idle (a cluster whose Ray is
+# down still costs money), and is logged.
+# Idle for STYX_AUTOSTOP_IDLE_MINUTES in a row: it writes the request
+# `STYX_AUTOSTOP_DIR/requested` ("stop|down ISO-time") and checks no more. The
+# head cannot stop its own machine: the backend acts on the request (the local
+# backend: a host-side reaper reads it from the head's root and stops the
+# sandboxes, workers first). Any activity resets the window. State for `styx
+# status`: STYX_AUTOSTOP_DIR/state (idle_since=, checked_at=, busy=).
+# Running the phase again with the same settings leaves a running watcher
+# alone; new settings (`styx autostop`) restart it with a fresh window.
+#
+# Environment:
+#   STYX_AUTOSTOP_IDLE_MINUTES  minutes idle before acting (required, 1-10080)
+#   STYX_AUTOSTOP_DOWN          1: the request says down, 0 (default): stop
+#   STYX_AUTOSTOP_INTERVAL      seconds between checks (default 60)
+#   STYX_AUTOSTOP_RAY           1 (default): check Ray's jobs and tasks
+#   STYX_RAY_DASHBOARD_PORT     default 8265
+#   STYX_RAY_AUTH               token | none (default)
+#   STYX_RAY_TOKEN_FILE         default /etc/styx/ray-auth-token
+#   STYX_AUTOSTOP_DIR           default /var/lib/styx/autostop
+#
+# stdout: `styx autostop: ok|skipped: ...`
+: "${STYX_PHASE:=autostop}"
+if ! declare -F styx_log >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+set -euo pipefail
+
+STYX_AUTOSTOP_IDLE_MINUTES=${STYX_AUTOSTOP_IDLE_MINUTES:-}
+STYX_AUTOSTOP_DOWN=${STYX_AUTOSTOP_DOWN:-0}
+STYX_AUTOSTOP_INTERVAL=${STYX_AUTOSTOP_INTERVAL:-60}
+STYX_AUTOSTOP_RAY=${STYX_AUTOSTOP_RAY:-1}
+STYX_RAY_DASHBOARD_PORT=${STYX_RAY_DASHBOARD_PORT:-8265}
+STYX_RAY_AUTH=${STYX_RAY_AUTH:-none}
+STYX_RAY_TOKEN_FILE=${STYX_RAY_TOKEN_FILE:-/etc/styx/ray-auth-token}
+STYX_AUTOSTOP_DIR=${STYX_AUTOSTOP_DIR:-/var/lib/styx/autostop}
+
+# ------------------------------------------------- the watcher (copied into watch.sh)
+
+autostop_log() { printf '[%s] autostop %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+
+# autostop_api PATH -> the dashboard's answer on stdout; fails when it does not answer
+autostop_api() {
+  local url="http://127.0.0.1:$STYX_RAY_DASHBOARD_PORT$1"
+  if [[ $STYX_RAY_AUTH == token && -r $STYX_RAY_TOKEN_FILE ]]; then
+    local token
+    token=$(<"$STYX_RAY_TOKEN_FILE")
+    # the header travels through a file descriptor (printf is a builtin: no argv holds the token)
+    curl -fsS --max-time 10 -H @<(printf 'Authorization: Bearer %s\n' "$token") "$url"
+  else
+    curl -fsS --max-time 10 "$url"
+  fi
+}
+
+# autostop_busy -> 0 and a reason on stdout when something runs; 1 when idle
+autostop_busy() {
+  local out
+  out=$(who 2>/dev/null || true)
+  if [[ -n $out ]]; then
+    echo "interactive login ($(awk 'NR == 1 { print $1 "@" $2 }' <<<"$out"))"
+    return 0
+  fi
+  if pgrep -f '^sshd(-session)?: [^ ]+@pts/' >/dev/null 2>&1; then
+    echo "interactive SSH session"
+    return 0
+  fi
+  if [[ $STYX_AUTOSTOP_RAY == 1 ]]; then
+    if out=$(autostop_api /api/jobs/ 2>/dev/null); then
+      if grep -Eq '"status": *"(PENDING|RUNNING)"' <<<"$out"; then
+        echo "Ray job running"
+        return 0
+      fi
+    else
+      autostop_log "the Ray dashboard does not answer (jobs): counted as idle"
+    fi
+    if out=$(autostop_api '/api/v0/tasks?limit=1000&filter_keys=state&filter_predicates=%3D&filter_values=RUNNING' 2>/dev/null); then
+      if grep -q '"task_id"' <<<"$out"; then
+        echo "Ray task running"
+        return 0
+      fi
+    else
+      autostop_log "the Ray dashboard does not answer (tasks): counted as idle"
+    fi
+  fi
+  return 1
+}
+
+# autostop_write FILE (content on stdin), atomically
+autostop_write() {
+  cat >"$1.tmp" && mv -f "$1.tmp" "$1"
+}
+
+# autostop_check NOW (epoch seconds): one check; updates the state file; writes the request and
+# prints `requested` when the window is full
+autostop_check() {
+  local now=$1 dir=$STYX_AUTOSTOP_DIR since="" reason iso action=stop
+  iso=$(date -u -d "@$now" +%Y-%m-%dT%H:%M:%SZ)
+  [[ -r $dir/state ]] && since=$(sed -n 's/^idle_since=//p' "$dir/state")
+  if reason=$(autostop_busy); then
+    [[ -z $since ]] || autostop_log "busy again ($reason): the idle window starts over"
+    printf 'idle_since=\nchecked_at=%s\nbusy=%s\n' "$iso" "$reason" | autostop_write "$dir/state"
+    return 0
+  fi
+  if [[ ! $since =~ ^[0-9]+$ ]]; then
+    since=$now
+    autostop_log "idle from $iso"
+  fi
+  printf 'idle_since=%s\nidle_since_iso=%s\nchecked_at=%s\nbusy=\n' "$since" \
+    "$(date -u -d "@$since" +%Y-%m-%dT%H:%M:%SZ)" "$iso" | autostop_write "$dir/state"
+  if ((now - since >= STYX_AUTOSTOP_IDLE_MINUTES * 60)); then
+    [[ $STYX_AUTOSTOP_DOWN == 1 ]] && action=down
+    printf '%s %s\n' "$action" "$iso" | autostop_write "$dir/requested"
+    autostop_log "idle for $(((now - since) / 60)) min (setup.autostop.idle_minutes $STYX_AUTOSTOP_IDLE_MINUTES): requested $action"
+    echo requested
+  fi
+}
+
+# autostop_watch: the loop (until the machine stops; nothing more once the request is written)
+autostop_watch() {
+  autostop_log "watching: idle ${STYX_AUTOSTOP_IDLE_MINUTES} min, a check every ${STYX_AUTOSTOP_INTERVAL} s"
+  while :; do
+    if [[ ! -e $STYX_AUTOSTOP_DIR/requested ]]; then
+      autostop_check "$(date +%s)" >/dev/null || autostop_log "a check failed"
+    fi
+    sleep "$STYX_AUTOSTOP_INTERVAL"
+  done
+}
+
+# ------------------------------------------------------------------ the phase
+
+WATCH_FUNCS=(autostop_log autostop_api autostop_busy autostop_write autostop_check autostop_watch)
+
+# the watcher's whole text: settings, functions, the call (its hash says which settings run)
+watcher_text() {
+  echo '#!/usr/bin/env bash'
+  echo '# styx autostop watcher (written by the autostop phase; settings: setup.autostop)'
+  echo 'set -uo pipefail'
+  declare -p STYX_AUTOSTOP_IDLE_MINUTES STYX_AUTOSTOP_DOWN STYX_AUTOSTOP_INTERVAL STYX_AUTOSTOP_RAY \
+    STYX_RAY_DASHBOARD_PORT STYX_RAY_AUTH STYX_RAY_TOKEN_FILE STYX_AUTOSTOP_DIR
+  declare -f "${WATCH_FUNCS[@]}"
+  echo 'autostop_watch'
+}
+
+# the running watcher's pid, when it runs this dir's watch.sh
+watcher_pid() {
+  local pid
+  pid=$(cat "$STYX_AUTOSTOP_DIR/watcher.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"$STYX_PROC_ROOT/$pid/cmdline" | grep -qF -- "$STYX_AUTOSTOP_DIR/watch.sh" || return 1
+  echo "$pid"
+}
+
+check_settings() {
+  [[ $STYX_AUTOSTOP_IDLE_MINUTES =~ ^[1-9][0-9]*$ ]] ||
+    styx_die "STYX_AUTOSTOP_IDLE_MINUTES must be a whole number of minutes >= 1, got '$STYX_AUTOSTOP_IDLE_MINUTES'"
+  [[ $STYX_AUTOSTOP_INTERVAL =~ ^[1-9][0-9]*$ ]] ||
+    styx_die "STYX_AUTOSTOP_INTERVAL must be a whole number of seconds >= 1, got '$STYX_AUTOSTOP_INTERVAL'"
+  [[ $STYX_AUTOSTOP_DOWN == [01] ]] || styx_die "STYX_AUTOSTOP_DOWN must be 0 or 1, got '$STYX_AUTOSTOP_DOWN'"
+}
+
+main() {
+  check_settings
+  local dir=$STYX_AUTOSTOP_DIR want pid what
+  what="idle ${STYX_AUTOSTOP_IDLE_MINUTES} min, then $([[ $STYX_AUTOSTOP_DOWN == 1 ]] && echo down || echo stop)"
+  want=$(watcher_text)
+  if pid=$(watcher_pid) && [[ $(<"$dir/watch.sh") == "$want" ]]; then
+    styx_result skipped "watcher already running (pid $pid; $what)"
+    return 0
+  fi
+  styx_sudo mkdir -p -- "$dir"
+  styx_sudo chown "$(id -un)" -- "$dir"
+  chmod 0700 "$dir"
+  if pid=$(watcher_pid); then
+    kill "$pid" 2>/dev/null || true
+    styx_log INFO "stopped the old watcher (pid $pid): new settings"
+  fi
+  # a fresh window: no old request, no old idle time
+  rm -f -- "$dir/requested" "$dir/state"
+  printf '%s\n' "$want" | autostop_write "$dir/watch.sh"
+  nohup setsid bash "$dir/watch.sh" >>"$dir/watcher.log" 2>&1 </dev/null &
+  echo "$!" >"$dir/watcher.pid"
+  sleep 0.3
+  pid=$(watcher_pid) || { tail -n 5 "$dir/watcher.log" >&2 || true; styx_die "the watcher did not start"; }
+  styx_result ok "watcher started (pid $pid; $what; a check every ${STYX_AUTOSTOP_INTERVAL} s)"
+}
+
+# styx drift: the watcher runs, with these settings
+check_drift() {
+  local pid
+  if ! pid=$(watcher_pid); then
+    styx_verdict "" "the autostop watcher is not running"
+  elif [[ $(<"$STYX_AUTOSTOP_DIR/watch.sh") != "$(watcher_text)" ]]; then
+    styx_verdict "" "the autostop watcher runs other settings"
+  else
+    styx_verdict "autostop watcher running (pid $pid)"
+  fi
+}
+
+if styx_verifying; then check_drift "$@"; else main "$@"; fi

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# styx phase: autostop_delete -- undo autostop: stop the head's idle watcher
+# and remove its directory (settings, state, a pending request).
+#
+# Environment:
+#   STYX_AUTOSTOP_DIR  default /var/lib/styx/autostop
+#
+# stdout: `styx autostop_delete: ok|skipped: ...`
+: "${STYX_PHASE:=autostop_delete}"
+if ! declare -F styx_log >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+set -euo pipefail
+
+STYX_AUTOSTOP_DIR=${STYX_AUTOSTOP_DIR:-/var/lib/styx/autostop}
+
+main() {
+  local dir=$STYX_AUTOSTOP_DIR pid=""
+  if [[ ! -e $dir ]]; then
+    styx_result skipped "no autostop watcher here"
+    return 0
+  fi
+  pid=$(cat "$dir/watcher.pid" 2>/dev/null || true)
+  if [[ $pid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$pid/cmdline ]] &&
+    tr '\0' ' ' <"$STYX_PROC_ROOT/$pid/cmdline" | grep -qF -- "$dir/watch.sh"; then
+    kill "$pid" 2>/dev/null || true
+  else
+    pid=""
+  fi
+  styx_sudo rm -rf -- "$dir"
+  styx_result ok "autostop watcher ${pid:+(pid $pid) }stopped and removed"
+}
+
+main "$@"
