@@ -179,7 +179,7 @@ main() {
     styx_log INFO "replacing container $STYX_RAY_CONTAINER (image or options changed, or not running)"
     styx_run dk rm -f "$STYX_RAY_CONTAINER"
   fi
-  styx_sudo install -d -m 0755 -- /etc/styx
+  styx_sudo install -d -m 0755 -- "$(dirname -- "$STYX_CONTAINER_ENV_FILE")"
   while IFS= read -r m; do
     [[ -z $m ]] || styx_sudo install -d -m 0755 -- "$m"
   done <<<"$STYX_RAY_MOUNTS"
