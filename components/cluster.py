@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from styx.components.backends.base import Backend, Jump, NodeRequest, ProvisionC
 from styx.components.filesync import SyncBundle, pack
 from styx.components.keys import cluster_key, ray_token, scanned_host_key
 from styx.components.node import Node
-from styx.components.phases import NodeInfo, PhaseContext
+from styx.components.phases import ImageTarball, NodeInfo, PhaseContext
 from styx.model.config import ClusterConfig
 
 
@@ -22,6 +23,19 @@ def _env_file(env: dict[str, str], secret_env: dict[str, str]) -> pulumi.Input[s
     lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted({**env, **secret_env}.items())]
     text = "# written by styx (env_vars phase)\n" + "\n".join(lines) + "\n"
     return pulumi.Output.secret(text) if secret_env else text
+
+
+def image_tarball(cfg: ClusterConfig, base_dir: Path) -> ImageTarball | None:
+    """setup.ray.container.tarball with its sha256 (read in 1 MiB blocks: images are large)."""
+    c = cfg.setup.ray.container
+    if c is None or not c.tarball or not cfg.setup.ray.enabled:
+        return None
+    path = (base_dir / c.tarball).resolve()
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return ImageTarball(str(path), h.hexdigest())
 
 
 class Cluster(pulumi.ComponentResource):
@@ -48,6 +62,9 @@ class Cluster(pulumi.ComponentResource):
         env_content = _env_file(setup.env, setup.secret_env)
         if sync is None and setup.file_mounts:
             sync = pack(setup.file_mounts, base_dir)
+        image = image_tarball(cfg, base_dir)
+        reg = setup.ray.container.registry if setup.ray.container else None
+        registry_password = pulumi.Output.secret(reg.password) if reg else None
 
         self.nodes = {}
         head_ip: pulumi.Input[str] = ""
@@ -64,6 +81,8 @@ class Cluster(pulumi.ComponentResource):
                     env_content=env_content,
                     sync=sync,
                     ray_token=token,
+                    image=image,
+                    registry_password=registry_password,
                 )
 
             node = Node(

@@ -53,9 +53,48 @@ class PhaseContext:
     env_content: Any = None  # Input[str], secret when secret_env is set
     sync: Any = None  # styx.components.filesync.SyncBundle when there are file mounts
     ray_token: Any = None  # Input[str], a secret: the cluster's Ray auth token (setup.ray.auth: token)
+    image: ImageTarball | None = None  # setup.ray.container.tarball, hashed
+    registry_password: Any = None  # Input[str], a secret: setup.ray.container.registry.password
 
 
 Env = Mapping[str, Any]
+
+# The container Ray runs in with setup.ray.container (one per node), and what every command that
+# enters it sources first (the ray_container phase writes it: the image's Ray bin/ first on PATH).
+RAY_CONTAINER = "styx-ray"
+CONTAINER_ENV_FILE = "/etc/styx/ray-container.env"
+JOBS_DIR = "/tmp/styx-jobs"  # styx.app.jobs copies a job's --working-dir under it
+
+
+@dataclass(frozen=True)
+class ImageTarball:
+    """setup.ray.container.tarball: where it is here, and its content hash (the phase's trigger)."""
+
+    path: str
+    sha256: str
+
+    @property
+    def remote_path(self) -> str:
+        """Where the transport puts it on a node (relative: in the SSH user's home)."""
+        return f".cache/styx/images/{self.sha256}.tar"
+
+
+def ray_in_container(cfg: ClusterConfig) -> bool:
+    return cfg.setup.ray.enabled and cfg.setup.ray.container is not None
+
+
+def in_container(command: str, *, tty: bool = False, workdir: str | None = None) -> str:
+    """A shell command line that runs `command` (a shell line) inside the node's Ray container, with
+    what Ray's processes see: the image's Ray first on PATH, the cluster's env file, the Ray client's
+    auth settings (`styx exec --container`, `styx ssh --container`, Ray health and jobs)."""
+    inner = (f"[ ! -r {CONTAINER_ENV_FILE} ] || . {CONTAINER_ENV_FILE}; "
+             f"if [ -r {ENV_FILE} ]; then set -a; . {ENV_FILE}; set +a; fi; "
+             "[ ! -r /etc/styx/ray-auth.env ] || . /etc/styx/ray-auth.env; " + command)
+    flags = "-it" if tty else "-i"
+    if workdir:
+        flags += f" -w {shlex.quote(workdir)}"
+    return (f'd=docker; [ "$(id -u)" = 0 ] || d="sudo -n docker"; '
+            f"exec $d exec {flags} {RAY_CONTAINER} bash -c {shlex.quote(inner)}")
 
 
 @dataclass(frozen=True)
@@ -115,7 +154,9 @@ def python_specs(cfg: ClusterConfig) -> list[str]:
     backend's wheel cache fetches for the nodes."""
     py, ray = cfg.setup.python, cfg.setup.ray
     packages = list(py.pip_packages)
-    if ray.enabled and not any(p.split("[")[0].split("=")[0].strip() == "ray" for p in packages):
+    # with setup.ray.container, Ray comes from the image: the host's env holds only pip_packages
+    named = any(p.split("[")[0].split("=")[0].strip() == "ray" for p in packages)
+    if ray.enabled and ray.container is None and not named:
         # Ray is installed here, not in the ray phase: every node installs it in parallel, while
         # workers' ray phase (start + join) has to wait for the head's.
         packages.append(f"ray[default]=={ray.version}")
@@ -124,7 +165,8 @@ def python_specs(cfg: ClusterConfig) -> list[str]:
 
 def python_env_applies(cfg: ClusterConfig) -> bool:
     s = cfg.setup
-    return s.ray.enabled or bool(s.python.pip_packages) or s.python.version != "system"
+    ray_on_host = s.ray.enabled and s.ray.container is None
+    return ray_on_host or bool(s.python.pip_packages) or s.python.version != "system"
 
 
 def _python_env(ctx: PhaseContext) -> Env:
@@ -226,11 +268,45 @@ def _ray_env(ctx: PhaseContext) -> Env:
         # token auth: the token reaches the node on the phase's stdin only (a secret input), never a command line
         "STYX_RAY_AUTH": r.auth,
         "STYX_RAY_AUTH_TOKEN": ctx.ray_token if r.auth == "token" and ctx.ray_token is not None else "",
+        # setup.ray.container: every ray command runs inside this container (the ray_container phase's);
+        # without it the parameters stay as they were (no re-run of Ray on existing clusters)
+        **({"STYX_RAY_CONTAINER": RAY_CONTAINER, "STYX_CONTAINER_ENV_FILE": CONTAINER_ENV_FILE}
+           if ray_in_container(ctx.cluster) else {}),
     }
 
 
 def _ray_undo_env(ctx: PhaseContext) -> Env:
-    return {"STYX_VENV_DIR": _setup(ctx).python.venv_dir}
+    return {"STYX_VENV_DIR": _setup(ctx).python.venv_dir,
+            **({"STYX_RAY_CONTAINER": RAY_CONTAINER} if ray_in_container(ctx.cluster) else {})}
+
+
+def container_mounts(cfg: ClusterConfig) -> list[str]:
+    """Host folders the Ray container sees at the same path: the workdir, the synced folders, and
+    where `styx job submit --working-dir` puts a job's files."""
+    s = cfg.setup
+    return [*([s.workdir] if s.workdir else []), *(m.remote for m in s.file_mounts), JOBS_DIR]
+
+
+def _ray_container_env(ctx: PhaseContext) -> Env:
+    c = _setup(ctx).ray.container
+    assert c is not None
+    reg = c.registry
+    return {
+        "STYX_RAY_CONTAINER": RAY_CONTAINER,
+        "STYX_RAY_IMAGE": c.image,
+        "STYX_RAY_IMAGE_TARBALL": ctx.image.remote_path if ctx.image else "",
+        "STYX_RAY_IMAGE_SHA256": ctx.image.sha256 if ctx.image else "",
+        "STYX_RAY_PULL": c.pull,
+        "STYX_RAY_RUN_OPTIONS": _lines(c.run_options, "setup.ray.container.run_options"),
+        "STYX_RAY_MOUNTS": "\n".join(container_mounts(ctx.cluster)),
+        "STYX_RAY_WORKDIR": _setup(ctx).workdir or "",
+        "STYX_CONTAINER_ENV_FILE": CONTAINER_ENV_FILE,
+        "STYX_REGISTRY_SERVER": reg.server if reg else "",
+        "STYX_REGISTRY_USERNAME": reg.username if reg else "",
+        # the password reaches the node on the phase's stdin only (a secret input), then
+        # `docker login --password-stdin`: never a command line
+        "STYX_REGISTRY_PASSWORD": ctx.registry_password if reg and ctx.registry_password is not None else "",
+    }
 
 
 def _autostop_env(ctx: PhaseContext) -> Env:
@@ -306,6 +382,19 @@ PHASES: tuple[Phase, ...] = (
           timeout_s=120, verify="the workdir with its owner and mode"),
     # custom scripts are expanded in place of this marker (see phases_for)
     Phase(name="custom", script="", env=lambda ctx: {}, applies=lambda ctx: False),
+    # right before ray: a new image (its tarball's hash is a parameter) replaces this phase and ray only
+    Phase(
+        name="ray_container",
+        script="ray_container.sh",
+        env=_ray_container_env,
+        applies=lambda ctx: ray_in_container(ctx.cluster),
+        undo="ray_container_delete.sh",
+        undo_env=lambda ctx: {"STYX_RAY_CONTAINER": RAY_CONTAINER, "STYX_CONTAINER_ENV_FILE": CONTAINER_ENV_FILE},
+        secret_output=False,
+        timeout_s=1800,
+        upload=lambda ctx: (ctx.image.path, ctx.image.remote_path, ctx.image.sha256) if ctx.image else None,
+        verify="the container running the image with the options styx gave it",
+    ),
     Phase(
         name="ray",
         script="ray.sh",

@@ -46,6 +46,13 @@
 #   STYX_RAY_AUTH_ENV           the clients' settings (default /etc/styx/ray-auth.env)
 #   STYX_RAY_AUTH_PROFILE       login shells read them (default
 #                               /etc/profile.d/styx-ray-auth.sh)
+#   STYX_RAY_CONTAINER          setup.ray.container: the container (the
+#                               ray_container phase's) every ray command runs
+#                               in via `docker exec`; Ray comes from its image
+#                               (its version must be STYX_RAY_VERSION), nothing
+#                               is pip-installed (default: none, Ray on the host)
+#   STYX_CONTAINER_ENV_FILE     sourced first inside the container (default
+#                               /etc/styx/ray-container.env)
 #
 # With token auth, Ray (and every client on the node: the `ray`/`python`
 # wrappers and login shells read /etc/styx/ray-auth.env) runs with
@@ -103,9 +110,42 @@ if [[ $STYX_RAY_USAGE_STATS != 1 ]]; then
   export RAY_USAGE_STATS_ENABLED=0
 fi
 
+STYX_RAY_CONTAINER=${STYX_RAY_CONTAINER:-}
+STYX_CONTAINER_ENV_FILE=${STYX_CONTAINER_ENV_FILE:-/etc/styx/ray-container.env}
 RAY="$STYX_VENV_DIR/bin/ray"
 VPY="$STYX_VENV_DIR/bin/python"
 CHANGES=()
+
+# `docker exec` into the Ray container: PROG (ray | python, the image's, from
+# the container env file) with ARGS; the auth and usage settings of this
+# shell go along by name (their values never on a command line)
+in_container() {
+  local prog=$1
+  shift
+  local -a pass=()
+  local v
+  for v in RAY_AUTH_MODE RAY_AUTH_TOKEN_PATH RAY_USAGE_STATS_ENABLED; do
+    [[ -z ${!v:-} ]] || pass+=(-e "$v")
+  done
+  # shellcheck disable=SC2016 # for the container's shell
+  styx_sudo env RAY_AUTH_MODE="${RAY_AUTH_MODE:-}" RAY_AUTH_TOKEN_PATH="${RAY_AUTH_TOKEN_PATH:-}" \
+    RAY_USAGE_STATS_ENABLED="${RAY_USAGE_STATS_ENABLED:-}" docker exec "${pass[@]}" "$STYX_RAY_CONTAINER" \
+    bash -c '[ ! -r "$1" ] || . "$1"; shift; exec "$@"' styx "$STYX_CONTAINER_ENV_FILE" "$prog" "$@"
+}
+
+# the ray CLI and the Python that has Ray: the venv's, or the container's
+ray_cli() {
+  if [[ -n $STYX_RAY_CONTAINER ]]; then in_container ray "$@"; else "$RAY" "$@"; fi
+}
+ray_py() {
+  if [[ -n $STYX_RAY_CONTAINER ]]; then in_container python "$@"; else "$VPY" "$@"; fi
+}
+# ray_py_within SECONDS ARGS...: ray_py bounded by `timeout`
+ray_py_within() {
+  local t=$1
+  shift
+  if [[ -n $STYX_RAY_CONTAINER ]]; then in_container timeout "$t" python "$@"; else timeout "$t" "$VPY" "$@"; fi
+}
 
 # Alive node addresses of the cluster at argv[1], one per line. Asks the GCS directly (about a third
 # of a driver's `ray.init()` + `ray.nodes()`: no core worker is started); token auth included.
@@ -119,16 +159,23 @@ for n in GcsClient(address=sys.argv[1]).get_all_node_info(timeout=30).values():
 '
 
 installed_version() {
-  "$VPY" -c 'from importlib.metadata import version; print(version("ray"))' 2>/dev/null || true
+  ray_py -c 'from importlib.metadata import version; print(version("ray"))' 2>/dev/null || true
 }
 
 default_extras_present() {
-  "$VPY" -c 'from importlib.metadata import version; [version(p) for p in ("aiohttp", "aiohttp_cors", "opencensus", "prometheus_client")]' >/dev/null 2>&1
+  ray_py -c 'from importlib.metadata import version; [version(p) for p in ("aiohttp", "aiohttp_cors", "opencensus", "prometheus_client")]' >/dev/null 2>&1
 }
 
 ensure_ray_installed() {
   local have owner
   local -a env_args=()
+  if [[ -n $STYX_RAY_CONTAINER ]]; then # Ray comes from the image
+    have=$(installed_version)
+    [[ $have == "$STYX_RAY_VERSION" ]] ||
+      styx_die "the image of container $STYX_RAY_CONTAINER has ray '${have:-none}', setup.ray.version is $STYX_RAY_VERSION (use an image with that Ray, or set setup.ray.version to the image's)"
+    styx_log INFO "ray $have from the image of container $STYX_RAY_CONTAINER"
+    return 0
+  fi
   [[ -x $VPY ]] || styx_die "no Python venv at $STYX_VENV_DIR: run the python_env phase first (STYX_VENV_DIR)"
   have=$(installed_version)
   if [[ $have == "$STYX_RAY_VERSION" ]] && default_extras_present; then
@@ -201,8 +248,13 @@ env_file_hash() {
 }
 
 # what goes first on the PATH of Ray's processes: the venv (it holds Ray), then
-# the conda env's commands
+# the conda env's commands; in a container: the image's (its env file), and
+# the id of the container's image
 ray_path_prefix() {
+  if [[ -n $STYX_RAY_CONTAINER ]]; then
+    printf 'container:%s\n' "$(styx_sudo docker inspect --format '{{.Image}}' "$STYX_RAY_CONTAINER" 2>/dev/null || echo none)"
+    return 0
+  fi
   local p="$STYX_VENV_DIR/bin"
   [[ -z $STYX_CONDA_ENV_DIR ]] || p+=":$STYX_CONDA_ENV_DIR/bin"
   printf '%s\n' "$p"
@@ -213,6 +265,18 @@ ray_path_prefix() {
 # command line)
 ray_start_with_env() {
   local prefix
+  if [[ -n $STYX_RAY_CONTAINER ]]; then
+    # inside: the container env file (the image's Ray first on PATH), then the
+    # cluster env file (mounted from the host's /etc/styx), then `ray start`
+    # shellcheck disable=SC2016 # for the container's shell
+    in_container bash -c '[ ! -r "$1" ] || . "$1"
+      if [ -r "$2" ]; then set -a; . "$2"; set +a; fi
+      [ -n "$RAY_USAGE_STATS_ENABLED" ] || unset RAY_USAGE_STATS_ENABLED
+      [ -n "$RAY_AUTH_MODE" ] || unset RAY_AUTH_MODE RAY_AUTH_TOKEN_PATH
+      t=$3; shift 3; exec timeout --kill-after=10 "$t" ray start "$@"' styx-ray-start \
+      "$STYX_CONTAINER_ENV_FILE" "$STYX_ENV_FILE" "$STYX_RAY_START_TIMEOUT" "$@"
+    return
+  fi
   prefix=$(ray_path_prefix)
   (
     if [[ -r $STYX_ENV_FILE ]]; then
@@ -270,7 +334,7 @@ wait_listed() {
   local addr=$1 ip=$2 deadline=$((SECONDS + STYX_RAY_START_TIMEOUT)) out
   styx_mktemp_var out
   while :; do
-    if styx_try_capture "$out" "$VPY" -c "$NODES_PY" "$addr" && grep -qxF -- "$ip" "$out"; then
+    if styx_try_capture "$out" ray_py -c "$NODES_PY" "$addr" && grep -qxF -- "$ip" "$out"; then
       return 0
     fi
     [[ $SECONDS -lt $deadline ]] || styx_die "$3 within ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
@@ -323,7 +387,7 @@ main() {
   fi
 
   if [[ ${#CHANGES[@]} -eq 0 && $recorded == "$fingerprint" ]] && local_ray_processes &&
-    styx_try "$RAY" status --address="$addr"; then
+    styx_try ray_cli status --address="$addr"; then
     styx_result skipped "ray $STYX_RAY_VERSION already running (head $addr)"
     return 0
   fi
@@ -334,7 +398,7 @@ main() {
   # `ray stop` costs a Python start of the ray CLI (seconds): only when something of Ray runs
   if any_ray_processes; then
     styx_log INFO "stopping the ray running on this node"
-    styx_run "$RAY" stop --force
+    styx_run ray_cli stop --force
   else
     styx_log INFO "no ray process on this node: nothing to stop"
   fi
@@ -379,9 +443,9 @@ check_drift() {
   grep -qxF -- "address=$addr" <<<"$recorded" || problems+=("ray was not started by styx for $addr")
   if ! local_ray_processes; then
     problems+=("ray not running on this node")
-  elif [[ -x $VPY ]]; then
+  elif [[ -n $STYX_RAY_CONTAINER || -x $VPY ]]; then
     styx_mktemp_var out
-    if ! styx_try_capture "$out" timeout 60 "$VPY" -c "$NODES_PY" "$addr"; then
+    if ! styx_try_capture "$out" ray_py_within 60 -c "$NODES_PY" "$addr"; then
       problems+=("the ray cluster at $addr does not answer")
     elif ! grep -qxF -- "$node_ip" "$out"; then
       problems+=("node $node_ip is not alive in the ray cluster at $addr")

@@ -10,6 +10,8 @@
 #   STYX_RAY_TOKEN_FILE    the token's file (default /etc/styx/ray-auth-token)
 #   STYX_RAY_AUTH_ENV      default /etc/styx/ray-auth.env
 #   STYX_RAY_AUTH_PROFILE  default /etc/profile.d/styx-ray-auth.sh
+#   STYX_RAY_CONTAINER     setup.ray.container: `ray stop` inside this
+#                          container when it runs (default: none, the host's)
 #
 # stdout: `styx ray_delete: ok|skipped: ...` (ok/skipped when Ray is absent)
 : "${STYX_PHASE:=ray_delete}"
@@ -38,8 +40,29 @@ ray_running() {
   return 1
 }
 
+# setup.ray.container: Ray runs in this container (gone with it: nothing to stop)
+STYX_RAY_CONTAINER=${STYX_RAY_CONTAINER:-}
+
+stop_in_container() {
+  styx_sudo rm -f -- "$RAY_STATE_FILE"
+  if ! styx_have docker || [[ $(styx_sudo docker inspect --format '{{.State.Running}}' "$STYX_RAY_CONTAINER" 2>/dev/null) != true ]]; then
+    styx_result skipped "container $STYX_RAY_CONTAINER not running"
+    return 0
+  fi
+  # shellcheck disable=SC2016 # for the container's shell
+  styx_run styx_sudo docker exec -e RAY_USAGE_STATS_ENABLED=0 "$STYX_RAY_CONTAINER" \
+    bash -c '[ ! -r /etc/styx/ray-container.env ] || . /etc/styx/ray-container.env; exec ray stop --force'
+  styx_result ok "ray stopped in container $STYX_RAY_CONTAINER"
+}
+
 main() {
   local ray="$STYX_VENV_DIR/bin/ray" was_running=0
+  if [[ -n $STYX_RAY_CONTAINER ]]; then
+    styx_sudo rm -f -- "${STYX_RAY_TOKEN_FILE:-/etc/styx/ray-auth-token}" \
+      "${STYX_RAY_AUTH_ENV:-/etc/styx/ray-auth.env}" "${STYX_RAY_AUTH_PROFILE:-/etc/profile.d/styx-ray-auth.sh}"
+    stop_in_container
+    return 0
+  fi
   if [[ ! -x $ray ]]; then
     ray=$(command -v ray || true)
   fi

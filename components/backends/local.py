@@ -108,6 +108,9 @@ class LocalBackend(Backend):
         for i, g in enumerate(cfg.workers):
             if (g.count or 0) > cfg.local.group_block:
                 p.append(f"{k}.workers[{i}].count: {g.count} exceeds local.group_block ({cfg.local.group_block})")
+        if cfg.setup.ray.enabled and cfg.setup.ray.container is not None and not cfg.local.docker:
+            p.append(f"{k}.setup.ray.container: needs sandboxes that can run Docker: set local.docker: true "
+                     "(allowed with ray.container on cloud local: local.docker true)")
         return p
 
     def config_zones(self, cluster: Mapping[str, Any]) -> list[str] | None:

@@ -230,7 +230,8 @@ def open_stack(
 
 def set_cluster_config(stack, cluster: dict[str, Any], secret_paths: list[str] | None = None) -> None:
     """Write `styx:cluster` as one structured value into the stack's settings file; secrets (every
-    setup.secret_env value, ssh.private_key, extra dotted paths) become nested `secure:` values
+    setup.secret_env value, setup.ray.container.registry.password, ssh.private_key, extra dotted
+    paths) become nested `secure:` values
     encrypted by the stack's secrets provider, so no secret is stored in plain text.
 
     Each secret goes to `pulumi config set --secret --path` on stdin (styx.app.secrets.config_set_stdin),
@@ -272,6 +273,8 @@ def _strip_secrets(cluster: dict[str, Any]) -> dict[str, Any]:
     setup = c.get("setup") or {}
     if setup.get("secret_env"):
         setup["secret_env"] = {}
+    reg = ((setup.get("ray") or {}).get("container") or {}).get("registry") or {}
+    reg.pop("password", None)
     if (c.get("ssh") or {}).get("private_key"):
         del c["ssh"]["private_key"]
     return c
@@ -287,6 +290,9 @@ def _secret_text(v: Any) -> str:
 def _secret_items(cluster: dict[str, Any], extra: list[str]):
     for k, v in ((cluster.get("setup") or {}).get("secret_env") or {}).items():
         yield f"setup.secret_env.{k}", _secret_text(v)
+    reg = (((cluster.get("setup") or {}).get("ray") or {}).get("container") or {}).get("registry") or {}
+    if reg.get("password"):
+        yield "setup.ray.container.registry.password", _secret_text(reg["password"])
     key = (cluster.get("ssh") or {}).get("private_key")
     if key:
         yield "ssh.private_key", key

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from styx.app.project import EXIT_FAILED, EXIT_USAGE, StyxError
-from styx.app.remote import RAY_CLIENT_ENV, copy_to, dashboard_port, load, run_on, target_for
+from styx.app.remote import copy_to, dashboard_port, load, ray_client_command, ray_in_container, run_on, target_for
 
 MARK = "\x1estyx-job "
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -109,6 +109,8 @@ class JobResult:
 
 
 def _python(cluster: dict[str, Any] | None) -> str:
+    if ray_in_container(cluster):  # the image's Python (first on PATH inside the container)
+        return "python"
     venv = (((cluster or {}).get("setup") or {}).get("python") or {}).get("venv_dir") or "/opt/styx/venv"
     return f"{venv}/bin/python"
 
@@ -134,7 +136,7 @@ def run(stack: str | None, op: str, *, backend: str | None = None, on_log: Calla
         args["cleanup"] = dest
     args.update(op=op, address=f"http://127.0.0.1:{dashboard_port(cluster)}")
     program = "import json\nARGS = json.loads(" + repr(json.dumps(args)) + ")\n" + PROGRAM
-    cmd = f"{RAY_CLIENT_ENV}RAY_USAGE_STATS_ENABLED=0 {shlex.quote(_python(cluster))} -"
+    cmd = ray_client_command(cluster, f"RAY_USAGE_STATS_ENABLED=0 {shlex.quote(_python(cluster))} -")
     logs: list[str] = []
     rec: dict[str, Any] = {}
 

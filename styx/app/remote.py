@@ -135,6 +135,27 @@ def remote_command(cmd: tuple[str, ...]) -> str:
     return cmd[0] if len(cmd) == 1 else shlex.join(cmd)
 
 
+def ray_in_container(cluster: dict[str, Any] | None) -> bool:
+    """setup.ray.container is set (and Ray enabled): Ray and its Python live in the node's container."""
+    ray = ((cluster or {}).get("setup") or {}).get("ray") or {}
+    return ray.get("enabled", True) is not False and bool(ray.get("container"))
+
+
+def container_command(command: str, *, tty: bool = False) -> str:
+    """`command` (a shell line) run inside the node's Ray container (`styx exec/ssh --container`)."""
+    from styx.components.phases import in_container
+
+    return in_container(command, tty=tty)
+
+
+def ray_client_command(cluster: dict[str, Any] | None, command: str) -> str:
+    """A Ray client command line (`ray status`, `python -` with Ray) where the cluster's Ray is: the
+    node's venv (the command as given, the auth settings first) or the Ray container."""
+    if ray_in_container(cluster):
+        return container_command(command)
+    return RAY_CLIENT_ENV + command
+
+
 def dashboard_port(cluster: dict[str, Any] | None) -> int:
     return int((((cluster or {}).get("setup") or {}).get("ray") or {}).get("dashboard_port") or 8265)
 
@@ -187,8 +208,9 @@ def ray_health(outputs: dict[str, Any], cluster: dict[str, Any] | None, timeout:
         return {"enabled": True, "ok": False, "error": e.message, "expected_nodes": expected}
     venv = (((cluster or {}).get("setup") or {}).get("python") or {}).get("venv_dir") or "/opt/styx/venv"
     addr = outputs.get("ray_address") or ""
-    cmd = (f"{RAY_CLIENT_ENV}RAY_USAGE_STATS_ENABLED=0 timeout {max(5, timeout - 5)} "
-           f"{shlex.quote(venv)}/bin/ray status" + (f" --address {shlex.quote(addr)}" if addr else ""))
+    ray = "ray" if ray_in_container(cluster) else f"{shlex.quote(venv)}/bin/ray"
+    cmd = ray_client_command(cluster, f"RAY_USAGE_STATS_ENABLED=0 timeout {max(5, timeout - 5)} {ray} status"
+                             + (f" --address {shlex.quote(addr)}" if addr else ""))
     with key_path(t) as key:
         try:
             r = subprocess.run(ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=cmd,

@@ -266,6 +266,42 @@ class GpuConfig(_Model):
     expected_count: int | None = Field(None, ge=1, le=64)
 
 
+class RegistryLogin(_Model):
+    server: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._\-/]*)?$",
+                        description="The registry to log in to (ghcr.io, 123.dkr.ecr.us-east-1.amazonaws.com, "
+                        "registry.example.com:5000).")
+    username: str = Field(min_length=1, pattern=r"^[^\s]+$")
+    password: str = Field(min_length=1, description="A secret: set it with `pulumi config set --secret --path "
+                          "'styx:cluster.setup.ray.container.registry.password'`. It reaches the node on the phase's "
+                          "stdin and `docker login --password-stdin`, never a command line; the login is removed "
+                          "after the pull.")
+
+
+class RayContainer(_Model):
+    image: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$",
+                       description="The image Ray runs in (it must hold `ray` on its PATH and bash), e.g. "
+                       "rayproject/ray:2.60.0-py311-gpu, or the tag a `tarball` holds.")
+    tarball: str | None = Field(None, min_length=1, description="A `docker save` archive where Pulumi runs (relative "
+                                "to the project): copied to every node and `docker load`ed; its sha256 is the "
+                                "phase's trigger, so a new tarball replaces the containers. Without it the image "
+                                "comes from a registry.")
+    pull: Literal["missing", "always", "never"] = Field(
+        "missing", description="missing: pull when the node lacks the image; always: pull on every run of the phase "
+        "(a new digest under the same tag then replaces the container); never: the image must be on the node "
+        "(a tarball or a machine image).")
+    run_options: list[Arg] = Field(default_factory=list, description="Extra `docker run` arguments, one per "
+                                   "element, exactly as written (`--cap-add=SYS_PTRACE`, `--ulimit=nofile=65536`).")
+    registry: RegistryLogin | None = None
+
+    @model_validator(mode="after")
+    def _source(self) -> RayContainer:
+        if self.tarball is not None and self.registry is not None:
+            raise ValueError("give either tarball or registry, not both")
+        if self.tarball is not None and self.pull == "always":
+            raise ValueError("pull: always needs a registry image (allowed with tarball: missing, never)")
+        return self
+
+
 class RayConfig(_Model):
     enabled: bool = True
     version: str = Field("2.60.0", pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
@@ -279,6 +315,10 @@ class RayConfig(_Model):
         "token", description="token: Ray's token authentication (RAY_AUTH_MODE=token) with a token per cluster that "
         "styx generates and keeps as a secret (output ray_auth_token); every request to the dashboard, the Jobs API "
         "and the GCS needs it. none: no authentication (a warning).")
+    container: RayContainer | None = Field(
+        None, description="Run each node's Ray inside one long-lived container `styx-ray` (host network, the node's "
+        "/dev/shm, GPUs, the workdir, the synced folders and /etc/styx mounted), like `ray up`'s `docker:`. "
+        "Needs setup.docker.mode install or check (and local.docker: true on cloud local).")
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> RayConfig:
@@ -290,9 +330,9 @@ class RayConfig(_Model):
 
 
 # Setup phases by name, in node order (components/phases.py holds their scripts; a test keeps both
-# lists equal). Custom scripts run as `custom-<name>` between workdir and ray.
+# lists equal). Custom scripts run as `custom-<name>` between workdir and ray_container (or ray).
 PHASE_NAMES = ("wait_ssh", "system_packages", "python_env", "conda", "docker", "gpu", "file_sync", "env_vars",
-               "workdir", "ray", "autostop")
+               "workdir", "ray_container", "ray", "autostop")
 
 # Remote paths a file mount may never be: the root, system directories themselves, styx's own state.
 SYSTEM_DIRS = frozenset({
@@ -446,6 +486,9 @@ class SetupConfig(_Model):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"custom_scripts names must be unique; repeated: {sorted(dup)}")
+        if self.ray.container is not None and self.ray.enabled and self.docker.mode == "skip":
+            raise ValueError("ray.container needs Docker on the nodes: set docker.mode to install (or check, "
+                             "when the machine image has Docker) (allowed with ray.container: install, check)")
         return self
 
 
@@ -815,6 +858,9 @@ def file_problems(cfg: ClusterConfig, base_dir: Path) -> list[str]:
     for i, m in enumerate(cfg.setup.file_mounts):
         if not (base_dir / m.local).exists():
             out.append(f"{CONFIG_KEY}.setup.file_mounts[{i}].local: {m.local!r} not found (relative to {base_dir})")
+    c = cfg.setup.ray.container
+    if c is not None and c.tarball and not (base_dir / c.tarball).is_file():
+        out.append(f"{CONFIG_KEY}.setup.ray.container.tarball: {c.tarball!r} not found (relative to {base_dir})")
     if cfg.ssh.private_key_file and not Path(cfg.ssh.private_key_file).expanduser().is_file():
         out.append(f"{CONFIG_KEY}.ssh.private_key_file: {cfg.ssh.private_key_file!r} not found")
     return out

@@ -28,7 +28,8 @@ def is_secure(v: Any) -> bool:
 
 
 def secret_items(cluster: Any) -> Iterator[tuple[str, Any]]:
-    """(dotted path inside the cluster, value) of every secret: setup.secret_env.*, ssh.private_key."""
+    """(dotted path inside the cluster, value) of every secret: setup.secret_env.*,
+    setup.ray.container.registry.password, ssh.private_key."""
     if not isinstance(cluster, dict):
         return
     setup = cluster.get("setup")
@@ -36,6 +37,11 @@ def secret_items(cluster: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(env, dict):
         for k, v in env.items():
             yield f"setup.secret_env.{k}", v
+    ray = setup.get("ray") if isinstance(setup, dict) else None
+    box = ray.get("container") if isinstance(ray, dict) else None
+    reg = box.get("registry") if isinstance(box, dict) else None
+    if isinstance(reg, dict) and reg.get("password") is not None:
+        yield "setup.ray.container.registry.password", reg["password"]
     ssh = cluster.get("ssh")
     if isinstance(ssh, dict) and ssh.get("private_key") is not None:
         yield "ssh.private_key", ssh["private_key"]

@@ -27,6 +27,7 @@ from styx.app.cli.common import (
 from styx.app.remote import (  # noqa: F401  (re-exported: status and tests read them here)
     SSH_OPTS,
     Target,
+    container_command,
     dashboard_port,
     key_path,
     load,
@@ -64,20 +65,33 @@ def _stdin_tty() -> bool:
 @stack_option
 @backend_option
 @click.option("--print", "print_only", is_flag=True, help="Print the ssh command (key file as a placeholder).")
+@click.option("--container", "in_box", is_flag=True,
+              help="A shell inside the node's Ray container (setup.ray.container).")
 @handle_errors
-def ssh(node, stack_name, backend, print_only):
+def ssh(node, stack_name, backend, print_only, in_box):
     """Open a shell on NODE (default: head)."""
     session, outputs, cluster = load(stack_name, backend)
     t = target_for(outputs, cluster, node)
+    command = None
+    if in_box:
+        _need_container(cluster)
+        command = container_command("exec bash", tty=print_only or _stdin_tty())
     if print_only:
-        click.echo(shlex.join(ssh_argv(t, t.key_file or "<key file>")))
+        click.echo(shlex.join(ssh_argv(t, t.key_file or "<key file>", tty=in_box, command=command)))
         if not t.key_file:
             info(_KEY_HINT.format(stack=session.name))
         return
     with key_path(t) as key:
-        rc = subprocess.call(ssh_argv(t, key, tty=_stdin_tty()))
+        rc = subprocess.call(ssh_argv(t, key, tty=_stdin_tty(), command=command))
     _ssh_failed(t, rc)
     raise SystemExit(rc)
+
+
+def _need_container(cluster) -> None:
+    from styx.app.remote import ray_in_container
+
+    if not ray_in_container(cluster):
+        raise StyxError("--container: this cluster runs Ray on the hosts (no setup.ray.container)", EXIT_USAGE)
 
 
 # --------------------------------------------------------------------------- exec
@@ -101,11 +115,13 @@ class _RawArgsCommand(click.Command):
 @click.option("--role", type=click.Choice(["head", "worker"]), help="Run on the nodes of this role in parallel.")
 @click.option("--parallel", type=click.IntRange(1, 1024), default=16, show_default=True,
               help="With --all/--nodes/--role: at most this many nodes at a time.")
+@click.option("--container", "in_box", is_flag=True,
+              help="Run inside the node's Ray container (setup.ray.container): the image's Python and Ray.")
 @json_option
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 @handle_errors
-def exec_(ctx, stack_name, backend, timeout, all_nodes, nodes, role, parallel, as_json, args):
+def exec_(ctx, stack_name, backend, timeout, all_nodes, nodes, role, parallel, in_box, as_json, args):
     """Run a command on NODE (default: head): styx exec [NODE] -- CMD...; on many: styx exec --all -- CMD...
 
     The exit code is the remote command's (255: ssh could not connect). With --json, the output is
@@ -125,12 +141,18 @@ def exec_(ctx, stack_name, backend, timeout, all_nodes, nodes, role, parallel, a
         raise StyxError(f"expected at most one NODE before --, got {' '.join(before)}", EXIT_USAGE)
     if not cmd:
         raise StyxError("no command: styx exec [NODE] -- CMD...", EXIT_USAGE)
+    _session, outputs, cluster = load(stack_name, backend)
+
+    def wrap(command: str) -> str:
+        return container_command(command) if in_box else command
+
+    if in_box:
+        _need_container(cluster)
     if all_nodes or nodes or role:
         if before:
             raise StyxError("give either NODE or --all/--nodes/--role", EXIT_USAGE)
         names = [n.strip() for n in nodes.split(",") if n.strip()] if nodes else None
-        _exec_many(stack_name, backend, remote_command(tuple(cmd)), names, role, timeout, parallel, as_json)
-    _session, outputs, cluster = load(stack_name, backend)
+        _exec_many(stack_name, backend, wrap(remote_command(tuple(cmd))), names, role, timeout, parallel, as_json)
     node = before[0] if before else None
     if node is None and "--" not in raw and len(cmd) > 1:
         names = {n.get("name") for n in outputs.get("nodes") or []}
@@ -141,11 +163,11 @@ def exec_(ctx, stack_name, backend, timeout, all_nodes, nodes, role, parallel, a
 
         from styx.app import api
 
-        r = api.exec(stack_name, remote_command(tuple(cmd)), node=node, backend=backend, timeout=timeout)
+        r = api.exec(stack_name, wrap(remote_command(tuple(cmd))), node=node, backend=backend, timeout=timeout)
         emit_json({"ok": r.ok, **asdict(r)})
         raise SystemExit(r.exit_code)
     t = target_for(outputs, cluster, node)
-    command = remote_command(tuple(cmd))
+    command = wrap(remote_command(tuple(cmd)))
     with key_path(t) as key:
         argv = ssh_argv(t, key, extra=["-o", "BatchMode=yes"], command=command)
         try:
