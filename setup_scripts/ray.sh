@@ -211,32 +211,30 @@ detect_node_ip() {
   printf '%s\n' "$ip"
 }
 
-# true when a raylet (and on the head a gcs_server) runs on this node
-local_ray_processes() {
+# scan_ray_processes: one pass over the node's processes (a `tr` per process: do it once) ->
+# RAY_PROCS_LOCAL=1 when a raylet (and on the head a gcs_server) runs, RAY_PROCS_ANY=1 when any
+# process of Ray runs (a half-dead earlier start included)
+scan_ray_processes() {
   local f cmd raylet=0 gcs=0
+  RAY_PROCS_ANY=0
   for f in "$STYX_PROC_ROOT"/[0-9]*/cmdline; do
     [[ -r $f ]] || continue
     cmd=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
     case $cmd in
-      */raylet/raylet* | raylet\ *) raylet=1 ;;
-      */gcs/gcs_server* | gcs_server\ *) gcs=1 ;;
+      */raylet/raylet* | raylet\ *) raylet=1 RAY_PROCS_ANY=1 ;;
+      */gcs/gcs_server* | gcs_server\ *) gcs=1 RAY_PROCS_ANY=1 ;;
+      *raylet* | *gcs_server* | *ray/dashboard* | *ray/_private* | *ray/autoscaler* | ray::* | *default_worker.py*)
+        RAY_PROCS_ANY=1 ;;
     esac
   done
-  [[ $raylet -eq 1 ]] || return 1
-  [[ $STYX_RAY_ROLE != head || $gcs -eq 1 ]]
+  RAY_PROCS_LOCAL=0
+  if [[ $raylet -eq 1 && ($STYX_RAY_ROLE != head || $gcs -eq 1) ]]; then RAY_PROCS_LOCAL=1; fi
 }
 
-# true when any process of Ray runs on this node (a half-dead earlier start included)
-any_ray_processes() {
-  local f cmd
-  for f in "$STYX_PROC_ROOT"/[0-9]*/cmdline; do
-    [[ -r $f ]] || continue
-    cmd=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
-    case $cmd in
-      *raylet* | *gcs_server* | *ray/dashboard* | *ray/_private* | *ray/autoscaler* | ray::* | *default_worker.py*) return 0 ;;
-    esac
-  done
-  return 1
+# true when a raylet (and on the head a gcs_server) runs on this node
+local_ray_processes() {
+  scan_ray_processes
+  [[ $RAY_PROCS_LOCAL -eq 1 ]]
 }
 
 env_file_hash() {
@@ -386,7 +384,8 @@ main() {
     recorded=$(styx_sudo cat -- "$RAY_STATE_FILE")
   fi
 
-  if [[ ${#CHANGES[@]} -eq 0 && $recorded == "$fingerprint" ]] && local_ray_processes &&
+  scan_ray_processes
+  if [[ ${#CHANGES[@]} -eq 0 && $recorded == "$fingerprint" && $RAY_PROCS_LOCAL -eq 1 ]] &&
     styx_try ray_cli status --address="$addr"; then
     styx_result skipped "ray $STYX_RAY_VERSION already running (head $addr)"
     return 0
@@ -396,7 +395,7 @@ main() {
   fi
 
   # `ray stop` costs a Python start of the ray CLI (seconds): only when something of Ray runs
-  if any_ray_processes; then
+  if [[ $RAY_PROCS_ANY -eq 1 ]]; then
     styx_log INFO "stopping the ray running on this node"
     styx_run ray_cli stop --force
   else
