@@ -267,6 +267,14 @@ ensure_uv() {
   CHANGES+=("installed uv $STYX_UV_VERSION")
 }
 
+# set_index_env -> INDEX_ENV: the index settings for pip and uv alike (the venv's seeding and the
+# installs share them)
+set_index_env() {
+  INDEX_ENV=()
+  [[ -z $STYX_PIP_INDEX_URL ]] || INDEX_ENV+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL" UV_INDEX_URL="$STYX_PIP_INDEX_URL")
+  [[ -z $STYX_PIP_EXTRA_INDEX_URL ]] || INDEX_ENV+=(PIP_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL" UV_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL")
+}
+
 # uv_tool_ready: true (UV set) when installer uv's binary is in STYX_UV_TOOL_DIR at STYX_UV_VERSION
 uv_tool_ready() {
   local have tool=$STYX_UV_TOOL_DIR
@@ -311,7 +319,7 @@ seed_with_uv() {
   local out
   [[ $STYX_PIP_INSTALLER == uv && $STYX_PYTHON_ENV_TOOL == venv ]] || return 1
   uv_tool_ready || fetch_uv_tool || return 1
-  [[ -z $STYX_PIP_INDEX_URL ]] || INDEX_ENV+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL" UV_INDEX_URL="$STYX_PIP_INDEX_URL")
+  set_index_env
   styx_mktemp_var out
   local -a envs=("${INDEX_ENV[@]}" UV_NO_CONFIG=1 UV_SYSTEM_CERTS=1) src=()
   [[ -z $STYX_WHEEL_CACHE_URL ]] || src=(--no-index --find-links "$STYX_WHEEL_CACHE_URL")
@@ -469,8 +477,7 @@ ensure_packages() {
     styx_log INFO "pip requirements already satisfied: ${specs[*]@Q}"
     return 0
   fi
-  [[ -z $STYX_PIP_INDEX_URL ]] || INDEX_ENV+=(PIP_INDEX_URL="$STYX_PIP_INDEX_URL" UV_INDEX_URL="$STYX_PIP_INDEX_URL")
-  [[ -z $STYX_PIP_EXTRA_INDEX_URL ]] || INDEX_ENV+=(PIP_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL" UV_EXTRA_INDEX_URL="$STYX_PIP_EXTRA_INDEX_URL")
+  set_index_env
   pick_installer "$py"
   styx_mktemp_var out
   styx_log INFO "installing pip packages with $INSTALLER: ${specs[*]@Q}"
