@@ -14,6 +14,7 @@ resource's undo never removes what its replacement wrote.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -80,16 +81,22 @@ class ImageTarball:
 
 
 def ray_in_container(cfg: ClusterConfig) -> bool:
-    return cfg.setup.ray.enabled and cfg.setup.ray.container is not None
+    return cfg.setup.ray_in_container
+
+
+# What every shell entering the Ray container runs first, so it sees what Ray's processes see: the image's
+# Ray first on PATH, the cluster's env vars and secret env vars (the env file, when the image's user may
+# read it), the Ray client's auth settings. One line, ending in "; ".
+CONTAINER_PRELUDE = (f"[ ! -r {CONTAINER_ENV_FILE} ] || . {CONTAINER_ENV_FILE}; "
+                     f"if [ -r {ENV_FILE} ]; then set -a; . {ENV_FILE}; set +a; fi; "
+                     "[ ! -r /etc/styx/ray-auth.env ] || . /etc/styx/ray-auth.env; ")
 
 
 def in_container(command: str, *, tty: bool = False, workdir: str | None = None) -> str:
     """A shell command line that runs `command` (a shell line) inside the node's Ray container, with
-    what Ray's processes see: the image's Ray first on PATH, the cluster's env file, the Ray client's
-    auth settings (`styx exec --container`, `styx ssh --container`, Ray health and jobs)."""
-    inner = (f"[ ! -r {CONTAINER_ENV_FILE} ] || . {CONTAINER_ENV_FILE}; "
-             f"if [ -r {ENV_FILE} ]; then set -a; . {ENV_FILE}; set +a; fi; "
-             "[ ! -r /etc/styx/ray-auth.env ] || . /etc/styx/ray-auth.env; " + command)
+    what Ray's processes see (CONTAINER_PRELUDE) (`styx exec --container`, `styx ssh --container`, Ray
+    health and jobs)."""
+    inner = CONTAINER_PRELUDE + command
     flags = "-it" if tty else "-i"
     if workdir:
         flags += f" -w {shlex.quote(workdir)}"
@@ -126,8 +133,13 @@ class Phase:
         return self.undo is not None if self.delete_before_replace is None else self.delete_before_replace
 
     def timeout(self, ctx: PhaseContext) -> int:
-        t = _setup(ctx).timeouts
-        return int(t.get(self.name, t.get("default", self.timeout_s)))
+        return phase_limit(ctx, self.name, self.timeout_s)
+
+
+def phase_limit(ctx: PhaseContext, name: str, default: int) -> int:
+    """Seconds phase `name` may run on the node: setup.timeouts.<name>, else .default, else the row's."""
+    t = _setup(ctx).timeouts
+    return int(t.get(name, t.get("default", default)))
 
 
 def _lines(items, key: str) -> str:
@@ -150,13 +162,15 @@ UV_VERSION = "0.13.9"  # the uv wheel of setup.python.installer uv (and of env_t
 
 
 def python_specs(cfg: ClusterConfig) -> list[str]:
-    """What python_env installs: setup.python.pip_packages, then Ray (unless they name it). Also what a
-    backend's wheel cache fetches for the nodes."""
+    """What python_env installs on the host: setup.python.pip_packages, then Ray (unless they name it).
+    Also what a backend's wheel cache fetches for the nodes. With setup.ray.container: nothing (Ray comes
+    from the image, the pip packages go into the container: container_pip)."""
     py, ray = cfg.setup.python, cfg.setup.ray
+    if ray_in_container(cfg):
+        return []
     packages = list(py.pip_packages)
-    # with setup.ray.container, Ray comes from the image: the host's env holds only pip_packages
     named = any(p.split("[")[0].split("=")[0].strip() == "ray" for p in packages)
-    if ray.enabled and ray.container is None and not named:
+    if ray.enabled and not named:
         # Ray is installed here, not in the ray phase: every node installs it in parallel, while
         # workers' ray phase (start + join) has to wait for the head's.
         packages.append(f"ray[default]=={ray.version}")
@@ -165,8 +179,7 @@ def python_specs(cfg: ClusterConfig) -> list[str]:
 
 def python_env_applies(cfg: ClusterConfig) -> bool:
     s = cfg.setup
-    ray_on_host = s.ray.enabled and s.ray.container is None
-    return ray_on_host or bool(s.python.pip_packages) or s.python.version != "system"
+    return bool(python_specs(cfg)) or s.python.version != "system"
 
 
 def _python_env(ctx: PhaseContext) -> Env:
@@ -309,6 +322,31 @@ def _ray_container_env(ctx: PhaseContext) -> Env:
     }
 
 
+@cache
+def pip_check_program() -> str:
+    """The requirement check of python_env.sh (its PIP_CHECK_PY, the one copy): exit 0 when every spec in
+    argv is installed at a matching version (dependencies and extras included), 1 when not, 2 when it
+    cannot check. container_pip runs it with the container's Python."""
+    m = re.search(r"^PIP_CHECK_PY='\n(.*?)^'$", script_text("python_env.sh"), re.S | re.M)
+    assert m, "python_env.sh: no PIP_CHECK_PY='...' block"
+    return m.group(1)
+
+
+def _container_pip_env(ctx: PhaseContext) -> Env:
+    py = _setup(ctx).python
+    return {
+        "STYX_RAY_CONTAINER": RAY_CONTAINER,
+        "STYX_CONTAINER_PRELUDE": CONTAINER_PRELUDE,
+        "STYX_PIP_PACKAGES": _lines(py.pip_packages, "setup.python.pip_packages"),
+        # may hold credentials: it enters the container on docker exec's stdin, never a command line
+        "STYX_PIP_INDEX_URL": py.index_url or "",
+        "STYX_PIP_INSTALLER": py.installer,
+        "STYX_PIP_CHECK_PY": pip_check_program(),
+        # the install inside the container is bounded too (a killed `docker exec` leaves it running)
+        "STYX_PHASE_TIMEOUT": str(phase_limit(ctx, "container_pip", 1800)),
+    }
+
+
 def _autostop_env(ctx: PhaseContext) -> Env:
     a, r = _setup(ctx).autostop, _setup(ctx).ray
     assert a is not None
@@ -380,8 +418,8 @@ PHASES: tuple[Phase, ...] = (
     ),
     Phase(name="workdir", script="workdir.sh", env=_workdir_env, applies=lambda ctx: bool(_setup(ctx).workdir),
           timeout_s=120, verify="the workdir with its owner and mode"),
-    # custom scripts are expanded in place of this marker (see phases_for)
-    Phase(name="custom", script="", env=lambda ctx: {}, applies=lambda ctx: False),
+    # custom scripts that run on the host are expanded in place of this marker (see phases_for)
+    Phase(name="custom", script="", env=lambda ctx: {}, applies=lambda ctx: False, extra={"run_in": "host"}),
     # right before ray: a new image (its tarball's hash is a parameter) replaces this phase and ray only
     Phase(
         name="ray_container",
@@ -395,6 +433,19 @@ PHASES: tuple[Phase, ...] = (
         upload=lambda ctx: (ctx.image.path, ctx.image.remote_path, ctx.image.sha256) if ctx.image else None,
         verify="the container running the image with the options styx gave it",
     ),
+    # setup.python.pip_packages with a Ray container: into the container's Python that has Ray (like
+    # `ray up`'s setup_commands), not on the host. After ray_container in the chain: a new container
+    # (image, options) installs them again; before ray, so Ray's workers see them.
+    Phase(
+        name="container_pip",
+        script="container_pip.sh",
+        env=_container_pip_env,
+        applies=lambda ctx: ray_in_container(ctx.cluster) and bool(_setup(ctx).python.pip_packages),
+        timeout_s=1800,
+        verify="every pip spec satisfied in the container's Python (offline, installed metadata)",
+    ),
+    # custom scripts with run_in: container (the default with a Ray container), expanded here
+    Phase(name="custom", script="", env=lambda ctx: {}, applies=lambda ctx: False, extra={"run_in": "container"}),
     Phase(
         name="ray",
         script="ray.sh",
@@ -420,8 +471,43 @@ PHASES: tuple[Phase, ...] = (
 )
 
 
+def _custom_applies(cs: CustomScript) -> Callable[[PhaseContext], bool]:
+    return lambda ctx: cs.run_on == "all" or (cs.run_on == "head") == (ctx.node.role == "head")
+
+
+def _custom_body(cs: CustomScript, base_dir: Path) -> str:
+    return cs.inline if cs.inline is not None else (base_dir / str(cs.file)).read_text()
+
+
+def _custom_container_phase(cs: CustomScript, base_dir: Path) -> Phase:
+    """A custom script that runs inside the Ray container: custom_container.sh sends it to `docker exec`
+    on its stdin (never a command line), after CONTAINER_PRELUDE (the env Ray sees) and strict mode."""
+    name = f"custom-{cs.name}"
+    body = _custom_body(cs, base_dir).rstrip()
+
+    def env(ctx: PhaseContext) -> Env:
+        return {
+            "STYX_RAY_CONTAINER": RAY_CONTAINER,
+            "STYX_CUSTOM_NAME": cs.name,
+            "STYX_CUSTOM_SCRIPT": f"{CONTAINER_PRELUDE}\nset -euo pipefail\n{body}\n",
+            "STYX_CUSTOM_CHECK": f"{CONTAINER_PRELUDE}\n{cs.check.strip()}\n" if cs.check else "",
+            "STYX_PHASE_TIMEOUT": str(phase_limit(ctx, name, 3600)),
+        }
+
+    return Phase(
+        name=name,
+        script="custom_container.sh",
+        env=env,
+        applies=_custom_applies(cs),
+        secret_output=True,  # a user's script may print anything
+        timeout_s=3600,
+        extra={"run_in": "container"},
+        verify="the script's own `check`, when it has one, run in the container",
+    )
+
+
 def _custom_phase(cs: CustomScript, base_dir: Path) -> Phase:
-    body = cs.inline if cs.inline is not None else (base_dir / str(cs.file)).read_text()
+    body = _custom_body(cs, base_dir)
     # `styx drift` runs the user's optional check (read-only, in a subshell); without one it says so
     if cs.check:
         failed = shlex.quote(f"custom check of {cs.name} failed (custom_scripts.check)")
@@ -436,10 +522,10 @@ def _custom_phase(cs: CustomScript, base_dir: Path) -> Phase:
         name=f"custom-{cs.name}",
         script=script,
         env=lambda ctx: {},
-        applies=lambda ctx, run_on=cs.run_on: run_on == "all" or (run_on == "head") == (ctx.node.role == "head"),
+        applies=_custom_applies(cs),
         secret_output=True,  # a user's script may print anything
         timeout_s=3600,
-        extra={"inline": True},
+        extra={"inline": True, "run_in": "host"},
         verify="the script's own `check`, when it has one",
     )
 
@@ -447,9 +533,13 @@ def _custom_phase(cs: CustomScript, base_dir: Path) -> Phase:
 def phases_for(ctx: PhaseContext, base_dir: Path) -> list[Phase]:
     """The phases that apply on one node, in order (gate not included)."""
     out: list[Phase] = []
+    s = _setup(ctx)
     for p in PHASES:
-        if p.name == "custom":
-            out += [c for c in (_custom_phase(cs, base_dir) for cs in _setup(ctx).custom_scripts) if c.applies(ctx)]
+        if p.name == "custom":  # the custom scripts that run here: on the host, or in the Ray container
+            where = p.extra["run_in"]
+            make = _custom_container_phase if where == "container" else _custom_phase
+            out += [c for c in (make(cs, base_dir) for cs in s.custom_scripts if s.runs_in(cs) == where)
+                    if c.applies(ctx)]
         elif p.applies(ctx):
             out.append(p)
     return out

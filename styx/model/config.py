@@ -230,7 +230,10 @@ class PythonConfig(_Model):
     version: str = Field("system", pattern=r"^(system|3\.[0-9]{1,2})$")
     env_tool: Literal["venv", "uv", "none"] = "venv"
     venv_dir: str = "/opt/styx/venv"
-    pip_packages: list[Arg] = Field(default_factory=list)
+    pip_packages: list[Arg] = Field(
+        default_factory=list, description="pip requirement specs, one per element. With setup.ray.container they "
+        "are installed inside each node's Ray container, into the Python that has Ray (phase container_pip), not "
+        "on the hosts.")
     index_url: str | None = None
     installer: Literal["uv", "pip"] = Field(
         "uv", description="What installs pip_packages and Ray: uv (from the index, into /opt/styx/tools/uv; pip "
@@ -330,9 +333,10 @@ class RayConfig(_Model):
 
 
 # Setup phases by name, in node order (components/phases.py holds their scripts; a test keeps both
-# lists equal). Custom scripts run as `custom-<name>` between workdir and ray_container (or ray).
+# lists equal). Custom scripts run as `custom-<name>`: on the host between workdir and ray_container (or
+# ray); in the Ray container (run_in: container) between container_pip and ray.
 PHASE_NAMES = ("wait_ssh", "system_packages", "python_env", "conda", "docker", "gpu", "file_sync", "env_vars",
-               "workdir", "ray_container", "ray", "autostop")
+               "workdir", "ray_container", "container_pip", "ray", "autostop")
 
 # Remote paths a file mount may never be: the root, system directories themselves, styx's own state.
 SYSTEM_DIRS = frozenset({
@@ -394,8 +398,13 @@ class CustomScript(_Model):
     inline: str | None = None
     file: str | None = None
     run_on: Literal["all", "head", "workers"] = "all"
+    run_in: Literal["container", "host"] | None = Field(
+        None, description="Where the script runs: container (the default with setup.ray.container, like `ray up`'s "
+        "setup_commands): inside the node's Ray container, after the pip packages and before Ray starts, through "
+        "`docker exec` as the image's user, with the cluster's env vars and secret env vars; host (the default "
+        "without a container): on the machine, before the container is started.")
     check: str | None = Field(None, description="Read-only shell check for `styx drift`: exit 0 when the node "
-                              "still is as the script left it.")
+                              "still is as the script left it (run where the script runs).")
 
     @model_validator(mode="after")
     def _one_source(self) -> CustomScript:
@@ -434,6 +443,15 @@ class SetupConfig(_Model):
     custom_scripts: list[CustomScript] = Field(default_factory=list)
     autostop: AutostopConfig | None = Field(None, description="Stop the cluster after this long idle "
                                             "(`styx autostop` changes it on a running cluster).")
+
+    @property
+    def ray_in_container(self) -> bool:
+        """Ray runs in the node's container (setup.ray.container, Ray enabled)."""
+        return self.ray.enabled and self.ray.container is not None
+
+    def runs_in(self, cs: CustomScript) -> Literal["container", "host"]:
+        """Where a custom script runs: its run_in, else the container when Ray has one."""
+        return cs.run_in or ("container" if self.ray_in_container else "host")
 
     @field_validator("packages")
     @classmethod
@@ -486,6 +504,10 @@ class SetupConfig(_Model):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"custom_scripts names must be unique; repeated: {sorted(dup)}")
+        for i, cs in enumerate(self.custom_scripts):
+            if cs.run_in == "container" and not self.ray_in_container:
+                raise ValueError(f"custom_scripts[{i}].run_in: 'container' needs setup.ray.container (and Ray "
+                                 "enabled) (allowed without a Ray container: host)")
         if self.ray.container is not None and self.ray.enabled and self.docker.mode == "skip":
             raise ValueError("ray.container needs Docker on the nodes: set docker.mode to install (or check, "
                              "when the machine image has Docker) (allowed with ray.container: install, check)")

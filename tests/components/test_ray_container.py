@@ -1,6 +1,8 @@
-"""setup.ray.container in the graph (mocks): the ray_container phase exists only with it, right before
-ray; a new image tarball changes exactly ray_container and ray on every node; the registry password
-travels as a secret on stdin, never in a command text; bad configs fail naming the field."""
+"""setup.ray.container in the graph (mocks): the ray_container phase exists only with it, before ray;
+the user's pip packages and custom scripts (run_in: container, the default) run between ray_container
+and ray, inside the container; a new image tarball changes exactly those phases on every node and
+nothing on the hosts; the registry password travels as a secret on stdin, never in a command text; bad
+configs fail naming the field."""
 
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ def test_the_phase_exists_only_with_a_container_right_before_ray():
     names = [r.name for r in run_program(boxed()).of_type("command:remote:Command")]
     for node in NODES:
         mine = [n[len(f"demo-{node}-"):] for n in names if n.startswith(f"demo-{node}-")]
-        assert mine[-2:] == ["ray_container", "ray"], mine
+        # the custom script runs in the container by default (run_in), after ray_container
+        assert mine[-3:] == ["ray_container", "custom-hello", "ray"], mine
         assert "python_env" not in mine  # Ray comes from the image; no pip_packages: no host env
 
 
@@ -48,7 +51,7 @@ def test_a_new_tarball_changes_only_ray_container_and_ray(tmp_path):
     (tmp_path / "img.tar").write_bytes(b"two")
     after = _triggers(boxed("img.tar"), tmp_path)
     diff = {n for n in before if before[n] != after[n]}
-    assert diff == {f"demo-{n}-{p}" for n in NODES for p in ("ray_container", "ray")}
+    assert diff == {f"demo-{n}-{p}" for n in NODES for p in ("ray_container", "custom-hello", "ray")}
 
 
 def test_registry_password_is_a_secret_on_stdin_never_in_a_command(monkeypatch):
