@@ -795,6 +795,11 @@ def _format(err: dict[str, Any]) -> str:
         msg = msg[len("Value error, "):]
     shown = _show(val)
     if typ == "value_error" and isinstance(val, dict):
+        # a model's own check that names one of its keys (`custom_scripts[0].run_in: ...`): the full path
+        m = re.match(r"^([a-z_]+)((?:\[[0-9]+\])?(?:\.[a-z_]+(?:\[[0-9]+\])?)*): ", msg)
+        model = _model_at((*loc, ""))
+        if m and model is not None and m.group(1) in model.model_fields:
+            return f"{path}.{msg}"
         return f"{path}: {msg}"
     if typ == "string_pattern_mismatch" and loc and loc[-1] == "name":
         return f"{path}: {shown} is not allowed: use lowercase letters, digits and '-', starting with a letter, " \

@@ -110,7 +110,7 @@ def test_run_on_head_applies_inside_too():
 @pytest.mark.parametrize(("change", "says"), [
     # a container script without a container: the field, the value and what is allowed
     (lambda c: (c["setup"]["ray"].pop("container"), c["setup"]["custom_scripts"][1].update(run_in="container")),
-     "custom_scripts[1].run_in: 'container' needs setup.ray.container"),
+     "styx:cluster.setup.custom_scripts[1].run_in: 'container' needs setup.ray.container"),
     (lambda c: (c["setup"]["ray"].update(enabled=False), c["setup"]["custom_scripts"][1].update(run_in="container")),
      "allowed without a Ray container: host"),
     (lambda c: c["setup"]["custom_scripts"][1].update(run_in="vm"),

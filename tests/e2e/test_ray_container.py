@@ -1,8 +1,11 @@
 """setup.ray.container end to end: a 3-node local cluster (`local.docker: true`, Debian's docker.io
 installed by the docker phase) whose Ray runs in one `styx-ray` container per node, the image from a
-tarball (toolchain/build-ray-image.sh, built once and kept under /var/cache/styx/images); 3 alive Ray
-nodes, a Ray task on every node, then a new image (the same layer, another image config) replaces
-exactly ray_container and ray on every node, and Ray is back with 3 nodes in the new containers.
+tarball (toolchain/build-ray-image.sh, built once and kept under /var/cache/styx/images); the user's pip
+package (tomli-w, not in the image) and a custom script installed/run inside the containers (not on the
+hosts), a host script (run_in: host) on the hosts; 3 alive Ray nodes, a Ray task on every node that
+imports the package; then a new image (the same layer, another image config) replaces exactly
+ray_container, the in-container phases and ray on every node (the host script does not run again), and
+Ray is back with 3 nodes in the new containers, the package and the script's file in them again.
 Always `styx down` in a finally.
 """
 
@@ -23,6 +26,12 @@ from tests.e2e.test_drift import ran
 pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
 NAME = "rbox"
+PIP_PACKAGE = "tomli-w==1.2.0"  # tiny, pure Python, not in the image
+INSIDE = ("container_pip", "custom-marker")
+NODES = ("head", "worker-0", "worker-1")
+# on every node, inside the container and on the host: the package importable? the script's file?
+WHERE = ("python -c 'import tomli_w; print(tomli_w.__name__)' 2>/dev/null || echo no-package; "
+         "cat /tmp/styx-marker 2>/dev/null || echo no-marker")
 IMAGE_DIR = Path(os.environ.get("STYX_CACHE_DIR", "/var/cache/styx")) / "images"
 
 # one task pinned to every alive node: each answers with its node's address
@@ -33,8 +42,9 @@ ray.init(address="auto", logging_level="ERROR")
 nodes = [n for n in ray.nodes() if n["Alive"]]
 @ray.remote(num_cpus=0)
 def where():
-    import os, ray
-    return ray.util.get_node_ip_address() + " " + str(os.path.exists("/.dockerenv"))
+    import os, ray, tomli_w  # the user's pip package, in the container's Python
+    here = ray.util.get_node_ip_address() + " " + str(os.path.exists("/.dockerenv"))
+    return here + " " + tomli_w.dumps({"a": 1}).strip()
 print("\\n".join(sorted(ray.get([where.options(scheduling_strategy=A(n["NodeID"], soft=False)).remote()
                                   for n in nodes]))))
 """
@@ -77,6 +87,27 @@ def relabelled(src: Path, dst: Path, label: str) -> None:
                 out.addfile(info, io.BytesIO(b))
 
 
+def assert_inside_not_on_hosts(c) -> None:
+    """The pip package and the custom script's file are in every container, not on the hosts."""
+    inside = c.json("exec", "--stack", NAME, "--all", "--container", "--", WHERE)
+    got = {r["node"]: r["stdout"].split() for r in inside["nodes"]}
+    assert got == {n: ["tomli_w", "yes", n, got[n][-1]] for n in NODES}, inside
+    host = c.json("exec", "--stack", NAME, "--all", "--", WHERE.replace("python ", "python3 "))
+    assert {r["node"]: r["stdout"].split() for r in host["nodes"]} == {n: ["no-package", "no-marker"]
+                                                                       for n in NODES}, host
+
+
+def host_markers(c) -> dict[str, str]:
+    out = c.json("exec", "--stack", NAME, "--all", "--", "cat /tmp/styx-host-marker")
+    return {r["node"]: r["stdout"].strip() for r in out["nodes"]}
+
+
+def drift(c) -> dict:
+    r = c.run("drift", "--json", "--stack", NAME)
+    assert r.returncode in (0, 3), r.stderr
+    return json.loads(r.stdout)
+
+
 def cluster(tarball: Path) -> dict:
     return {
         "name": NAME,
@@ -85,6 +116,13 @@ def cluster(tarball: Path) -> dict:
         "local": {"subnet": "10.96.0.0/24", "docker": True, "shm_size": "1g"},
         "setup": {"docker": {"mode": "install", "method": "distro"},
                   "env": {"STYX_BOX": "yes"},
+                  "python": {"pip_packages": [PIP_PACKAGE]},
+                  "custom_scripts": [
+                      # in the container (the default with setup.ray.container), with the cluster's env
+                      {"name": "marker", "inline": 'echo "$STYX_BOX $STYX_NODE_NAME $(id -u)" > /tmp/styx-marker',
+                       "check": "test -s /tmp/styx-marker"},
+                      {"name": "hostside", "inline": "date +%s%N > /tmp/styx-host-marker", "run_in": "host"},
+                  ],
                   "ray": {"version": "2.60.0", "container": {"image": "styx-ray:2.60.0", "tarball": str(tarball)}}},
     }
 
@@ -95,11 +133,18 @@ def test_ray_in_containers_three_nodes_a_task_on_each_and_an_image_change_replac
     try:
         up = cli.json("launch", str(cfg))
         assert up["ok"], up
-        for node in ("head", "worker-0", "worker-1"):
-            assert up["phases"][node]["ray_container"] == "done", up["phases"]
+        for node in NODES:
+            for ph in ("ray_container", *INSIDE, "custom-hostside"):
+                assert up["phases"][node][ph] == "done", up["phases"]
+            assert "python_env" not in up["phases"][node], up["phases"]  # nothing pip-installed on the hosts
+        assert_inside_not_on_hosts(cli)
         ex = cli.json("exec", "--stack", NAME, "--container", "--", f"python -c '{EVERY_NODE_PY}'")
         lines = ex["stdout"].strip().splitlines()
-        assert len(lines) == 3 and all(ln.endswith(" True") for ln in lines), ex
+        assert len(lines) == 3 and all(ln.endswith(" True a = 1") for ln in lines), ex
+        checked = drift(cli)
+        statuses = {(n["node"], p["phase"]): p["status"] for n in checked["nodes"] for p in n["phases"]}
+        assert {statuses[(n, p)] for n in NODES for p in INSIDE} == {"ok"}, checked
+        host_before = host_markers(cli)
         env = cli.json("exec", "--stack", NAME, "worker-1", "--container", "--", "echo $STYX_BOX; command -v ray")
         assert env["stdout"].split() == ["yes", "/opt/ray/bin/ray"], env
         st = cli.json("status", "--stack", NAME)["clusters"][0]
@@ -110,12 +155,14 @@ def test_ray_in_containers_three_nodes_a_task_on_each_and_an_image_change_replac
         cfg2 = cli.config(cluster(new))
         again = cli.json("launch", str(cfg2))
         assert again["ok"], again
-        assert ran(again["phases"]) == {(n, p) for n in ("head", "worker-0", "worker-1")
-                                        for p in ("ray_container-copy", "ray_container", "ray")}, again["phases"]
+        replaced = ("ray_container-copy", "ray_container", *INSIDE, "ray")
+        assert ran(again["phases"]) == {(n, p) for n in NODES for p in replaced}, again["phases"]
+        assert host_markers(cli) == host_before  # the host script did not run again
+        assert_inside_not_on_hosts(cli)
         label = cli.json("exec", "--stack", NAME, "--all", "--",
                          "docker inspect --format '{{index .Config.Labels \"styx.test\"}}' styx-ray")
         assert [r["stdout"].strip() for r in label["nodes"]] == ["two"] * 3, label
         ex = cli.json("exec", "--stack", NAME, "--container", "--", f"python -c '{EVERY_NODE_PY}'")
-        assert len(ex["stdout"].strip().splitlines()) == 3, ex
+        assert len(ex["stdout"].strip().splitlines()) == 3 and "a = 1" in ex["stdout"], ex
     finally:
         teardown(cli, NAME, NAME)
