@@ -42,7 +42,7 @@ ray.init(address="auto", logging_level="ERROR")
 nodes = [n for n in ray.nodes() if n["Alive"]]
 @ray.remote(num_cpus=0)
 def where():
-    import os, ray, tomli_w  # the user's pip package, in the container's Python
+    import os, ray, tomli_w  # the pip package, in the Python of the container
     here = ray.util.get_node_ip_address() + " " + str(os.path.exists("/.dockerenv"))
     return here + " " + tomli_w.dumps({"a": 1}).strip()
 print("\\n".join(sorted(ray.get([where.options(scheduling_strategy=A(n["NodeID"], soft=False)).remote()
