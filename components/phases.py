@@ -420,7 +420,8 @@ PHASES: tuple[Phase, ...] = (
           timeout_s=120, verify="the workdir with its owner and mode"),
     # custom scripts that run on the host are expanded in place of this marker (see phases_for)
     Phase(name="custom", script="", env=lambda ctx: {}, applies=lambda ctx: False, extra={"run_in": "host"}),
-    # right before ray: a new image (its tarball's hash is a parameter) replaces this phase and ray only
+    # after the host's phases: a new image (its tarball's hash is a parameter) replaces this phase, the
+    # in-container phases after it and ray only
     Phase(
         name="ray_container",
         script="ray_container.sh",
