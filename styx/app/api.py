@@ -1074,17 +1074,22 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
     running = [n.get("name") for n in outputs.get("nodes") or [] if n.get("name") not in still]
     if power.through_program(cluster or {}):
         # a cloud machine started again may have a new address that the stack's outputs do not show yet
-        # (they change with the next update): no drift over SSH; what a stop loses is Ray, re-run on the
-        # started nodes (the head's restart restarts every worker's too: repair_targets)
+        # (they change with the next update): no drift over SSH; what a stop loses is its processes: Ray
+        # and the autostop watcher (or follower), re-run on the started nodes (the head's Ray restart
+        # restarts every worker's too: repair_targets)
         from styx.app import drift as dr
 
-        report = dr.DriftReport(session.name, "", [
-            dr.NodeCheck(n, dr.DRIFTED, [dr.PhaseCheck("ray", dr.DRIFTED, "the machine was stopped")])
-            for n in started])
-        # the old Ray resource's undo (delete-first) would dial the address in the state, which a start may
-        # have changed; a stopped machine runs no Ray to stop, and ray.sh rewrites what the undo removes
         dep = session.deployment()
-        rays = [p.urn for p in dr.phase_resources(dep) if p.node in set(started) and p.phase == "ray"]
+        lost = [p for p in dr.phase_resources(dep) if p.node in set(started) and p.phase in ("ray", "autostop")]
+        report = dr.DriftReport(session.name, "", [
+            dr.NodeCheck(n, dr.DRIFTED, [dr.PhaseCheck(ph, dr.DRIFTED, "the machine was stopped")
+                                         for ph in ("ray", "autostop") if ph == "ray" or
+                                         any(p.node == n and p.phase == ph for p in lost)])
+            for n in started])
+        # the old resources' undos (delete-first) would dial the address in the state, which a start may
+        # have changed; a stopped machine runs no Ray or watcher to stop, and the scripts rewrite what
+        # the undos remove
+        rays = [p.urn for p in lost]
         if dr.drop_undos(dep, rays) and hasattr(session, "import_deployment"):
             session.import_deployment(dep)
     else:
