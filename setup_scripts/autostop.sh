@@ -230,14 +230,19 @@ watcher_text() {
 # the head's server, with POWEROFF=1 (else nothing to serve)
 serving() { [[ $STYX_AUTOSTOP_ROLE == watcher && $STYX_AUTOSTOP_POWEROFF == 1 ]]; }
 
-server_argv() { printf '%s\n' python3 -m http.server --bind "$STYX_AUTOSTOP_BIND" --directory "$STYX_AUTOSTOP_DIR/public" "$STYX_AUTOSTOP_PORT"; }
+# python3's arguments (one a line): the public folder only, on the private address only
+server_args() { printf '%s\n' -m http.server --bind "$STYX_AUTOSTOP_BIND" --directory "$STYX_AUTOSTOP_DIR/public" "$STYX_AUTOSTOP_PORT"; }
 
 # the running server's pid, when it serves this dir's public folder at these settings
 server_pid() {
   local pid
+  local -a argv
   pid=$(cat "$STYX_AUTOSTOP_DIR/server.pid" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$pid/cmdline ]] || return 1
-  [[ $(tr '\0' '\n' <"$STYX_PROC_ROOT/$pid/cmdline") == "$(server_argv)" ]] || return 1
+  mapfile -d '' -t argv <"$STYX_PROC_ROOT/$pid/cmdline"
+  # argv[0]: python3 as the system names it (a wrapper may re-run it by its full path)
+  [[ ${#argv[@]} -gt 1 && ${argv[0]##*/} == python3* ]] || return 1
+  [[ $(printf '%s\n' "${argv[@]:1}") == "$(server_args)" ]] || return 1
   echo "$pid"
 }
 
@@ -287,9 +292,9 @@ start_server() {
   fi
   mkdir -p -- "$dir/public"
   chmod 0755 "$dir/public"
-  local -a argv
-  mapfile -t argv < <(server_argv)
-  nohup setsid "${argv[@]}" >>"$dir/server.log" 2>&1 </dev/null &
+  local -a args
+  mapfile -t args < <(server_args)
+  nohup setsid python3 "${args[@]}" >>"$dir/server.log" 2>&1 </dev/null &
   echo "$!" >"$dir/server.pid"
   sleep 0.3
   server_pid >/dev/null || { tail -n 5 "$dir/server.log" >&2 || true; styx_die "the request server did not start"; }
