@@ -296,8 +296,14 @@ start_server() {
   mapfile -t args < <(server_args)
   nohup setsid python3 "${args[@]}" >>"$dir/server.log" 2>&1 </dev/null &
   echo "$!" >"$dir/server.pid"
-  sleep 0.3
-  server_pid >/dev/null || { tail -n 5 "$dir/server.log" >&2 || true; styx_die "the request server did not start"; }
+  # a wrapper (a pyenv shim, update-alternatives) may take a moment to become python3 itself
+  local i
+  for ((i = 0; i < 50; i++)); do
+    server_pid >/dev/null && return 0
+    sleep 0.1
+  done
+  tail -n 5 "$dir/server.log" >&2 || true
+  styx_die "the request server did not start"
 }
 
 main() {

@@ -1110,21 +1110,26 @@ class AutostopResult:
 
 
 def autostop_targets(deployment: dict[str, Any], cluster: dict[str, Any], head: str = "head") -> list[str]:
-    """The URNs `styx autostop` updates: the head's autostop phase and the backend's helpers for it
-    (children of the Cluster component), whether they exist yet or not (a new one is created, a
-    removed one deleted)."""
+    """The URNs `styx autostop` updates: the head's autostop phase (and, where the nodes stop themselves,
+    every worker's follower) and the backend's helpers for it (children of the Cluster component),
+    whether they exist yet or not (a new one is created, a removed one deleted)."""
     from styx.app import drift as dr
     from styx.components.backends import backend_class
     from styx.model.config import ClusterConfig
 
-    head_phases = [p for p in dr.phase_resources(deployment) if p.node == head]
-    if not head_phases:
+    phases = dr.phase_resources(deployment)
+    if not [p for p in phases if p.node == head]:
         raise StyxError("the stack records no setup phase on the head: run `styx launch`", EXIT_FAILED)
-    prefix, last = head_phases[0].urn.rsplit("::", 1)
-    node_name = last[: -len(head_phases[0].phase) - 1]
-    urns = [f"{prefix}::{node_name}-autostop"]
+    backend = backend_class(cluster.get("cloud"))()
+    # where the nodes stop themselves, every worker's follower follows the setting too
+    nodes = list(dict.fromkeys([head, *(p.node for p in phases)])) if backend.autostop_poweroff else [head]
+    urns = []
+    for n in nodes:
+        first = next(p for p in phases if p.node == n)
+        prefix, last = first.urn.rsplit("::", 1)
+        urns.append(f"{prefix}::{last[: -len(first.phase) - 1]}-autostop")
     comp = next((r["urn"] for r in deployment.get("resources") or [] if r.get("type") == "styx:index:Cluster"), None)
-    helpers = backend_class(cluster.get("cloud"))().autostop_helpers(ClusterConfig.model_validate(cluster))
+    helpers = backend.autostop_helpers(ClusterConfig.model_validate(cluster))
     if helpers and comp is None:
         raise StyxError("the stack records no styx:index:Cluster component: run `styx launch`", EXIT_FAILED)
     for type_, name in helpers:
@@ -1175,7 +1180,8 @@ def autostop(stack: str | None = None, *, backend: str | None = None, idle_minut
     session.up_options = {"target": urns}
     info(f"{session.name}: autostop " + ("off" if off else f"after {setup['autostop']['idle_minutes']} idle min"
                                          + (" (down)" if setup["autostop"].get("down") else "")))
-    tracker = Tracker(new.get("name") or session.name, [head])
+    tracker = Tracker(new.get("name") or session.name, [head] + [n.get("name") for n in outputs.get("nodes") or []
+                                                                 if n.get("name") != head])
     try:
         result, _ = (run_update or _plain_update)(session, tracker, f"styx autostop {session.name}", "up")
     finally:

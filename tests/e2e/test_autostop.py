@@ -120,7 +120,7 @@ def test_an_idle_cluster_with_down_true_is_destroyed_through_the_engine(cli):
         print(f"autostop down finished {time.monotonic() - t0:.0f}s after launch:\n{text[-3000:]}")
         assert "destroyed by autostop (down)" in text, text[-3000:]
         gone = cli.run("status", "--stack", DOWN, "--json")
-        assert gone.returncode != 0 and "no cluster (stack) named" in gone.stderr, (gone.stdout, gone.stderr)
+        assert gone.returncode != 0 and "no cluster (stack) named" in gone.stdout + gone.stderr, gone.stdout
         st = sandbox_status(DOWN)
         assert st.get("clean") is True, leftovers(st)
         assert not (Path("/var/lib/styx/sandbox") / DOWN).exists()
