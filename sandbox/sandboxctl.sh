@@ -1054,6 +1054,9 @@ reap_once() { # reap_once CLUSTER NODES...
   req=$(autostop_request "$c") || return 0
   action=${req%% *} at=${req#* }
   if [[ $action == down && -f $(reaper_dir "$c")/down.env ]]; then
+    # one down per request: a reaper started again while it runs (or after it failed) leaves it alone
+    [[ $(cat "$(reaper_dir "$c")/down.taken" 2>/dev/null) != "$at" ]] || return 0
+    printf '%s\n' "$at" >"$(reaper_dir "$c")/down.taken"
     log INFO "cluster $c: autostop requested down at $at: destroying it (styx down; log $(down_log "$c"))"
     mkdir -p "$(dirname "$(down_log "$c")")"
     # detached: `styx down` deletes this reaper on its way (autostop-reaper-stop)
