@@ -83,6 +83,7 @@ class Cluster(pulumi.ComponentResource):
                     ray_token=token,
                     image=image,
                     registry_password=registry_password,
+                    autostop_poweroff=backend.autostop_poweroff,
                 )
 
             node = Node(

@@ -56,6 +56,9 @@ class PhaseContext:
     ray_token: Any = None  # Input[str], a secret: the cluster's Ray auth token (setup.ray.auth: token)
     image: ImageTarball | None = None  # setup.ray.container.tarball, hashed
     registry_password: Any = None  # Input[str], a secret: setup.ray.container.registry.password
+    # setup.autostop: the nodes stop themselves (`Backend.autostop_poweroff`: AWS, GCP): the head's watcher
+    # serves its request and shuts down, each worker follows it; False: the backend acts on the request
+    autostop_poweroff: bool = False
 
 
 Env = Mapping[str, Any]
@@ -65,6 +68,9 @@ Env = Mapping[str, Any]
 RAY_CONTAINER = "styx-ray"
 CONTAINER_ENV_FILE = "/etc/styx/ray-container.env"
 JOBS_DIR = "/tmp/styx-jobs"  # styx.app.jobs copies a job's --working-dir under it
+# setup.autostop where the nodes stop themselves: the head serves its request here, on its private address
+# (the cluster's own network: every cloud firewall lets only the cluster's nodes reach it)
+AUTOSTOP_PORT = 18952
 
 
 @dataclass(frozen=True)
@@ -358,7 +364,16 @@ def _autostop_env(ctx: PhaseContext) -> Env:
         "STYX_RAY_DASHBOARD_PORT": str(r.dashboard_port),
         # the watcher reads the token from the file the ray phase wrote; it never travels here
         "STYX_RAY_AUTH": r.auth if r.enabled else "none",
+        **(_autostop_poweroff_env(ctx) if ctx.autostop_poweroff else {}),
     }
+
+
+def _autostop_poweroff_env(ctx: PhaseContext) -> Env:
+    """The nodes stop themselves: the head serves its request on its private address, a worker follows it."""
+    env = {"STYX_AUTOSTOP_POWEROFF": "1", "STYX_AUTOSTOP_PORT": str(AUTOSTOP_PORT)}
+    if ctx.node.role == "head":
+        return {**env, "STYX_AUTOSTOP_BIND": ctx.node.private_ip}
+    return {**env, "STYX_AUTOSTOP_ROLE": "follower", "STYX_AUTOSTOP_HEAD": ctx.node.head_ip}
 
 
 GATE = Phase(name="wait_ssh", script="wait_ssh.sh", env=lambda ctx: {}, timeout_s=120,
@@ -458,16 +473,17 @@ PHASES: tuple[Phase, ...] = (
         timeout_s=900,
         verify="Ray at its version, running, started for this cluster's address, this node alive in it",
     ),
-    # setup.autostop: the idle watcher, on the head only, after Ray (it watches Ray's jobs and tasks)
+    # setup.autostop: the idle watcher on the head, after Ray (it watches Ray's jobs and tasks); where the
+    # nodes stop themselves (PhaseContext.autostop_poweroff), a follower of its request on each worker too
     Phase(
         name="autostop",
         script="autostop.sh",
         env=_autostop_env,
-        applies=lambda ctx: _setup(ctx).autostop is not None and ctx.node.role == "head",
+        applies=lambda ctx: _setup(ctx).autostop is not None and (ctx.node.role == "head" or ctx.autostop_poweroff),
         undo="autostop_delete.sh",
         undo_env=lambda ctx: {},
         timeout_s=120,
-        verify="the idle watcher runs, with these settings",
+        verify="the idle watcher (a worker: the follower) runs, with these settings; the head's request server",
     ),
 )
 

@@ -1020,6 +1020,9 @@ cmd_node_down() {
 # so a reaper on this host, one per cluster, polls the head's overlay upper dir for it and stops the
 # cluster's sandboxes (workers first, the head last), then records what it did in
 # $STATE_DIR/CLUSTER/.autostop/record (at=, action=, nodes=) for styx to read (`styx status`).
+# A "down" request (setup.autostop.down) destroys the cluster instead, through the engine: the reaper
+# starts `styx down --stack STACK --yes` detached (with the engine settings it was started with, kept
+# 0600 in .autostop/down.env) and ends; when that fails, the sandboxes are stopped as for "stop".
 
 AUTOSTOP_REQ=var/lib/styx/autostop/requested
 
@@ -1041,12 +1044,35 @@ autostop_request() { # autostop_request CLUSTER
   printf '%s\n' "$line"
 }
 
+# where a down by autostop logs (outside the cluster's own state: it outlives the cluster)
+down_log() { printf '%s/.autostop-down/%s.log' "$STATE_DIR" "$1"; }
+
 # one pass: act on the head's request when there is one
 reap_once() { # reap_once CLUSTER NODES...
-  local c=$1 req action at n rd tmp
+  local c=$1 req action at
   shift
   req=$(autostop_request "$c") || return 0
   action=${req%% *} at=${req#* }
+  if [[ $action == down && -f $(reaper_dir "$c")/down.env ]]; then
+    # one down per request: a reaper started again while it runs (or after it failed) leaves it alone
+    [[ $(cat "$(reaper_dir "$c")/down.taken" 2>/dev/null) != "$at" ]] || return 0
+    printf '%s\n' "$at" >"$(reaper_dir "$c")/down.taken"
+    log INFO "cluster $c: autostop requested down at $at: destroying it (styx down; log $(down_log "$c"))"
+    mkdir -p "$(dirname "$(down_log "$c")")"
+    # detached: `styx down` deletes this reaper on its way (autostop-reaper-stop)
+    env -i PATH="$PATH" LANG=C.UTF-8 STYX_SB_CLUSTER="$c" STYX_SB_STATE_DIR="$STATE_DIR" \
+      STYX_SB_LOCK_DIR="$LOCK_DIR" STYX_SB_AUTOSTOP_AT="$at" \
+      setsid bash "$SELF" _autostop_down "$@" >>"$(down_log "$c")" 2>&1 </dev/null &
+    return 2
+  fi
+  [[ $action == stop ]] || log WARN "cluster $c: autostop requested down, but this reaper has no engine settings: stopping"
+  stop_nodes "$c" "$action" "$at" "$@"
+}
+
+# stop the nodes, workers first, and record it (the request is done once the head is stopped)
+stop_nodes() { # stop_nodes CLUSTER ACTION AT NODES...
+  local c=$1 action=$2 at=$3 n rd tmp
+  shift 3
   local -a stopped=() failed=()
   log INFO "cluster $c: autostop requested ($action at $at): stopping $*"
   for n in "$@"; do
@@ -1059,6 +1085,7 @@ reap_once() { # reap_once CLUSTER NODES...
   # the head is stopped: its root is no longer in use, the request is done
   rm -f -- "$STATE_DIR/$c/head/upper/$AUTOSTOP_REQ"
   rd=$(reaper_dir "$c")
+  mkdir -p "$rd"
   tmp=$(mktemp "$rd/.record.XXXXXX")
   printf 'at=%s\naction=%s\nnodes=%s\n' "$at" "$action" "${stopped[*]}" >"$tmp"
   mv -f "$tmp" "$rd/record"
@@ -1071,9 +1098,30 @@ cmd_reaper() { # hidden: the loop (STYX_SB_AUTOSTOP_NODES, head last)
   read -ra nodes <<<"$STYX_SB_AUTOSTOP_NODES"
   log INFO "cluster $c: autostop reaper watching the head's requests (every $interval s; nodes ${nodes[*]})"
   while :; do
-    reap_once "$c" "${nodes[@]}" || true
+    local rc=0
+    reap_once "$c" "${nodes[@]}" || rc=$?
+    if ((rc == 2)); then
+      log INFO "cluster $c: the down is under way; the reaper ends"
+      exit 0
+    fi
     sleep "$interval"
   done
+}
+
+cmd_autostop_down() { # hidden: `styx down` of the cluster's stack (args: its nodes, head last, for the fallback)
+  local c=$STYX_SB_CLUSTER at=$STYX_SB_AUTOSTOP_AT envf
+  envf=$(reaper_dir "$c")/down.env
+  # written by autostop-reaper-start (root, 0600): the engine's settings, the passphrase among them
+  # shellcheck source=/dev/null
+  . "$envf"
+  log INFO "cluster $c: styx down --stack $STYX_SB_DOWN_STACK (autostop down at $at)"
+  if "$STYX_SB_DOWN_PYTHON" -m styx down --stack "$STYX_SB_DOWN_STACK" --yes; then
+    log INFO "cluster $c: destroyed by autostop (down) at $at"
+    return 0
+  fi
+  log WARN "cluster $c: styx down failed: stopping the sandboxes instead (run \`styx down\` yourself)"
+  [[ -d $STATE_DIR/$c/head ]] || return 1
+  stop_nodes "$c" stop "$at" "$@"
 }
 
 reaper_pid() { # reaper_pid CLUSTER -> the running reaper's pid
@@ -1081,6 +1129,25 @@ reaper_pid() { # reaper_pid CLUSTER -> the running reaper's pid
   pid=$(cat "$(reaper_dir "$1")/reaper.pid" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$SELF _reaper" || return 1
   echo "$pid"
+}
+
+# The engine settings a down by autostop needs (STYX_SB_DOWN_STACK and STYX_SB_DOWN_PYTHON from the
+# program, the rest from the engine that runs this command), kept 0600 for `_autostop_down`: never in
+# a command line, never in Pulumi's state. No STYX_SB_DOWN_STACK: no file (a down request stops).
+DOWN_ENV_VARS=(STYX_SB_DOWN_STACK STYX_SB_DOWN_PYTHON STYX_HOME STYX_PULUMI_BIN_DIR PULUMI_HOME
+  PULUMI_BACKEND_URL PULUMI_CONFIG_PASSPHRASE PULUMI_CONFIG_PASSPHRASE_FILE PYTHONPATH HOME
+  RAY_USAGE_STATS_ENABLED)
+
+write_down_env() { # write_down_env REAPER_DIR
+  local v tmp
+  rm -f -- "$1/down.env"
+  [[ -n ${STYX_SB_DOWN_STACK:-} && -n ${STYX_SB_DOWN_PYTHON:-} ]] || return 0
+  [[ -z ${STYX_BACKEND_URL:-} ]] || export PULUMI_BACKEND_URL=$STYX_BACKEND_URL
+  tmp=$(umask 077 && mktemp "$1/.down.env.XXXXXX")
+  for v in "${DOWN_ENV_VARS[@]}"; do
+    [[ -z ${!v:-} ]] || declare -p "$v" | sed 's/^declare -[-a-z]* /declare -x /' >>"$tmp"
+  done
+  mv -f "$tmp" "$1/down.env"
 }
 
 cmd_autostop_reaper_start() {
@@ -1098,6 +1165,7 @@ cmd_autostop_reaper_start() {
     log INFO "cluster $c: restarting the autostop reaper (was pid $pid)"
   fi
   # a clean environment: the reaper outlives this command and needs nothing of its caller's (secrets)
+  write_down_env "$rd"
   env -i PATH="$PATH" LANG=C.UTF-8 STYX_SB_CLUSTER="$c" STYX_SB_AUTOSTOP_NODES="$STYX_SB_AUTOSTOP_NODES" \
     STYX_SB_STATE_DIR="$STATE_DIR" STYX_SB_LOCK_DIR="$LOCK_DIR" STYX_SB_REAPER_INTERVAL="${STYX_SB_REAPER_INTERVAL:-5}" \
     setsid bash "$SELF" _reaper >>"$rd/reaper.log" 2>&1 </dev/null &
@@ -1221,6 +1289,7 @@ main() {
   autostop-reaper-stop) cmd_autostop_reaper_stop ;;
   _init) cmd_init ;;
   _reaper) cmd_reaper ;;
+  _autostop_down) shift && cmd_autostop_down "$@" ;;
   help | -h | --help) usage ;;
   *)
     usage

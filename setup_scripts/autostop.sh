@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# styx phase: autostop -- the head's idle watcher (setup.autostop).
+# styx phase: autostop -- the head's idle watcher, a worker's follower (setup.autostop).
 #
 # Writes a small watcher (STYX_AUTOSTOP_DIR/watch.sh: the functions below and
 # the settings, nothing else) and runs it detached (setsid, nohup, a pid file;
@@ -15,11 +15,21 @@
 # A dashboard that does not answer counts as idle (a cluster whose Ray is
 # down still costs money), and is logged.
 # Idle for STYX_AUTOSTOP_IDLE_MINUTES in a row: it writes the request
-# `STYX_AUTOSTOP_DIR/requested` ("stop|down ISO-time") and checks no more. The
-# head cannot stop its own machine: the backend acts on the request (the local
-# backend: a host-side reaper reads it from the head's root and stops the
-# sandboxes, workers first). Any activity resets the window. State for `styx
-# status`: STYX_AUTOSTOP_DIR/state (idle_since=, checked_at=, busy=).
+# `STYX_AUTOSTOP_DIR/requested` ("stop|down ISO-time") and checks no more. Who
+# acts on it depends on the backend:
+#   - STYX_AUTOSTOP_POWEROFF=0 (the local backend): a host-side reaper reads it
+#     from the head's root and stops (or destroys) the sandboxes;
+#   - STYX_AUTOSTOP_POWEROFF=1 (AWS, GCP: no cloud credentials on the nodes):
+#     the machines stop themselves with an OS shutdown (the cloud keeps their
+#     disks). The head serves its request on the cluster network only
+#     (STYX_AUTOSTOP_BIND:STYX_AUTOSTOP_PORT, python3's http.server over a
+#     folder that holds nothing but the request), waits STYX_AUTOSTOP_GRACE s
+#     for the workers to see it, then shuts down. Each worker runs the same
+#     phase as a follower (STYX_AUTOSTOP_ROLE=follower): every
+#     STYX_AUTOSTOP_FOLLOW_INTERVAL s it asks the head (STYX_AUTOSTOP_HEAD) and
+#     shuts down on a well-formed request.
+# Any activity resets the window. State for `styx status`:
+# STYX_AUTOSTOP_DIR/state (idle_since=, checked_at=, busy=).
 # Running the phase again with the same settings leaves a running watcher
 # alone; new settings (`styx autostop`) restart it with a fresh window.
 #
@@ -32,6 +42,14 @@
 #   STYX_RAY_AUTH               token | none (default)
 #   STYX_RAY_TOKEN_FILE         default /etc/styx/ray-auth-token
 #   STYX_AUTOSTOP_DIR           default /var/lib/styx/autostop
+#   STYX_AUTOSTOP_ROLE          watcher (default: the head) | follower (a worker)
+#   STYX_AUTOSTOP_POWEROFF      1: the machine shuts itself down; 0 (default): not
+#   STYX_AUTOSTOP_SHUTDOWN_CMD  default `shutdown -h now` (words; run as root)
+#   STYX_AUTOSTOP_PORT          where the head serves its request (default 18952)
+#   STYX_AUTOSTOP_BIND          the head's private address (POWEROFF=1)
+#   STYX_AUTOSTOP_HEAD          a follower: the head's private address
+#   STYX_AUTOSTOP_GRACE         the head: seconds from request to shutdown (30)
+#   STYX_AUTOSTOP_FOLLOW_INTERVAL  a follower: seconds between asks (default 10)
 #
 # stdout: `styx autostop: ok|skipped: ...`
 : "${STYX_PHASE:=autostop}"
@@ -49,6 +67,15 @@ STYX_RAY_DASHBOARD_PORT=${STYX_RAY_DASHBOARD_PORT:-8265}
 STYX_RAY_AUTH=${STYX_RAY_AUTH:-none}
 STYX_RAY_TOKEN_FILE=${STYX_RAY_TOKEN_FILE:-/etc/styx/ray-auth-token}
 STYX_AUTOSTOP_DIR=${STYX_AUTOSTOP_DIR:-/var/lib/styx/autostop}
+STYX_AUTOSTOP_ROLE=${STYX_AUTOSTOP_ROLE:-watcher}
+STYX_AUTOSTOP_POWEROFF=${STYX_AUTOSTOP_POWEROFF:-0}
+STYX_AUTOSTOP_SHUTDOWN_CMD=${STYX_AUTOSTOP_SHUTDOWN_CMD:-shutdown -h now}
+STYX_AUTOSTOP_PORT=${STYX_AUTOSTOP_PORT:-18952}
+STYX_AUTOSTOP_BIND=${STYX_AUTOSTOP_BIND:-}
+STYX_AUTOSTOP_HEAD=${STYX_AUTOSTOP_HEAD:-}
+STYX_AUTOSTOP_GRACE=${STYX_AUTOSTOP_GRACE:-30}
+STYX_AUTOSTOP_FOLLOW_INTERVAL=${STYX_AUTOSTOP_FOLLOW_INTERVAL:-10}
+REQUEST_RE='^(stop|down) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 
 # ------------------------------------------------- the watcher (copied into watch.sh)
 
@@ -125,25 +152,67 @@ autostop_check() {
   if ((now - since >= STYX_AUTOSTOP_IDLE_MINUTES * 60)); then
     [[ $STYX_AUTOSTOP_DOWN == 1 ]] && action=down
     printf '%s %s\n' "$action" "$iso" | autostop_write "$dir/requested"
+    # the machines stop themselves: the workers read it from the head's server
+    [[ $STYX_AUTOSTOP_POWEROFF != 1 ]] || printf '%s %s\n' "$action" "$iso" | autostop_write "$dir/public/requested"
     autostop_log "idle for $(((now - since) / 60)) min (setup.autostop.idle_minutes $STYX_AUTOSTOP_IDLE_MINUTES): requested $action"
     echo requested
   fi
 }
 
+# autostop_poweroff: this machine stops (STYX_AUTOSTOP_SHUTDOWN_CMD, as root)
+autostop_poweroff() {
+  local -a cmd
+  read -ra cmd <<<"$STYX_AUTOSTOP_SHUTDOWN_CMD"
+  if [[ $(id -u) -eq 0 ]]; then "${cmd[@]}"; else sudo -n -- "${cmd[@]}"; fi
+}
+
 # autostop_watch: the loop (until the machine stops; nothing more once the request is written)
 autostop_watch() {
+  local fired=0
   autostop_log "watching: idle ${STYX_AUTOSTOP_IDLE_MINUTES} min, a check every ${STYX_AUTOSTOP_INTERVAL} s"
   while :; do
     if [[ ! -e $STYX_AUTOSTOP_DIR/requested ]]; then
       autostop_check "$(date +%s)" >/dev/null || autostop_log "a check failed"
     fi
+    if [[ $STYX_AUTOSTOP_POWEROFF == 1 && -e $STYX_AUTOSTOP_DIR/requested ]]; then
+      if ((!fired)); then
+        autostop_log "the workers have ${STYX_AUTOSTOP_GRACE} s to see the request; then this machine stops"
+        sleep "$STYX_AUTOSTOP_GRACE"
+        fired=1
+      fi
+      autostop_log "stopping this machine ($STYX_AUTOSTOP_SHUTDOWN_CMD)"
+      autostop_poweroff || autostop_log "the shutdown command failed; trying again"
+    fi
     sleep "$STYX_AUTOSTOP_INTERVAL"
+  done
+}
+
+# autostop_ask: the head's request, when it has a well-formed one
+autostop_ask() {
+  local line
+  line=$(curl -fsS --max-time 5 "http://$STYX_AUTOSTOP_HEAD:$STYX_AUTOSTOP_PORT/requested" 2>/dev/null | head -c 200 |
+    head -n 1) || return 1
+  [[ $line =~ $REQUEST_RE ]] || return 1
+  printf '%s\n' "$line"
+}
+
+# autostop_follow: a worker's loop: the head's request stops this machine too
+autostop_follow() {
+  local req
+  autostop_log "following the head's requests (http://$STYX_AUTOSTOP_HEAD:$STYX_AUTOSTOP_PORT/requested, every ${STYX_AUTOSTOP_FOLLOW_INTERVAL} s)"
+  while :; do
+    if req=$(autostop_ask); then
+      autostop_log "the head requested ${req%% *} at ${req#* }: stopping this machine ($STYX_AUTOSTOP_SHUTDOWN_CMD)"
+      autostop_poweroff || autostop_log "the shutdown command failed; trying again"
+    fi
+    sleep "$STYX_AUTOSTOP_FOLLOW_INTERVAL"
   done
 }
 
 # ------------------------------------------------------------------ the phase
 
-WATCH_FUNCS=(autostop_log autostop_api autostop_busy autostop_write autostop_check autostop_watch)
+WATCH_FUNCS=(autostop_log autostop_api autostop_busy autostop_write autostop_check autostop_poweroff
+  autostop_watch autostop_ask autostop_follow)
 
 # the watcher's whole text: settings, functions, the call (its hash says which settings run)
 watcher_text() {
@@ -151,9 +220,30 @@ watcher_text() {
   echo '# styx autostop watcher (written by the autostop phase; settings: setup.autostop)'
   echo 'set -uo pipefail'
   declare -p STYX_AUTOSTOP_IDLE_MINUTES STYX_AUTOSTOP_DOWN STYX_AUTOSTOP_INTERVAL STYX_AUTOSTOP_RAY \
-    STYX_RAY_DASHBOARD_PORT STYX_RAY_AUTH STYX_RAY_TOKEN_FILE STYX_AUTOSTOP_DIR
+    STYX_RAY_DASHBOARD_PORT STYX_RAY_AUTH STYX_RAY_TOKEN_FILE STYX_AUTOSTOP_DIR STYX_AUTOSTOP_POWEROFF \
+    STYX_AUTOSTOP_SHUTDOWN_CMD STYX_AUTOSTOP_PORT STYX_AUTOSTOP_HEAD STYX_AUTOSTOP_GRACE \
+    STYX_AUTOSTOP_FOLLOW_INTERVAL REQUEST_RE
   declare -f "${WATCH_FUNCS[@]}"
-  echo 'autostop_watch'
+  if [[ $STYX_AUTOSTOP_ROLE == follower ]]; then echo 'autostop_follow'; else echo 'autostop_watch'; fi
+}
+
+# the head's server, with POWEROFF=1 (else nothing to serve)
+serving() { [[ $STYX_AUTOSTOP_ROLE == watcher && $STYX_AUTOSTOP_POWEROFF == 1 ]]; }
+
+# python3's arguments (one a line): the public folder only, on the private address only
+server_args() { printf '%s\n' -m http.server --bind "$STYX_AUTOSTOP_BIND" --directory "$STYX_AUTOSTOP_DIR/public" "$STYX_AUTOSTOP_PORT"; }
+
+# the running server's pid, when it serves this dir's public folder at these settings
+server_pid() {
+  local pid
+  local -a argv
+  pid=$(cat "$STYX_AUTOSTOP_DIR/server.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$pid/cmdline ]] || return 1
+  mapfile -d '' -t argv <"$STYX_PROC_ROOT/$pid/cmdline"
+  # argv[0]: python3 as the system names it (a wrapper may re-run it by its full path)
+  [[ ${#argv[@]} -gt 1 && ${argv[0]##*/} == python3* ]] || return 1
+  [[ $(printf '%s\n' "${argv[@]:1}") == "$(server_args)" ]] || return 1
+  echo "$pid"
 }
 
 # the running watcher's pid, when it runs this dir's watch.sh
@@ -171,14 +261,59 @@ check_settings() {
   [[ $STYX_AUTOSTOP_INTERVAL =~ ^[1-9][0-9]*$ ]] ||
     styx_die "STYX_AUTOSTOP_INTERVAL must be a whole number of seconds >= 1, got '$STYX_AUTOSTOP_INTERVAL'"
   [[ $STYX_AUTOSTOP_DOWN == [01] ]] || styx_die "STYX_AUTOSTOP_DOWN must be 0 or 1, got '$STYX_AUTOSTOP_DOWN'"
+  [[ $STYX_AUTOSTOP_POWEROFF == [01] ]] ||
+    styx_die "STYX_AUTOSTOP_POWEROFF must be 0 or 1, got '$STYX_AUTOSTOP_POWEROFF'"
+  [[ $STYX_AUTOSTOP_ROLE == watcher || $STYX_AUTOSTOP_ROLE == follower ]] ||
+    styx_die "STYX_AUTOSTOP_ROLE must be watcher or follower, got '$STYX_AUTOSTOP_ROLE'"
+  [[ $STYX_AUTOSTOP_ROLE == watcher || $STYX_AUTOSTOP_POWEROFF == 1 ]] ||
+    styx_die "a follower (STYX_AUTOSTOP_ROLE=follower) needs STYX_AUTOSTOP_POWEROFF=1"
+  [[ $STYX_AUTOSTOP_ROLE == watcher || $STYX_AUTOSTOP_HEAD =~ ^[0-9a-fA-F.:]+$ ]] ||
+    styx_die "a follower needs STYX_AUTOSTOP_HEAD, the head's private address, got '$STYX_AUTOSTOP_HEAD'"
+  ! serving || [[ $STYX_AUTOSTOP_BIND =~ ^[0-9a-fA-F.:]+$ ]] ||
+    styx_die "STYX_AUTOSTOP_POWEROFF=1 on the head needs STYX_AUTOSTOP_BIND, its private address, got '$STYX_AUTOSTOP_BIND'"
+  [[ $STYX_AUTOSTOP_PORT =~ ^[1-9][0-9]{0,4}$ ]] || styx_die "STYX_AUTOSTOP_PORT must be a port, got '$STYX_AUTOSTOP_PORT'"
+  [[ $STYX_AUTOSTOP_GRACE =~ ^[0-9]+$ && $STYX_AUTOSTOP_FOLLOW_INTERVAL =~ ^[1-9][0-9]*$ ]] ||
+    styx_die "STYX_AUTOSTOP_GRACE and STYX_AUTOSTOP_FOLLOW_INTERVAL must be whole seconds"
+  if [[ $STYX_AUTOSTOP_POWEROFF == 1 ]]; then
+    local -a cmd
+    read -ra cmd <<<"$STYX_AUTOSTOP_SHUTDOWN_CMD"
+    { ((${#cmd[@]})) && command -v "${cmd[0]}" >/dev/null; } ||
+      styx_die "the shutdown command '${cmd[0]:-}' is not on this machine (STYX_AUTOSTOP_SHUTDOWN_CMD)"
+    ! serving || command -v python3 >/dev/null || styx_die "python3 is needed on the head to serve the request"
+    [[ $STYX_AUTOSTOP_ROLE == watcher ]] || command -v curl >/dev/null || styx_die "curl is needed on a follower"
+  fi
+}
+
+# start the head's server (POWEROFF=1): the public folder holds only the request
+start_server() {
+  local dir=$STYX_AUTOSTOP_DIR pid
+  if pid=$(server_pid); then
+    return 0
+  fi
+  mkdir -p -- "$dir/public"
+  chmod 0755 "$dir/public"
+  local -a args
+  mapfile -t args < <(server_args)
+  nohup setsid python3 "${args[@]}" >>"$dir/server.log" 2>&1 </dev/null &
+  echo "$!" >"$dir/server.pid"
+  # a wrapper (a pyenv shim, update-alternatives) may take a moment to become python3 itself
+  local i
+  for ((i = 0; i < 50; i++)); do
+    server_pid >/dev/null && return 0
+    sleep 0.1
+  done
+  tail -n 5 "$dir/server.log" >&2 || true
+  styx_die "the request server did not start"
 }
 
 main() {
   check_settings
   local dir=$STYX_AUTOSTOP_DIR want pid what
   what="idle ${STYX_AUTOSTOP_IDLE_MINUTES} min, then $([[ $STYX_AUTOSTOP_DOWN == 1 ]] && echo down || echo stop)"
+  [[ $STYX_AUTOSTOP_POWEROFF == 0 ]] || what+="; this machine shuts down"
+  [[ $STYX_AUTOSTOP_ROLE == watcher ]] || what="the head's request at $STYX_AUTOSTOP_HEAD:$STYX_AUTOSTOP_PORT shuts this machine down"
   want=$(watcher_text)
-  if pid=$(watcher_pid) && [[ $(<"$dir/watch.sh") == "$want" ]]; then
+  if pid=$(watcher_pid) && [[ $(<"$dir/watch.sh") == "$want" ]] && { ! serving || server_pid >/dev/null; }; then
     styx_result skipped "watcher already running (pid $pid; $what)"
     return 0
   fi
@@ -189,14 +324,22 @@ main() {
     kill "$pid" 2>/dev/null || true
     styx_log INFO "stopped the old watcher (pid $pid): new settings"
   fi
+  if pid=$(server_pid); then
+    kill "$pid" 2>/dev/null || true
+  fi
   # a fresh window: no old request, no old idle time
-  rm -f -- "$dir/requested" "$dir/state"
+  rm -f -- "$dir/requested" "$dir/state" "$dir/public/requested"
+  if serving; then start_server; fi
   printf '%s\n' "$want" | autostop_write "$dir/watch.sh"
   nohup setsid bash "$dir/watch.sh" >>"$dir/watcher.log" 2>&1 </dev/null &
   echo "$!" >"$dir/watcher.pid"
   sleep 0.3
   pid=$(watcher_pid) || { tail -n 5 "$dir/watcher.log" >&2 || true; styx_die "the watcher did not start"; }
-  styx_result ok "watcher started (pid $pid; $what; a check every ${STYX_AUTOSTOP_INTERVAL} s)"
+  if [[ $STYX_AUTOSTOP_ROLE == follower ]]; then
+    styx_result ok "follower started (pid $pid; $what)"
+  else
+    styx_result ok "watcher started (pid $pid; $what; a check every ${STYX_AUTOSTOP_INTERVAL} s)"
+  fi
 }
 
 # styx drift: the watcher runs, with these settings
@@ -206,6 +349,8 @@ check_drift() {
     styx_verdict "" "the autostop watcher is not running"
   elif [[ $(<"$STYX_AUTOSTOP_DIR/watch.sh") != "$(watcher_text)" ]]; then
     styx_verdict "" "the autostop watcher runs other settings"
+  elif serving && ! server_pid >/dev/null; then
+    styx_verdict "" "the head's request server is not running"
   else
     styx_verdict "autostop watcher running (pid $pid)"
   fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# styx phase: autostop_delete -- undo autostop: stop the head's idle watcher
+# styx phase: autostop_delete -- undo autostop: stop the idle watcher (or follower) and the request server
 # and remove its directory (settings, state, a pending request).
 #
 # Environment:
@@ -16,7 +16,7 @@ set -euo pipefail
 STYX_AUTOSTOP_DIR=${STYX_AUTOSTOP_DIR:-/var/lib/styx/autostop}
 
 main() {
-  local dir=$STYX_AUTOSTOP_DIR pid=""
+  local dir=$STYX_AUTOSTOP_DIR pid="" spid=""
   if [[ ! -e $dir ]]; then
     styx_result skipped "no autostop watcher here"
     return 0
@@ -27,6 +27,12 @@ main() {
     kill "$pid" 2>/dev/null || true
   else
     pid=""
+  fi
+  # the head's request server (setup.autostop on a cloud), when this folder's runs
+  spid=$(cat "$dir/server.pid" 2>/dev/null || true)
+  if [[ $spid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$spid/cmdline ]] &&
+    tr '\0' ' ' <"$STYX_PROC_ROOT/$spid/cmdline" | grep -qF -- "http.server"; then
+    tr '\0' ' ' <"$STYX_PROC_ROOT/$spid/cmdline" | grep -qF -- "$dir/public" && kill "$spid" 2>/dev/null || true
   fi
   styx_sudo rm -rf -- "$dir"
   styx_result ok "autostop watcher ${pid:+(pid $pid) }stopped and removed"

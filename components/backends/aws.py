@@ -143,8 +143,10 @@ class _Shared:
 class AwsBackend(Backend):
     name = "aws"
     key_generator = "tls"  # pulumi_tls.PrivateKey: no local ssh-keygen needed; the key is a secret
-    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP
+    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP | Feature.AUTOSTOP
     power_in_program = True  # an InstanceState per on-demand node: running, or stopped by `styx stop`
+    # setup.autostop: an on-demand instance shut down from inside stops (instance_initiated_shutdown_behavior)
+    autostop_poweroff = True
     config_section = "aws"
     capacity_patterns = (
         r"InsufficientCapacity",
@@ -179,6 +181,11 @@ class AwsBackend(Backend):
         import dataclasses
 
         return dataclasses.replace(request, zones=()) if request.zones else request
+
+    def machine_stopped(self, outputs: Any) -> bool | None:
+        """A refreshed aws.ec2.Instance: its `instanceState`."""
+        state = outputs.get("instanceState")
+        return None if state is None else state in ("stopping", "stopped")
 
     def power_urns(self, cluster: Any, node: str, machine_urn: str) -> list[str]:
         """The node's InstanceState (a sibling of its instance, see `machine`)."""
@@ -452,6 +459,9 @@ class AwsBackend(Backend):
             vpc_security_group_ids=[shared.security_group.id],
             key_name=shared.key_pair.key_name,
             user_data=cloud_init_user_data(hk),
+            # a shutdown from inside (setup.autostop) stops an on-demand instance, keeping its disk; a spot
+            # one is terminated (AWS's only choice for one-time spot: autostop refuses spot nodes)
+            instance_initiated_shutdown_behavior=None if spec.spot else "stop",
             associate_public_ip_address=not private,  # ssh.jump: a private node gets no public address
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_size=spec.disk_size_gb,

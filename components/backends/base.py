@@ -23,6 +23,9 @@ What the CLI asks (launch, failover, pricing, ssh), on the raw cluster dict or t
 - `styx stop`/`start` (`Feature.STOP`): `can_stop(cluster, node)` (spot refusals), then either
   `stop_machines`/`start_machines` (the backend acts itself) or, with `power_in_program`, `power_urns`
   (the resources an `up --target` changes; the program reads `ProvisionContext.stopped`).
+- setup.autostop (`Feature.AUTOSTOP`): `autostop_poweroff` (the nodes stop themselves with an OS shutdown,
+  `machine_stopped` then tells styx from a refreshed machine), else `autostop_record`/`autostop_state`/
+  `autostop_helpers` (the backend acts on the head's request itself).
 Setup phases never see the backend: they only get the handle's transport and addresses.
 """
 
@@ -57,9 +60,12 @@ class Feature(enum.Flag):
     CATALOG = enum.auto()
     ADOPTS_HOSTS = enum.auto()  # adopts existing machines listed as head.host / workers[].hosts
     STOP = enum.auto()  # machines can be stopped and started again with their disks (`styx stop`/`start`)
-    # setup.autostop: the head's watcher can have the cluster stopped when idle (the backend acts on its
-    # request: `autostop_record` says what was done)
+    # setup.autostop: the head's watcher can have the cluster stopped when idle: the backend acts on its
+    # request (`autostop_record` says what was done), or the nodes stop themselves (`autostop_poweroff`)
     AUTOSTOP = enum.auto()
+    # setup.autostop.down: the request can destroy the cluster, not only stop it (something with the
+    # engine's credentials acts on it: the local host's reaper runs `styx down`)
+    AUTOSTOP_DOWN = enum.auto()
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,20 @@ def _node_spec(cluster: Mapping[str, Any], node: str) -> Mapping[str, Any] | Non
     return None
 
 
+def clouds_with(feature: Feature) -> list[str]:
+    """The registered clouds whose backends have `feature` (for error lines: what is allowed where)."""
+    from styx.components.backends import backend_class, backend_names
+
+    out = []
+    for name in backend_names():
+        try:
+            if feature in backend_class(name).features:
+                out.append(name)
+        except (ImportError, ValueError):  # a missing SDK breaks nothing else
+            continue
+    return out
+
+
 def cloud_net_problems(cfg: ClusterConfig, section: str) -> list[str]:
     """The rule of every cloud with an SSH firewall: `<section>.ssh_cidrs` must list who may reach SSH."""
     if getattr(cfg, section).ssh_cidrs:
@@ -333,6 +353,12 @@ class Backend(ABC):
     power_in_program: ClassVar[bool] = False
     # What to do instead of `spot: true` on a cloud without Feature.SPOT.
     spot_hint: ClassVar[str] = "spot needs a cloud that sells spot capacity"
+    # setup.autostop (Feature.AUTOSTOP): True: no cloud credentials on the nodes, so they stop themselves (the
+    # head's watcher shuts its machine down, a follower on each worker does the same on its request; the
+    # cloud keeps a shut-down machine stopped, with its disks). False: the backend acts on the request.
+    autostop_poweroff: ClassVar[bool] = False
+    # Why a cloud without Feature.AUTOSTOP has none (its error line says it).
+    autostop_hint: ClassVar[str] = "styx cannot stop its machines"
 
     # ------------------------------------------------------------------ config
 
@@ -370,14 +396,38 @@ class Backend(ABC):
                 if spec.spot:
                     p.append(f"{k}.{where}.spot: not supported for cloud {cfg.cloud} (allowed: false); "
                              f"{self.spot_hint}")
-        if cfg.setup.autostop is not None and Feature.AUTOSTOP not in self.features:
-            p.append(f"{k}.setup.autostop: not supported for cloud {cfg.cloud} yet (allowed: only with cloud "
-                     "local); remove setup.autostop, or stop the cluster with `styx stop` / `styx down`")
+        p += self._autostop_problems(cfg)
         own = catalog is not None and Feature.CATALOG in self.features and self.name in catalog.clouds
         p += accelerator_problems(cfg, catalog if own else None, self.name if own else None)
         if own:
             assert catalog is not None
             p += catalog_problems(self, cfg, catalog)
+        return p
+
+    def _autostop_problems(self, cfg: ClusterConfig) -> list[str]:
+        """setup.autostop: only where the cluster can be stopped; `down: true` only where something can destroy
+        it (Feature.AUTOSTOP_DOWN); every node must be one that can stop (`can_stop`: the rule of `styx stop`)."""
+        a, k = cfg.setup.autostop, CONFIG_KEY
+        if a is None:
+            return []
+        if Feature.AUTOSTOP not in self.features:
+            return [f"{k}.setup.autostop: not supported for cloud {cfg.cloud}: {self.autostop_hint} (allowed with "
+                    f"cloud {', '.join(clouds_with(Feature.AUTOSTOP))}); remove setup.autostop"]
+        p: list[str] = []
+        if a.down and Feature.AUTOSTOP_DOWN not in self.features:
+            p.append(f"{k}.setup.autostop.down: true is not supported for cloud {cfg.cloud}: its nodes hold no cloud "
+                     "credentials, so an idle cluster can only stop itself, not destroy itself (allowed: false; "
+                     f"down: true with cloud {', '.join(clouds_with(Feature.AUTOSTOP_DOWN))}); a stopped cluster "
+                     "keeps its disks (billed) until `styx down`")
+        raw = cfg.model_dump(mode="json")
+        seen: set[str] = set()
+        for name, _role, spec, _i in cfg.nodes():
+            where = "head" if spec is cfg.head else f"workers[{cfg.workers.index(spec)}]"
+            why = self.can_stop(raw, name) if spec.spot else None
+            if why and where not in seen:
+                seen.add(where)
+                p.append(f"{k}.{where}.spot: {why}, and setup.autostop stops every node (allowed: spot: false "
+                         "with setup.autostop; or remove setup.autostop)")
         return p
 
     def config_warnings(self, cfg: ClusterConfig) -> list[str]:
@@ -500,6 +550,11 @@ class Backend(ABC):
     def start_machines(self, cluster: Mapping[str, Any], nodes: Sequence[str]) -> None:
         """Start the stopped machines of `nodes` again (only with Feature.STOP)."""
         raise NotImplementedError(f"cloud {self.name} cannot start machines")
+
+    def machine_stopped(self, outputs: Mapping[str, Any]) -> bool | None:
+        """With `autostop_poweroff`: whether a machine resource's outputs, just refreshed, say that it is stopped
+        (shut down from inside: setup.autostop). None: this backend cannot tell."""
+        return None
 
     def autostop_record(self, cluster: Mapping[str, Any]) -> dict[str, Any] | None:
         """What autostop last did to this cluster, as the backend saw it (only with Feature.AUTOSTOP):

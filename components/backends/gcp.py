@@ -266,8 +266,10 @@ def external_ip_of(nics: Any) -> str | None:
 class GcpBackend(Backend):
     name = "gcp"
     key_generator = "tls"
-    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP
+    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP | Feature.AUTOSTOP
     power_in_program = True  # each Instance's desired_status: RUNNING, or TERMINATED (stopped) by `styx stop`
+    # setup.autostop: a VM shut down from inside is TERMINATED (GCE's word for stopped), its disks kept
+    autostop_poweroff = True
     config_section = "gcp"
     capacity_patterns = (
         r"ZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?",
@@ -291,6 +293,11 @@ class GcpBackend(Backend):
             return ("spot VMs with gcp.spot_termination_action: DELETE cannot be stopped "
                     "(allowed: STOP keeps a stopped spot VM's disk)")
         return None
+
+    def machine_stopped(self, outputs: Any) -> bool | None:
+        """A refreshed gcp.compute.Instance: its `currentStatus` (TERMINATED: stopped, disks kept)."""
+        status = outputs.get("currentStatus")
+        return None if status is None else status in ("STOPPING", "TERMINATED")
 
     # ---- instance_type: auto
     def resolve_auto(self, cfg: ClusterConfig, spec: NodeSpec) -> str:

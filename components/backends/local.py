@@ -91,7 +91,9 @@ def _ctl(sub: str, env: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
 
 class LocalBackend(Backend):
     name = "local"
-    features = Feature.ZONES | Feature.STOP | Feature.AUTOSTOP  # zones are names in `local.zones`: failover walks them
+    # zones are names in `local.zones`: failover walks them; autostop: this host's reaper acts on the head's
+    # request (stop: the sandboxes; down: `styx down` of the stack)
+    features = Feature.ZONES | Feature.STOP | Feature.AUTOSTOP | Feature.AUTOSTOP_DOWN
     config_section = "local"
     capacity_patterns = (r"InsufficientCapacity",)  # sandboxctl's test-only refusal (STYX_SB_REFUSE_FILE)
 
@@ -220,12 +222,15 @@ class LocalBackend(Backend):
         ctx.shared["groups"] = groups
         ctx.shared["wheel_cache_url"] = self._wheel_cache(ctx, env)
         if ctx.cfg.setup.autostop is not None:
-            # the head cannot stop its own sandbox: this host's reaper acts on its watcher's request
+            # the head cannot stop its own sandbox: this host's reaper acts on its watcher's request; a
+            # "down" one is `styx down` of this stack, through the engine (this Python, this stack; the
+            # engine's settings the reaper keeps from its own environment, never from this command text)
             nodes = " ".join([n for n, role, _s, _i in ctx.cfg.nodes() if role != "head"] + ["head"])
             renv = {k: env[k] for k in ("STYX_SB_CLUSTER", "STYX_SB_STATE_DIR")}
+            down = {"STYX_SB_DOWN_STACK": pulumi.get_stack(), "STYX_SB_DOWN_PYTHON": sys.executable}
             local.Command(
                 f"{ctx.cfg.name}-autostop-reaper",
-                create=_ctl("autostop-reaper-start", {**renv, "STYX_SB_AUTOSTOP_NODES": nodes}),
+                create=_ctl("autostop-reaper-start", {**renv, "STYX_SB_AUTOSTOP_NODES": nodes, **down}),
                 delete=_ctl("autostop-reaper-stop", renv),
                 triggers=[nodes],
                 logging=local.Logging.STDERR,

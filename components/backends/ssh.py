@@ -14,6 +14,8 @@ from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 class SSHBackend(Backend):
     name = "ssh"
     features = Feature.ADOPTS_HOSTS
+    autostop_hint = ("styx adopts these machines and does not own them: it never stops, starts or destroys "
+                     "them (stop your own machines with your own tools)")
 
     def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
         p = super().config_problems(cfg, catalog)

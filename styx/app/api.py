@@ -1074,17 +1074,22 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
     running = [n.get("name") for n in outputs.get("nodes") or [] if n.get("name") not in still]
     if power.through_program(cluster or {}):
         # a cloud machine started again may have a new address that the stack's outputs do not show yet
-        # (they change with the next update): no drift over SSH; what a stop loses is Ray, re-run on the
-        # started nodes (the head's restart restarts every worker's too: repair_targets)
+        # (they change with the next update): no drift over SSH; what a stop loses is its processes: Ray
+        # and the autostop watcher (or follower), re-run on the started nodes (the head's Ray restart
+        # restarts every worker's too: repair_targets)
         from styx.app import drift as dr
 
-        report = dr.DriftReport(session.name, "", [
-            dr.NodeCheck(n, dr.DRIFTED, [dr.PhaseCheck("ray", dr.DRIFTED, "the machine was stopped")])
-            for n in started])
-        # the old Ray resource's undo (delete-first) would dial the address in the state, which a start may
-        # have changed; a stopped machine runs no Ray to stop, and ray.sh rewrites what the undo removes
         dep = session.deployment()
-        rays = [p.urn for p in dr.phase_resources(dep) if p.node in set(started) and p.phase == "ray"]
+        lost = [p for p in dr.phase_resources(dep) if p.node in set(started) and p.phase in ("ray", "autostop")]
+        report = dr.DriftReport(session.name, "", [
+            dr.NodeCheck(n, dr.DRIFTED, [dr.PhaseCheck(ph, dr.DRIFTED, "the machine was stopped")
+                                         for ph in ("ray", "autostop") if ph == "ray" or
+                                         any(p.node == n and p.phase == ph for p in lost)])
+            for n in started])
+        # the old resources' undos (delete-first) would dial the address in the state, which a start may
+        # have changed; a stopped machine runs no Ray or watcher to stop, and the scripts rewrite what
+        # the undos remove
+        rays = [p.urn for p in lost]
         if dr.drop_undos(dep, rays) and hasattr(session, "import_deployment"):
             session.import_deployment(dep)
     else:
@@ -1105,21 +1110,26 @@ class AutostopResult:
 
 
 def autostop_targets(deployment: dict[str, Any], cluster: dict[str, Any], head: str = "head") -> list[str]:
-    """The URNs `styx autostop` updates: the head's autostop phase and the backend's helpers for it
-    (children of the Cluster component), whether they exist yet or not (a new one is created, a
-    removed one deleted)."""
+    """The URNs `styx autostop` updates: the head's autostop phase (and, where the nodes stop themselves,
+    every worker's follower) and the backend's helpers for it (children of the Cluster component),
+    whether they exist yet or not (a new one is created, a removed one deleted)."""
     from styx.app import drift as dr
     from styx.components.backends import backend_class
     from styx.model.config import ClusterConfig
 
-    head_phases = [p for p in dr.phase_resources(deployment) if p.node == head]
-    if not head_phases:
+    phases = dr.phase_resources(deployment)
+    if not [p for p in phases if p.node == head]:
         raise StyxError("the stack records no setup phase on the head: run `styx launch`", EXIT_FAILED)
-    prefix, last = head_phases[0].urn.rsplit("::", 1)
-    node_name = last[: -len(head_phases[0].phase) - 1]
-    urns = [f"{prefix}::{node_name}-autostop"]
+    backend = backend_class(cluster.get("cloud"))()
+    # where the nodes stop themselves, every worker's follower follows the setting too
+    nodes = list(dict.fromkeys([head, *(p.node for p in phases)])) if backend.autostop_poweroff else [head]
+    urns = []
+    for n in nodes:
+        first = next(p for p in phases if p.node == n)
+        prefix, last = first.urn.rsplit("::", 1)
+        urns.append(f"{prefix}::{last[: -len(first.phase) - 1]}-autostop")
     comp = next((r["urn"] for r in deployment.get("resources") or [] if r.get("type") == "styx:index:Cluster"), None)
-    helpers = backend_class(cluster.get("cloud"))().autostop_helpers(ClusterConfig.model_validate(cluster))
+    helpers = backend.autostop_helpers(ClusterConfig.model_validate(cluster))
     if helpers and comp is None:
         raise StyxError("the stack records no styx:index:Cluster component: run `styx launch`", EXIT_FAILED)
     for type_, name in helpers:
@@ -1170,7 +1180,8 @@ def autostop(stack: str | None = None, *, backend: str | None = None, idle_minut
     session.up_options = {"target": urns}
     info(f"{session.name}: autostop " + ("off" if off else f"after {setup['autostop']['idle_minutes']} idle min"
                                          + (" (down)" if setup["autostop"].get("down") else "")))
-    tracker = Tracker(new.get("name") or session.name, [head])
+    tracker = Tracker(new.get("name") or session.name, [head] + [n.get("name") for n in outputs.get("nodes") or []
+                                                                 if n.get("name") != head])
     try:
         result, _ = (run_update or _plain_update)(session, tracker, f"styx autostop {session.name}", "up")
     finally:

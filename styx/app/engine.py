@@ -207,7 +207,9 @@ def open_stack(
     pp = ensure_passphrase()
     work_dir = work_dir or (styx_home() / "workspaces" / stack_name)
     work_dir.mkdir(parents=True, exist_ok=True)
-    env = {**engine_env(pp.value), **(extra_env or {})}
+    # STYX_BACKEND_URL: where this stack lives, for what the program starts that outlives the update and
+    # calls styx again (the local backend's autostop reaper: `styx down` on a down request)
+    env = {**engine_env(pp.value), "STYX_BACKEND_URL": backend_url, **(extra_env or {})}
 
     def program() -> None:
         build(pulumi.Config("styx"), base_dir)

@@ -63,15 +63,43 @@ def reconcile_autostop(session: Any, cluster: Mapping[str, Any] | None,
         return None
     if Feature.AUTOSTOP not in backend.features:
         return None
-    seen = backend.autostop_record(cluster)
     rec = record(session.meta())
+    seen = (_shut_down(session, backend, cluster, rec) if backend.autostop_poweroff
+            else backend.autostop_record(cluster))
     if seen and (rec.get("autostop") or {}).get("at") != seen["at"]:
         mark_stopped(rec, seen["nodes"], seen["at"])
         rec["autostop"] = {"at": seen["at"], "action": seen["action"], "nodes": list(seen["nodes"])}
+        if "synced" in seen:  # stopped outside the program: its run-state inputs still say running
+            rec["autostop"]["synced"] = seen["synced"]
         session.set_meta(META_KEY, rec)
         if info:
             info(f"{session.name}: stopped by autostop at {seen['at']} ({', '.join(seen['nodes'])})")
     return autostopped({META_KEY: rec})
+
+
+def _shut_down(session: Any, backend: Any, cluster: Mapping[str, Any], rec: Mapping[str, Any],
+               now: datetime | None = None) -> dict[str, Any] | None:
+    """Nodes that stopped themselves (`Backend.autostop_poweroff`: setup.autostop on a cloud), seen by a refresh of
+    the machines styx has not stopped: the autostop (its time: when styx saw it) once the head is among them.
+    Only while setup.autostop is on; None: nothing stopped."""
+    from styx.app import drift as dr
+    from styx.app.pricing import iso
+
+    if not (cluster.get("setup") or {}).get("autostop") or not hasattr(session, "refresh"):
+        return None
+    dep = session.deployment()
+    running = {n: m for n in dict.fromkeys(p.node for p in dr.phase_resources(dep))
+               if n not in rec["stopped"] and (m := dr.machine_of(dep, n))}
+    if not running:
+        return None
+    r = session.refresh(target=sorted(set(running.values())))
+    if not r.ok:
+        return None
+    outs = {x.get("urn"): x.get("outputs") or {} for x in session.deployment().get("resources") or []}
+    down = [n for n, m in running.items() if m in outs and backend.machine_stopped(outs[m])]
+    if "head" not in down:  # the head shuts down last: until it has, the cluster is on its way
+        return None
+    return {"at": iso(now or datetime.now(UTC)), "action": "stop", "nodes": down, "synced": False}
 
 
 def stopped_nodes(meta: Mapping[str, Any]) -> dict[str, str]:
@@ -219,6 +247,20 @@ def _through_program(session: Any, backend: Any, cluster: Mapping[str, Any], tod
     return todo
 
 
+def _sync_autostopped(session: Any, backend: Any, cluster: Mapping[str, Any], info: Callable[[str], None]) -> None:
+    """Machines that stopped themselves (setup.autostop on a cloud) are stopped in the program too before they are
+    started: one `up --target` of their run state with the record as it is (stopped), so that the start after it
+    is a change (a machine whose state still says running would not be started)."""
+    rec = record(session.meta())
+    a = rec.get("autostop") or {}
+    nodes = [n for n in a.get("nodes") or [] if n in rec["stopped"]]
+    if a.get("synced") is not False or not nodes:
+        return
+    info(f"{session.name}: recording the stop by autostop of {', '.join(nodes)} in the stack first")
+    a["synced"] = True
+    _through_program(session, backend, cluster, nodes, rec, refresh=False)
+
+
 def _one_by_one(session: Any, todo: list[str], act: Callable[[str], None],
                 marked: Callable[[list[str]], Any]) -> list[str]:
     """`act` on each node in order; whatever was done is recorded in the stack even when one fails."""
@@ -254,6 +296,7 @@ def start_machines(session: Any, outputs: Mapping[str, Any], cluster: Mapping[st
     todo.sort(key=lambda n: n != _head(outputs))  # the head first
     info(f"starting {session.name}: {', '.join(todo)} ...")
     if getattr(backend, "power_in_program", False):
+        _sync_autostopped(session, backend, cluster, info)
         return _through_program(session, backend, cluster, todo,
                                 mark_started(record(session.meta()), todo, iso(now or datetime.now(UTC))),
                                 refresh=True)

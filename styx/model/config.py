@@ -416,9 +416,9 @@ class CustomScript(_Model):
 class AutostopConfig(_Model):
     idle_minutes: int = Field(ge=1, le=10080, description="Minutes the cluster must be idle (no Ray job or task "
                               "running, no interactive SSH session on the head) before it is stopped.")
-    down: bool = Field(False, description="true: the cluster is to be removed, not kept stopped. The head cannot "
-                       "destroy the stack itself: its machines are stopped as with false, and `styx status` says that "
-                       "`styx down` is due (see the README, Autostop).")
+    down: bool = Field(False, description="true: the idle cluster is destroyed (`styx down` of its stack), not kept "
+                       "stopped; only where something holds the engine's credentials (cloud local: the host's reaper). "
+                       "AWS/GCP refuse it: their nodes can only stop themselves (see the README, Autostop).")
     check_interval_s: int = Field(60, ge=5, le=600, description="Seconds between two idleness checks on the head "
                                   "(a short one is for tests).")
 

@@ -2,6 +2,8 @@
 `setup.autostop.idle_minutes: 1` (a check every 10 s) stops itself when idle: the head's watcher asks,
 the host's reaper stops the sandboxes, `styx status` reports "stopped by autostop", the next `styx
 launch` brings it back with Ray, and `styx autostop` changes the setting with only its phase run.
+With `down: true` (subnet 10.99.0.0/24) the reaper destroys the cluster through the engine (`styx down`
+of its stack): the stack is gone and nothing of it is left on this host.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import leftovers, sandbox_status
 from tests.e2e.test_cli_local import cli as cli  # the fixture
 from tests.e2e.test_cli_local import teardown
 from tests.e2e.test_drift import RAY_NODES_PY
@@ -89,3 +92,38 @@ def test_an_idle_cluster_stops_itself_and_launch_brings_it_back(cli, monkeypatch
         assert not (Path("/var/lib/styx/sandbox") / NAME / ".autostop").exists()
     finally:
         teardown(cli, NAME, NAME)
+
+
+DOWN = "asxdown"
+
+
+def test_an_idle_cluster_with_down_true_is_destroyed_through_the_engine(cli):
+    cfg = cli.config({
+        "name": DOWN,
+        "cloud": "local",
+        "local": {"subnet": "10.99.0.0/24"},
+        "workers": [{"name": "worker", "count": 1}],
+        "setup": {"ray": {"enabled": False},  # only logins count: nothing to install, a quick launch
+                  "autostop": {"idle_minutes": 1, "down": True, "check_interval_s": 10}},
+    })
+    log = Path("/var/lib/styx/sandbox/.autostop-down") / f"{DOWN}.log"
+    log.unlink(missing_ok=True)
+    try:
+        up = cli.json("launch", str(cfg))
+        assert up["ok"] and up["phases"]["head"]["autostop"] == "done", up
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 300:
+            if log.exists() and ("destroyed by autostop" in log.read_text() or "styx down failed" in log.read_text()):
+                break
+            time.sleep(5)
+        text = log.read_text() if log.exists() else ""
+        print(f"autostop down finished {time.monotonic() - t0:.0f}s after launch:\n{text[-3000:]}")
+        assert "destroyed by autostop (down)" in text, text[-3000:]
+        gone = cli.run("status", "--stack", DOWN, "--json")
+        assert gone.returncode != 0 and "no cluster (stack) named" in gone.stdout + gone.stderr, gone.stdout
+        st = sandbox_status(DOWN)
+        assert st.get("clean") is True, leftovers(st)
+        assert not (Path("/var/lib/styx/sandbox") / DOWN).exists()
+    finally:
+        teardown(cli, DOWN, DOWN)
+        log.unlink(missing_ok=True)

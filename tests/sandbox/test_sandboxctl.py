@@ -478,3 +478,55 @@ def test_autostop_reaper_stops_the_cluster_on_the_heads_request(tmp_path):
     assert not (state / c / ".autostop").exists()
     time.sleep(0.3)
     assert not Path(f"/proc/{pid}/cmdline").exists() or "_reaper" not in Path(f"/proc/{pid}/cmdline").read_text()
+
+
+def test_autostop_reaper_down_runs_styx_down_with_the_engine_settings_and_stops_when_it_fails(tmp_path):
+    """A "down" request: the reaper starts `PYTHON -m styx down --stack STACK --yes` detached, with the
+    engine settings it was started with (kept 0600, never in its command line), and ends; a failed down
+    stops the sandboxes instead. PYTHON is a fake here: it records its arguments and one setting."""
+    if os.geteuid() != 0:
+        pytest.skip("sandboxctl's node-stop needs root")
+    state, c = tmp_path / "state", "reapdown"
+    head, worker = _fake_node(state, c, "head"), _fake_node(state, c, "worker-0")
+    req = head / "upper/var/lib/styx/autostop/requested"
+    req.parent.mkdir(parents=True)
+    py = tmp_path / "fake-python"
+    calls = tmp_path / "calls"
+    py.write_text(f'#!/bin/bash\necho "$* pass=$PULUMI_CONFIG_PASSPHRASE be=$PULUMI_BACKEND_URL" >>{calls}\n'
+                  f'[[ -e {tmp_path}/fail ]] && exit 1\nexit 0\n')
+    py.chmod(0o755)
+    env = {"STYX_SB_CLUSTER": c, "STYX_SB_STATE_DIR": str(state), "STYX_SB_LOCK_DIR": str(tmp_path / "locks"),
+           "STYX_SB_AUTOSTOP_NODES": "worker-0 head", "STYX_SB_REAPER_INTERVAL": "1",
+           "STYX_SB_DOWN_STACK": "st-1", "STYX_SB_DOWN_PYTHON": str(py),
+           "PULUMI_CONFIG_PASSPHRASE": "pp-not-in-argv", "STYX_BACKEND_URL": "file:///tmp/be"}
+    down_env = state / c / ".autostop" / "down.env"
+    log = state / ".autostop-down" / f"{c}.log"
+    try:
+        sandboxctl("autostop-reaper-start", **env)
+        assert oct(down_env.stat().st_mode & 0o777) == "0o600"
+        pid = int((state / c / ".autostop" / "reaper.pid").read_text())
+        assert "pp-not-in-argv" not in Path(f"/proc/{pid}/cmdline").read_text()
+        req.write_text("down 2026-12-02T10:00:00Z\n")
+        assert _wait_for(calls), log.read_text() if log.exists() else "no log"
+        assert calls.read_text() == "-m styx down --stack st-1 --yes pass=pp-not-in-argv be=file:///tmp/be\n"
+        time.sleep(1.5)
+        assert not Path(f"/proc/{pid}/cmdline").exists() or "_reaper" not in Path(f"/proc/{pid}/cmdline").read_text()
+        assert "destroyed by autostop (down)" in log.read_text()
+        assert not (head / "stopped").exists()  # the fake down destroyed nothing; it was not stopped either
+        # started again with the same request pending: one down per request, the reaper keeps watching
+        calls.unlink()
+        sandboxctl("autostop-reaper-start", **env)
+        time.sleep(2)
+        assert not calls.exists()
+        # a failing down: the sandboxes are stopped instead, and recorded as a stop
+        (tmp_path / "fail").write_text("")
+        req.write_text("down 2026-12-02T11:00:00Z\n")
+        record = state / c / ".autostop" / "record"
+        assert _wait_for(record), log.read_text()
+        assert record.read_text() == "at=2026-12-02T11:00:00Z\naction=stop\nnodes=worker-0 head\n"
+        assert calls.read_text().startswith("-m styx down --stack st-1 --yes")
+        assert (head / "stopped").exists() and (worker / "stopped").exists()
+        assert "styx down failed: stopping the sandboxes instead" in log.read_text()
+    finally:
+        sandboxctl("autostop-reaper-stop", **env)
+    assert not (state / c / ".autostop").exists()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # autostop.sh: the idleness checks with stubbed `who`, `pgrep` and `curl` (the
 # Ray dashboard), the idle window on a fake clock, and the phase starting,
-# keeping and restarting a real detached watcher.
+# keeping and restarting a real detached watcher. Where the nodes stop
+# themselves (STYX_AUTOSTOP_POWEROFF=1: AWS, GCP) the shutdown command is a
+# stub (STYX_AUTOSTOP_SHUTDOWN_CMD): nothing here ever powers this machine off.
 
 load helpers
 
@@ -32,9 +34,24 @@ esac'
 }
 
 teardown() {
-  local pid
-  pid=$(cat "$STYX_AUTOSTOP_DIR/watcher.pid" 2>/dev/null || true)
-  [[ -z $pid ]] || kill "$pid" 2>/dev/null || true
+  local pid f
+  for f in watcher.pid server.pid; do
+    pid=$(cat "$STYX_AUTOSTOP_DIR/$f" 2>/dev/null || true)
+    [[ -z $pid ]] || kill "$pid" 2>/dev/null || true
+  done
+}
+
+# the stubbed shutdown: records its arguments, powers nothing off
+stub_poweroff() {
+  stub fake-poweroff 'printf "%s\n" "$*" >>"$T/poweroff.calls"'
+  export STYX_AUTOSTOP_SHUTDOWN_CMD="fake-poweroff -h now" STYX_AUTOSTOP_GRACE=0
+}
+
+# call FUNC ARGS...: one of the watcher's functions, as watch.sh runs it (a loop: stopped after 3 s)
+call() {
+  local body
+  body="$(cat "$SCRIPTS/lib.sh")"$'\n'"$(sed '$d' "$SCRIPTS/autostop.sh")"$'\n'"$*"
+  run --separate-stderr env PATH="$STUB_BIN:$SYS_BIN" timeout 3 bash -c "$body" styx-autostop
 }
 
 # check NOW: one autostop_check at epoch NOW, as the watcher runs it
@@ -189,4 +206,101 @@ state() { sed -n "s/^$1=//p" "$STYX_AUTOSTOP_DIR/state"; }
   run_phase autostop
   assert_status 1
   assert_stderr_contains "STYX_AUTOSTOP_IDLE_MINUTES must be a whole number of minutes >= 1"
+}
+
+@test "nodes that stop themselves: the request is published for the workers, then the head shuts down" {
+  stub_poweroff
+  export STYX_AUTOSTOP_POWEROFF=1 STYX_AUTOSTOP_BIND=127.0.0.1
+  mkdir -p "$STYX_AUTOSTOP_DIR/public"
+  check 1000
+  check 1061
+  assert_output_matches '^requested$'
+  [ "$(cat "$STYX_AUTOSTOP_DIR/public/requested")" = "$(cat "$STYX_AUTOSTOP_DIR/requested")" ]
+  [ ! -e "$T/poweroff.calls" ]  # one check never powers off: the loop does, after the grace time
+  call autostop_watch
+  [ "$(head -n 1 "$T/poweroff.calls")" = "-h now" ]
+  [[ $stderr == *"the workers have 0 s to see the request; then this machine stops"* ]]
+}
+
+@test "nodes stopped by someone else (the local reaper): the watcher never powers off, nothing is published" {
+  stub_poweroff
+  check 1000
+  check 1061
+  assert_output_matches '^requested$'
+  [ ! -e "$STYX_AUTOSTOP_DIR/public/requested" ]
+  call autostop_watch
+  [ ! -e "$T/poweroff.calls" ]
+}
+
+@test "a follower shuts its machine down on the head's well-formed request, and only then" {
+  stub_poweroff
+  export STYX_AUTOSTOP_ROLE=follower STYX_AUTOSTOP_POWEROFF=1 STYX_AUTOSTOP_HEAD=10.0.0.2 STYX_AUTOSTOP_FOLLOW_INTERVAL=1
+  stub curl '[[ -e $T/head-req ]] && cat "$T/head-req" || exit 22'
+  call autostop_follow
+  [ ! -e "$T/poweroff.calls" ]  # nothing requested (404) yet
+  grep -q 'curl -fsS --max-time 5 http://10.0.0.2:18952/requested' "$STUB_LOG"
+  printf 'stop; reboot\n' >"$T/head-req"
+  call autostop_follow
+  [ ! -e "$T/poweroff.calls" ]  # a malformed answer is no request
+  printf 'stop 2026-12-03T10:00:00Z\n' >"$T/head-req"
+  call autostop_follow
+  [ "$(head -n 1 "$T/poweroff.calls")" = "-h now" ]
+  [[ $stderr == *"the head requested stop at 2026-12-03T10:00:00Z: stopping this machine"* ]]
+}
+
+@test "the head's phase serves the request folder on its private address; undo stops the server" {
+  command -v python3 >/dev/null || skip "python3 needed"
+  stub_poweroff
+  ln -sf "$(type -P python3)" "$STUB_BIN/python3"
+  stub nohup 'exec "$@"'
+  export STYX_PROC_ROOT=/proc STYX_AUTOSTOP_POWEROFF=1 STYX_AUTOSTOP_BIND=127.0.0.1
+  STYX_AUTOSTOP_PORT=$((20000 + RANDOM % 20000))
+  export STYX_AUTOSTOP_PORT
+  run_phase autostop
+  assert_status 0
+  assert_output_matches '^styx autostop: ok: watcher started \(pid [0-9]+; idle 1 min, then stop; this machine shuts down;'
+  local spid
+  spid=$(cat "$STYX_AUTOSTOP_DIR/server.pid")
+  kill -0 "$spid"
+  printf 'stop 2026-12-03T10:00:00Z\n' >"$STYX_AUTOSTOP_DIR/public/requested"
+  local got=""
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    got=$(python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:$STYX_AUTOSTOP_PORT/requested', timeout=2).read().decode().strip())" 2>/dev/null) && break
+    sleep 0.3
+  done
+  [ "$got" = "stop 2026-12-03T10:00:00Z" ]
+  # only the public folder is served: the watcher's own files are not reachable
+  ! python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$STYX_AUTOSTOP_PORT/../watch.sh', timeout=2)" 2>/dev/null
+  run_phase autostop
+  assert_output_matches '^styx autostop: skipped: watcher already running'
+  STYX_ACTION=verify run_phase autostop
+  assert_output_matches '^styx autostop: ok: autostop watcher running'
+  kill "$spid"
+  sleep 0.2
+  STYX_ACTION=verify run_phase autostop
+  assert_output_matches "^styx autostop: drifted: the head's request server is not running"
+  run_phase autostop
+  assert_output_matches '^styx autostop: ok: watcher started'
+  spid=$(cat "$STYX_AUTOSTOP_DIR/server.pid")
+  run_phase autostop_delete
+  assert_output_matches '^styx autostop_delete: ok'
+  sleep 0.2
+  ! kill -0 "$spid" 2>/dev/null
+  [ ! -e "$T/poweroff.calls" ]
+}
+
+@test "bad power-off settings: clear errors" {
+  export STYX_AUTOSTOP_ROLE=follower
+  run_phase autostop
+  assert_status 1
+  assert_stderr_contains "a follower (STYX_AUTOSTOP_ROLE=follower) needs STYX_AUTOSTOP_POWEROFF=1"
+  export STYX_AUTOSTOP_POWEROFF=1
+  run_phase autostop
+  assert_stderr_contains "a follower needs STYX_AUTOSTOP_HEAD, the head's private address"
+  export STYX_AUTOSTOP_ROLE=watcher STYX_AUTOSTOP_BIND=10.0.0.2 STYX_AUTOSTOP_SHUTDOWN_CMD="no-such-poweroff now"
+  run_phase autostop
+  assert_stderr_contains "the shutdown command 'no-such-poweroff' is not on this machine"
+  export STYX_AUTOSTOP_POWEROFF=2
+  run_phase autostop
+  assert_stderr_contains "STYX_AUTOSTOP_POWEROFF must be 0 or 1"
 }

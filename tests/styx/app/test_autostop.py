@@ -106,6 +106,16 @@ def test_targets_are_the_heads_phase_and_the_reaper_only():
     ]
 
 
+def test_on_a_cloud_every_workers_follower_is_a_target_too():
+    aws = {"name": "as1", "cloud": "aws", "region": "us-east-1", "head": {"instance_type": "m6i.large"},
+           "workers": [{"name": "worker", "count": 1, "instance_type": "m6i.large"}],
+           "aws": {"ssh_cidrs": ["10.0.0.0/8"]}, "setup": {"autostop": {"idle_minutes": 5}}}
+    assert api.autostop_targets(DEPLOYMENT, aws) == [
+        STACK + "styx:index:Cluster$styx:index:Node$command:remote:Command::as1-head-autostop",
+        STACK + "styx:index:Cluster$styx:index:Node$command:remote:Command::as1-worker-0-autostop",
+    ]
+
+
 def _run(monkeypatch, s, **kw):
     import styx.app.remote as remote
 

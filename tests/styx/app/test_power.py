@@ -246,3 +246,65 @@ def test_down_of_a_stopped_cloud_cluster_does_not_start_it(monkeypatch):
     out = api.down("ssx", on_info=said.append, run_update=lambda session, tracker, title, op: (OpResult(True), 0))
     assert out.removed and ("remove",) in s.calls
     assert any("destroying its stopped machines as they are" in m for m in said)
+
+
+# --------------------------------------------------------------------------- autostop on a cloud (the nodes shut down)
+
+AWS_AUTO = {**AWS, "setup": {"autostop": {"idle_minutes": 5}}}
+
+
+class ShutDownSession(EngineSession):
+    """A cloud cluster whose machines in `down` shut themselves down: a refresh shows them stopped."""
+
+    def __init__(self, down, meta=None, cluster=AWS_AUTO):
+        super().__init__(meta)
+        self.down, self._cluster, self.refreshed = set(down), cluster, False
+
+    def cluster(self):
+        return self._cluster
+
+    def deployment(self):
+        dep = _deployment()
+        for r in dep["resources"]:
+            if r["type"] == "aws:ec2/instance:Instance":
+                n = r["urn"].rsplit("ssx-", 1)[1]
+                r["outputs"] = {"instanceState": "stopped" if self.refreshed and n in self.down else "running"}
+        return dep
+
+    def refresh(self, target=None):
+        self.refreshed = True
+        return super().refresh(target)
+
+
+def test_a_cloud_autostop_is_seen_by_a_refresh_and_recorded_once():
+    s = ShutDownSession({"head", "worker-0"})
+    said = []
+    auto = power.reconcile_autostop(s, AWS_AUTO, said.append)
+    assert auto["nodes"] == ["head", "worker-0"] and auto["action"] == "stop" and auto["synced"] is False
+    assert s.calls == [("refresh", sorted(_urn("aws:ec2/instance:Instance", f"ssx-{n}") for n in ("head", "worker-0")))]
+    assert set(stopped_now(s)) == {"head", "worker-0"} and "stopped by autostop" in said[0]
+    s.calls.clear()
+    assert power.reconcile_autostop(s, AWS_AUTO)["at"] == auto["at"]  # nothing left running: no refresh
+    assert s.calls == []
+
+
+def test_a_cloud_cluster_on_its_way_down_is_not_yet_autostopped():
+    s = ShutDownSession({"worker-0"})  # the head shuts down last
+    assert power.reconcile_autostop(s, AWS_AUTO) is None and stopped_now(s) == {}
+
+
+def test_no_refresh_without_autostop():
+    s = ShutDownSession({"head"}, cluster=AWS)
+    assert power.reconcile_autostop(s, AWS) is None and s.calls == []
+
+
+def test_starting_an_autostopped_cloud_cluster_records_the_stop_in_the_program_first():
+    s = ShutDownSession({"head", "worker-0"})
+    power.reconcile_autostop(s, AWS_AUTO)
+    s.calls.clear()
+    assert power.start_machines(s, OUTPUTS, AWS_AUTO, None, lambda m: None, now=T0) == ["head", "worker-0"]
+    states = sorted(_urn("aws:ec2transitgateway/instanceState:InstanceState", f"ssx-{n}-power")
+                    for n in ("head", "worker-0"))
+    # 1. the run state follows the record (stopped: what the machines did themselves); 2. the start
+    assert [c[:3] for c in s.calls if c[0] == "up"] == [("up", states, ["head", "worker-0"]), ("up", states, [])]
+    assert power.record(s.meta())["autostop"]["synced"] is True and stopped_now(s) == {}
