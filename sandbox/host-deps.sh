@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the host packages the `local` sandbox backend needs (idempotent).
-# Usage: sandbox/host-deps.sh        (as root; Debian/Ubuntu hosts)
+# Usage: sandbox/host-deps.sh [PKG...]   (as root; Debian/Ubuntu hosts; PKG: more packages, e.g. the
+#        real Kubernetes of toolchain/run-k8s.sh asks for etcd-server, containerd, ...)
 set -euo pipefail
 
 PKGS=(debootstrap iptables iproute2 openssh-client openssh-server procps psmisc util-linux ca-certificates gpgv)
@@ -8,6 +9,7 @@ PKGS=(debootstrap iptables iproute2 openssh-client openssh-server procps psmisc 
 log() { printf '[%s] sandbox host-deps %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" >&2; }
 
 main() {
+  PKGS+=("$@")
   if [[ $(id -u) -ne 0 ]]; then
     log ERROR "must run as root (try: sudo $0)"
     exit 2

@@ -43,6 +43,9 @@ SERVICE_CIDR=172.30.0.0/16
 SERVICE_IP=172.30.0.1
 ETCD_PORT=23790
 APISERVER="https://$BRIDGE_IP:6443"
+# Debian packages the node needs (sandbox/host-deps.sh installs what is missing): the etcd, the
+# container runtime, CNI's plugins, conntrack for kube-proxy, openssl for the PKI, curl for probes
+HOST_PKGS=(etcd-server containerd runc containernetworking-plugins conntrack openssl curl)
 export RAY_USAGE_STATS_ENABLED=0
 
 log() { printf '[%s] run-k8s %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
@@ -199,7 +202,8 @@ DNS
 
 bridge_up() {
   ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
-  ip addr show dev "$BRIDGE" | grep -q "inet $BRIDGE_IP/" || ip addr add "$BRIDGE_IP/16" dev "$BRIDGE"
+  # (the address list read whole: `ip | grep -q` fails under pipefail when grep stops reading first)
+  case "$(ip -4 -o addr show dev "$BRIDGE")" in *" inet $BRIDGE_IP/"*) ;; *) ip addr add "$BRIDGE_IP/16" dev "$BRIDGE" ;; esac
   ip link set "$BRIDGE" mtu 1400 up
   sysctl -qw net.ipv4.ip_forward=1
   modprobe br_netfilter 2>/dev/null || true
@@ -211,7 +215,7 @@ images() {
   local ctr=(ctr -a "$RUN/containerd.sock" -n k8s.io) tar ref
   for ref in "styx.local/pause:3.10 pause" "styx.local/ray:$RAY_VERSION ray $RAY_VERSION"; do
     read -r name what ver <<<"$ref"
-    if "${ctr[@]}" images ls -q | grep -qx "docker.io/$name\|$name"; then continue; fi
+    if grep -qx "docker.io/$name\|$name" <<<"$("${ctr[@]}" images ls -q)"; then continue; fi
     # shellcheck disable=SC2086
     tar="$(bash "$ROOT/toolchain/build-image-tar.sh" $what $ver)"
     "${ctr[@]}" images import --no-unpack=false "$tar" >/dev/null
@@ -224,6 +228,7 @@ cluster_up() {
   local bin kc t0=$SECONDS
   local parts="kube dns provider kuberay"
   [ "${STYX_K8S_KUBERAY:-1}" = 0 ] && parts="kube dns provider"
+  bash "$ROOT/sandbox/host-deps.sh" "${HOST_PKGS[@]}"
   bin="$(STYX_K8S_PARTS="$parts" bash "$ROOT/toolchain/install-k8s.sh")"
   mkdir -p "$RUN" "$LOGS" "$(dirname "$KUBECONFIG_OUT")"
   pki
@@ -340,7 +345,7 @@ cluster_down() {
   # the pod network: CNI's masquerade chains for our subnet, the bridge, the veths went with the pods
   local chain rule
   for chain in $(iptables -t nat -S POSTROUTING 2>/dev/null | awk '/172\.31\.0\.0\/16/ && /CNI-/ {for(i=1;i<=NF;i++) if($i=="-j") print $(i+1)}' | sort -u); do
-    while iptables -t nat -S POSTROUTING | grep -q -- "-j $chain"; do
+    while grep -q -- "-j $chain" <<<"$(iptables -t nat -S POSTROUTING)"; do
       read -ra rule <<<"$(iptables -t nat -S POSTROUTING | grep -m1 -- "-j $chain" | sed 's/^-A POSTROUTING //')"
       iptables -t nat -D POSTROUTING "${rule[@]}" || break
     done

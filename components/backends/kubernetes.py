@@ -137,21 +137,47 @@ class KubectlExecTransport(LocalShellTransport):
     Ready (and checks its GPUs). An undo whose pod is gone (a group scaled down) has nothing to undo.
     """
 
-    def __init__(self, kubectl: str, pod: str, *, timeout_s: int, gpus: int = 0, mark: str = ""):
+    def __init__(self, kubectl: str, pod: str, *, timeout_s: int, gpus: int = 0, mark: str = "",
+                 statefulset: str | None = None):
         self.kubectl, self.pod, self.timeout_s, self.gpus, self.mark = kubectl, pod, timeout_s, gpus, mark
+        self.statefulset = statefulset
         self.gate_timeout_s = 2 * timeout_s + 120
         super().__init__(prefix=f"{kubectl} exec -i {shlex.quote(pod)} -c {m.CONTAINER} --")
 
     def wait_script(self) -> str:
         kc, pod, t = self.kubectl, shlex.quote(self.pod), self.timeout_s
         return (
-            f"t=0; until {kc} get pod {pod} >/dev/null 2>&1; do\n"
-            f'  if [ "$t" -ge {t} ]; then echo "styx: pod {self.pod} not found after {t}s" >&2; exit 1; fi\n'
-            f"  sleep 2; t=$((t+2))\n"
-            f"done\n"
-            f"{kc} wait --for=condition=Ready pod/{pod} --timeout={t}s >&2\n"
+            (self._revision_wait() if self.statefulset else
+             f"t=0; until {kc} get pod {pod} >/dev/null 2>&1; do\n"
+             f'  if [ "$t" -ge {t} ]; then echo "styx: pod {self.pod} not found after {t}s" >&2; exit 1; fi\n'
+             f"  sleep 2; t=$((t+2))\n"
+             f"done\n")
+            + f"{kc} wait --for=condition=Ready pod/{pod} --timeout={t}s >&2\n"
             + (f"{kc} annotate --overwrite pod/{pod} {SETUP_MARK}={shlex.quote(self.mark)} >&2\n"
                if self.mark else "")
+        )
+
+    def _revision_wait(self) -> str:
+        """Until the pod exists, runs the StatefulSet's current pod template (its
+        controller-revision-hash is the set's updateRevision, once the controller has seen the set's
+        latest generation) and is not being deleted. The provider may report a changed StatefulSet
+        updated before its rollout starts; without this the gate would set up an old pod that the
+        rollout then kills (POSIX sh: the engine runs it with /bin/sh)."""
+        kc, pod, t, sts = self.kubectl, shlex.quote(self.pod), self.timeout_s, shlex.quote(str(self.statefulset))
+        sts_jp = shlex.quote("{.status.observedGeneration}/{.metadata.generation}/{.status.updateRevision}")
+        pod_jp = shlex.quote("{.metadata.labels.controller-revision-hash}{.metadata.deletionTimestamp}")
+        return (
+            "t=0; r=; while :; do\n"
+            f"  s=$({kc} get statefulset {sts} -o jsonpath={sts_jp} 2>/dev/null) || s=\n"
+            '  o=${s%%/*}; r=${s#*/}; g=${r%%/*}; r=${r#*/}\n'
+            '  if [ -n "$s" ] && [ -n "$r" ] && [ "$o" = "$g" ]; then\n'
+            f"    h=$({kc} get pod {pod} -o jsonpath={pod_jp} 2>/dev/null) || h=\n"
+            '    if [ "$h" = "$r" ]; then break; fi\n'
+            "  fi\n"
+            f'  if [ "$t" -ge {t} ]; then echo "styx: pod {self.pod} not running the current template of '
+            f'StatefulSet {self.statefulset} (revision $r) after {t}s" >&2; exit 1; fi\n'
+            "  sleep 2; t=$((t+2))\n"
+            "done\n"
         )
 
     def exec_prefix(self, gate: bool) -> str:
@@ -444,7 +470,8 @@ class KubernetesBackend(Backend):
             if "marks" not in ctx.shared:
                 ctx.shared["marks"] = setup_marks(cfg)
             mark = ctx.shared["marks"].get(host, "none")
-            transport = KubectlExecTransport(kubectl, host, timeout_s=k.pod_ready_timeout_s, gpus=gpus, mark=mark)
+            transport = KubectlExecTransport(kubectl, host, timeout_s=k.pod_ready_timeout_s, gpus=gpus, mark=mark,
+                                             statefulset=m.statefulset_name(cfg, node.group))
             private = m.head_dns(cfg) if node.role == "head" else host
             user = "root"
         # A new StatefulSet/RayCluster (uid), a changed pod template or (operator none) a pod recreated

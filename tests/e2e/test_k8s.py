@@ -28,13 +28,23 @@ NAME = "k8se2e"
 NS = f"styx-{NAME}"
 RAY_PY = ("set -e; [ -f /etc/styx/ray-auth.env ] && . /etc/styx/ray-auth.env; export RAY_USAGE_STATS_ENABLED=0; "
           "/opt/styx/venv/bin/python -c 'import ray; ray.init(address=\"auto\", logging_level=\"ERROR\"); "
-          "print(sum(1 for n in ray.nodes() if n[\"Alive\"]))'")
+          "print(\"alive=%d\" % sum(1 for n in ray.nodes() if n[\"Alive\"]))'")
+
+
+def alive_count(stdout: str) -> int | None:
+    """The count RAY_PY printed (Ray may print its own warnings on stdout too, e.g. of a dead node)."""
+    found = [ln.split("=", 1)[1] for ln in stdout.splitlines() if ln.startswith("alive=")]
+    return int(found[-1]) if found else None
 
 
 def _cluster_config() -> dict:
     doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.k8s-local.yaml").read_text())
     cluster = doc["config"]["styx:cluster"]
     cluster["name"] = NAME
+    # a quarter core each: the scale-up test's fourth pod must fit beside the others (and the KubeRay
+    # operator's 50m) on this machine's 2 cores
+    for group in (cluster["head"], *cluster["workers"]):
+        group["resources"]["cpus"] = "0.25+"
     return cluster
 
 
@@ -81,8 +91,8 @@ def alive_nodes(k8s, want: int, timeout: int = 240) -> int:
     n = -1
     while time.monotonic() < deadline:
         r = kubectl(k8s, "-n", NS, "exec", f"{NAME}-head-0", "-c", "ray", "--", "bash", "-c", RAY_PY, check=False)
-        if r.returncode == 0 and r.stdout.strip().splitlines():
-            n = int(r.stdout.strip().splitlines()[-1])
+        if r.returncode == 0 and alive_count(r.stdout) is not None:
+            n = alive_count(r.stdout)
             if n == want:
                 return n
         time.sleep(5)
@@ -107,7 +117,7 @@ def test_up_three_alive_ray_nodes(k8s, stack):
     names = {(i["kind"], i["metadata"]["name"]) for i in kinds}
     assert {("StatefulSet", f"{NAME}-head"), ("StatefulSet", f"{NAME}-worker"),
             ("NetworkPolicy", f"{NAME}-ray")} <= names
-    head_svc = next(i for i in kinds if i["kind"] == "Service" and i["metadata"]["name"].endswith("head"))
+    head_svc = next(i for i in kinds if i["kind"] == "Service" and i["metadata"]["name"] == f"{NAME}-head-svc")
     assert head_svc["spec"]["type"] == "ClusterIP"
     assert alive_nodes(k8s, 3) == 3
 
@@ -136,6 +146,70 @@ def test_deleted_pod_is_set_up_again(k8s, stack):
     assert all("worker-1" in n for n in changed), f"only worker-1's phases should run: {sorted(changed)}"
     assert alive_nodes(k8s, 3) == 3
     # and the next up is a no-op again
+    _, ops = stack.up()
+    assert ops.changed() == {}
+
+
+def _edited(stack, edit) -> dict:
+    cluster = json.loads(json.dumps(stack.cluster))
+    edit(cluster)
+    return cluster
+
+
+def pod_names(k8s) -> set[str]:
+    out = kubectl(k8s, "-n", NS, "get", "pods", "-o", "jsonpath={.items[*].metadata.name}").stdout
+    return set(out.split())
+
+
+def test_scale_workers_up_and_down(k8s, stack):
+    """Day two: a worker group's count 2 -> 3 gives a new pod with its phases (only its: the others are
+    untouched), 4 alive Ray nodes; back to 2 removes the pod and its Ray node, and nothing else runs."""
+    stack.reconfigure(_edited(stack, lambda c: c["workers"][0].update(count=3)))
+    res, ops = stack.up()
+    assert res.summary.result == "succeeded"
+    changed = ops.changed()
+    phases = {n for n in changed if "worker-2" in n}
+    assert phases, f"the new pod's phases did not run: {sorted(changed)}"
+    assert not any("head" in n or "worker-0" in n or "worker-1" in n for n in changed), sorted(changed)
+    assert f"{NAME}-worker-2" in pod_names(k8s)
+    assert alive_nodes(k8s, 4) == 4
+
+    stack.reconfigure(_edited(stack, lambda c: c["workers"][0].update(count=2)))
+    res, ops = stack.up()
+    assert res.summary.result == "succeeded"
+    changed = ops.changed()
+    assert all(op == {"delete"} for n, op in changed.items() if "worker-2" in n), changed
+    assert not any("head" in n or "worker-0" in n or "worker-1" in n for n in changed), sorted(changed)
+    deadline = time.monotonic() + 120
+    while f"{NAME}-worker-2" in pod_names(k8s) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert f"{NAME}-worker-2" not in pod_names(k8s)
+    assert alive_nodes(k8s, 3, timeout=300) == 3  # Ray marks the removed node dead after its health checks
+    _, ops = stack.up()
+    assert ops.changed() == {}
+
+
+def test_new_image_re_runs_that_groups_phases(k8s, stack):
+    """Day two: a new image for the worker group (the same content under a new tag, imported here as
+    nothing can be pulled) rolls its pods, and their phases run again; the head is untouched."""
+    ctr = ["ctr", "-a", "/var/lib/styx-k8s/run/containerd.sock", "-n", "k8s.io"]
+    image = stack.cluster["kubernetes"]["image"]
+    refs = subprocess.run([*ctr, "images", "ls", "-q"], capture_output=True, text=True, check=True).stdout.split()
+    src = next(r for r in refs if r.endswith(image))
+    dst = src.rsplit(":", 1)[0] + ":e2e-retag"
+    if dst not in refs:
+        subprocess.run([*ctr, "images", "tag", src, dst], capture_output=True, text=True, check=True)
+    new = image.rsplit(":", 1)[0] + ":e2e-retag"
+    stack.reconfigure(_edited(stack, lambda c: c["workers"][0].update(image=new)))
+    res, ops = stack.up()
+    assert res.summary.result == "succeeded"
+    changed = ops.changed()
+    assert any("worker-0" in n for n in changed) and any("worker-1" in n for n in changed), sorted(changed)
+    assert not any("head" in n for n in changed), sorted(changed)
+    imgs = kubectl(k8s, "-n", NS, "get", "pods", "-l", "app.kubernetes.io/component=ray-worker", "-o",
+                   "jsonpath={.items[*].spec.containers[0].image}", check=False).stdout.split()
+    assert imgs and all(i == new for i in imgs), imgs
+    assert alive_nodes(k8s, 3, timeout=300) == 3
     _, ops = stack.up()
     assert ops.changed() == {}
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.e2e.helpers import Stack
-from tests.e2e.test_k8s import RAY_PY, k8s, kubectl  # noqa: F401  (the module fixture)
+from tests.e2e.test_k8s import RAY_PY, alive_count, k8s, kubectl  # noqa: F401  (the module fixture)
 
 pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
@@ -44,8 +44,8 @@ def test_kuberay_three_alive_ray_nodes(k8s, stack):  # noqa: F811
     deadline, n = time.monotonic() + 300, -1
     while time.monotonic() < deadline:
         r = kubectl(k8s, "-n", NS, "exec", head_pod(k8s), "-c", "ray", "--", "bash", "-c", RAY_PY, check=False)
-        if r.returncode == 0 and r.stdout.strip():
-            n = int(r.stdout.strip().splitlines()[-1])
+        if r.returncode == 0 and alive_count(r.stdout) is not None:
+            n = alive_count(r.stdout)
             if n == 3:
                 break
         time.sleep(5)
