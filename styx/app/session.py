@@ -330,6 +330,12 @@ class StackSession:
     def _state_changed(self) -> None:
         self._state_cache.clear()
 
+    def share_state_reads(self, other: StackSession) -> None:
+        """Take `other`'s reads of the same stack's state (a session opened again for an update right
+        after `other` read it): outputs and export are not read twice."""
+        if other.name == self.name and other.engine is self.engine:
+            self._state_cache.update(other._state_cache)
+
     def _last_summary(self):
         try:
             return self.stack.info(show_secrets=False)

@@ -101,3 +101,16 @@ def test_set_meta_without_a_read_config_always_writes():
     s, st = session()
     s.set_meta("styx:placement", {"z": 1})
     assert st.calls == ["set styx:placement"]
+
+
+def test_a_session_opened_again_takes_the_first_ones_reads():
+    first, st = session()
+    first.outputs(), first.deployment()
+    again = StackSession(first.engine, st)
+    again.share_state_reads(first)
+    assert again.outdated_phases() == 0 and again.outputs() == {"nodes": {"head": "10.0.0.2"}}
+    assert st.calls == ["outputs", "export"]
+    other = StackSession(SimpleNamespace(), st)  # another engine (backend): reads its own
+    other.share_state_reads(first)
+    other.deployment()
+    assert st.calls == ["outputs", "export", "export"]
