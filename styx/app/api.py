@@ -265,7 +265,8 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
     started = time.monotonic()
     rounds = 1
     while True:
-        outcome = _attempt(engine, stack, attempt_cluster, base_dir, info, run_update)
+        outcome = _attempt(engine, stack, attempt_cluster, base_dir, info, run_update,
+                           prior=session if not attempts else None)
         attempts.append(outcome["attempt"])
         session = outcome["session"]
         if outcome["ok"]:
@@ -502,13 +503,17 @@ def preempted(session: Any, cluster: dict[str, Any], info: Callable[[str], None]
 
 
 def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | None,
-             info: Callable[[str], None], run_update: RunUpdate | None) -> dict:
-    """One `up` at one placement: config + launch record written first, then the update."""
+             info: Callable[[str], None], run_update: RunUpdate | None, prior: Any = None) -> dict:
+    """One `up` at one placement: config + launch record written first, then the update. `prior`: the
+    session `launch` read the stack with just before (its state reads are still current: nothing ran
+    an update since), so that this one does not export the state again."""
     from styx.app import failover, pricing
     from styx.app.session import now_utc
     from styx.model.config import parse_cluster
 
     session = engine.create_or_select(stack, cluster, base_dir)
+    if prior is not None and hasattr(session, "share_state_reads"):
+        session.share_state_reads(prior)
     old = session.outdated_phases() if hasattr(session, "outdated_phases") else 0
     if old:
         info(f"note: {old} setup phase(s) of {stack} were made by an earlier styx (scripts inline in the command "

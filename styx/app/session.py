@@ -12,6 +12,7 @@ running steps finish, the state is saved, `up` returns `cancelled`. The second s
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -231,6 +232,11 @@ class StackSession:
         self.runner = _Runner(stack.workspace.pulumi_command)
         stack.workspace.pulumi_command = self.runner
         self._config_cache: dict[str, str] | None = None
+        self._config_local = False
+        # the state's outputs and export, read once per session and dropped by whatever changes the
+        # state through this session (an update, refresh, destroy, import, removal): a `styx launch`
+        # reads them several times (5 s of pulumi CLI calls on a 16-node no-op before this cache)
+        self._state_cache: dict[str, Any] = {}
         # extra options of the next `up` (`replace`/`target` URNs: styx repair, a machine gone outside Pulumi)
         self.up_options: dict[str, list[str]] = {}
 
@@ -260,6 +266,7 @@ class StackSession:
         except Exception:
             allc = {}
         vals = {k: v.value for k, v in allc.items()}
+        self._config_local = "styx:cluster" in vals  # the stack's settings here (not the last update's)
         if "styx:cluster" not in vals:  # a shared backend used from another machine: the last update's config
             info = self._last_summary()
             if info is not None:
@@ -284,8 +291,12 @@ class StackSession:
     def set_meta(self, key: str, value: Any) -> None:
         from pulumi import automation as auto
 
-        self._config_cache = None
-        self.stack.set_config(key, auto.ConfigValue(value=json.dumps(value)))
+        text = json.dumps(value)
+        if self._config_cache is not None and self._config_local and self._config_cache.get(key) == text:
+            return  # already so: a no-op `launch` writes no config
+        self.stack.set_config(key, auto.ConfigValue(value=text))
+        if self._config_cache is not None:
+            self._config_cache[key] = text
 
     def base_dir(self) -> Path:
         v = self.meta().get("styx:base_dir")
@@ -306,7 +317,24 @@ class StackSession:
 
     # -- outputs + history
     def outputs(self) -> dict[str, Any]:
-        return {k: v.value for k, v in self.stack.outputs().items()}
+        if "outputs" not in self._state_cache:
+            self._state_cache["outputs"] = {k: v.value for k, v in self.stack.outputs().items()}
+        return copy.deepcopy(self._state_cache["outputs"])
+
+    def _export(self) -> Any:
+        """`pulumi stack export --show-secrets` (a copy of this session's one read: callers edit it)."""
+        if "export" not in self._state_cache:
+            self._state_cache["export"] = self.stack.export_stack()
+        return copy.deepcopy(self._state_cache["export"])
+
+    def _state_changed(self) -> None:
+        self._state_cache.clear()
+
+    def share_state_reads(self, other: StackSession) -> None:
+        """Take `other`'s reads of the same stack's state (a session opened again for an update right
+        after `other` read it): outputs and export are not read twice."""
+        if other.name == self.name and other.engine is self.engine:
+            self._state_cache.update(other._state_cache)
 
     def _last_summary(self):
         try:
@@ -338,7 +366,7 @@ class StackSession:
     def deployment(self) -> dict[str, Any]:
         """The state, secrets decrypted (`pulumi stack export --show-secrets`: on a pipe, never printed)."""
         try:
-            return self.stack.export_stack().deployment or {}
+            return self._export().deployment or {}
         except Exception:  # no state yet
             return {}
 
@@ -356,9 +384,11 @@ class StackSession:
         from pulumi import automation as auto
 
         self.runner.interrupts = 0
+        self._state_changed()
         try:
             r = fn()
         except auto.CommandError as e:
+            self._state_changed()
             text = _error_text(e)
             cancelled = self.runner.interrupts > 0
             res = getattr(e, "result", None)
@@ -368,12 +398,17 @@ class StackSession:
             changes = {str(getattr(k, "value", k)): v for k, v in (r.change_summary or {}).items()}
         else:
             changes = {str(getattr(k, "value", k)): v for k, v in (r.summary.resource_changes or {}).items()}
+        self._state_changed()
+        if kind == "up" and isinstance(getattr(r, "outputs", None), dict):
+            # the Automation API's up() read them right after the update (`pulumi stack output`): the same
+            self._state_cache["outputs"] = {k: getattr(v, "value", v) for k, v in r.outputs.items()}
         return OpResult(True, changes=changes, stdout=r.stdout or "", stderr=r.stderr or "",
                         cancelled=self.runner.interrupts > 0)
 
     def remove(self) -> None:
         import shutil
 
+        self._state_changed()
         self.stack.workspace.remove_stack(self.name)
         shutil.rmtree(self.engine.work_dir(self.name), ignore_errors=True)
 
@@ -381,7 +416,7 @@ class StackSession:
     def outdated_phases(self) -> int:
         """Setup phases in the state written by a styx before programs went on stdin (0 when none)."""
         try:
-            dep = self.stack.export_stack().deployment or {}
+            dep = self._export().deployment or {}
         except Exception:  # no state yet
             return 0
         return sum(1 for r in dep.get("resources") or []
@@ -391,20 +426,24 @@ class StackSession:
         """`pulumi stack import` of an edited export (secrets are encrypted again by the stack)."""
         from pulumi import automation as auto
 
+        self._state_changed()
         self.stack.import_stack(auto.Deployment(version=3, deployment=deployment))
+        self._state_changed()
 
     # -- pending operations (left by a crash or a hard stop)
     def pending_operations(self) -> list[dict[str, Any]]:
-        dep = self.stack.export_stack()
+        dep = self._export()
         return list((dep.deployment or {}).get("pending_operations") or [])
 
     def clear_pending_operations(self) -> int:
         """Drop pending operations from the state (export, edit, import). Returns how many were dropped."""
-        dep = self.stack.export_stack()
+        dep = self._export()
         ops = list((dep.deployment or {}).get("pending_operations") or [])
         if ops:
             dep.deployment["pending_operations"] = []
+            self._state_changed()
             self.stack.import_stack(dep)
+            self._state_changed()
         return len(ops)
 
     # -- state locks (file backends; a killed `pulumi` leaves its lock behind)

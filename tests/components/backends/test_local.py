@@ -78,3 +78,21 @@ def test_turning_the_cache_off_reruns_python_env_and_later_only():
     diff = {n for n in on if on[n] != off[n]}
     assert "demo-worker-0-python_env" in diff and "demo-worker-0-ray" in diff
     assert not any(n.endswith(("-wait_ssh", "-system_packages")) for n in diff), diff
+
+
+def test_gone_machines_asks_every_node_and_keeps_their_order(monkeypatch):
+    import subprocess as sp
+
+    from styx.components.backends import local as lb
+
+    asked = []
+
+    def run(argv, env=None, **kw):
+        asked.append((argv[2], env["STYX_SB_NODE"]))
+        gone = env["STYX_SB_NODE"] in ("worker-3", "head")
+        return sp.CompletedProcess(argv, 1 if gone else 0, "gone\n" if gone else "alive\n", "")
+
+    monkeypatch.setattr(lb.subprocess, "run", run)
+    nodes = ["head"] + [f"worker-{i}" for i in range(6)]
+    assert lb.LocalBackend().gone_machines(local_cluster(), nodes) == ["head", "worker-3"]
+    assert sorted(asked) == sorted(("node-alive", n) for n in nodes)
