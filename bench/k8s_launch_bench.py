@@ -27,7 +27,13 @@ from bench._common import loadavg, log, machine_line, table  # noqa: E402
 
 RAY_PY = ("[ -f /etc/styx/ray-auth.env ] && . /etc/styx/ray-auth.env; export RAY_USAGE_STATS_ENABLED=0; "
           "/opt/styx/venv/bin/python -c 'import ray; ray.init(address=\"auto\", logging_level=\"ERROR\"); "
-          "print(sum(1 for n in ray.nodes() if n[\"Alive\"]))'")
+          "print(\"alive=%d\" % sum(1 for n in ray.nodes() if n[\"Alive\"]))'")
+
+
+def alive_count(stdout: str) -> int:
+    """RAY_PY's count (Ray may print warnings on stdout too)."""
+    found = [ln.split("=", 1)[1] for ln in stdout.splitlines() if ln.startswith("alive=")]
+    return int(found[-1]) if found else 0
 
 
 def styx(env: dict, *args: str) -> float:
@@ -47,19 +53,26 @@ def k8s_alive(kc: str, ns: str, selector: str) -> int:
         return 0
     r = subprocess.run([*k, "exec", pod, "-c", "ray", "--", "bash", "-c", RAY_PY], capture_output=True, text=True,
                        check=False)
-    lines = r.stdout.strip().splitlines()
-    return int(lines[-1]) if r.returncode == 0 and lines else 0
+    return alive_count(r.stdout) if r.returncode == 0 else 0
 
 
 def run_mode(mode: str, tmp: Path, kc: str) -> dict:
-    env = {**os.environ, "STYX_HOME": str(tmp / f"home-{mode}"), "PYTHONPATH": str(ROOT),
-           "RAY_USAGE_STATS_ENABLED": "0"}
+    from styx.app.engine import pulumi_home
+
+    # its own state and passphrase; the plugins of this machine's toolchain
+    env = {**os.environ, "STYX_HOME": str(tmp / f"home-{mode}"), "PULUMI_HOME": str(pulumi_home()),
+           "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
     if mode == "local":
         doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())
         c = doc["config"]["styx:cluster"]
         c.update(name="bench-k8s-local")
         c["local"]["subnet"] = "10.91.0.0/24"
         c["setup"].pop("secret_env", None)
+        for fm in c["setup"].get("file_mounts", []):  # the config file lives in a temp folder
+            fm["local"] = str(ROOT / fm["local"])
+        for cs in c["setup"].get("custom_scripts", []):
+            if cs.get("file"):
+                cs["file"] = str(ROOT / cs["file"])
     else:
         doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.k8s-local.yaml").read_text())
         c = doc["config"]["styx:cluster"]
@@ -75,7 +88,7 @@ def run_mode(mode: str, tmp: Path, kc: str) -> dict:
         if mode == "local":
             r = subprocess.run([sys.executable, "-m", "styx.app.cli", "exec", "--stack", stack, "--", "bash", "-c",
                                 RAY_PY], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-            n = int(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 and r.stdout.strip() else 0
+            n = alive_count(r.stdout) if r.returncode == 0 else 0
         else:
             sel = (f"ray.io/cluster={stack},ray.io/node-type=head" if mode == "kuberay"
                    else f"app.kubernetes.io/instance={stack},styx/role=head")

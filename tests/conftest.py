@@ -22,3 +22,11 @@ from mocking import run_program  # noqa: E402
 @pytest.fixture
 def program():
     return run_program
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The real-Kubernetes tests run last: toolchain/test.sh builds their cluster's parts in the
+    background meanwhile (see tests/e2e/test_k8s.py: wait_for_prepare)."""
+    last = [i for i in items if i.nodeid.startswith("tests/e2e/test_k8s")]
+    if last:
+        items[:] = [i for i in items if i not in last] + last

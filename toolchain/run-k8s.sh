@@ -3,6 +3,7 @@
 # (stacks/Pulumi.k8s-local.yaml) launched on it:
 #   bash toolchain/run-k8s.sh            # cluster up (idempotent), then styx launch the stack
 #   bash toolchain/run-k8s.sh cluster    # only the cluster (prints the kubeconfig path)
+#   bash toolchain/run-k8s.sh prepare    # only build and cache what the cluster needs (starts nothing)
 #   bash toolchain/run-k8s.sh down       # destroy the stack, stop the cluster, remove everything
 #   bash toolchain/run-k8s.sh status     # which parts run
 # Parts (all on this machine, nothing pulled): etcd (Debian etcd-server), kube-apiserver,
@@ -223,6 +224,23 @@ images() {
   done
 }
 
+# Everything the cluster needs, built and cached (host packages, the Kubernetes binaries, CoreDNS, the
+# provider, KubeRay, the pause/Ray/operator images), nothing started: toolchain/test.sh runs this in
+# the background, at low priority, while the other test layers run.
+prepare() {
+  [ "$(id -u)" = 0 ] || die "needs root (host packages, the images' chroot)"
+  local parts="kube dns provider kuberay" bin
+  [ "${STYX_K8S_KUBERAY:-1}" = 0 ] && parts="kube dns provider"
+  bash "$ROOT/sandbox/host-deps.sh" "${HOST_PKGS[@]}"
+  bin="$(STYX_K8S_PARTS="$parts" bash "$ROOT/toolchain/install-k8s.sh")"
+  bash "$ROOT/toolchain/build-image-tar.sh" pause >/dev/null
+  bash "$ROOT/toolchain/build-image-tar.sh" ray "$RAY_VERSION" >/dev/null
+  if [ "${STYX_K8S_KUBERAY:-1}" != 0 ]; then
+    bash "$ROOT/toolchain/build-image-tar.sh" binary kuberay-operator "$bin/kuberay-operator" "$KUBERAY_TAG" >/dev/null
+  fi
+  log "INFO prepared: $bin and the images"
+}
+
 cluster_up() {
   [ "$(id -u)" = 0 ] || die "needs root (containerd, kubelet, the bridge)"
   local bin kc t0=$SECONDS
@@ -382,6 +400,7 @@ main() {
   cd "$ROOT"
   case "${1:-up}" in
     cluster) cluster_up ;;
+    prepare) prepare ;;
     up)
       bash toolchain/setup.sh
       local kc; kc="$(cluster_up)"
@@ -397,7 +416,7 @@ main() {
       cluster_down
       ;;
     status) status ;;
-    *) die "usage: run-k8s.sh [up|cluster|down|status] (got '$1')" ;;
+    *) die "usage: run-k8s.sh [up|cluster|prepare|down|status] (got '$1')" ;;
   esac
 }
 
