@@ -169,3 +169,19 @@ def local_cluster(**overrides) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+def spy_commands(monkeypatch) -> dict[str, dict]:
+    """Every remote.Command the program makes from now on, by name: the keyword arguments it was
+    given (the program still gets the real resource)."""
+    import styx.components.transport as transport
+
+    calls: dict[str, dict] = {}
+    real = transport.remote.Command
+
+    def spy(name, **kw):
+        calls[name] = kw
+        return real(name, **kw)
+
+    monkeypatch.setattr(transport.remote, "Command", spy)
+    return calls

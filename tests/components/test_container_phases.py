@@ -12,9 +12,8 @@ import copy
 
 import pulumi
 import pytest
-from mocking import local_cluster, run_program
+from mocking import local_cluster, run_program, spy_commands
 
-import styx.components.transport as transport
 from styx.components import phases
 from styx.components.backends import validate
 from styx.components.phases import CONTAINER_PRELUDE, NodeInfo, PhaseContext, phases_for, pip_check_program
@@ -155,14 +154,7 @@ def test_the_container_script_is_the_prelude_strict_mode_and_the_users_text():
 
 
 def test_scripts_and_the_index_url_travel_on_stdin_never_in_a_command(monkeypatch):
-    calls: dict[str, dict] = {}
-    real = transport.remote.Command
-
-    def spy(name, **kw):
-        calls[name] = kw
-        return real(name, **kw)
-
-    monkeypatch.setattr(transport.remote, "Command", spy)
+    calls = spy_commands(monkeypatch)
     c = boxed(python={"pip_packages": ["six==1.17.0"], "index_url": "https://me:hunter2-index@pypi.example/simple"})
     c["setup"]["custom_scripts"][1]["inline"] = "echo in-container-marker > /tmp/inside"
     run_program(c)

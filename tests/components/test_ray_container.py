@@ -11,9 +11,8 @@ import copy
 
 import pulumi
 import pytest
-from mocking import local_cluster, run_program
+from mocking import local_cluster, run_program, spy_commands
 
-import styx.components.transport as transport
 from styx.components.backends import validate
 from styx.model.config import ConfigError
 
@@ -55,14 +54,7 @@ def test_a_new_tarball_changes_only_ray_container_and_ray(tmp_path):
 
 
 def test_registry_password_is_a_secret_on_stdin_never_in_a_command(monkeypatch):
-    calls: dict[str, dict] = {}
-    real = transport.remote.Command
-
-    def spy(name, **kw):
-        calls[name] = kw
-        return real(name, **kw)
-
-    monkeypatch.setattr(transport.remote, "Command", spy)
+    calls = spy_commands(monkeypatch)
     c = boxed(registry={"server": "ghcr.io", "username": "me", "password": "hunter2-registry"})
     run_program(c)
     loop = asyncio.get_event_loop()
