@@ -360,12 +360,14 @@ cluster_down() {
   stop kubelet
   stop_pods
   stop containerd; stop kube-scheduler; stop kube-controller-manager; stop kube-apiserver; stop etcd
-  # the pod network: CNI's masquerade chains for our subnet, the bridge, the veths went with the pods
-  local chain rule
-  for chain in $(iptables -t nat -S POSTROUTING 2>/dev/null | awk '/172\.31\.0\.0\/16/ && /CNI-/ {for(i=1;i<=NF;i++) if($i=="-j") print $(i+1)}' | sort -u); do
-    while grep -q -- "-j $chain" <<<"$(iptables -t nat -S POSTROUTING)"; do
-      read -ra rule <<<"$(iptables -t nat -S POSTROUTING | grep -m1 -- "-j $chain" | sed 's/^-A POSTROUTING //')"
-      iptables -t nat -D POSTROUTING "${rule[@]}" || break
+  # the pod network: CNI's masquerade chains of our network (its rules name it: `name: "styx-k8s"`; one
+  # per pod, left by pods that were killed rather than deleted), the bridge; the veths went with the pods
+  local chain rule n
+  for chain in $(iptables -t nat -S POSTROUTING 2>/dev/null | awk '/name: \\"styx-k8s\\"/ && /-j CNI-/ {for(i=1;i<=NF;i++) if($i=="-j") print $(i+1)}' | sort -u); do
+    # by rule number: the rules carry a quoted comment that a word split would break
+    while n="$(iptables -t nat -L POSTROUTING -n --line-numbers | awk -v c="$chain" '$2 == c {print $1; exit}')" \
+        && [ -n "$n" ]; do
+      iptables -t nat -D POSTROUTING "$n" || break
     done
     iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true
   done
