@@ -27,7 +27,9 @@
 #     for the workers to see it, then shuts down. Each worker runs the same
 #     phase as a follower (STYX_AUTOSTOP_ROLE=follower): every
 #     STYX_AUTOSTOP_FOLLOW_INTERVAL s it asks the head (STYX_AUTOSTOP_HEAD) and
-#     shuts down on a well-formed request.
+#     shuts down on a well-formed request. A worker that missed it (down or cut
+#     off during the grace) is not left running alone: when the head's server
+#     has not answered at all for STYX_AUTOSTOP_ORPHAN_S, it shuts down too.
 # Any activity resets the window. State for `styx status`:
 # STYX_AUTOSTOP_DIR/state (idle_since=, checked_at=, busy=).
 # Running the phase again with the same settings leaves a running watcher
@@ -50,6 +52,9 @@
 #   STYX_AUTOSTOP_HEAD          a follower: the head's private address
 #   STYX_AUTOSTOP_GRACE         the head: seconds from request to shutdown (30)
 #   STYX_AUTOSTOP_FOLLOW_INTERVAL  a follower: seconds between asks (default 10)
+#   STYX_AUTOSTOP_ORPHAN_S      a follower: seconds without any answer from the
+#                               head before it stops (default: the idle window,
+#                               at least 600)
 #
 # stdout: `styx autostop: ok|skipped: ...`
 : "${STYX_PHASE:=autostop}"
@@ -75,6 +80,10 @@ STYX_AUTOSTOP_BIND=${STYX_AUTOSTOP_BIND:-}
 STYX_AUTOSTOP_HEAD=${STYX_AUTOSTOP_HEAD:-}
 STYX_AUTOSTOP_GRACE=${STYX_AUTOSTOP_GRACE:-30}
 STYX_AUTOSTOP_FOLLOW_INTERVAL=${STYX_AUTOSTOP_FOLLOW_INTERVAL:-10}
+STYX_AUTOSTOP_ORPHAN_S=${STYX_AUTOSTOP_ORPHAN_S:-}
+if [[ -z $STYX_AUTOSTOP_ORPHAN_S && $STYX_AUTOSTOP_IDLE_MINUTES =~ ^[1-9][0-9]*$ ]]; then
+  STYX_AUTOSTOP_ORPHAN_S=$((STYX_AUTOSTOP_IDLE_MINUTES * 60 > 600 ? STYX_AUTOSTOP_IDLE_MINUTES * 60 : 600))
+fi
 REQUEST_RE='^(stop|down) [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 
 # ------------------------------------------------- the watcher (copied into watch.sh)
@@ -196,13 +205,29 @@ autostop_ask() {
   printf '%s\n' "$line"
 }
 
-# autostop_follow: a worker's loop: the head's request stops this machine too
+# autostop_head_answers: the head's server answers at all (a 404 too: no request yet)
+autostop_head_answers() {
+  local code
+  code=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://$STYX_AUTOSTOP_HEAD:$STYX_AUTOSTOP_PORT/" \
+    2>/dev/null) || true
+  [[ $code =~ ^[1-5][0-9][0-9]$ ]]
+}
+
+# autostop_follow: a worker's loop: the head's request stops this machine too, and so does a head
+# that has not answered for STYX_AUTOSTOP_ORPHAN_S (stopped while this worker missed its request)
 autostop_follow() {
-  local req
-  autostop_log "following the head's requests (http://$STYX_AUTOSTOP_HEAD:$STYX_AUTOSTOP_PORT/requested, every ${STYX_AUTOSTOP_FOLLOW_INTERVAL} s)"
+  local req last now
+  last=$(date +%s)
+  autostop_log "following the head's requests (http://$STYX_AUTOSTOP_HEAD:$STYX_AUTOSTOP_PORT/requested, every ${STYX_AUTOSTOP_FOLLOW_INTERVAL} s; alone after ${STYX_AUTOSTOP_ORPHAN_S} s without an answer)"
   while :; do
+    now=$(date +%s)
     if req=$(autostop_ask); then
       autostop_log "the head requested ${req%% *} at ${req#* }: stopping this machine ($STYX_AUTOSTOP_SHUTDOWN_CMD)"
+      autostop_poweroff || autostop_log "the shutdown command failed; trying again"
+    elif autostop_head_answers; then
+      last=$now
+    elif ((now - last >= STYX_AUTOSTOP_ORPHAN_S)); then
+      autostop_log "the head has not answered for $((now - last)) s (stopped; its request missed): stopping this machine ($STYX_AUTOSTOP_SHUTDOWN_CMD)"
       autostop_poweroff || autostop_log "the shutdown command failed; trying again"
     fi
     sleep "$STYX_AUTOSTOP_FOLLOW_INTERVAL"
@@ -212,7 +237,7 @@ autostop_follow() {
 # ------------------------------------------------------------------ the phase
 
 WATCH_FUNCS=(autostop_log autostop_api autostop_busy autostop_write autostop_check autostop_poweroff
-  autostop_watch autostop_ask autostop_follow)
+  autostop_watch autostop_ask autostop_head_answers autostop_follow)
 
 # the watcher's whole text: settings, functions, the call (its hash says which settings run)
 watcher_text() {
@@ -222,7 +247,7 @@ watcher_text() {
   declare -p STYX_AUTOSTOP_IDLE_MINUTES STYX_AUTOSTOP_DOWN STYX_AUTOSTOP_INTERVAL STYX_AUTOSTOP_RAY \
     STYX_RAY_DASHBOARD_PORT STYX_RAY_AUTH STYX_RAY_TOKEN_FILE STYX_AUTOSTOP_DIR STYX_AUTOSTOP_POWEROFF \
     STYX_AUTOSTOP_SHUTDOWN_CMD STYX_AUTOSTOP_PORT STYX_AUTOSTOP_HEAD STYX_AUTOSTOP_GRACE \
-    STYX_AUTOSTOP_FOLLOW_INTERVAL REQUEST_RE
+    STYX_AUTOSTOP_FOLLOW_INTERVAL STYX_AUTOSTOP_ORPHAN_S REQUEST_RE
   declare -f "${WATCH_FUNCS[@]}"
   if [[ $STYX_AUTOSTOP_ROLE == follower ]]; then echo 'autostop_follow'; else echo 'autostop_watch'; fi
 }
@@ -274,6 +299,8 @@ check_settings() {
   [[ $STYX_AUTOSTOP_PORT =~ ^[1-9][0-9]{0,4}$ ]] || styx_die "STYX_AUTOSTOP_PORT must be a port, got '$STYX_AUTOSTOP_PORT'"
   [[ $STYX_AUTOSTOP_GRACE =~ ^[0-9]+$ && $STYX_AUTOSTOP_FOLLOW_INTERVAL =~ ^[1-9][0-9]*$ ]] ||
     styx_die "STYX_AUTOSTOP_GRACE and STYX_AUTOSTOP_FOLLOW_INTERVAL must be whole seconds"
+  [[ $STYX_AUTOSTOP_ORPHAN_S =~ ^[1-9][0-9]*$ ]] ||
+    styx_die "STYX_AUTOSTOP_ORPHAN_S must be a whole number of seconds >= 1, got '$STYX_AUTOSTOP_ORPHAN_S'"
   if [[ $STYX_AUTOSTOP_POWEROFF == 1 ]]; then
     local -a cmd
     read -ra cmd <<<"$STYX_AUTOSTOP_SHUTDOWN_CMD"

@@ -248,6 +248,21 @@ state() { sed -n "s/^$1=//p" "$STYX_AUTOSTOP_DIR/state"; }
   [[ $stderr == *"the head requested stop at 2026-12-03T10:00:00Z: stopping this machine"* ]]
 }
 
+@test "a follower whose head has not answered for STYX_AUTOSTOP_ORPHAN_S stops too; a head that answers (404) keeps it" {
+  stub_poweroff
+  export STYX_AUTOSTOP_ROLE=follower STYX_AUTOSTOP_POWEROFF=1 STYX_AUTOSTOP_HEAD=10.0.0.2 STYX_AUTOSTOP_FOLLOW_INTERVAL=1
+  export STYX_AUTOSTOP_ORPHAN_S=1
+  # the head answers, with no request: 404 (curl -f fails, the status code says it is there)
+  stub curl 'for a in "$@"; do [[ $a == "%{http_code}" ]] && { printf 404; exit 0; }; done; exit 22'
+  call autostop_follow
+  [ ! -e "$T/poweroff.calls" ]
+  # the head is gone: no answer at all (curl prints 000)
+  stub curl 'for a in "$@"; do [[ $a == "%{http_code}" ]] && printf 000; done; exit 7'
+  call autostop_follow
+  [ "$(head -n 1 "$T/poweroff.calls")" = "-h now" ]
+  [[ $stderr == *"the head has not answered for "*" s (stopped; its request missed): stopping this machine"* ]]
+}
+
 @test "the head's phase serves the request folder on its private address; undo stops the server" {
   command -v python3 >/dev/null || skip "python3 needed"
   stub_poweroff
