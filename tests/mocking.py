@@ -185,3 +185,19 @@ def spy_commands(monkeypatch) -> dict[str, dict]:
 
     monkeypatch.setattr(transport.remote, "Command", spy)
     return calls
+
+
+def phase_triggers(cluster: dict[str, Any], base_dir: Path | None = None) -> dict[str, Any]:
+    """Each remote phase command's triggers, by name, for one run of the program under mocks."""
+    rec = run_program(cluster, base_dir)
+    return {r.name: r.inputs["triggers"] for r in rec.of_type("command:remote:Command")}
+
+
+def changed_by_new_tarball(cluster_of, tmp_path: Path) -> set[str]:
+    """The phase commands whose triggers change when the image tarball `img.tar` (in tmp_path) gets
+    new content; `cluster_of(tarball)` builds the config that points at it."""
+    (tmp_path / "img.tar").write_bytes(b"one")
+    before = phase_triggers(cluster_of("img.tar"), tmp_path)
+    (tmp_path / "img.tar").write_bytes(b"two")
+    after = phase_triggers(cluster_of("img.tar"), tmp_path)
+    return {n for n in before if before[n] != after[n]}

@@ -12,7 +12,7 @@ import copy
 
 import pulumi
 import pytest
-from mocking import local_cluster, run_program, spy_commands
+from mocking import changed_by_new_tarball, local_cluster, phase_triggers, run_program, spy_commands
 
 from styx.components import phases
 from styx.components.backends import validate
@@ -50,11 +50,6 @@ def _names(cluster, base_dir=None) -> dict[str, list[str]]:
     return out
 
 
-def _triggers(cluster, base_dir=None):
-    rec = run_program(cluster, base_dir)
-    return {r.name: r.inputs["triggers"] for r in rec.of_type("command:remote:Command")}
-
-
 def test_in_container_phases_run_between_ray_container_and_ray_and_not_on_the_host():
     for node, mine in _names(boxed()).items():
         assert mine[mine.index("custom-onhost"):] == ["custom-onhost", *IN_CONTAINER], (node, mine)
@@ -84,17 +79,13 @@ def test_host_python_env_stays_for_a_python_version_without_the_packages():
 
 
 def test_a_new_image_re_runs_the_in_container_phases_and_nothing_on_the_host(tmp_path):
-    (tmp_path / "img.tar").write_bytes(b"one")
-    before = _triggers(boxed("img.tar"), tmp_path)
-    (tmp_path / "img.tar").write_bytes(b"two")
-    after = _triggers(boxed("img.tar"), tmp_path)
-    diff = {n for n in before if before[n] != after[n]}
+    diff = changed_by_new_tarball(boxed, tmp_path)
     assert diff == {f"demo-{n}-{p}" for n in NODES for p in IN_CONTAINER}
 
 
 def test_an_edit_of_the_pip_packages_re_runs_container_pip_onwards_only():
-    before = _triggers(boxed())
-    after = _triggers(boxed(python={"pip_packages": ["six==1.16.0"]}))
+    before = phase_triggers(boxed())
+    after = phase_triggers(boxed(python={"pip_packages": ["six==1.16.0"]}))
     diff = {n for n in before if before[n] != after[n]}
     assert diff == {f"demo-{n}-{p}" for n in NODES for p in ("container_pip", "custom-inside", "ray")}
 

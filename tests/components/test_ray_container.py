@@ -11,7 +11,7 @@ import copy
 
 import pulumi
 import pytest
-from mocking import local_cluster, run_program, spy_commands
+from mocking import changed_by_new_tarball, local_cluster, run_program, spy_commands
 
 from styx.components.backends import validate
 from styx.model.config import ConfigError
@@ -28,11 +28,6 @@ def boxed(tarball: str | None = None, **container) -> dict:
     return c
 
 
-def _triggers(cluster, base_dir=None):
-    rec = run_program(cluster, base_dir)
-    return {r.name: r.inputs["triggers"] for r in rec.of_type("command:remote:Command")}
-
-
 def test_the_phase_exists_only_with_a_container_right_before_ray():
     plain = [r.name for r in run_program(local_cluster()).of_type("command:remote:Command")]
     assert not any(n.endswith("-ray_container") for n in plain)
@@ -45,11 +40,7 @@ def test_the_phase_exists_only_with_a_container_right_before_ray():
 
 
 def test_a_new_tarball_changes_only_ray_container_and_ray(tmp_path):
-    (tmp_path / "img.tar").write_bytes(b"one")
-    before = _triggers(boxed("img.tar"), tmp_path)
-    (tmp_path / "img.tar").write_bytes(b"two")
-    after = _triggers(boxed("img.tar"), tmp_path)
-    diff = {n for n in before if before[n] != after[n]}
+    diff = changed_by_new_tarball(boxed, tmp_path)
     assert diff == {f"demo-{n}-{p}" for n in NODES for p in ("ray_container", "custom-hello", "ray")}
 
 
