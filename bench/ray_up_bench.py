@@ -226,7 +226,7 @@ def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchSt
     stack = BenchStack(args.styx_name, c, tmp)
     out["stack"] = stack
     ncpu = lambda: node_cpu_seconds(args.styx_name)  # noqa: E731
-    log(f"styx up (cold) (load {loadavg()})")
+    log(f"styx up (new cluster, wheel cache {args.styx_wheels}) (load {loadavg()})")
     load0 = loadavg()
     run = stack.up()
     o = stack.outputs()
@@ -341,7 +341,8 @@ def main() -> None:
     spec = [
         ("ray up (cold)", col(0, "cold", "returned_s"), col(0, "cold", "ready_s"), col(0, "cold", "node_cpu_s"),
          col(0, "cold", "host_cpu_s"), "hosts made beforehand"),
-        ("styx up (cold)", col(1, "cold", "returned_s"), col(1, "cold", "ready_s"), col(1, "cold", "node_cpu_s"),
+        (f"styx up (wheel cache {args.styx_wheels})", col(1, "cold", "returned_s"), col(1, "cold", "ready_s"),
+         col(1, "cold", "node_cpu_s"),
          col(1, "cold", "host_cpu_s"),
          f"incl. making its 3 sandboxes (all made at {med(col(1, 'cold', 'sandboxes_done_s')) or 0:.1f}s)"),
     ]
