@@ -102,7 +102,7 @@ class Cluster(pulumi.ComponentResource):
             if role == "head":
                 head_ip = node.handle.private_ip
                 if "ray" in node.phases:
-                    after = {"ray": (node.phases["ray"], node.chains["ray"])}
+                    after = {"ray": node.chains["ray"]}  # the generation each worker's Ray joins
 
         head = self.nodes["head"].handle
         ray = setup.ray
