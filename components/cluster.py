@@ -102,7 +102,7 @@ class Cluster(pulumi.ComponentResource):
             if role == "head":
                 head_ip = node.handle.private_ip
                 if "ray" in node.phases:
-                    after = {"ray": node.chains["ray"]}  # the generation each worker's Ray joins
+                    after = {"ray": (node.phases["ray"], node.chains["ray"])}
 
         head = self.nodes["head"].handle
         ray = setup.ray

@@ -57,16 +57,13 @@ class Node(pulumi.ComponentResource):
         ctx_factory,
         base_dir: Path,
         *,
-        after: Mapping[str, pulumi.Input[str]] | None = None,
+        after: Mapping[str, tuple[pulumi.Resource, pulumi.Input[str]]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """handle_factory(parent) creates the machine; ctx_factory(handle) gives the PhaseContext.
 
-        `after` maps a phase name to the generation (chain hash) of that phase on another node that this
-        one joins (a worker's Ray joins the head's): part of the phase's trigger, so the phase runs again
-        whenever that one does, and given to its script as STYX_JOIN_GENERATION. It is not an engine
-        ordering: both run at once, and the script waits until the other node serves that generation
-        (ray.sh: the head publishes it in its GCS), so a worker joins as soon as the head answers.
+        `after` maps a phase name to (resource, chain hash) it must follow on another node
+        (workers' Ray start follows the head's).
         """
         super().__init__("styx:index:Node", name, None, opts)
         self.handle: NodeHandle = handle_factory(self)
@@ -108,13 +105,13 @@ class Node(pulumi.ComponentResource):
             together = phase.alongside is not None and phase.alongside[0] == prev_name and phase.alongside[1](ctx)
             deps = list(prev_deps if together else frontier)
             extra_chain: list[pulumi.Input[str]] = []
-            phase_env = dict(ov.env) if ov else {}
             if after and phase.name in after:
-                extra_chain.append(after[phase.name])
-                phase_env["STYX_JOIN_GENERATION"] = after[phase.name]
+                res, chain = after[phase.name]
+                deps.append(res)
+                extra_chain.append(chain)
             prev_deps = deps
             prev_res, prev_chain = self._phase(name, phase, ctx, base_env, prev_chain, extra_chain, deps, child,
-                                               phase_env)
+                                               dict(ov.env) if ov else {})
             frontier = [*frontier, prev_res] if together else [prev_res]
             prev_name = phase.name
             self.phases[phase.name] = prev_res
@@ -125,8 +122,7 @@ class Node(pulumi.ComponentResource):
 
     def _phase(self, name: str, phase: Phase, ctx: PhaseContext, base_env: dict[str, str],
                prev_chain: pulumi.Input[str], extra_chain: list[pulumi.Input[str]],
-               deps: list[pulumi.Resource], child: pulumi.ResourceOptions,
-               override_env: dict[str, pulumi.Input[str]]):
+               deps: list[pulumi.Resource], child: pulumi.ResourceOptions, override_env: dict[str, str]):
         body = body_of(phase)
         env = {**base_env, **phase.env(ctx), **override_env}
         undo = None

@@ -27,14 +27,6 @@
 #                               ray command, --disable-usage-stats) | 1
 #   STYX_RAY_START_TIMEOUT      seconds to wait for the head / for this worker
 #                               to appear in the cluster (default 120)
-#   STYX_JOIN_GENERATION        worker: the generation of the head's ray phase
-#                               to join (styx passes it). The worker's phase
-#                               runs beside the head's and waits until the
-#                               head's GCS holds that generation (the head
-#                               publishes its own there once it is ready), so
-#                               it never joins a head that is about to restart
-#                               (default: empty, no wait)
-#   STYX_RAY_HEAD_WAIT_TIMEOUT  seconds a worker waits for it (default 600)
 #   STYX_VENV_DIR               venv holding Ray (default /opt/styx/venv;
 #                               created by the python_env phase)
 #   STYX_PIP_INDEX_URL          optional pip index (mirror)
@@ -100,8 +92,6 @@ STYX_RAY_NUM_GPUS=${STYX_RAY_NUM_GPUS:-}
 STYX_RAY_EXTRA_ARGS=${STYX_RAY_EXTRA_ARGS:-}
 STYX_RAY_USAGE_STATS=${STYX_RAY_USAGE_STATS:-0}
 STYX_RAY_START_TIMEOUT=${STYX_RAY_START_TIMEOUT:-120}
-STYX_JOIN_GENERATION=${STYX_JOIN_GENERATION:-}
-STYX_RAY_HEAD_WAIT_TIMEOUT=${STYX_RAY_HEAD_WAIT_TIMEOUT:-600}
 STYX_VENV_DIR=${STYX_VENV_DIR:-/opt/styx/venv}
 STYX_PIP_INDEX_URL=${STYX_PIP_INDEX_URL:-}
 STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
@@ -337,52 +327,6 @@ token_hash() {
   fi
 }
 
-# The head's generation (its ray phase's, claimed by the phase program) in its GCS: the head puts
-# argv[2] there once it is ready; a worker waits (argv[3] s at most) until the GCS at argv[1] holds the
-# generation it joins. Not a secret: a hash of the phase's inputs.
-GEN_PUT_PY='
-import sys
-from ray._raylet import GcsClient
-GcsClient(address=sys.argv[1]).internal_kv_put(b"generation", sys.argv[2].encode(), True, b"styx", timeout=30)
-'
-GEN_WAIT_PY='
-import socket, sys, time
-from ray._raylet import GcsClient
-addr, want, end = sys.argv[1], sys.argv[2].encode(), time.monotonic() + float(sys.argv[3])
-host, port = addr.rsplit(":", 1)
-client = got = None
-while time.monotonic() < end:
-    try:
-        if client is None:  # a GcsClient to a closed port blocks for 40 s: look first
-            socket.create_connection((host, int(port)), timeout=2).close()
-            client = GcsClient(address=addr)
-        got = client.internal_kv_get(b"generation", b"styx", timeout=5)
-        if got == want:
-            sys.exit(0)
-    except Exception as e:  # not up yet, or restarting: connect again
-        client, got = None, type(e).__name__
-    time.sleep(0.5)
-print("the head at " + addr + " holds " + (repr(got) if got else "no generation"), file=sys.stderr)
-sys.exit(1)
-'
-
-# the head: its generation into its GCS, for the workers that join it (none recorded: nothing to say)
-publish_generation() {
-  local f="$STYX_STATE_DIR/generations/ray" gen
-  styx_sudo test -f "$f" || return 0
-  gen=$(styx_sudo cat -- "$f")
-  styx_try ray_py_within 60 -c "$GEN_PUT_PY" "$1" "$gen" ||
-    styx_die "cannot record this head's generation in its GCS at $1 (see $(styx_log_file))"
-}
-
-# a worker: until the head at ADDR serves the generation this worker joins
-wait_head_generation() {
-  [[ -n $STYX_JOIN_GENERATION ]] || return 0
-  styx_log INFO "waiting for the head's ray at $1 (generation ${STYX_JOIN_GENERATION:0:12})"
-  styx_try ray_py -c "$GEN_WAIT_PY" "$1" "$STYX_JOIN_GENERATION" "$STYX_RAY_HEAD_WAIT_TIMEOUT" ||
-    styx_die "the head's ray at $1 was not ready for this run within ${STYX_RAY_HEAD_WAIT_TIMEOUT}s: see the head's ray phase (and $(styx_log_file))"
-}
-
 # true when the GCS at ADDR lists node IP alive (one look)
 node_alive_in() {
   local out
@@ -437,7 +381,6 @@ main() {
 
   ensure_ray_installed
   setup_auth
-  [[ $STYX_RAY_ROLE == head ]] || wait_head_generation "$addr"
 
   env_hash=$(env_file_hash)
   args_hash=$(printf '%s\n' "${args[@]}" | sha256sum | awk '{print $1}')
@@ -449,10 +392,10 @@ main() {
   fi
 
   scan_ray_processes
-  # alive in the cluster at addr: a worker whose head restarted (a new GCS) is not, and joins again
+  # alive in the cluster at addr (not just "some Ray answers there"): a worker whose head restarted (a new
+  # GCS, which does not know it) joins again instead of being left with a raylet about to exit
   if [[ ${#CHANGES[@]} -eq 0 && $recorded == "$fingerprint" && $RAY_PROCS_LOCAL -eq 1 ]] &&
     node_alive_in "$addr" "$node_ip"; then
-    [[ $STYX_RAY_ROLE != head ]] || publish_generation "$addr"
     styx_result skipped "ray $STYX_RAY_VERSION already running (head $addr)"
     return 0
   fi
@@ -477,7 +420,6 @@ main() {
   fi
   styx_state_dir >/dev/null
   styx_write_file_if_changed "$RAY_STATE_FILE" 0644 <<<"$fingerprint"
-  [[ $STYX_RAY_ROLE != head ]] || publish_generation "$addr"
 
   if [[ $STYX_RAY_ROLE == head ]]; then
     styx_result ok "ray $STYX_RAY_VERSION head started at $addr (dashboard $STYX_RAY_DASHBOARD_HOST:$STYX_RAY_DASHBOARD_PORT)"

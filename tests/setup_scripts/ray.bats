@@ -57,9 +57,6 @@ if [ "$1" = -c ]; then
     *'version("ray")'*) [ -s "$RS/installed" ] && cat "$RS/installed" && exit 0; exit 1 ;;
     *aiohttp*) [ -f "$RS/extras" ] ;;
     *get_all_node_info*) [ -f "$RS/nodes" ] && cat "$RS/nodes"; exit 0 ;;
-    *internal_kv_put*) printf '%s' "$4" >"$RS/generation"; exit 0 ;;
-    *internal_kv_get*) [ "$(cat "$RS/generation" 2>/dev/null)" = "$4" ] && exit 0
-      echo "the head at $3 holds no generation" >&2; exit 1 ;;
     *) exit 0 ;;
   esac
   exit $?
@@ -207,41 +204,6 @@ STUB
   : >"$STUB_LOG"
   STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
   [ "$output" = "styx ray: skipped: ray 2.60.0 already running (head 10.0.0.2:6379)" ]
-}
-
-@test "head: once ready (and when left running) it records its generation in its GCS for the workers" {
-  mkdir -p "$STYX_STATE_DIR/generations"
-  echo gen-aaa >"$STYX_STATE_DIR/generations/ray"
-  run_phase ray
-  assert_status 0
-  assert_output_matches '^styx ray: ok: '
-  [ "$(cat "$RS/generation")" = gen-aaa ]
-  # the head's phase runs again with a new generation (an input before it changed) but Ray is left alone
-  echo gen-bbb >"$STYX_STATE_DIR/generations/ray"
-  : >"$STUB_LOG"
-  run_phase ray
-  [ "$output" = "styx ray: skipped: ray 2.60.0 already running (head 10.0.0.2:6379)" ]
-  [ "$(cat "$RS/generation")" = gen-bbb ]
-  assert_log_lacks '^ray (start|stop)'
-}
-
-@test "worker: waits for the head's generation before it joins" {
-  touch "$RS/remote_head_up"
-  printf gen-aaa >"$RS/generation"
-  STYX_JOIN_GENERATION=gen-aaa STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
-  assert_status 0
-  [ "$output" = "styx ray: ok: ray 2.60.0 worker 10.0.0.3 joined head 10.0.0.2:6379" ]
-  assert_log_has 'internal_kv_get'
-}
-
-@test "worker: a head that never serves this generation fails the phase clearly, before ray start" {
-  touch "$RS/remote_head_up"
-  printf gen-old >"$RS/generation"
-  STYX_RAY_HEAD_WAIT_TIMEOUT=1 STYX_JOIN_GENERATION=gen-new STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 \
-    STYX_NODE_IP=10.0.0.3 run_phase ray
-  assert_status 1
-  assert_stderr_contains "the head's ray at 10.0.0.2:6379 was not ready for this run within 1s"
-  assert_log_lacks '^ray start'
 }
 
 @test "worker whose head restarted (not listed in the new GCS) joins again although its record matches" {
