@@ -1078,10 +1078,10 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
         return PowerResult(session.name, still, [], [])
     running = [n.get("name") for n in outputs.get("nodes") or [] if n.get("name") not in still]
     if power.through_program(cluster or {}):
-        # a cloud machine started again may have a new address that the stack's outputs do not show yet
-        # (they change with the next update): no drift over SSH; what a stop loses is its processes: Ray
-        # and the autostop watcher (or follower), re-run on the started nodes (the head's Ray restart
-        # restarts every worker's too: repair_targets)
+        # a cloud machine started again without a static address (`static_ip: false`, a spot VM) may have a new
+        # one that the stack's outputs do not show yet (they change with the next update): no drift over SSH;
+        # what a stop loses is its processes: Ray and the autostop watcher (or follower), re-run on the started
+        # nodes (the head's Ray restart restarts every worker's too: repair_targets)
         from styx.app import drift as dr
 
         dep = session.deployment()

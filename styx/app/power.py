@@ -239,7 +239,7 @@ def _through_program(session: Any, backend: Any, cluster: Mapping[str, Any], tod
         session.set_meta(META_KEY, before)
         raise StyxError(f"{'starting' if refresh else 'stopping'} {', '.join(todo)} failed: "
                         f"{(result.error or '').strip()[-500:]}", EXIT_FAILED)
-    if refresh:  # a started machine may have a new public address (AWS without an Elastic IP): read it back
+    if refresh:  # a started machine may have a new public address (one without a static address): read it back
         r = session.refresh(target=machines)
         if not r.ok:
             raise StyxError(f"started {', '.join(todo)}, but reading their machines back failed: "
