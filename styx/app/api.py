@@ -1100,6 +1100,10 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
     else:
         report = drift(session.name, backend=backend, nodes=running)
     fixed = repair(session.name, backend=backend, report=report, on_info=info, run_update=run_update)
+    if power.through_program(cluster or {}) and (power.record(session.meta()).get("autostop") or {}):
+        # stopped by autostop: the head's autostop phase just ran again and read when its watcher asked for the
+        # stop (the state changed: a fresh session reads it)
+        power.autostop_requested_time(load(session.name, backend)[0], power.head_of(outputs), info)
     return PowerResult(session.name, still, started, fixed.replaced)
 
 
