@@ -111,10 +111,13 @@ class Cluster(pulumi.ComponentResource):
         self.ssh_private_key = key.private_key if key is not None and key.generated else None
         self.ray_auth_token = token
         self.ray_address = pulumi.Output.concat(head.private_ip, f":{ray.port}")
+        # a private head (ssh.jump: a bastion) is reached through its jump host, as `styx dashboard` does
+        hop: list[pulumi.Input[str]] = [] if not (head.private and ctx.jump is not None) else [
+            f"-J {ctx.jump.user}@", ctx.jump.host, ":", pulumi.Output.from_input(ctx.jump.port).apply(str), " "]
         self.dashboard = pulumi.Output.concat(
             "ssh -i <key file> -o UserKnownHostsFile=<known_hosts (styx dashboard)> -o StrictHostKeyChecking=yes "
             "-N -L ",
-            f"{ray.dashboard_port}:127.0.0.1:{ray.dashboard_port} -p ",
+            f"{ray.dashboard_port}:127.0.0.1:{ray.dashboard_port} ", *hop, "-p ",
             pulumi.Output.from_input(head.port).apply(str), f" {head.user}@", head.host,
             f"  # then open http://127.0.0.1:{ray.dashboard_port}",
         )

@@ -32,6 +32,9 @@
 #     has not answered at all for STYX_AUTOSTOP_ORPHAN_S, it shuts down too.
 # Any activity resets the window. State for `styx status`:
 # STYX_AUTOSTOP_DIR/state (idle_since=, checked_at=, busy=).
+# A request still there when the phase runs again (the machine stopped on it and
+# was started) ends the head's result line with `; requested before: stop TIME`:
+# styx reads the time the cluster stopped from it (styx.app.power).
 # Running the phase again with the same settings leaves a running watcher
 # alone; new settings (`styx autostop`) restart it with a fresh window.
 #
@@ -354,6 +357,13 @@ main() {
   if pid=$(server_pid); then
     kill "$pid" 2>/dev/null || true
   fi
+  # a request left from before (the machine stopped on it and was started again): its time is when the cluster
+  # went idle and stopped, which the result line tells styx (a cloud says only that a machine is stopped)
+  local before=""
+  if [[ -f $dir/requested && ! -L $dir/requested ]]; then
+    before=$(head -c 200 -- "$dir/requested" 2>/dev/null | head -n 1) || before=""
+    [[ $before =~ $REQUEST_RE ]] || before=""
+  fi
   # a fresh window: no old request, no old idle time
   rm -f -- "$dir/requested" "$dir/state" "$dir/public/requested"
   if serving; then start_server; fi
@@ -365,7 +375,7 @@ main() {
   if [[ $STYX_AUTOSTOP_ROLE == follower ]]; then
     styx_result ok "follower started (pid $pid; $what)"
   else
-    styx_result ok "watcher started (pid $pid; $what; a check every ${STYX_AUTOSTOP_INTERVAL} s)"
+    styx_result ok "watcher started (pid $pid; $what; a check every ${STYX_AUTOSTOP_INTERVAL} s)${before:+; requested before: $before}"
   fi
 }
 

@@ -1,10 +1,12 @@
-"""`cloud: aws`: EC2 instances in a VPC, reached over SSH at their public IP.
+"""`cloud: aws`: EC2 instances in a VPC, reached over SSH at their public IP (an Elastic IP where it can stop).
 
 Shared resources (`prepare`): an explicit AWS provider for `region`, the network (an existing
 VPC/subnet, or a VPC with a public subnet per zone, an internet gateway and a route table), one
 security group, an EC2 key pair from the cluster key and, for multi-node GPU clusters, a cluster
 placement group. Per node (`machine`): one `aws.ec2.Instance` and, for an on-demand node, its
-`InstanceState` (`running`, or `stopped` while `styx stop` has it stopped).
+`InstanceState` (`running`, or `stopped` while `styx stop` has it stopped) and, when styx dials it on its
+public address (not private) and `aws.static_ip` is on, its Elastic IP (`aws.ec2.Eip`): the address styx dials,
+the same after a start.
 
 Security invariants (tested in tests/components/backends/test_aws*.py and enforced again by the
 policy pack in policy/):
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -138,6 +140,7 @@ class _Shared:
     placement_group: aws.ec2.PlacementGroup | None
     amis: dict[tuple[str, str], pulumi.Output[str]]
     instances: dict[str, aws.ec2.Instance]
+    static_ips: dict[str, aws.ec2.Eip] = field(default_factory=dict)  # aws.static_ip: node -> its Elastic IP
 
 
 class AwsBackend(Backend):
@@ -505,8 +508,24 @@ class AwsBackend(Backend):
                 opts=pulumi.ResourceOptions(parent=parent, provider=shared.provider, depends_on=[instance]),
             )
 
+        resources: list[pulumi.Resource] = [instance]
+        host: pulumi.Input[str] = instance.private_ip if private else instance.public_ip  # private: via ssh.jump
+        if self.static_address(ctx, node):
+            # aws.static_ip: an Elastic IP, so a started instance keeps its address and no phase's connection
+            # changes. The EIP names the instance (no separate association): a replaced instance moves it by an
+            # update, and deletes (dependents first) run the phases' undos before it is released, then the
+            # instance goes. The instance keeps associate_public_ip_address (a change would replace it).
+            eip = aws.ec2.Eip(
+                f"{full_name}-ip",
+                domain="vpc",
+                instance=instance.id,
+                tags={**_tags(cfg, f"{full_name}-ip"), "styx:node": node.name},
+                opts=pulumi.ResourceOptions(parent=parent, provider=shared.provider),
+            )
+            shared.static_ips[node.name] = eip
+            resources.append(eip)  # the gate waits for the association too
+            host = eip.public_ip
         user = ssh_user(cfg)
-        host = instance.private_ip if private else instance.public_ip  # private: dialed through ssh.jump
         transport = ctx.ssh_transport(host, SSH_PORT, user, hk, private=private)
         info: dict[str, Any] = {"instance_type": instance_type, "spot": spec.spot, "image": image}
         if zone:
@@ -520,7 +539,7 @@ class AwsBackend(Backend):
             port=SSH_PORT,
             transport=transport,
             identity=instance.id,  # a replaced instance has a new id: its phases re-run
-            resources=[instance],
+            resources=resources,  # the machine first (its phases are deleted with it)
             info=info,
             host_key=hk,
             private=private,
@@ -537,6 +556,8 @@ class AwsBackend(Backend):
             "aws_key_pair": shared.key_pair.key_name,
             "aws_instance_ids": pulumi.Output.all(**{n: i.id for n, i in shared.instances.items()}),
         }
+        if shared.static_ips:
+            out["aws_elastic_ips"] = pulumi.Output.all(**{n: e.public_ip for n, e in shared.static_ips.items()})
         if shared.placement_group is not None:
             out["aws_placement_group"] = shared.placement_group.name
         if shared.amis:

@@ -13,7 +13,9 @@ runs: `styx validate/preview/launch` and the program itself):
 - `check(cfg)`: host or account preflight before any resource is registered;
 - `prepare(ctx)`: shared resources (network, firewall, key pair), parented to the Cluster;
 - `machine(ctx, node, parent)`: create or adopt one machine, parented to its Node, and say how to
-  reach it (a `NodeHandle` with a `Transport`);
+  reach it (a `NodeHandle` with a `Transport`); `static_address(ctx, node)` says whether a stoppable node
+  dialled on its public address gets a static one (`<section>.static_ip`: the address, and so every
+  phase's connection, survives `styx stop`/`start`);
 - `placement_request(request)`: adjust the optimizer request of `instance_type: auto`.
 What the CLI asks (launch, failover, pricing, ssh), on the raw cluster dict or the parsed config:
 - `features` (a `Feature` flag set), `config_section`, `capacity_patterns`;
@@ -536,6 +538,17 @@ class Backend(ABC):
         if (_node_spec(cluster, node) or {}).get("spot"):
             return "spot instances cannot be stopped (only terminated)"
         return None
+
+    def static_address(self, ctx: ProvisionContext, node: NodeRequest) -> bool:
+        """Whether `node` gets a static public address (`<config_section>.static_ip`, default true): only a node
+        dialled on its public address (not private: `ssh.jump`) that can be stopped (`can_stop`), the one kind
+        whose address would otherwise change with `styx stop`/`start` (and re-run its phases at the next
+        launch). A spot node that cannot stop is never started again: it keeps its ephemeral address."""
+        section = getattr(ctx.cfg, self.config_section, None) if self.config_section else None
+        if not getattr(section, "static_ip", False) or Feature.STOP not in self.features or ctx.private(node):
+            return False
+        return self.can_stop(ctx.cfg.model_dump(mode="json", include={"head", "workers", self.config_section}),
+                             node.name) is None
 
     def power_urns(self, cluster: Mapping[str, Any], node: str, machine_urn: str) -> list[str]:
         """With `power_in_program`: the URNs whose update stops or starts `node` (`machine_urn`: its

@@ -1,7 +1,8 @@
 """`cloud: gcp`: a VPC (or an existing one), firewall rules, a service account, one VM per node.
 
-Setup phases run unchanged over SSH (styx.components.transport.SSHTransport) to each instance's ephemeral
-external IP; other nodes reach it at its internal IP (network_interfaces[0].network_ip).
+Setup phases run unchanged over SSH (styx.components.transport.SSHTransport) to each instance's external IP
+(a reserved `gcp.compute.Address` for a VM that can stop, unless `gcp.static_ip: false`; else ephemeral);
+other nodes reach it at its internal IP (network_interfaces[0].network_ip).
 
 Decisions (each also in the README's GCP part):
 - SSH user: GCP images refuse root logins, so the GCP default user is `styx` (created by the guest agent
@@ -519,11 +520,30 @@ class GcpBackend(Backend):
         shield = shielded(kind, plan.has_gpu)
 
         private = ctx.private(node)  # ssh.jump: no external IP, dialed through the jump host
+        address = None
+        if self.static_address(ctx, node):
+            # gcp.static_ip: a reserved EXTERNAL address in the cluster's region, the VM's NAT IP: a started VM
+            # keeps it, so no phase's connection changes. The instance depends on it: deletes (dependents first)
+            # run the phases' undos, then the VM goes, then the address is released.
+            address = c.Address(
+                f"{cfg.name}-{node.name}-ip",
+                name=gce_name(cfg.name, node.name, "ip"),
+                address_type="EXTERNAL",
+                region=cfg.region,
+                project=g.project,
+                description=f"styx cluster {cfg.name}: the external address of {node.name}",
+                labels={"styx-cluster": label_value(cfg.name), "styx-node": label_value(node.name),
+                        "managed-by": "styx"},
+                opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+            )
+            ctx.shared.setdefault("static_addresses", {})[node.name] = address
         nic = c.InstanceNetworkInterfaceArgs(
             network=ctx.shared["network"],
             subnetwork=ctx.shared["subnetwork"],
-            # One ephemeral external IP: where the machine running Pulumi connects (SSH only, see firewall).
-            access_configs=[] if private else [c.InstanceNetworkInterfaceAccessConfigArgs()],
+            # One external IP (static, or ephemeral): where the machine running Pulumi connects (SSH only, see
+            # firewall).
+            access_configs=[] if private else [c.InstanceNetworkInterfaceAccessConfigArgs(
+                nat_ip=address.address if address is not None else None)],
         )
         hk = ctx.host_key(node, parent)  # installed by cloud-init at first boot, pinned on every connection
         metadata = {
@@ -573,7 +593,8 @@ class GcpBackend(Backend):
             ),
         )
         private_ip = instance.network_interfaces.apply(private_ip_of)
-        host = private_ip if private else instance.network_interfaces.apply(external_ip_of)
+        host: pulumi.Input[str] = private_ip if private else (
+            address.address if address is not None else instance.network_interfaces.apply(external_ip_of))
         transport = ctx.ssh_transport(host, 22, user, hk, private=private)
         # instance_id is GCP's numeric id: new for every created VM (the self link is not, the name is fixed).
         identity = pulumi.Output.all(instance.self_link, instance.instance_id).apply(
@@ -591,7 +612,7 @@ class GcpBackend(Backend):
             # Every phase on this node depends on the instance (the gate depends on it, each later
             # phase on the one before): destroy deletes the phases while the VM still exists, and a
             # replaced VM replaces them.
-            resources=[instance],
+            resources=[instance, *([address] if address is not None else [])],
             info={
                 "zone": zone,
                 "instance_type": mt,
@@ -612,4 +633,7 @@ class GcpBackend(Backend):
         }
         if ctx.shared["subnet_name"] is not None:
             out["subnetwork"] = ctx.shared["subnet_name"]
+        if ctx.shared.get("static_addresses"):
+            out["static_addresses"] = pulumi.Output.all(
+                **{n: a.address for n, a in ctx.shared["static_addresses"].items()})
         return out

@@ -1078,10 +1078,10 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
         return PowerResult(session.name, still, [], [])
     running = [n.get("name") for n in outputs.get("nodes") or [] if n.get("name") not in still]
     if power.through_program(cluster or {}):
-        # a cloud machine started again may have a new address that the stack's outputs do not show yet
-        # (they change with the next update): no drift over SSH; what a stop loses is its processes: Ray
-        # and the autostop watcher (or follower), re-run on the started nodes (the head's Ray restart
-        # restarts every worker's too: repair_targets)
+        # a cloud machine started again without a static address (`static_ip: false`, a spot VM) may have a new
+        # one that the stack's outputs do not show yet (they change with the next update): no drift over SSH;
+        # what a stop loses is its processes: Ray and the autostop watcher (or follower), re-run on the started
+        # nodes (the head's Ray restart restarts every worker's too: repair_targets)
         from styx.app import drift as dr
 
         dep = session.deployment()
@@ -1100,6 +1100,10 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
     else:
         report = drift(session.name, backend=backend, nodes=running)
     fixed = repair(session.name, backend=backend, report=report, on_info=info, run_update=run_update)
+    if power.through_program(cluster or {}) and (power.record(session.meta()).get("autostop") or {}):
+        # stopped by autostop: the head's autostop phase just ran again and read when its watcher asked for the
+        # stop (the state changed: a fresh session reads it)
+        power.autostop_requested_time(load(session.name, backend)[0], power.head_of(outputs), info)
     return PowerResult(session.name, still, started, fixed.replaced)
 
 

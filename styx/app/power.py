@@ -11,15 +11,18 @@ Stopping needs `Feature.STOP` and goes one of two ways. A local sandbox is stopp
 follows it (AWS: an `InstanceState` per node; GCP: the Instance's `desired_status`), and styx applies
 a change with an `up --target` of just those resources (`Backend.power_urns`): no phase depends on
 them, so nothing re-runs and no instance is replaced; starting refreshes the machines too (a new
-public address after a start without a static IP). Either way nothing dials a stopped node. Starting runs the
-machines again, then `drift` on them finds what a stop loses (the processes: Ray) and `repair` replaces
-exactly that through the engine (the phases whose files survive the stop stay untouched).
+public address after a start, where the node has no static one: `aws.static_ip`/`gcp.static_ip` false, or a
+spot VM; with one, the address every phase dials stays, and no phase changes). Either way nothing dials a
+stopped node. Starting runs the machines again, then `drift` on them finds what a stop loses (the
+processes: Ray) and `repair` replaces exactly that through the engine (the phases whose files survive the
+stop stay untouched).
 While any node is stopped, `styx launch` refuses (run `styx start`), and `styx down` starts the
 machines first so the phases' undos can run. A stopped interval costs nothing for compute.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -100,6 +103,52 @@ def _shut_down(session: Any, backend: Any, cluster: Mapping[str, Any], rec: Mapp
     if "head" not in down:  # the head shuts down last: until it has, the cluster is on its way
         return None
     return {"at": iso(now or datetime.now(UTC)), "action": "stop", "nodes": down, "synced": False}
+
+
+# the head's autostop phase, run again after a start, names the request it found (setup_scripts/autostop.sh)
+_REQUESTED_BEFORE = re.compile(r"; requested before: (stop|down) (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)$")
+
+
+def autostop_requested_time(session: Any, head: str = "head",
+                            info: Callable[[str], None] | None = None) -> str | None:
+    """After the start of a cluster that stopped itself (`Backend.autostop_poweroff`: AWS, GCP), the time the
+    head's watcher requested the stop replaces "when styx saw it" in the power record: the autostop's `at` (the
+    seen time kept as `seen_at`) and the start of the stopped intervals it opened. The time comes from the status
+    line of the head's autostop phase, which ran again on the started head and found the request still on its
+    disk (`; requested before: stop T`). Only a time no later than the seen one, and after the head's earlier
+    stopped intervals, is taken; once per autostop. Returns the time used (None: nothing changed)."""
+    from styx.app import drift as dr
+    from styx.app.pricing import parse_iso
+
+    rec = record(session.meta())
+    a = rec.get("autostop")
+    if not a or a.get("action") != "stop" or a.get("seen_at") or not a.get("at"):
+        return None
+    dep = session.deployment()
+    urn = next((p.urn for p in dr.phase_resources(dep) if p.node == head and p.phase == "autostop"), None)
+    out = next((r.get("outputs") or {} for r in dep.get("resources") or [] if urn and r.get("urn") == urn), {})
+    stdout = dr.plain(out.get("stdout"))
+    lines = [ln for ln in stdout.splitlines() if ln.strip()] if isinstance(stdout, str) else []
+    m = _REQUESTED_BEFORE.search(lines[-1]) if lines else None
+    if m is None or m.group(1) != "stop":
+        return None
+    at, seen = m.group(2), a["at"]
+    t, s = parse_iso(at), parse_iso(seen)
+    earlier = [parse_iso(i.get("to")) for i in rec["intervals"] if i.get("node") == head and i.get("from") != seen]
+    if t is None or s is None or t > s or any(e is not None and t < e for e in earlier):
+        return None
+    nodes = set(a.get("nodes") or [])
+    for i in rec["intervals"]:
+        if i.get("node") in nodes and i.get("from") == seen:
+            i["from"] = at
+    for n in nodes:
+        if rec["stopped"].get(n) == seen:
+            rec["stopped"][n] = at
+    a["seen_at"], a["at"] = seen, at
+    session.set_meta(META_KEY, rec)
+    if info:
+        info(f"{session.name}: autostop had requested the stop at {at} (seen stopped at {seen})")
+    return at
 
 
 def stopped_nodes(meta: Mapping[str, Any]) -> dict[str, str]:
@@ -203,7 +252,7 @@ def stop(session: Any, outputs: Mapping[str, Any], cluster: Mapping[str, Any], n
         info(f"{session.name}: {', '.join(names)} already stopped")
         return []
     # workers first: the head is the last to go
-    todo.sort(key=lambda n: n == _head(outputs))
+    todo.sort(key=lambda n: n == head_of(outputs))
     info(f"stopping {session.name}: {', '.join(todo)} ...")
     at = iso(now or datetime.now(UTC))
     if getattr(backend, "power_in_program", False):
@@ -239,7 +288,7 @@ def _through_program(session: Any, backend: Any, cluster: Mapping[str, Any], tod
         session.set_meta(META_KEY, before)
         raise StyxError(f"{'starting' if refresh else 'stopping'} {', '.join(todo)} failed: "
                         f"{(result.error or '').strip()[-500:]}", EXIT_FAILED)
-    if refresh:  # a started machine may have a new public address (AWS without an Elastic IP): read it back
+    if refresh:  # a started machine may have a new public address (one without a static address): read it back
         r = session.refresh(target=machines)
         if not r.ok:
             raise StyxError(f"started {', '.join(todo)}, but reading their machines back failed: "
@@ -277,7 +326,8 @@ def _one_by_one(session: Any, todo: list[str], act: Callable[[str], None],
     return done
 
 
-def _head(outputs: Mapping[str, Any]) -> str:
+def head_of(outputs: Mapping[str, Any]) -> str:
+    """The head's node name in a stack's outputs."""
     return next((n.get("name") for n in outputs.get("nodes") or [] if n.get("role") == "head"), "head")
 
 
@@ -293,7 +343,7 @@ def start_machines(session: Any, outputs: Mapping[str, Any], cluster: Mapping[st
     if not todo:
         return []
     backend = _backend(cluster)
-    todo.sort(key=lambda n: n != _head(outputs))  # the head first
+    todo.sort(key=lambda n: n != head_of(outputs))  # the head first
     info(f"starting {session.name}: {', '.join(todo)} ...")
     if getattr(backend, "power_in_program", False):
         _sync_autostopped(session, backend, cluster, info)

@@ -545,6 +545,14 @@ class LocalConfig(_Model):
 
 class CloudNetConfig(_Model):
     ssh_cidrs: list[str] = Field(default_factory=list, description="CIDRs allowed to reach SSH (22). Required.")
+    static_ip: bool = Field(
+        True,
+        description="A static public address for each node dialled on its public address that can be stopped "
+        "(not private `ssh.jump` nodes, nor spot nodes that cannot stop): it stays the same across "
+        "`styx stop`/`start`, so a start re-runs no phase. AWS: an Elastic IP (billed also while its instance "
+        "is stopped); GCP: a reserved EXTERNAL address (billed also while no running VM uses it). false: "
+        "ephemeral addresses, new after each start.",
+    )
 
     @field_validator("ssh_cidrs")
     @classmethod

@@ -116,6 +116,8 @@ def test_jump_bastion_every_node_through_it_its_key_scanned_once():
         assert proxy["hostKey"] == "ssh-ed25519 AAAASCANNED", r.name
     assert all(n["private"] for n in rec.outputs["nodes"])
     assert rec.outputs["host_key_urns"]["bastion"].endswith("::demo-bastion-host-key-scan")
+    # the printed tunnel to the (private) head goes through the bastion too
+    assert " -J ops@bastion.example.com:2200 -p 22 root@10.77.0." in rec.outputs["dashboard"]
 
 
 @pytest.mark.parametrize(("cluster", "needle"), [

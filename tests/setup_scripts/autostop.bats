@@ -201,6 +201,23 @@ state() { sed -n "s/^$1=//p" "$STYX_AUTOSTOP_DIR/state"; }
   assert_output_matches '^styx autostop_delete: skipped'
 }
 
+@test "the phase run again after a stop on its request names the request's time, then starts a fresh window" {
+  export STYX_PROC_ROOT=/proc
+  stub nohup 'exec "$@"'
+  printf 'stop 2026-12-03T10:00:00Z\n' >"$STYX_AUTOSTOP_DIR/requested"
+  run_phase autostop
+  assert_status 0
+  assert_one_line
+  assert_output_matches '^styx autostop: ok: watcher started \(pid [0-9]+; idle 1 min, then stop; a check every 1 s\); requested before: stop 2026-12-03T10:00:00Z$'
+  [ ! -e "$STYX_AUTOSTOP_DIR/requested" ]  # a fresh window
+  kill "$(cat "$STYX_AUTOSTOP_DIR/watcher.pid")"
+  sleep 0.2
+  printf 'stop soon; rm -rf /\n' >"$STYX_AUTOSTOP_DIR/requested"  # not a request: not repeated
+  run_phase autostop
+  assert_output_matches '^styx autostop: ok: watcher started \(pid [0-9]+; [^)]*\)$'
+  [ ! -e "$STYX_AUTOSTOP_DIR/requested" ]
+}
+
 @test "bad settings: a clear error" {
   export STYX_AUTOSTOP_IDLE_MINUTES=0
   run_phase autostop

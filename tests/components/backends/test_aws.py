@@ -316,7 +316,8 @@ def test_phases_ssh_to_public_ip_as_ubuntu(aws_program):
         node = next(n for n in NODES if cmd.name.startswith(f"demo-{n}-"))
         conn = cmd.inputs["connection"]
         assert conn["host"] == hosts[node]["host"]
-        assert conn["host"].startswith("198.51.100.")
+        # the on-demand head: its Elastic IP (aws.static_ip, tests/.../test_static_ip.py); spot: the instance's
+        assert conn["host"].startswith("192.0.2." if node == "head" else "198.51.100.")
         assert conn["user"] == "ubuntu"
         assert conn["port"] == 22
     assert outputs["ray_address"] == hosts["head"]["private_ip"] + ":6379"
@@ -546,10 +547,10 @@ def test_jump_head_private_workers_get_no_public_ip_and_go_through_the_head(aws_
     for r in run.of_type(REMOTE):
         conn = r.inputs["connection"]
         if r.name.startswith("demo-head-"):
-            assert "proxy" not in conn and conn["host"].startswith("198.51.100."), r.name
+            assert "proxy" not in conn and conn["host"].startswith("192.0.2."), r.name  # its Elastic IP
         else:
             assert conn["host"].startswith("10.42.0."), f"{r.name}: the private address"
-            assert conn["proxy"]["host"].startswith("198.51.100.") and conn["proxy"]["hostKey"].startswith("ssh-")
+            assert conn["proxy"]["host"].startswith("192.0.2.") and conn["proxy"]["hostKey"].startswith("ssh-")
     nodes = {n["name"]: n for n in run.rec.outputs["nodes"]}
     assert nodes["gpu-0"]["private"] is True and nodes["gpu-0"]["host"].startswith("10.42.0.")
 

@@ -25,6 +25,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from styx.components import phases
 
 INSTANCE = "aws:ec2/instance:Instance"
+EIP = "aws:ec2/eip:Eip"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
@@ -111,6 +112,9 @@ class Graph:
 
 
 _ips = itertools.count(10)
+# moves every instance's public IP, not its private one: a "started" instance (a stopped EC2 instance gets a new
+# public IP when it runs again, unless it has an Elastic IP; its private IP stays)
+public_shift = 0
 
 
 def mock_id(prefix: str, name: str, n: int = 17) -> str:
@@ -124,10 +128,15 @@ def _enrich(typ: str, name: str, inputs: dict[str, Any], outs: dict[str, Any]) -
         outs["publicKeyOpenssh"] = MOCK_PUBLIC
     elif typ == INSTANCE:
         n = next(_ips)
-        outs["publicIp"] = f"198.51.100.{n % 250}"
+        outs["publicIp"] = f"198.51.100.{(n + public_shift) % 250}"
         outs["privateIp"] = f"10.42.0.{n % 250}"
         outs["availabilityZone"] = inputs.get("availabilityZone") or "us-east-1a"
         return mock_id("i", name)
+    elif typ == EIP:  # stable per name: an Elastic IP keeps its address whatever happens to the instance
+        outs["publicIp"] = f"192.0.2.{int(hashlib.sha256(name.encode()).hexdigest()[:6], 16) % 250 + 1}"
+        outs["allocationId"] = mock_id("eipalloc", name)
+        outs["associationId"] = mock_id("eipassoc", name)
+        return outs["allocationId"]
     elif typ == KEYPAIR:
         outs["keyName"] = inputs.get("keyName") or f"{name}-abc1234"
         return outs["keyName"]

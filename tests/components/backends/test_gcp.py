@@ -93,7 +93,9 @@ def test_a2_spot_cluster_graph(gcp_program):
         assert i["serviceAccount"] == {"email": f"styx-demo@{PROJECT}.iam.gserviceaccount.com",
                                        "scopes": list(g.DEFAULT_SCOPES)}
         nic = i["networkInterfaces"][0]
-        assert nic["accessConfigs"] == [{}]  # one ephemeral external IP
+        # one external IP: the head's reserved address (gcp.static_ip, test_static_ip.py); spot workers' ephemeral
+        assert len(nic["accessConfigs"]) == 1
+        assert ("natIp" in nic["accessConfigs"][0]) == (i["name"] == "demo-head")
         assert nic["subnetwork"].endswith("/subnetworks/demo-subnet")
         assert NAME_RE.match(i["name"]) and len(i["name"]) <= 63
 
@@ -106,7 +108,8 @@ def test_outputs_and_addresses(gcp_program):
     assert out["network"] == "demo-net" and out["subnetwork"] == "demo-subnet"
     assert out["service_account"] == f"styx-demo@{PROJECT}.iam.gserviceaccount.com"
     nodes = {n["name"]: n for n in out["nodes"]}
-    assert nodes["head"]["host"].startswith("34.1.0.") and nodes["head"]["private_ip"].startswith("10.43.0.")
+    assert nodes["head"]["host"].startswith("35.2.0.") and nodes["head"]["private_ip"].startswith("10.43.0.")
+    assert nodes["gpu-0"]["host"].startswith("34.1.0.")  # a spot VM that cannot stop: its ephemeral IP
     assert out["head_ip"] == nodes["head"]["host"]
     assert out["ray_address"] == nodes["head"]["private_ip"] + ":6379"
     assert nodes["gpu-0"]["instance_type"] == "a2-highgpu-8g"
@@ -210,7 +213,8 @@ def test_each_nodes_commands_depend_on_its_instance(gcp_program, monkeypatch):
 
     for node in ("head", "gpu-0", "gpu-1"):
         gate = f"demo-{node}-wait_ssh"
-        assert [r._name for r in deps[gate]] == [f"demo-{node}"]
+        # the instance first (its phases are deleted with it), then the head's reserved address (gcp.static_ip)
+        assert [r._name for r in deps[gate]] == [f"demo-{node}", *(["demo-head-ip"] if node == "head" else [])]
         assert isinstance(deps[gate][0], pulumi.CustomResource)
         for cmd in commands:
             if cmd.startswith(f"demo-{node}-"):
@@ -494,10 +498,10 @@ def test_jump_head_private_workers_get_no_external_ip_and_go_through_the_head(gc
     for r in rec.of_type("command:remote:Command"):
         conn = r.inputs["connection"]
         if r.name.startswith("demo-head-"):
-            assert "proxy" not in conn and conn["host"].startswith("34.1.0."), r.name
+            assert "proxy" not in conn and conn["host"].startswith("35.2.0."), r.name  # its reserved address
         else:
             assert conn["host"].startswith("10.43.0."), r.name
-            assert conn["proxy"]["host"].startswith("34.1.0.") and conn["proxy"]["hostKey"] == "ssh-ed25519 AAAAMOCK"
+            assert conn["proxy"]["host"].startswith("35.2.0.") and conn["proxy"]["hostKey"] == "ssh-ed25519 AAAAMOCK"
 
 
 # --------------------------------------------------------------------------- styx stop / start

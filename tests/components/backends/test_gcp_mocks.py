@@ -25,6 +25,7 @@ FIREWALL = "gcp:compute/firewall:Firewall"
 NETWORK = "gcp:compute/network:Network"
 SUBNETWORK = "gcp:compute/subnetwork:Subnetwork"
 ACCOUNT = "gcp:serviceaccount/account:Account"
+ADDRESS = "gcp:compute/address:Address"
 REMOTE = "command:remote:Command"
 
 
@@ -52,12 +53,14 @@ def gcp_cluster(**overrides: Any) -> dict[str, Any]:
 
 
 class _Ids:
-    """Stable per-name addresses; `seed` changes every instance id (a "replaced" VM)."""
+    """Stable per-name addresses; `seed` changes every instance id (a "replaced" VM); `ephemeral` every
+    ephemeral external IP (a "started" VM: GCE gives a stopped VM a new one when it runs again)."""
 
     def __init__(self) -> None:
         self.hosts: dict[str, int] = {}
         self.next = itertools.count(2)
         self.seed = 0
+        self.ephemeral = 0
 
     def host(self, name: str) -> int:
         if name not in self.hosts:
@@ -92,8 +95,13 @@ def _enrich(typ: str, name: str, inputs: dict[str, Any], outs: dict[str, Any]) -
                             f"{inputs.get('zone')}/instances/{inputs['name']}")
         nics = [dict(nic) for nic in inputs.get("networkInterfaces", [])]
         nics[0]["networkIp"] = f"10.43.0.{n}"
-        nics[0]["accessConfigs"] = [{**dict(ac), "natIp": f"34.1.0.{n}"} for ac in nics[0].get("accessConfigs", [])]
+        nics[0]["accessConfigs"] = [{**dict(ac), "natIp": dict(ac).get("natIp") or f"34.1.{IDS.ephemeral}.{n}"}
+                                    for ac in nics[0].get("accessConfigs", [])]
         outs["networkInterfaces"] = nics
+    elif typ == ADDRESS:  # a reserved address: stable per name
+        outs["address"] = f"35.2.0.{int(hashlib.sha256(name.encode()).hexdigest()[:6], 16) % 250 + 1}"
+        outs["selfLink"] = (f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/regions/"
+                            f"{inputs.get('region')}/addresses/{inputs['name']}")
 
 
 def make_gcp_mocks(rec: mocking.Recorder, base_factory: Callable[[mocking.Recorder], Any]):

@@ -190,7 +190,13 @@ def check_invariants(cluster: dict[str, Any], rec) -> None:
             if gpu:
                 assert shield["enableSecureBoot"] is False
         assert i["tags"] == [tag]
-        assert i["networkInterfaces"][0]["accessConfigs"] == [{}]
+        # one external IP: a reserved address (gcp.static_ip) where the VM can stop, else ephemeral
+        static = {r.inputs["labels"]["styx-node"]: r.inputs for r in rec.of_type("gcp:compute/address:Address")}
+        (ac,) = i["networkInterfaces"][0]["accessConfigs"]
+        mine = static.get(i["labels"]["styx-node"])
+        assert ac == ({} if mine is None else {"natIp": ac.get("natIp")}), ac
+        if mine is not None:
+            assert mine["addressType"] == "EXTERNAL" and mine["region"] == cfg.region
 
 
 @settings(max_examples=30, deadline=None,

@@ -308,3 +308,72 @@ def test_starting_an_autostopped_cloud_cluster_records_the_stop_in_the_program_f
     # 1. the run state follows the record (stopped: what the machines did themselves); 2. the start
     assert [c[:3] for c in s.calls if c[0] == "up"] == [("up", states, ["head", "worker-0"]), ("up", states, [])]
     assert power.record(s.meta())["autostop"]["synced"] is True and stopped_now(s) == {}
+
+
+# --------------------------------------------------------------------------- the time autostop asked for the stop
+
+
+def _autostop_session(line, *, at="2026-12-02T05:00:00Z", earlier=()):
+    """A cloud cluster autostop stopped (styx saw it at `at`), started again at 06:00: its head's autostop phase
+    ran again and said `line`."""
+    intervals = [{"node": "head", "from": a, "to": b} for a, b in earlier]
+    intervals += [{"node": n, "from": at, "to": "2026-12-02T06:00:00Z"} for n in ("head", "worker-0")]
+    s = FakeSession({power.META_KEY: {"stopped": {}, "intervals": intervals,
+                                      "autostop": {"at": at, "action": "stop", "nodes": ["head", "worker-0"]}}})
+    dep = _deployment()
+    dep["resources"].append({"urn": _urn(PHASE, "ssx-head-autostop"), "type": PHASE,
+                             "inputs": {"create": "exec bash -c 'w' styx autostop head 600 create"},
+                             "outputs": {"stdout": f"log line\n{line}\n"}})
+    s.deployment = lambda: dep
+    return s
+
+
+STARTED = ("styx autostop: ok: watcher started (pid 7; idle 5 min, then stop; this machine shuts down; "
+           "a check every 60 s)")
+
+
+def test_the_time_autostop_requested_the_stop_replaces_when_styx_saw_it():
+    s = _autostop_session(STARTED + "; requested before: stop 2026-12-02T04:40:00Z")
+    now = datetime(2026, 12, 2, 7, 0, tzinfo=UTC)
+    seen_only = power.stopped_seconds(s.meta(), now)
+    said = []
+    assert power.autostop_requested_time(s, "head", said.append) == "2026-12-02T04:40:00Z"
+    rec = power.record(s.meta())
+    assert rec["autostop"]["at"] == "2026-12-02T04:40:00Z" and rec["autostop"]["seen_at"] == "2026-12-02T05:00:00Z"
+    assert {i["node"]: i["from"] for i in rec["intervals"]} == {"head": "2026-12-02T04:40:00Z",
+                                                               "worker-0": "2026-12-02T04:40:00Z"}
+    # 20 more stopped minutes per node: credited in cost_so_far
+    assert power.stopped_seconds(s.meta(), now) == {n: v + 1200.0 for n, v in seen_only.items()}
+    assert "requested the stop at 2026-12-02T04:40:00Z" in said[0]
+    assert power.autostop_requested_time(s, "head") is None  # once
+    assert power.record(s.meta())["autostop"]["at"] == "2026-12-02T04:40:00Z"
+
+
+@pytest.mark.parametrize("line", [
+    STARTED,  # no request was left on the head
+    STARTED + "; requested before: stop 2026-12-02T05:10:00Z",  # after styx saw the stop: not this one's
+    STARTED + "; requested before: stop 2026-12-02T01:30:00Z",  # before an earlier stop ended: a stale one
+    STARTED + "; requested before: down 2026-12-02T04:40:00Z",  # not a stop
+    "styx autostop: skipped: watcher already running (pid 7; requested before: stop 2026-12-02T04:40:00Z)",
+])
+def test_a_request_time_that_does_not_fit_this_stop_is_not_taken(line):
+    s = _autostop_session(line, earlier=[("2026-12-02T01:00:00Z", "2026-12-02T02:00:00Z")])
+    before = s.meta()
+    assert power.autostop_requested_time(s, "head") is None
+    assert s.meta() == before
+
+
+def test_a_cloud_start_after_autostop_reads_the_request_time(monkeypatch):
+    from styx.app import api, remote
+
+    at = "2026-12-02T05:00:00Z"
+    s = EngineSession({power.META_KEY: {"stopped": {"head": at, "worker-0": at},
+                                        "autostop": {"at": at, "action": "stop", "nodes": ["head", "worker-0"],
+                                                     "synced": True}}})
+    monkeypatch.setattr(remote, "load", lambda stack, backend: (s, OUTPUTS, AWS_AUTO))
+    order = []
+    monkeypatch.setattr(api, "repair", lambda stack, **kw: order.append("repair") or api.RepairResult(
+        stack, True, [], {}, {}, kw["report"]))
+    monkeypatch.setattr(power, "autostop_requested_time", lambda session, head, info: order.append(("read", head)))
+    api.start("ssx", on_info=lambda m: None)
+    assert order == ["repair", ("read", "head")]  # after the head's autostop phase ran again
