@@ -76,7 +76,7 @@ def run(mode: str, tmp: Path) -> dict:
         head = next(n["private_ip"] for n in s.outputs()["nodes"] if n["name"] == "head")
         alive = None
         while time.monotonic() - t0 < 900:
-            if (dashboard_alive(s.key(), head) or 0) >= 3:
+            if (dashboard_alive(s.access(), head) or 0) >= 3:
                 alive = time.monotonic() - t0
                 break
             time.sleep(1)
