@@ -268,13 +268,6 @@ def ssh(access: Access, ip: str, command: str, timeout: int = 120) -> subprocess
         return subprocess.CompletedProcess(e.cmd, 124, "", "timeout")
 
 
-# a styx cluster has Ray token auth on: its clients read the settings the ray phase wrote (none on `ray up`'s)
-RAY_AUTH = "[ ! -r /etc/styx/ray-auth.env ] || . /etc/styx/ray-auth.env; "
-ALIVE_PY = (f"{RAY_AUTH}RAY_USAGE_STATS_ENABLED=0 {VENV}/bin/python - <<'EOF' 2>/dev/null\n"
-            "import ray\n"
-            "ray.init(address='auto', logging_level='ERROR', log_to_driver=False)\n"
-            "print('ALIVE', sum(1 for n in ray.nodes() if n['Alive']))\n"
-            "EOF")
 # The dashboard's list of alive node host names (kept current from GCS node events): a curl per poll
 # instead of a Ray driver per poll (`ray.init` costs ~1-2 CPU-seconds on the head, which on 2 cores
 # would slow down the very setup being timed).
@@ -287,11 +280,9 @@ DASH_PROBE = ("if [ -r /etc/styx/ray-auth-token ]; then "
 
 def alive_count(access: Access, head: str) -> int | None:
     """Alive nodes by ray.nodes() on the head (a Ray driver: heavy; used once to confirm)."""
-    r = ssh(access, head, ALIVE_PY, timeout=60)
-    for ln in r.stdout.splitlines():
-        if ln.startswith("ALIVE "):
-            return int(ln.split()[1])
-    return None
+    from styx.app.remote import RAY_ALIVE_PY, ray_alive_count
+
+    return ray_alive_count(ssh(access, head, RAY_ALIVE_PY, timeout=60).stdout)
 
 
 def dashboard_alive(access: Access, head: str) -> int | None:
