@@ -165,6 +165,7 @@ class BenchStack:
         self.stack = engine.open_stack(name, cluster, base_dir=ROOT, work_dir=tmp / "ws", backend_url=self.backend,
                                        extra_env={"RAY_USAGE_STATS_ENABLED": "0"})
         self._key: Path | None = None
+        self._access: Access | None = None
         self._outputs: dict | None = None
 
     def reconfigure(self, cluster: dict) -> None:
@@ -178,14 +179,14 @@ class BenchStack:
         tl = Timeline(time.monotonic())
         res = self.stack.up(on_event=tl.on_event, color="never", on_output=lambda s: None, parallel=parallel)
         secs = time.monotonic() - tl.t0
-        self._outputs = None
+        self._outputs = self._access = None  # a replaced node has another host key
         return Run(secs, dict(res.summary.resource_changes or {}), tl, cpu.stop())
 
     def destroy(self, parallel: int | None = None) -> Run:
         tl = Timeline(time.monotonic())
         res = self.stack.destroy(on_event=tl.on_event, color="never", on_output=lambda s: None, parallel=parallel)
         secs = time.monotonic() - tl.t0
-        self._outputs = None
+        self._outputs = self._access = None
         self._key = None
         return Run(secs, dict(res.summary.resource_changes or {}), tl)
 
@@ -203,8 +204,17 @@ class BenchStack:
             self._key = Path(p)
         return self._key
 
+    def access(self) -> Access:
+        """The key and the nodes' host keys from the stack's outputs (a known_hosts file in the temp dir)."""
+        if self._access is None:
+            from styx.app.hostkeys import PinnedHosts
+
+            pins = PinnedHosts.write(self.cluster["name"], self.outputs(), self.tmp / f"known_hosts-{self.name}")
+            self._access = Access(self.key(), pins)
+        return self._access
+
     def ssh(self, ip: str, command: str, timeout: int = 120) -> subprocess.CompletedProcess:
-        return ssh(self.key(), ip, command, timeout=timeout)
+        return ssh(self.access(), ip, command, timeout=timeout)
 
     def teardown(self) -> None:
         """Destroy (fallback: sandboxctl node-down/net-down by cluster name) and remove the stack."""
@@ -234,25 +244,30 @@ def sandbox_cleanup(cluster_name: str, cluster: dict | None = None) -> None:
 
 # --------------------------------------------------------------------------- SSH and Ray readiness
 
-SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+SSH_OPTS = ["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
 
 
-def ssh(key: Path, ip: str, command: str, timeout: int = 120) -> subprocess.CompletedProcess:
+@dataclass(frozen=True)
+class Access:
+    """Logging in to a cluster's nodes as root, by address: the private key, and every node's host key
+    pinned as styx pins it (styx.app.hostkeys.PinnedHosts: a node that shows another key is refused)."""
+
+    key: Path
+    pins: Any  # styx.app.hostkeys.PinnedHosts
+
+    def argv(self, ip: str, *options: str) -> list[str]:
+        """`ssh … root@IP` (the command goes after it)."""
+        return ["ssh", "-i", str(self.key), *SSH_OPTS, *self.pins.options(ip), *options, f"root@{ip}"]
+
+
+def ssh(access: Access, ip: str, command: str, timeout: int = 120) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(["ssh", "-i", str(key), *SSH_OPTS, f"root@{ip}", command],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run([*access.argv(ip), command], capture_output=True, text=True, timeout=timeout,
+                              check=False)
     except subprocess.TimeoutExpired as e:
         return subprocess.CompletedProcess(e.cmd, 124, "", "timeout")
 
 
-# a styx cluster has Ray token auth on: its clients read the settings the ray phase wrote (none on `ray up`'s)
-RAY_AUTH = "[ ! -r /etc/styx/ray-auth.env ] || . /etc/styx/ray-auth.env; "
-ALIVE_PY = (f"{RAY_AUTH}RAY_USAGE_STATS_ENABLED=0 {VENV}/bin/python - <<'EOF' 2>/dev/null\n"
-            "import ray\n"
-            "ray.init(address='auto', logging_level='ERROR', log_to_driver=False)\n"
-            "print('ALIVE', sum(1 for n in ray.nodes() if n['Alive']))\n"
-            "EOF")
 # The dashboard's list of alive node host names (kept current from GCS node events): a curl per poll
 # instead of a Ray driver per poll (`ray.init` costs ~1-2 CPU-seconds on the head, which on 2 cores
 # would slow down the very setup being timed).
@@ -263,20 +278,18 @@ DASH_PROBE = ("if [ -r /etc/styx/ray-auth-token ]; then "
               f"curl -s -m 5 -H @- {_NODES_URL}; else curl -s -m 5 {_NODES_URL}; fi || true")
 
 
-def alive_count(key: Path, head: str) -> int | None:
+def alive_count(access: Access, head: str) -> int | None:
     """Alive nodes by ray.nodes() on the head (a Ray driver: heavy; used once to confirm)."""
-    r = ssh(key, head, ALIVE_PY, timeout=60)
-    for ln in r.stdout.splitlines():
-        if ln.startswith("ALIVE "):
-            return int(ln.split()[1])
-    return None
+    from styx.app.remote import RAY_ALIVE_PY, ray_alive_count
+
+    return ray_alive_count(ssh(access, head, RAY_ALIVE_PY, timeout=60).stdout)
 
 
-def dashboard_alive(key: Path, head: str) -> int | None:
+def dashboard_alive(access: Access, head: str) -> int | None:
     """Alive nodes by the head's dashboard (distinct host names; every sandbox has its own)."""
-    cm = ["-o", "ControlMaster=auto", "-o", f"ControlPath={key.parent}/cm-%C", "-o", "ControlPersist=60"]
+    cm = ["-o", "ControlMaster=auto", "-o", f"ControlPath={access.key.parent}/cm-%C", "-o", "ControlPersist=60"]
     try:
-        r = subprocess.run(["ssh", "-i", str(key), *SSH_OPTS, *cm, f"root@{head}", DASH_PROBE],
+        r = subprocess.run([*access.argv(head, *cm), DASH_PROBE],
                            capture_output=True, text=True, timeout=30, check=False)
         return len(json.loads(r.stdout)["data"]["hostNameList"])
     except Exception:  # not up yet, or not JSON yet
@@ -293,7 +306,7 @@ class Ready:
     at_ready: Any = None  # what on_ready() returned (called before the confirmation)
 
 
-def wait_alive(key: Path, head: str, want: int, t0: float, timeout: float = 600, interval: float = 1.0,
+def wait_alive(access: Access, head: str, want: int, t0: float, timeout: float = 600, interval: float = 1.0,
                on_ready=None) -> Ready:
     """Poll the head's dashboard (curl over one shared SSH connection) until `want` nodes are alive,
     then confirm once with ray.nodes(). The time is taken when the successful poll returns (so it
@@ -303,13 +316,13 @@ def wait_alive(key: Path, head: str, want: int, t0: float, timeout: float = 600,
     probe = dashboard_alive
     while time.monotonic() < deadline:
         s = time.monotonic()
-        count = probe(key, head)
+        count = probe(access, head)
         lat = time.monotonic() - s
         probes += 1
         if count is not None and count >= want:
             at = time.monotonic() - t0
             extra = on_ready() if on_ready else None
-            confirmed = count if probe is alive_count else alive_count(key, head)
+            confirmed = count if probe is alive_count else alive_count(access, head)
             if confirmed is not None and confirmed >= want:
                 return Ready(at, probes, lat, count, confirmed, extra)
             log(f"dashboard says {count} alive, ray.nodes() {confirmed}: polling ray.nodes()")
@@ -387,7 +400,8 @@ def sandboxctl(sub: str, env: dict[str, str], check: bool = True, timeout: int =
 
 class HandMadeHosts:
     """Sandbox hosts made directly with sandboxctl (base, net-up, node-up), as `styx` would place them:
-    head at .2, workers at .10, .11, …; torn down with node-down + net-down."""
+    head at .2, workers at .10, .11, …; torn down with node-down + net-down. As styx does, each node's
+    ed25519 host key is made here and handed to node-up (on stdin), and pinned in `access`."""
 
     def __init__(self, cluster: str, subnet: str, workers: int, tmp: Path):
         net = ipaddress.IPv4Network(subnet)
@@ -396,8 +410,15 @@ class HandMadeHosts:
         self.nodes = [("head", str(net.network_address + 2))]
         self.nodes += [(f"worker-{i}", str(net.network_address + 10 + i)) for i in range(workers)]
         self.key = tmp / "id_ed25519"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{cluster}-bench", "-f", str(self.key)],
-                       check=True)
+        keygen(self.key, f"{cluster}-bench")
+        self.host_keys = {n: tmp / f"host-{n}" for n, _ in self.nodes}
+        for n, f in self.host_keys.items():
+            keygen(f, f"root@{n}")
+        from styx.app.hostkeys import PinnedHosts
+
+        rows = [{"name": n, "host": ip, "host_key": Path(f"{self.host_keys[n]}.pub").read_text().strip()}
+                for n, ip in self.nodes]
+        self.access = Access(self.key, PinnedHosts.write(cluster, {"nodes": rows}, tmp / f"known_hosts-{cluster}"))
         self.env = {"STYX_SB_CLUSTER": cluster, "STYX_SB_SUBNET": subnet, "STYX_SB_BRIDGE": self.bridge}
 
     @property
@@ -419,15 +440,26 @@ class HandMadeHosts:
         pub = Path(str(self.key) + ".pub").read_text().strip()
         hosts = "\n".join(f"{ip} {n}" for n, ip in self.nodes)
         s = time.monotonic()
-        procs = [subprocess.Popen(["bash", str(SANDBOXCTL), "node-up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env={**os.environ, **self.env, "STYX_SB_NODE": n, "STYX_SB_IP": ip,
-                                                  "STYX_SB_PUBKEY": pub, "STYX_SB_HOSTS": hosts})
-                 for n, ip in self.nodes]
+        procs = []
+        for n, ip in self.nodes:
+            with open(self.host_keys[n]) as key:  # node-up reads the node's host key on its stdin
+                procs.append(subprocess.Popen(
+                    ["bash", str(SANDBOXCTL), "node-up"], stdin=key, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True, env={**os.environ, **self.env, "STYX_SB_NODE": n, "STYX_SB_IP": ip,
+                                    "STYX_SB_PUBKEY": pub, "STYX_SB_HOSTS": hosts, "STYX_SB_HOST_KEY": "stdin"}))
         for p in procs:
             _, err = p.communicate(timeout=600)
             if p.returncode != 0:
                 raise RuntimeError(f"node-up failed: {err[-2000:]}")
         t["node-up"] = time.monotonic() - s
+        # a fresh node can miss its first dial ("No route to host" for a fraction of a second)
+        s = time.monotonic()
+        for _, ip in self.nodes:
+            while self.ssh(ip, "true", timeout=15).returncode != 0:
+                if time.monotonic() - s > 60:
+                    raise RuntimeError(f"hand-made host {ip} does not answer SSH (with its pinned host key)")
+                time.sleep(0.2)
+        t["ssh"] = time.monotonic() - s
         return t
 
     def down(self) -> None:
@@ -436,7 +468,12 @@ class HandMadeHosts:
         sandboxctl("net-down", self.env, check=False)
 
     def ssh(self, ip: str, command: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        return ssh(self.key, ip, command, timeout=timeout)
+        return ssh(self.access, ip, command, timeout=timeout)
+
+
+def keygen(path: Path, comment: str) -> None:
+    """A new ed25519 key pair at `path` and `path`.pub (no passphrase)."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True)
 
 
 # --------------------------------------------------------------------------- host-side wheel mirror (--pip-cache)
@@ -515,11 +552,11 @@ class WheelMirror:
         return f"--no-index --find-links {self.url(subnet)} --trusted-host {g}"
 
 
-def pip_downloads(key: Path, ip: str, log_file: str = "/var/log/styx/python_env.log /var/log/styx/ray.log") -> str:
+def pip_downloads(access: Access, ip: str, log_file: str = "/var/log/styx/python_env.log /var/log/styx/ray.log") -> str:
     """What a node's pip fetched (honesty check on 'warm'): "P+M" = P wheels downloaded from PyPI
     (pip logs `Downloading NAME.whl` for files.pythonhosted.org) + M from elsewhere (`Downloading
     http://…`, the host mirror); "?" when the log is unreadable."""
-    r = ssh(key, ip, f"grep -hoE 'Downloading [^ ]+' {log_file} 2>/dev/null; true", timeout=30)
+    r = ssh(access, ip, f"grep -hoE 'Downloading [^ ]+' {log_file} 2>/dev/null; true", timeout=30)
     if r.returncode != 0:
         return "?"
     lines = [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]

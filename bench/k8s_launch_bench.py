@@ -24,16 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._common import loadavg, log, machine_line, table  # noqa: E402
-
-RAY_PY = ("[ -f /etc/styx/ray-auth.env ] && . /etc/styx/ray-auth.env; export RAY_USAGE_STATS_ENABLED=0; "
-          "/opt/styx/venv/bin/python -c 'import ray; ray.init(address=\"auto\", logging_level=\"ERROR\"); "
-          "print(\"alive=%d\" % sum(1 for n in ray.nodes() if n[\"Alive\"]))'")
-
-
-def alive_count(stdout: str) -> int:
-    """RAY_PY's count (Ray may print warnings on stdout too)."""
-    found = [ln.split("=", 1)[1] for ln in stdout.splitlines() if ln.startswith("alive=")]
-    return int(found[-1]) if found else 0
+from styx.app.remote import RAY_ALIVE_PY, ray_alive_count  # noqa: E402
 
 
 def styx(env: dict, *args: str) -> float:
@@ -51,9 +42,9 @@ def k8s_alive(kc: str, ns: str, selector: str) -> int:
                          capture_output=True, text=True, check=False).stdout
     if not pod:
         return 0
-    r = subprocess.run([*k, "exec", pod, "-c", "ray", "--", "bash", "-c", RAY_PY], capture_output=True, text=True,
-                       check=False)
-    return alive_count(r.stdout) if r.returncode == 0 else 0
+    r = subprocess.run([*k, "exec", pod, "-c", "ray", "--", "bash", "-c", RAY_ALIVE_PY], capture_output=True,
+                       text=True, check=False)
+    return (ray_alive_count(r.stdout) or 0) if r.returncode == 0 else 0
 
 
 def run_mode(mode: str, tmp: Path, kc: str) -> dict:
@@ -87,8 +78,8 @@ def run_mode(mode: str, tmp: Path, kc: str) -> dict:
     while time.monotonic() < deadline:
         if mode == "local":
             r = subprocess.run([sys.executable, "-m", "styx.app.cli", "exec", "--stack", stack, "--", "bash", "-c",
-                                RAY_PY], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-            n = alive_count(r.stdout) if r.returncode == 0 else 0
+                                RAY_ALIVE_PY], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+            n = (ray_alive_count(r.stdout) or 0) if r.returncode == 0 else 0
         else:
             sel = (f"ray.io/cluster={stack},ray.io/node-type=head" if mode == "kuberay"
                    else f"app.kubernetes.io/instance={stack},styx/role=head")

@@ -93,9 +93,9 @@ def measure_up(stack: BenchStack, label: str, short: str, results: list, runs: d
     load0 = loadavg()
     run = stack.up()
     out = stack.outputs()
-    ready = wait_alive(stack.key(), out["head_ip"], expect, run.timeline.t0,
+    ready = wait_alive(stack.access(), out["head_ip"], expect, run.timeline.t0,
                        on_ready=lambda: node_cpu_seconds(stack.cluster["name"]))
-    downloads = [pip_downloads(stack.key(), n["private_ip"]) for n in out["nodes"]]
+    downloads = [pip_downloads(stack.access(), n["private_ip"]) for n in out["nodes"]]
     log(f"{label}: up {run.seconds:.1f}s, {expect} alive at {ready.seconds}s, changes {run.changes}, "
         f"CPU s in nodes {ready.at_ready}, on host {run.host_cpu_s:.1f}")
     runs[short] = run

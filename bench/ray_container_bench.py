@@ -3,8 +3,8 @@
 
 Both clusters: `local.docker: true`, the docker phase installing Debian's docker.io, Ray 2.60.0, the
 default installer (uv) and wheel cache. "host": Ray installed by python_env on every node and started
-there. "container": the image tarball of toolchain/build-ray-image.sh (built once into
-/var/cache/styx/images, like tests/e2e/test_ray_container.py; not timed) copied to every node,
+there. "container": the image tarball of `toolchain/build-image-tar.sh ray` (the Kubernetes tests'
+Ray image, built once into $STYX_HOME/images, like tests/e2e/test_ray_container.py; not timed) copied to every node,
 `docker load`ed and run as `styx-ray`, Ray started inside it; python_env does not install Ray.
 "3 alive" is polled on the head through the dashboard (host network in both cases). Printed: the
 engine call, 3 alive, CPU seconds inside the nodes and on the host, per-phase seconds, load averages.
@@ -40,24 +40,22 @@ from _common import (
     table,
 )
 
-IMAGE = Path(os.environ.get("STYX_CACHE_DIR", "/var/cache/styx")) / "images" / f"ray-image-{RAY_VERSION}.tar"
 SUBNETS = {"host": "10.98.0.0/24", "container": "10.98.1.0/24"}
 PHASES = ("sandbox", "system_packages", "python_env", "docker", "ray_container-copy", "ray_container", "ray")
 
 
 def ray_image() -> Path:
-    if not IMAGE.is_file():
-        IMAGE.parent.mkdir(parents=True, exist_ok=True)
-        log(f"building {IMAGE} (toolchain/build-ray-image.sh; not timed)")
-        subprocess.run(["bash", str(ROOT / "toolchain/build-ray-image.sh"), str(IMAGE)], check=True,
-                       env={**os.environ, "STYX_RAY_VERSION": RAY_VERSION})
-    return IMAGE
+    """The image tarball (`build-image-tar.sh ray`: cached, else built here, not timed)."""
+    log("the Ray image tarball (toolchain/build-image-tar.sh ray; not timed)")
+    out = subprocess.run(["bash", str(ROOT / "toolchain/build-image-tar.sh"), "ray", RAY_VERSION], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return Path(out)
 
 
 def cluster(mode: str) -> dict:
     ray: dict = {"version": RAY_VERSION}
     if mode == "container":
-        ray["container"] = {"image": f"styx-ray:{RAY_VERSION}", "tarball": str(ray_image())}
+        ray["container"] = {"image": f"styx.local/ray:{RAY_VERSION}", "tarball": str(ray_image())}
     return {"name": f"bench-rc-{mode}", "cloud": "local", "workers": [{"name": "worker", "count": 2}],
             "local": {"subnet": SUBNETS[mode], "docker": True, "shm_size": "1g"},
             "setup": {"docker": {"mode": "install", "method": "distro"}, "ray": ray}}
@@ -76,7 +74,7 @@ def run(mode: str, tmp: Path) -> dict:
         head = next(n["private_ip"] for n in s.outputs()["nodes"] if n["name"] == "head")
         alive = None
         while time.monotonic() - t0 < 900:
-            if (dashboard_alive(s.key(), head) or 0) >= 3:
+            if (dashboard_alive(s.access(), head) or 0) >= 3:
                 alive = time.monotonic() - t0
                 break
             time.sleep(1)

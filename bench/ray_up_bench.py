@@ -2,7 +2,9 @@
 styx, in one run, on this machine's sandbox hosts.
 
 ray up side: three sandbox hosts made by hand with sandboxctl (base, net-up, node-up x3 with a
-generated ed25519 key) on 10.92.0.0/24, cluster `bench-rayup`; Ray's cluster launcher from a separate
+generated ed25519 login key and, as styx does, a host key per node made here and pinned by this
+benchmark's own ssh; Ray's launcher dials with its own options, which pin nothing) on 10.92.0.0/24,
+cluster `bench-rayup`; Ray's cluster launcher from a separate
 host venv (RAY_VENV, default /tmp/rayvenv, `pip install "ray[default]==2.60.0"`) with
 `provider: {type: local, head_ip, worker_ips}`, `auth: {ssh_user: root, ssh_private_key}`, and the
 same work as styx's phases as setup commands (apt-get install jq; python3 -m venv /opt/styx/venv;
@@ -153,9 +155,8 @@ def rayup_side(args, tmp: Path, mirror: WheelMirror | None, out: dict, hosts: Ha
     out["hosts"] = hosts.up()
     log(f"ray up hosts made: {out['hosts']}")
     s = time.monotonic()
-    procs = [subprocess.Popen(["ssh", "-i", str(hosts.key), "-o", "StrictHostKeyChecking=no", "-o",
-                               "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
-                               f"root@{ip}", RSYNC_PREP], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([*hosts.access.argv(ip), RSYNC_PREP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
              for _, ip in hosts.nodes]
     for p in procs:
         _, err = p.communicate(timeout=600)
@@ -178,7 +179,7 @@ def rayup_side(args, tmp: Path, mirror: WheelMirror | None, out: dict, hosts: Ha
         host_cpu = host.stop()
         if rc != 0:
             raise RuntimeError(f"{label} failed ({rc}); log: {logf}:\n{logf.read_text()[-3000:]}")
-        ready = wait_alive(hosts.key, hosts.head, 3, t0, timeout=timeout, on_ready=ncpu)
+        ready = wait_alive(hosts.access, hosts.head, 3, t0, timeout=timeout, on_ready=ncpu)
         node_cpu = ready.at_ready - cpu0 if ready.at_ready is not None and cpu0 is not None else None
         log(f"{label}: returned {secs:.1f}s, 3 alive at {fmt(ready.seconds)}s, CPU s in nodes {fmt(node_cpu)}, "
             f"launcher {host_cpu:.1f}")
@@ -230,7 +231,7 @@ def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchSt
     load0 = loadavg()
     run = stack.up()
     o = stack.outputs()
-    ready = wait_alive(stack.key(), o["head_ip"], 3, run.timeline.t0, on_ready=ncpu)
+    ready = wait_alive(stack.access(), o["head_ip"], 3, run.timeline.t0, on_ready=ncpu)
     tl = run.timeline
     sandboxes = max(t for n, t in tl.end.items() if n.endswith("-sandbox"))
     log(f"styx up {run.seconds:.1f}s, 3 alive at {ready.seconds}s")
@@ -242,7 +243,7 @@ def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchSt
         log("styx no-op up")
         cpu0 = ncpu()
         noop = stack.up()
-        ready = wait_alive(stack.key(), o["head_ip"], 3, noop.timeline.t0, on_ready=ncpu)
+        ready = wait_alive(stack.access(), o["head_ip"], 3, noop.timeline.t0, on_ready=ncpu)
         out["noop"] = {"returned_s": noop.seconds, "ready_s": ready.seconds, "changes": noop.changes,
                        "node_cpu_s": ready.at_ready - cpu0 if ready.at_ready is not None and cpu0 is not None else None,
                        "host_cpu_s": noop.host_cpu_s,

@@ -19,7 +19,7 @@ import pulumi
 
 from styx.components import runner
 from styx.components.backends.base import NodeHandle
-from styx.components.phases import GATE, Phase, PhaseContext, body_of, phases_for, script_text
+from styx.components.phases import GATE, Phase, PhaseContext, body_of, phases_for, undo_body_of
 from styx.components.transport import PhaseRun
 
 
@@ -127,7 +127,7 @@ class Node(pulumi.ComponentResource):
         env = {**base_env, **phase.env(ctx), **override_env}
         undo = None
         if phase.undo:
-            undo = runner.Undo(script_text(phase.undo),
+            undo = runner.Undo(undo_body_of(phase),
                                {**base_env, **(phase.undo_env(ctx) if phase.undo_env else {})})
 
         def own_of(e: dict[str, str]) -> str:

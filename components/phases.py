@@ -132,6 +132,9 @@ class Phase:
     # predicate holds, both start together (this one waits for what that one waits for, and the next
     # phase for both). The trigger chain is unchanged: an edit of that phase still re-runs this one.
     alongside: tuple[str, Callable[[PhaseContext], bool]] | None = None
+    # setup_scripts files of functions the script and its undo share (not lib.sh: that one is every
+    # phase's): the program carries their text before each; run by hand, a script sources them itself
+    helpers: tuple[str, ...] = ()
 
     @property
     def replace_delete_first(self) -> bool:
@@ -482,6 +485,7 @@ PHASES: tuple[Phase, ...] = (
         applies=lambda ctx: _setup(ctx).autostop is not None and (ctx.node.role == "head" or ctx.autostop_poweroff),
         undo="autostop_delete.sh",
         undo_env=lambda ctx: {},
+        helpers=("autostop_lib.sh",),
         timeout_s=120,
         verify="the idle watcher (a worker: the follower) runs, with these settings; the head's request server",
     ),
@@ -563,4 +567,12 @@ def phases_for(ctx: PhaseContext, base_dir: Path) -> list[Phase]:
 
 
 def body_of(phase: Phase) -> str:
-    return phase.script if phase.extra.get("inline") else script_text(phase.script)
+    return _helpers_text(phase) + (phase.script if phase.extra.get("inline") else script_text(phase.script))
+
+
+def undo_body_of(phase: Phase) -> str | None:
+    return None if phase.undo is None else _helpers_text(phase) + script_text(phase.undo)
+
+
+def _helpers_text(phase: Phase) -> str:
+    return "".join(script_text(h).rstrip("\n") + "\n" for h in phase.helpers)

@@ -65,6 +65,10 @@ if ! declare -F styx_log >/dev/null; then
   # shellcheck source-path=SCRIPTDIR source=lib.sh
   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 fi
+if ! declare -F autostop_pid >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=autostop_lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/autostop_lib.sh"
+fi
 set -euo pipefail
 
 STYX_AUTOSTOP_IDLE_MINUTES=${STYX_AUTOSTOP_IDLE_MINUTES:-}
@@ -265,21 +269,11 @@ server_args() { printf '%s\n' -m http.server --bind "$STYX_AUTOSTOP_BIND" --dire
 server_pid() {
   local pid
   local -a argv
-  pid=$(cat "$STYX_AUTOSTOP_DIR/server.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$pid/cmdline ]] || return 1
+  pid=$(autostop_pid server) || return 1
   mapfile -d '' -t argv <"$STYX_PROC_ROOT/$pid/cmdline"
   # argv[0]: python3 as the system names it (a wrapper may re-run it by its full path)
   [[ ${#argv[@]} -gt 1 && ${argv[0]##*/} == python3* ]] || return 1
   [[ $(printf '%s\n' "${argv[@]:1}") == "$(server_args)" ]] || return 1
-  echo "$pid"
-}
-
-# the running watcher's pid, when it runs this dir's watch.sh
-watcher_pid() {
-  local pid
-  pid=$(cat "$STYX_AUTOSTOP_DIR/watcher.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"$STYX_PROC_ROOT/$pid/cmdline" | grep -qF -- "$STYX_AUTOSTOP_DIR/watch.sh" || return 1
   echo "$pid"
 }
 

@@ -11,6 +11,10 @@ if ! declare -F styx_log >/dev/null; then
   # shellcheck source-path=SCRIPTDIR source=lib.sh
   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 fi
+if ! declare -F autostop_pid >/dev/null; then
+  # shellcheck source-path=SCRIPTDIR source=autostop_lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/autostop_lib.sh"
+fi
 set -euo pipefail
 
 STYX_AUTOSTOP_DIR=${STYX_AUTOSTOP_DIR:-/var/lib/styx/autostop}
@@ -21,19 +25,9 @@ main() {
     styx_result skipped "no autostop watcher here"
     return 0
   fi
-  pid=$(cat "$dir/watcher.pid" 2>/dev/null || true)
-  if [[ $pid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$pid/cmdline ]] &&
-    tr '\0' ' ' <"$STYX_PROC_ROOT/$pid/cmdline" | grep -qF -- "$dir/watch.sh"; then
-    kill "$pid" 2>/dev/null || true
-  else
-    pid=""
-  fi
+  if pid=$(watcher_pid); then kill "$pid" 2>/dev/null || true; else pid=""; fi
   # the head's request server (setup.autostop on a cloud), when this folder's runs
-  spid=$(cat "$dir/server.pid" 2>/dev/null || true)
-  if [[ $spid =~ ^[0-9]+$ && -r $STYX_PROC_ROOT/$spid/cmdline ]] &&
-    tr '\0' ' ' <"$STYX_PROC_ROOT/$spid/cmdline" | grep -qF -- "http.server"; then
-    tr '\0' ' ' <"$STYX_PROC_ROOT/$spid/cmdline" | grep -qF -- "$dir/public" && kill "$spid" 2>/dev/null || true
-  fi
+  if spid=$(autostop_pid server http.server "$dir/public"); then kill "$spid" 2>/dev/null || true; fi
   styx_sudo rm -rf -- "$dir"
   styx_result ok "autostop watcher ${pid:+(pid $pid) }stopped and removed"
 }

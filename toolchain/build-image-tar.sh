@@ -4,7 +4,9 @@
 # `docker load`). Cached by recipe under $STYX_IMAGE_DIR; prints the tarball's path.
 #   build-image-tar.sh pause               -> styx.local/pause:3.10      (a static Go `pause`)
 #   build-image-tar.sh ray [RAY_VERSION]   -> styx.local/ray:<version>   (Debian + Python venv
-#                                             /opt/styx/venv with ray[default]==<version>, on PATH)
+#                                             /opt/styx/venv with ray[default]==<version>, on PATH):
+#                                             the Kubernetes backend's pods and setup.ray.container
+#                                             (tests/e2e/test_ray_container.py) both run it
 #   build-image-tar.sh binary NAME PATH TAG -> styx.local/NAME:TAG      (one static binary /NAME)
 # Needs root (chroot into a copy of the rootfs for pip), Go (pause), network to PyPI (ray).
 #

@@ -29,11 +29,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-STYX_HOME="${STYX_HOME:-$HOME/.styx}"
-STYX_TOOLCHAIN_DIR="${STYX_TOOLCHAIN_DIR:-$STYX_HOME/toolchain}"
-export PULUMI_HOME="${PULUMI_HOME:-$STYX_HOME/pulumi}"
-export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-export GOFLAGS="${GOFLAGS:--mod=mod}" GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh" toolchain-k8s  # STYX_HOME, STYX_TOOLCHAIN_DIR, PULUMI_HOME, BUILD, log, die, need_go
 K8S_VERSION="${STYX_K8S_VERSION:-1.34.2}"
 PROVIDER_VERSION="${STYX_K8S_PROVIDER_VERSION:-4.34.2}"
 PROVIDER_MODULE="github.com/pulumi/pulumi-kubernetes/provider/v4"
@@ -44,15 +41,9 @@ COREDNS_VERSION="${STYX_COREDNS_VERSION:-1.12.4}"
 PARTS="${STYX_K8S_PARTS:-kube dns provider kuberay}"
 
 BIN="$STYX_TOOLCHAIN_DIR/k8s-v$K8S_VERSION-kuberay-v$KUBERAY_VERSION/bin"
-BUILD="$STYX_TOOLCHAIN_DIR/build"
 KUBE_BINS="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
 # The string every official pulumi-resource-kubernetes binary carries.
 PROVIDER_MARK="github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/provider"
-
-log() { printf '[%s] toolchain-k8s %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
-die() { log "ERROR $*"; exit 1; }
-
-need_go() { command -v go >/dev/null 2>&1 || die "no Go toolchain: install Go >= 1.25 (builds $1)"; }
 
 # module_dir MODULE VERSION: the read-only folder of a module in the module cache (downloads it).
 module_dir() {
@@ -228,10 +219,7 @@ main() {
   local p
   for p in $PARTS; do
     # one build of each part at a time: a second run waits, then finds the result
-    if command -v flock >/dev/null 2>&1; then
-      exec 9>"$STYX_TOOLCHAIN_DIR/.install-k8s-$p.lock"
-      flock -n 9 || { log "INFO another install of '$p' is running: waiting for it"; flock 9; }
-    fi
+    one_build_at_a_time ".install-k8s-$p.lock" "'$p'"
     case "$p" in
       kube) build_kube ;;
       provider) build_provider; register_provider ;;

@@ -31,23 +31,15 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-STYX_HOME="${STYX_HOME:-$HOME/.styx}"
-STYX_TOOLCHAIN_DIR="${STYX_TOOLCHAIN_DIR:-$STYX_HOME/toolchain}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh" toolchain  # STYX_HOME, STYX_TOOLCHAIN_DIR, PULUMI_HOME, BUILD, log, die, need_go
 STYX_VENDOR_DIR="${STYX_VENDOR_DIR:-$ROOT/../shared/vendor}"
 PULUMI_VERSION="${STYX_PULUMI_VERSION:-3.259.0}"
 COMMAND_VERSION="${STYX_COMMAND_VERSION:-1.2.1}"
-STYX_PULUMI_HOME="$STYX_HOME/pulumi"
-export PULUMI_HOME="${PULUMI_HOME:-$STYX_PULUMI_HOME}"
-export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-export GOFLAGS="${GOFLAGS:--mod=mod}" GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 
 BIN="$STYX_TOOLCHAIN_DIR/pulumi-v$PULUMI_VERSION-cmd-v$COMMAND_VERSION/bin"
-BUILD="$STYX_TOOLCHAIN_DIR/build"
 # The string every official pulumi-resource-command binary carries (its remote package).
 COMMAND_MARK="github.com/pulumi/pulumi-command/provider/pkg/provider/remote"
-
-log() { printf '[%s] toolchain %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
-die() { log "ERROR $*"; exit 1; }
 
 # The vendored official sources: "<sha256 of the archive> <upstream commit>" (from SOURCE.md).
 command_source() {
@@ -70,10 +62,6 @@ verified_archive() {
   have="$(sha256sum "$archive" | cut -d' ' -f1)"
   [ "$have" = "$want" ] || die "$archive: sha256 $have, expected $want (see SOURCE.md): refusing to build it"
   echo "$archive"
-}
-
-need_go() {
-  command -v go >/dev/null 2>&1 || die "no Go toolchain: install Go >= 1.25 (needed to build $1 here from the official source)"
 }
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -287,12 +275,7 @@ install_command() {
 
 main() {
   mkdir -p "$BIN" "$PULUMI_HOME" "$BUILD"
-  # one build at a time per toolchain dir: a second run (another checkout, a parallel test job)
-  # waits for the first and then finds its results
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$STYX_TOOLCHAIN_DIR/.install.lock"
-    flock -n 9 || { log "INFO another install of the toolchain is running: waiting for it"; flock 9; }
-  fi
+  one_build_at_a_time .install.lock "the toolchain"
   install_cli
   install_command
   install_langhost

@@ -352,6 +352,18 @@ stop_pods() {
   for id in $("${c[@]}" containers ls -q 2>/dev/null); do "${c[@]}" containers rm "$id" >/dev/null 2>&1 || true; done
 }
 
+# delete_jumps TABLE CHAIN TARGET_RE: every rule of the built-in CHAIN whose target matches TARGET_RE (an
+# awk regex), one at a time by rule number: the rules carry quoted comments ("kubernetes health check
+# service ports", CNI's `name: "styx-k8s"`) that a word split of `iptables -S` would break. None (or no
+# such chain in TABLE): nothing to do.
+delete_jumps() {
+  local t="$1" chain="$2" re="$3" n
+  while n="$(iptables -t "$t" -L "$chain" -n --line-numbers 2>/dev/null | awk -v re="$re" 'NR > 2 && $2 ~ re {print $1; exit}')" \
+      && [ -n "$n" ]; do
+    iptables -t "$t" -D "$chain" "$n" || break
+  done
+}
+
 cluster_down() {
   local bin
   bin="$(STYX_K8S_PARTS=kube bash "$ROOT/toolchain/install-k8s.sh" 2>/dev/null)" || bin=""
@@ -362,23 +374,15 @@ cluster_down() {
   stop containerd; stop kube-scheduler; stop kube-controller-manager; stop kube-apiserver; stop etcd
   # the pod network: CNI's masquerade chains of our network (its rules name it: `name: "styx-k8s"`; one
   # per pod, left by pods that were killed rather than deleted), the bridge; the veths went with the pods
-  local chain rule n
+  local chain
   for chain in $(iptables -t nat -S POSTROUTING 2>/dev/null | awk '/name: \\"styx-k8s\\"/ && /-j CNI-/ {for(i=1;i<=NF;i++) if($i=="-j") print $(i+1)}' | sort -u); do
-    # by rule number: the rules carry a quoted comment that a word split would break
-    while n="$(iptables -t nat -L POSTROUTING -n --line-numbers | awk -v c="$chain" '$2 == c {print $1; exit}')" \
-        && [ -n "$n" ]; do
-      iptables -t nat -D POSTROUTING "$n" || break
-    done
+    delete_jumps nat POSTROUTING "^$chain\$"
     iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true
   done
   # what the kubelet leaves in iptables (KUBE-KUBELET-CANARY, KUBE-FIREWALL, ...): jumps, then chains
   local t c
   for t in nat filter mangle; do
-    while read -r c; do
-      [ -n "$c" ] || continue
-      read -ra rule <<<"${c#-A }"
-      iptables -t "$t" -D "${rule[@]}" 2>/dev/null || true
-    done < <(iptables -t "$t" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' || true)
+    for c in INPUT OUTPUT FORWARD PREROUTING POSTROUTING; do delete_jumps "$t" "$c" '^KUBE-'; done
     for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do iptables -t "$t" -F "$c" 2>/dev/null || true; done
     for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do iptables -t "$t" -X "$c" 2>/dev/null || true; done
   done

@@ -6,6 +6,9 @@ creation, or scanned once from an adopted host). styx writes them to one known_h
 same line works whatever address the node is reached at), and runs ssh with `StrictHostKeyChecking=yes`:
 a node that shows another key is refused before anything is sent to it, and styx says so and how to
 accept a legitimately new key (`accept_hint`).
+
+Benchmarks and end-to-end tests dial nodes by address: `PinnedHosts` gives them the same pinning (the
+same file format and aliases, in a file of their own) for a node known by its address.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +35,10 @@ def known_hosts_path(cluster: str) -> Path:
     return styx_home() / "known_hosts" / cluster
 
 
-def write_known_hosts(cluster: str, outputs: dict[str, Any]) -> Path:
-    """The cluster's known_hosts file, rewritten (atomically) from the stack's outputs. A node without a
-    pinned key (a cluster launched by an earlier styx) is an error: `styx launch` pins them."""
+def write_known_hosts(cluster: str, outputs: dict[str, Any], path: Path | None = None) -> Path:
+    """The cluster's known_hosts file (`path`, default `known_hosts_path`), rewritten (atomically) from the
+    stack's outputs. A node without a pinned key (a cluster launched by an earlier styx) is an error:
+    `styx launch` pins them."""
     lines, missing = [], []
     for n in outputs.get("nodes") or []:
         key = n.get("host_key")
@@ -48,7 +53,7 @@ def write_known_hosts(cluster: str, outputs: dict[str, Any]) -> Path:
         raise StyxError(f"no pinned SSH host key for node(s) {', '.join(missing)} of cluster {cluster} in the stack "
                         "(launched by an earlier styx); run `styx launch` once to pin every node's host key",
                         EXIT_FAILED)
-    path = known_hosts_path(cluster)
+    path = path or known_hosts_path(cluster)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(lines)
     if not path.exists() or path.read_text() != text:
@@ -65,6 +70,34 @@ def ssh_options(cluster: str, node: str, known_hosts: str) -> list[str]:
     return ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}",
             "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"HostKeyAlias={alias(cluster, node)}",
             "-o", "UpdateHostKeys=no"]
+
+
+@dataclass(frozen=True)
+class PinnedHosts:
+    """The pinned host keys of a cluster's nodes for a caller that knows a node by its address (the
+    benchmarks, the end-to-end tests): the known_hosts file and which node each address is."""
+
+    cluster: str
+    known_hosts: Path
+    nodes: dict[str, str]  # address (host, private_ip) -> node name
+
+    @classmethod
+    def write(cls, cluster: str, outputs: dict[str, Any], path: Path) -> PinnedHosts:
+        """`path` written from `outputs` (as write_known_hosts does: every node needs its `host_key`)."""
+        write_known_hosts(cluster, outputs, path)
+        nodes: dict[str, str] = {}
+        for n in outputs.get("nodes") or []:
+            for address in (n.get("host"), n.get("private_ip")):
+                if address:
+                    nodes.setdefault(address, n["name"])
+        return cls(cluster, path, nodes)
+
+    def options(self, address: str) -> list[str]:
+        """ssh options that accept only the pinned key of the node at `address`."""
+        node = self.nodes.get(address)
+        if node is None:
+            raise KeyError(f"{address} is not an address of a node of cluster {self.cluster}: no host key to pin")
+        return ssh_options(self.cluster, node, str(self.known_hosts))
 
 
 def refused(text: str | None) -> bool:

@@ -1,5 +1,6 @@
 """Reaching a cluster's nodes: SSH targets from a stack's outputs, a private key on disk only while ssh
-runs, one command on one node, and Ray's health from `ray status` on the head.
+runs, one command on one node, and Ray's health from `ray status` on the head (and the alive-node
+count by `ray.nodes()` that tests and benchmarks wait with).
 
 The cluster's private key comes from the stack (the `ssh_private_key` secret output, or the config's
 ssh.private_key / ssh.private_key_file). A key from the stack is written to a 0600 file in a 0700
@@ -194,6 +195,20 @@ def parse_ray_status(text: str) -> dict[str, Any]:
         elif section == "usage" and re.match(r"^[0-9.]+[A-Za-z]*/[0-9.]+", s):
             usage.append(s)
     return {"active_nodes": active, "pending_nodes": pending, "usage": usage}
+
+
+# Alive Ray nodes counted by a Ray driver on the head (`ray.nodes()`: exact at once, about 1-2 CPU seconds),
+# what the end-to-end tests and the benchmarks wait with (through ssh, `styx exec` or `kubectl exec`);
+# `ray status` (ray_health) shows the autoscaler's last report instead. One line, for `bash -c`.
+RAY_ALIVE_PY = (RAY_CLIENT_ENV + "RAY_USAGE_STATS_ENABLED=0 /opt/styx/venv/bin/python -c 'import ray; "
+                "ray.init(address=\"auto\", logging_level=\"ERROR\", log_to_driver=False); "
+                "print(\"alive=%d\" % sum(1 for n in ray.nodes() if n[\"Alive\"]))'")
+
+
+def ray_alive_count(stdout: str) -> int | None:
+    """The count RAY_ALIVE_PY printed (None: no count; Ray may print its own warnings on stdout too)."""
+    found = [ln.split("=", 1)[1] for ln in stdout.splitlines() if ln.startswith("alive=")]
+    return int(found[-1]) if found else None
 
 
 def ray_health(outputs: dict[str, Any], cluster: dict[str, Any] | None, timeout: int = 20) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 from mocking import local_cluster, run_program
 
 from styx.components.backends import backend_class
-from styx.components.phases import PHASES, NodeInfo, PhaseContext
+from styx.components.phases import PHASES, NodeInfo, PhaseContext, script_text
 from styx.model.config import parse_cluster
 
 AUTO = {"idle_minutes": 7, "check_interval_s": 10}
@@ -35,6 +35,15 @@ def test_the_phase_runs_on_the_head_only_after_ray_with_an_undo():
     assert "STYX_RAY_AUTH_TOKEN" not in program  # the watcher reads the token file the ray phase wrote
     order = [p.name for p in PHASES]
     assert order.index("autostop") == len(order) - 1 and order.index("ray") < order.index("autostop")
+
+
+def test_the_program_carries_the_shared_pid_helpers_before_the_undo_and_the_script():
+    program = run_program(_cluster()).named("demo-head-autostop").inputs["stdin"]
+    helper = script_text("autostop_lib.sh").rstrip("\n")
+    first = program.index(helper)
+    second = program.index(helper, first + 1)
+    undo, script = (program.index(script_text(n).rstrip("\n")) for n in ("autostop_delete.sh", "autostop.sh"))
+    assert first < undo < second < script  # runner.program: the undo part first, then the create part
 
 
 def test_no_autostop_no_phase_no_reaper():

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from styx.app import hostkeys
+
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOXCTL = ROOT / "sandbox" / "sandboxctl.sh"
 # Ray clients on a node read the token auth settings the ray phase wrote (setup.ray.auth: token)
@@ -69,6 +71,7 @@ class Stack:
         self.cluster = cluster
         self.stack = engine.open_stack(name, cluster, base_dir=ROOT, work_dir=tmp / "ws", backend_url=self.backend)
         self._key: Path | None = None
+        self._pins: hostkeys.PinnedHosts | None = None
 
     def reconfigure(self, cluster: dict) -> None:
         from styx.app import engine
@@ -81,6 +84,7 @@ class Stack:
         from styx.app.engine import PARALLEL
 
         res = self.stack.up(on_event=ops.on_event, color="never", on_output=lambda s: None, parallel=PARALLEL)
+        self._pins = None  # a replaced node has another host key
         return res, ops
 
     def preview(self) -> tuple[object, Ops]:
@@ -91,6 +95,7 @@ class Stack:
     def destroy(self):
         ops = Ops()
         res = self.stack.destroy(on_event=ops.on_event, color="never", on_output=lambda s: None)
+        self._pins = None
         return res, ops
 
     def outputs(self) -> dict:
@@ -105,10 +110,17 @@ class Stack:
             self._key = Path(p)
         return self._key
 
+    def pins(self) -> hostkeys.PinnedHosts:
+        """The nodes' host keys from the stack's outputs, pinned (a known_hosts file in the temp dir)."""
+        if self._pins is None:
+            path = self.tmp / f"known_hosts-{self.name}"
+            self._pins = hostkeys.PinnedHosts.write(self.cluster["name"], self.outputs(), path)
+        return self._pins
+
     def ssh(self, ip: str, command: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
         r = subprocess.run(
-            ["ssh", "-i", str(self.key()), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{ip}", command],
+            ["ssh", "-i", str(self.key()), *self.pins().options(ip), "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+             "-o", "ConnectTimeout=10", f"root@{ip}", command],
             capture_output=True, text=True, timeout=timeout, check=False,
         )
         if check and r.returncode != 0:

@@ -2,8 +2,8 @@
 
 One head-only cluster: Debian's docker.io installed by the phase, dockerd started without systemd,
 `docker info` answering, an image built here (`toolchain/build-test-image.sh`, no registry) loaded
-and run; with STYX_TEST_RAY_IMAGE (a `toolchain/build-ray-image.sh` tarball) also `ray --version` in
-the Ray image; a second launch leaves the phase unchanged. Always `styx down` in a finally.
+and run; with STYX_TEST_RAY_IMAGE (a `toolchain/build-image-tar.sh ray` tarball) also `ray --version`
+in the Ray image; a second launch leaves the phase unchanged. Always `styx down` in a finally.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ def test_docker_installed_daemon_answers_and_a_loaded_image_runs(cli):  # noqa: 
                        "docker load -i /tmp/styx-test.tar >/dev/null && docker run --rm styx-test:latest echo ok")
         assert run["exit_code"] == 0 and run["stdout"] == "ok\n", run
 
-        ray_image = os.environ.get("STYX_TEST_RAY_IMAGE")  # a tarball of toolchain/build-ray-image.sh
+        ray_image = os.environ.get("STYX_TEST_RAY_IMAGE")  # a tarball of `toolchain/build-image-tar.sh ray`
         if ray_image:
             cli.json("cp", "--stack", name, ray_image, "head:/tmp/styx-ray.tar")
             ray = cli.json("exec", "--stack", name, "head", "--", "docker load -i /tmp/styx-ray.tar >/dev/null && "
-                           "rm /tmp/styx-ray.tar && docker run --rm "
-                           "$(docker images styx-ray --format '{{.Repository}}:{{.Tag}}' | head -n1) ray --version")
+                           "rm /tmp/styx-ray.tar && docker run --rm $(docker images styx.local/ray "
+                           "--format '{{.Repository}}:{{.Tag}}' | head -n1) ray --version")
             assert ray["exit_code"] == 0 and ray["stdout"].startswith("ray, version "), ray
 
         again = cli.json("launch", str(cfg))

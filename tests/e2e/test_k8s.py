@@ -20,23 +20,13 @@ import time
 import pytest
 import yaml
 
+from styx.app.remote import RAY_ALIVE_PY, ray_alive_count
 from tests.e2e.helpers import ROOT, Stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
 NAME = "k8se2e"
 NS = f"styx-{NAME}"
-RAY_PY = ("set -e; [ -f /etc/styx/ray-auth.env ] && . /etc/styx/ray-auth.env; export RAY_USAGE_STATS_ENABLED=0; "
-          "/opt/styx/venv/bin/python -c 'import ray; ray.init(address=\"auto\", logging_level=\"ERROR\"); "
-          "print(\"alive=%d\" % sum(1 for n in ray.nodes() if n[\"Alive\"]))'")
-
-
-def alive_count(stdout: str) -> int | None:
-    """The count RAY_PY printed (Ray may print its own warnings on stdout too, e.g. of a dead node)."""
-    found = [ln.split("=", 1)[1] for ln in stdout.splitlines() if ln.startswith("alive=")]
-    return int(found[-1]) if found else None
-
-
 def _cluster_config() -> dict:
     doc = yaml.safe_load((ROOT / "stacks" / "Pulumi.k8s-local.yaml").read_text())
     cluster = doc["config"]["styx:cluster"]
@@ -105,9 +95,10 @@ def alive_nodes(k8s, want: int, timeout: int = 240) -> int:
     deadline = time.monotonic() + timeout
     n = -1
     while time.monotonic() < deadline:
-        r = kubectl(k8s, "-n", NS, "exec", f"{NAME}-head-0", "-c", "ray", "--", "bash", "-c", RAY_PY, check=False)
-        if r.returncode == 0 and alive_count(r.stdout) is not None:
-            n = alive_count(r.stdout)
+        r = kubectl(k8s, "-n", NS, "exec", f"{NAME}-head-0", "-c", "ray", "--", "bash", "-c", RAY_ALIVE_PY,
+                    check=False)
+        if r.returncode == 0 and ray_alive_count(r.stdout) is not None:
+            n = ray_alive_count(r.stdout)
             if n == want:
                 return n
         time.sleep(5)

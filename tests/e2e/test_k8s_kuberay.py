@@ -9,8 +9,9 @@ import time
 
 import pytest
 
+from styx.app.remote import RAY_ALIVE_PY, ray_alive_count
 from tests.e2e.helpers import Stack
-from tests.e2e.test_k8s import RAY_PY, alive_count, k8s, kubectl  # noqa: F401  (the module fixture)
+from tests.e2e.test_k8s import k8s, kubectl  # noqa: F401  (the module fixture)
 
 pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
@@ -43,9 +44,10 @@ def test_kuberay_three_alive_ray_nodes(k8s, stack):  # noqa: F811
     assert len(pods) == 3, pods
     deadline, n = time.monotonic() + 300, -1
     while time.monotonic() < deadline:
-        r = kubectl(k8s, "-n", NS, "exec", head_pod(k8s), "-c", "ray", "--", "bash", "-c", RAY_PY, check=False)
-        if r.returncode == 0 and alive_count(r.stdout) is not None:
-            n = alive_count(r.stdout)
+        r = kubectl(k8s, "-n", NS, "exec", head_pod(k8s), "-c", "ray", "--", "bash", "-c", RAY_ALIVE_PY,
+                    check=False)
+        if r.returncode == 0 and ray_alive_count(r.stdout) is not None:
+            n = ray_alive_count(r.stdout)
             if n == 3:
                 break
         time.sleep(5)

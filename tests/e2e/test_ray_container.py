@@ -1,6 +1,7 @@
 """setup.ray.container end to end: a 3-node local cluster (`local.docker: true`, Debian's docker.io
 installed by the docker phase) whose Ray runs in one `styx-ray` container per node, the image from a
-tarball (toolchain/build-ray-image.sh, built once and kept under /var/cache/styx/images); the user's pip
+tarball (`toolchain/build-image-tar.sh ray`, the Kubernetes tests' Ray image, built once and kept under
+$STYX_HOME/images); the user's pip
 package (tomli-w, not in the image) and a custom script installed/run inside the containers (not on the
 hosts), a host script (run_in: host) on the hosts; 3 alive Ray nodes, a Ray task on every node that
 imports the package; then a new image (the same layer, another image config) replaces exactly
@@ -32,7 +33,7 @@ NODES = ("head", "worker-0", "worker-1")
 # on every node, inside the container and on the host: the package importable? the script's file?
 WHERE = ("python -c 'import tomli_w; print(tomli_w.__name__)' 2>/dev/null || echo no-package; "
          "cat /tmp/styx-marker 2>/dev/null || echo no-marker")
-IMAGE_DIR = Path(os.environ.get("STYX_CACHE_DIR", "/var/cache/styx")) / "images"
+IMAGE = "styx.local/ray:2.60.0"  # what `toolchain/build-image-tar.sh ray 2.60.0` builds
 
 # one task pinned to every alive node: each answers with its node's address
 EVERY_NODE_PY = """
@@ -55,12 +56,9 @@ def ray_image() -> Path:
     given = os.environ.get("STYX_TEST_RAY_IMAGE")
     if given:
         return Path(given)
-    out = IMAGE_DIR / "ray-image-2.60.0.tar"
-    if not out.is_file():
-        IMAGE_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["bash", str(ROOT / "toolchain/build-ray-image.sh"), str(out)], check=True,
-                       env={**os.environ, "STYX_RAY_VERSION": "2.60.0"})
-    return out
+    out = subprocess.run(["bash", str(ROOT / "toolchain/build-image-tar.sh"), "ray", "2.60.0"], check=True,
+                         capture_output=True, text=True).stdout.strip()  # cached: prints the tarball's path
+    return Path(out)
 
 
 def relabelled(src: Path, dst: Path, label: str) -> None:
@@ -123,7 +121,7 @@ def cluster(tarball: Path) -> dict:
                        "check": "test -s /tmp/styx-marker"},
                       {"name": "hostside", "inline": "date +%s%N > /tmp/styx-host-marker", "run_in": "host"},
                   ],
-                  "ray": {"version": "2.60.0", "container": {"image": "styx-ray:2.60.0", "tarball": str(tarball)}}},
+                  "ray": {"version": "2.60.0", "container": {"image": IMAGE, "tarball": str(tarball)}}},
     }
 
 
@@ -146,7 +144,7 @@ def test_ray_in_containers_three_nodes_a_task_on_each_and_an_image_change_replac
         assert {statuses[(n, p)] for n in NODES for p in INSIDE} == {"ok"}, checked
         host_before = host_markers(cli)
         env = cli.json("exec", "--stack", NAME, "worker-1", "--container", "--", "echo $STYX_BOX; command -v ray")
-        assert env["stdout"].split() == ["yes", "/opt/ray/bin/ray"], env
+        assert env["stdout"].split() == ["yes", "/opt/styx/venv/bin/ray"], env
         st = cli.json("status", "--stack", NAME)["clusters"][0]
         assert st["ray"]["ok"] and st["ray"]["active_nodes"] == 3, st["ray"]
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from styx.app import hostkeys
+
 pytestmark = [pytest.mark.cloud, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,10 +86,12 @@ def cluster_config(cidr: str) -> dict:
     return cluster
 
 
-def _ssh(key: Path, user: str, host: str, command: str) -> subprocess.CompletedProcess:
+def _ssh(key: Path, pins: hostkeys.PinnedHosts, user: str, host: str, command: str) -> subprocess.CompletedProcess:
+    """`command` on the node at `host`, its host key pinned (the stack's outputs: styx made it, cloud-init
+    installed it)."""
     return subprocess.run(
-        ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", f"{user}@{host}", command],
+        ["ssh", "-i", str(key), *pins.options(host), "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+         "-o", "ConnectTimeout=15", f"{user}@{host}", command],
         capture_output=True, text=True, timeout=300, check=False,
     )
 
@@ -114,18 +118,19 @@ def test_real_aws_cluster(tmp_path):
         os.close(fd)
         key = Path(name)
         key.chmod(0o600)
+        pins = hostkeys.PinnedHosts.write(cluster["name"], out, tmp_path / "known_hosts")
         user, head = out["ssh_user"], out["head_ip"]
         # IMDSv2 only: a tokenless (v1) request is refused, a token request works
-        v1 = _ssh(key, user, head, "curl -s -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/")
+        v1 = _ssh(key, pins, user, head, "curl -s -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/")
         assert v1.stdout.strip() == "401", v1
         # the dashboard is not reachable from outside: only through the SSH tunnel
         r = subprocess.run(["curl", "-s", "-m", "5", f"http://{head}:8265"], capture_output=True, check=False)
         assert r.returncode != 0
-        status = _ssh(key, user, head, f"/opt/styx/venv/bin/ray status --address {out['ray_address']}")
+        status = _ssh(key, pins, user, head, f"/opt/styx/venv/bin/ray status --address {out['ray_address']}")
         assert status.returncode == 0, status.stderr
         if cluster["workers"]:
             gpu = next(n for n in out["nodes"] if n["role"] == "worker")
-            smi = _ssh(key, user, gpu["host"], "nvidia-smi -L")
+            smi = _ssh(key, pins, user, gpu["host"], "nvidia-smi -L")
             assert "GPU 0" in smi.stdout, smi
 
         again = stack.preview(color="never")

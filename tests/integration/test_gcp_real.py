@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from styx.app import hostkeys
+
 pytestmark = [pytest.mark.cloud, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,10 +105,12 @@ def cluster(project: str, cidr: str) -> dict:
     }
 
 
-def ssh(key: Path, user: str, host: str, command: str) -> subprocess.CompletedProcess:
+def ssh(key: Path, pins: hostkeys.PinnedHosts, user: str, host: str, command: str) -> subprocess.CompletedProcess:
+    """`command` on the node at `host`, its host key pinned (the stack's outputs: styx made it, cloud-init
+    installed it)."""
     return subprocess.run(
-        ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", f"{user}@{host}", command],
+        ["ssh", "-i", str(key), *pins.options(host), "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+         "-o", "ConnectTimeout=15", f"{user}@{host}", command],
         capture_output=True, text=True, timeout=300, check=False,
     )
 
@@ -136,14 +140,15 @@ def test_gcp_cluster_up_check_destroy(tmp_path):
             f.write(out["ssh_private_key"])
         key = Path(f.name)
         key.chmod(0o600)
+        pins = hostkeys.PinnedHosts.write(spec["name"], out, tmp_path / "known_hosts")
 
-        r = ssh(key, "styx", head, "sudo -n true && whoami && bash -lc 'ray status'")
+        r = ssh(key, pins, "styx", head, "sudo -n true && whoami && bash -lc 'ray status'")
         assert r.returncode == 0 and "styx" in r.stdout, r.stderr[-2000:]
         for port in (6379, 8265, 10001):  # Ray is never reachable from outside the cluster
             assert not port_open(head, port), f"Ray port {port} reachable from the internet"
         nodes = {n["name"]: n for n in out["nodes"]}
         if "gpu-0" in nodes:
-            r = ssh(key, "styx", nodes["gpu-0"]["host"], "nvidia-smi -L")
+            r = ssh(key, pins, "styx", nodes["gpu-0"]["host"], "nvidia-smi -L")
             assert r.returncode == 0 and "GPU 0" in r.stdout, r.stderr[-2000:]
 
         again = stack.up(color="never", on_output=lambda s: None)

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from sbctl_helpers import REPO, SANDBOXCTL, clean_env, sandboxctl
 
+from styx.app import hostkeys
+
 SSH_OPTS = [
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
     "-o", "BatchMode=yes",
     "-o", "ConnectTimeout=5",
     "-o", "LogLevel=ERROR",
@@ -53,9 +53,16 @@ def free_subnet(exclude: set[str] = frozenset()) -> str:
     pytest.skip("no free 10.x.0.0/24 subnet on this host")
 
 
-def ssh(key: Path, ip: str, command: str, timeout: float = 60):
+def ssh(c: Cluster, node: str, key: Path, command: str, timeout: float = 60):
+    """`command` as root on `node`, its host key pinned as styx pins it: the ed25519 key node-up made,
+    read from the node's root filesystem on this host (not learnt from whoever answers at its address)."""
+    d = c.state_dir / c.name / node
+    ip = dict(ln.split("=", 1) for ln in (d / "node.env").read_text().splitlines() if "=" in ln)["STYX_SB_IP"]
+    pub = " ".join((d / "merged/etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[:2])
+    pins = hostkeys.PinnedHosts.write(c.name, {"nodes": [{"name": node, "host": ip, "host_key": pub}]},
+                                      key.parent / f"known_hosts-{c.name}-{node}")
     return subprocess.run(
-        ["ssh", "-i", str(key), *SSH_OPTS, f"root@{ip}", command],
+        ["ssh", "-i", str(key), *SSH_OPTS, *pins.options(ip), f"root@{ip}", command],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -257,7 +264,7 @@ def test_node_down_and_net_down_leave_nothing(sandbox_ready, tmp_path_factory, s
         assert len(st["netns"]) == 1 and len(st["veths"]) == 1
         assert st["mounts"] and st["processes"]
         # leave a daemonised process behind in the node: node-down must kill it
-        r = ssh(sshkey[0], c.ip(20), "setsid sleep 600 </dev/null >/dev/null 2>&1 &")
+        r = ssh(c, "solo", sshkey[0], "setsid sleep 600 </dev/null >/dev/null 2>&1 &")
         assert r.returncode == 0, r.stderr
     finally:
         first = c.run("node-down", STYX_SB_NODE="solo")
@@ -299,9 +306,9 @@ def two_nodes(sandbox_ready, tmp_path_factory, sshkey):
 
 @pytest.mark.sandbox
 def test_ssh_hostname(two_nodes, sshkey):
-    _, nodes = two_nodes
-    for name, (ip, _) in nodes.items():
-        r = ssh(sshkey[0], ip, "hostname")
+    c, nodes = two_nodes
+    for name in nodes:
+        r = ssh(c, name, sshkey[0], "hostname")
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == name
 
@@ -322,11 +329,11 @@ def test_node_up_again_is_noop(two_nodes, sshkey):
 
 @pytest.mark.sandbox
 def test_nodes_reach_each_other_by_name(two_nodes, sshkey):
-    _, nodes = two_nodes
-    ip_a = nodes["node-a"][0]
+    c, nodes = two_nodes
     r = ssh(
+        c,
+        "node-a",
         sshkey[0],
-        ip_a,
         "getent hosts node-b && timeout 5 bash -c 'exec 3<>/dev/tcp/node-b/22; head -c 8 <&3'",
     )
     assert r.returncode == 0, r.stderr
@@ -336,13 +343,14 @@ def test_nodes_reach_each_other_by_name(two_nodes, sshkey):
 
 @pytest.mark.sandbox
 def test_own_shm_pid1_and_sysfs(two_nodes, sshkey):
-    _, nodes = two_nodes
+    c, nodes = two_nodes
     host_pidns = os.readlink("/proc/self/ns/pid")
     sizes = {}
     for name, (ip, _shm) in nodes.items():
         r = ssh(
+            c,
+            name,
             sshkey[0],
-            ip,
             "stat -f -c '%b %S' /dev/shm; cat /proc/1/comm; readlink /proc/self/ns/pid;"
             " ls /sys/class/net | tr '\\n' ' '; echo; ip -o -4 addr show dev eth0;"
             " cat /sys/class/net/eth0/mtu",
@@ -362,11 +370,11 @@ def test_own_shm_pid1_and_sysfs(two_nodes, sshkey):
 
 @pytest.mark.sandbox
 def test_network_through_nat(two_nodes, sshkey):
-    _, nodes = two_nodes
-    ip = nodes["node-b"][0]
+    c, _ = two_nodes
     r = ssh(
+        c,
+        "node-b",
         sshkey[0],
-        ip,
         "cd /tmp && python3 -m pip download --no-deps -q -d /tmp/dl six && ls /tmp/dl",
         timeout=120,
     )
@@ -381,9 +389,9 @@ def test_node_stop_keeps_root_node_start_brings_it_back(sandbox_ready, tmp_path_
     try:
         c.run("net-up")
         c.run("node-up", **env)
-        r = ssh(sshkey[0], c.ip(20), "echo kept > /root/mark; setsid sleep 600 </dev/null >/dev/null 2>&1 &")
+        r = ssh(c, "solo", sshkey[0], "echo kept > /root/mark; setsid sleep 600 </dev/null >/dev/null 2>&1 &")
         assert r.returncode == 0, r.stderr
-        hostkey = ssh(sshkey[0], c.ip(20), "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout
+        hostkey = ssh(c, "solo", sshkey[0], "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout
         stop = c.run("node-stop", STYX_SB_NODE="solo")
         assert "stopped" in stop.stderr
         st = c.status()
@@ -393,7 +401,7 @@ def test_node_stop_keeps_root_node_start_brings_it_back(sandbox_ready, tmp_path_
         assert "already stopped" in c.run("node-stop", STYX_SB_NODE="solo").stderr
         assert "started" in c.run("node-start", STYX_SB_NODE="solo").stderr
         assert c.run("node-alive", STYX_SB_NODE="solo").stdout.strip() == "running"
-        r = ssh(sshkey[0], c.ip(20), "cat /root/mark; pgrep -c sleep || true; cat /etc/ssh/ssh_host_ed25519_key.pub")
+        r = ssh(c, "solo", sshkey[0], "cat /root/mark; pgrep -c sleep || true; cat /etc/ssh/ssh_host_ed25519_key.pub")
         assert r.returncode == 0, r.stderr
         mark, sleeps, *key = r.stdout.splitlines()
         assert (mark, sleeps) == ("kept", "0") and "\n".join(key) + "\n" == hostkey  # files kept, processes not

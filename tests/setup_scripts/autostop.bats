@@ -9,6 +9,7 @@ load helpers
 
 setup() {
   common_setup
+  export PHASE_HELPERS=autostop_lib.sh # the autostop row's helpers (components/phases.py)
   export STYX_AUTOSTOP_DIR="$T/autostop" STYX_AUTOSTOP_IDLE_MINUTES=1 STYX_AUTOSTOP_INTERVAL=1
   export STYX_RAY_AUTH=token STYX_RAY_TOKEN_FILE="$T/ray-auth-token" STYX_RAY_DASHBOARD_PORT=8265
   mkdir -p "$STYX_AUTOSTOP_DIR" "$T/dash"
@@ -50,7 +51,7 @@ stub_poweroff() {
 # call FUNC ARGS...: one of the watcher's functions, as watch.sh runs it (a loop: stopped after 3 s)
 call() {
   local body
-  body="$(cat "$SCRIPTS/lib.sh")"$'\n'"$(sed '$d' "$SCRIPTS/autostop.sh")"$'\n'"$*"
+  body="$(cat "$SCRIPTS/lib.sh" "$SCRIPTS/autostop_lib.sh")"$'\n'"$(sed '$d' "$SCRIPTS/autostop.sh")"$'\n'"$*"
   run --separate-stderr env PATH="$STUB_BIN:$SYS_BIN" timeout 3 bash -c "$body" styx-autostop
 }
 
@@ -58,7 +59,7 @@ call() {
 check() {
   local body
   # the script without its last line (the dispatch to main): its functions only
-  body="$(cat "$SCRIPTS/lib.sh")"$'\n'"$(sed '$d' "$SCRIPTS/autostop.sh")"$'\nautostop_check '"$1"
+  body="$(cat "$SCRIPTS/lib.sh" "$SCRIPTS/autostop_lib.sh")"$'\n'"$(sed '$d' "$SCRIPTS/autostop.sh")"$'\nautostop_check '"$1"
   run --separate-stderr env PATH="$STUB_BIN:$SYS_BIN" bash -c "$body" styx-autostop
 }
 
@@ -216,6 +217,15 @@ state() { sed -n "s/^$1=//p" "$STYX_AUTOSTOP_DIR/state"; }
   run_phase autostop
   assert_output_matches '^styx autostop: ok: watcher started \(pid [0-9]+; [^)]*\)$'
   [ ! -e "$STYX_AUTOSTOP_DIR/requested" ]
+}
+
+@test "run by hand, the scripts source their helper beside them" {
+  rm -rf "$STYX_AUTOSTOP_DIR"
+  run --separate-stderr env PATH="$STUB_BIN:$SYS_BIN" bash "$SCRIPTS/autostop_delete.sh"
+  assert_status 0
+  assert_output_matches '^styx autostop_delete: skipped: no autostop watcher here'
+  STYX_ACTION=verify run --separate-stderr env PATH="$STUB_BIN:$SYS_BIN" bash "$SCRIPTS/autostop.sh"
+  assert_output_matches '^styx autostop: drifted: the autostop watcher is not running'
 }
 
 @test "bad settings: a clear error" {

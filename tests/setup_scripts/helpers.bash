@@ -68,12 +68,15 @@ stub() {
   chmod +x "$STUB_BIN/$name"
 }
 
-# run_phase NAME: runs setup_scripts/NAME.sh like the styx program does;
+# run_phase NAME: runs setup_scripts/NAME.sh like the styx program does (the
+# files of $PHASE_HELPERS, the phase row's `helpers`, before it);
 # sets $status, $output (stdout only) and $stderr
 run_phase() {
-  local name=$1
+  local name=$1 h
   local body
-  body="$(cat "$SCRIPTS/lib.sh")"$'\n'"$(cat "$SCRIPTS/$name.sh")"
+  body="$(cat "$SCRIPTS/lib.sh")"$'\n'
+  for h in ${PHASE_HELPERS:-}; do body+="$(cat "$SCRIPTS/$h")"$'\n'; done
+  body+="$(cat "$SCRIPTS/$name.sh")"
   run --separate-stderr env PATH="$STUB_BIN:$SYS_BIN" STYX_PHASE="$name" bash -c "$body" "styx-$name"
 }
 

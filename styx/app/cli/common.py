@@ -113,9 +113,15 @@ def backend_option(f):
     )(f)
 
 
-def stack_option(f):
-    return click.option("-s", "--stack", "stack_name", metavar="NAME", default=None,
-                        help="Stack (cluster) to act on; default: the only stack, if there is one.")(f)
+def stack_option(f=None, *, help: str = "Stack (cluster) to act on; default: the only stack, if there is one."):
+    """`-s/--stack NAME` (as `@stack_option`, or `@stack_option(help=...)` where the default differs)."""
+    option = click.option("-s", "--stack", "stack_name", metavar="NAME", default=None, help=help)
+    return option if f is None else option(f)
+
+
+def yes_option(help: str):
+    """`-y/--yes`: what it skips asking differs per command, so each says it."""
+    return click.option("-y", "--yes", is_flag=True, help=help)
 
 
 def handle_errors(f):

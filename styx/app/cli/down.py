@@ -17,13 +17,14 @@ from styx.app.cli.common import (
     make_engine,
     pick_stack,
     stack_option,
+    yes_option,
 )
 
 
 @click.command("down")
 @stack_option
 @backend_option
-@click.option("-y", "--yes", is_flag=True, help="Do not ask (required when stdin is not a terminal).")
+@yes_option("Do not ask (required when stdin is not a terminal).")
 @click.option("--keep-stack", is_flag=True, help="Destroy the resources but keep the (empty) stack.")
 @json_option
 @handle_errors

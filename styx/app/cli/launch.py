@@ -31,6 +31,7 @@ from styx.app.cli.common import (
     json_option,
     make_engine,
     stack_option,
+    yes_option,
 )
 
 
@@ -106,7 +107,7 @@ def _interrupt_note(ui):
 @click.option("--secret-env", "secret_env", multiple=True, metavar="NAME",
               help="Add setup.secret_env NAME with the value of the environment variable NAME (stored encrypted; "
                    "never on the command line).")
-@click.option("-y", "--yes", is_flag=True, help="Repair a stack with pending operations without asking.")
+@yes_option("Repair a stack with pending operations without asking.")
 @json_option
 @handle_errors
 def launch(config, stack_name, backend, name, cloud, workers, accelerators, instance_type, region, zone, subnet,

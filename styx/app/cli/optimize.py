@@ -13,7 +13,13 @@ from typing import Any
 
 import click
 
-_CATALOG_HELP = "Directory of catalogs laid out DIR/<cloud>/vms.csv (default: styx's cache, then SkyPilot's)."
+# the options optimize, show-gpus and catalog show share
+catalog_option = click.option(
+    "--catalog", "catalog_dir", type=click.Path(file_okay=False),
+    help="Directory of catalogs laid out DIR/<cloud>/vms.csv (default: styx's cache, then SkyPilot's).")
+clouds_option = click.option("--cloud", "clouds", multiple=True, metavar="CLOUD",
+                             help="Only these clouds (repeatable).")
+json_only_option = click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 
 
 def _load(catalog_dir: str | None):
@@ -62,7 +68,7 @@ def _read_request_file(path: str) -> Any:
 @click.option("--cpus", metavar="N|N+", help="vCPUs per node: N exactly, N+ at least.")
 @click.option("--memory", metavar="N|N+|Nx", help="GiB per node: N exactly, N+ at least, Nx at least N per vCPU.")
 @click.option("--spot", is_flag=True, help="Spot/preemptible instances.")
-@click.option("--cloud", "clouds", multiple=True, metavar="CLOUD", help="Only these clouds (repeatable).")
+@clouds_option
 @click.option("--region", "regions", multiple=True, metavar="REGION", help="Only these regions (repeatable).")
 @click.option("--zone", "zones", multiple=True, metavar="ZONE", help="Only these zones (repeatable).")
 @click.option("--any-of", "any_of", multiple=True, metavar="NAME:COUNT",
@@ -76,9 +82,9 @@ def _read_request_file(path: str) -> Any:
               help="A request file (YAML/JSON): one node shape, or head + workers groups.")
 @click.option("--block", "blocks", multiple=True, metavar="CLOUD[/REGION[/ZONE]]",
               help="Exclude a cloud, region or zone, e.g. after a capacity error (repeatable).")
-@click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False), help=_CATALOG_HELP)
+@catalog_option
 @click.option("--top", type=click.IntRange(0, 1000), default=5, show_default=True, help="Alternatives to show.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@json_only_option
 def optimize(accelerators, cpus, memory, spot, clouds, regions, zones, any_of, ordered, num_nodes, instance_type,
              request_file, blocks, catalog_dir, top, as_json):
     """Find the cheapest cloud, region, zone and instance type for the resources asked for."""
@@ -207,9 +213,9 @@ def _print_plan(plan) -> None:
 
 @click.command("show-gpus")
 @click.argument("name", required=False, metavar="[NAME[:COUNT]]")
-@click.option("--cloud", "clouds", multiple=True, metavar="CLOUD", help="Only these clouds (repeatable).")
-@click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False), help=_CATALOG_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@clouds_option
+@catalog_option
+@json_only_option
 def show_gpus(name, clouds, catalog_dir, as_json):
     """List GPUs: count, cloud, instance type, cheapest on-demand and spot price, and where."""
     from styx.model.optimizer import AcceleratorSpec, RequestError
@@ -296,8 +302,8 @@ def catalog_refresh(clouds, base_url, dest, timeout):
 
 
 @catalog_group.command("show")
-@click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False), help=_CATALOG_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@catalog_option
+@json_only_option
 def catalog_show(catalog_dir, as_json):
     """Which catalog files are used, where they came from and how old they are."""
     catalog = _load(catalog_dir)

@@ -23,6 +23,7 @@ from styx.app.cli.common import (
     handle_errors,
     info,
     json_option,
+    stack_option,
 )
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -87,8 +88,7 @@ def secret_group() -> None:
 @secret_group.command("set")
 @click.argument("name")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("-s", "--stack", "stack_name", metavar="NAME", default=None,
-              help="Stack whose file (stacks/Pulumi.NAME.yaml) holds the secret; default: local, or CONFIG's.")
+@stack_option(help="Stack whose file (stacks/Pulumi.NAME.yaml) holds the secret; default: local, or CONFIG's.")
 @backend_option
 @handle_errors
 def secret_set(name, config, stack_name, backend):
@@ -111,7 +111,7 @@ def secret_set(name, config, stack_name, backend):
 
 @secret_group.command("list")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("-s", "--stack", "stack_name", metavar="NAME", default=None, help="Stack (default: local).")
+@stack_option(help="Stack (default: local).")
 @json_option
 @handle_errors
 def secret_list(config, stack_name, as_json):
@@ -135,7 +135,7 @@ def secret_list(config, stack_name, as_json):
 @secret_group.command("rm")
 @click.argument("name")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("-s", "--stack", "stack_name", metavar="NAME", default=None, help="Stack (default: local).")
+@stack_option(help="Stack (default: local).")
 @backend_option
 @handle_errors
 def secret_rm(name, config, stack_name, backend):

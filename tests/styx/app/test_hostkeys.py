@@ -81,3 +81,14 @@ def test_the_known_hosts_file_is_written_safely_from_many_threads(tmp_path, monk
         paths = list(pool.map(lambda o: hostkeys.write_known_hosts("c", o), outs * 4))
     assert len(set(paths)) == 1 and paths[0].read_text().count("\n") == 3
     assert [p.name for p in paths[0].parent.iterdir()] == ["c"]  # no temp file left behind
+
+
+def test_pinned_hosts_pin_a_node_known_by_its_address(tmp_path, home):
+    pins = hostkeys.PinnedHosts.write("hk1", OUTPUTS, tmp_path / "bench" / "known_hosts")
+    assert pins.known_hosts.read_text() == "styx-hk1-head ssh-ed25519 AAAAHEAD\nstyx-hk1-worker-0 ssh-ed25519 AAAAW0\n"
+    assert not (home / "known_hosts").exists()  # not styx's own file
+    joined = " ".join(pins.options("10.91.0.10"))
+    assert "StrictHostKeyChecking=yes" in joined and "HostKeyAlias=styx-hk1-worker-0" in joined
+    assert f"UserKnownHostsFile={pins.known_hosts}" in joined
+    with pytest.raises(KeyError, match=r"10\.91\.0\.99 is not an address of a node of cluster hk1"):
+        pins.options("10.91.0.99")
