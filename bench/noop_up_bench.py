@@ -52,6 +52,10 @@ class Probe:
     def add(self, key: str, secs: float) -> None:
         self.calls[key].append(secs)
 
+    def snapshot(self) -> dict[str, list[float]]:
+        """This launch's calls (copies: the cleanup's `down` after the last round is not counted in it)."""
+        return {k: list(v) for k, v in self.calls.items()}
+
     @staticmethod
     def key(argv: list[str]) -> str | None:
         """"pulumi stack output (secrets)", "sandboxctl node-alive", or None (not timed)."""
@@ -158,7 +162,7 @@ def main() -> None:
         s = time.monotonic()
         first = api.launch(c, stack=name, on_info=lambda m: log("  styx: " + m[-600:]))
         results.append({"round": 0, "wall_s": time.monotonic() - s, "changes": first.changes, "load_before": load0,
-                        "calls": dict(probe.calls)})
+                        "calls": probe.snapshot()})
         log(f"{name}: first launch {results[-1]['wall_s']:.1f}s {first.changes}")
         for r in range(args.rounds):
             probe.reset()
@@ -168,7 +172,7 @@ def main() -> None:
             wall = time.monotonic() - s
             changed = {k: v for k, v in res.changes.items() if k != "same"}
             results.append({"round": r + 1, "wall_s": wall, "changes": res.changes, "load_before": load0,
-                            "load_after": loadavg(), "calls": dict(probe.calls)})
+                            "load_after": loadavg(), "calls": probe.snapshot()})
             log(f"{name}: no-op launch {r + 1}: {wall:.2f}s changes {res.changes} (load {load0})")
             if changed:
                 log(f"WARNING: a no-op launch changed {changed}")
