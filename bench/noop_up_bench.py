@@ -37,7 +37,11 @@ from _common import json_dump, loadavg, local_cluster, log, machine_line, rm_tre
 
 
 class Probe:
-    """Wall time of the pulumi CLI calls, the program's evaluation and host subprocesses (per launch)."""
+    """Wall time of every pulumi CLI process, the program's evaluation and host subprocesses (per launch).
+
+    Processes are timed at `subprocess.Popen` (start to the first finished wait), so the calls the
+    Automation API makes outside styx's runner count too: `pulumi version` (each `PulumiCommand`),
+    `stack select` / `stack ls` before a session exists, `config set --secret` on stdin."""
 
     def __init__(self) -> None:
         self.reset()
@@ -48,27 +52,52 @@ class Probe:
     def add(self, key: str, secs: float) -> None:
         self.calls[key].append(secs)
 
+    def snapshot(self) -> dict[str, list[float]]:
+        """This launch's calls (copies: the cleanup's `down` after the last round is not counted in it)."""
+        return {k: list(v) for k, v in self.calls.items()}
+
+    @staticmethod
+    def key(argv: list[str]) -> str | None:
+        """"pulumi stack output (secrets)", "sandboxctl node-alive", or None (not timed)."""
+        if not argv:
+            return None
+        exe = os.path.basename(str(argv[0]))
+        if exe == "pulumi":
+            words = [a for a in argv[1:] if not a.startswith("-")][:2]
+            if words and words[0] not in ("stack", "config", "plugin"):
+                words = words[:1]
+            if words[:1] == ["config"] and words[1:] != ["set"]:
+                words = words[:1]
+            return "pulumi " + " ".join(words) + (" (secrets)" if "--show-secrets" in argv else "")
+        if exe == "bash" and len(argv) >= 3 and str(argv[1]).endswith("sandboxctl.sh"):
+            return f"sandboxctl {argv[2]}"
+        return None
+
     def install(self) -> None:
-        from styx.app import session as sess
         from styx.components import program
 
         probe = self
-        run0 = sess._Runner.run
+        popen0 = subprocess.Popen
 
-        def run(self, args, cwd, additional_env, on_output=None, on_error=None):
-            s = time.monotonic()
-            try:
-                return run0(self, args, cwd, additional_env, on_output, on_error)
-            finally:
-                words = [a for a in args[:2] if not a.startswith("-")]
-                probe.add("pulumi " + " ".join(words), time.monotonic() - s)
-                if os.environ.get("STYX_BENCH_TRACE") and words[:1] == ["stack"]:
-                    import traceback
+        class Timed(popen0):  # type: ignore[misc,valid-type]
+            def __init__(self, args, *a, **kw):
+                self._probe_key = probe.key(list(args) if isinstance(args, list | tuple) else [])
+                self._probe_t0 = time.monotonic()
+                super().__init__(args, *a, **kw)
 
-                    log(" ".join(words) + " from " + " <- ".join(
-                        f"{f.name}:{f.lineno}" for f in traceback.extract_stack()[-9:-3][::-1]))
+            def wait(self, timeout=None):
+                rc = super().wait(timeout)
+                if self._probe_key and self._probe_t0 is not None:
+                    probe.add(self._probe_key, time.monotonic() - self._probe_t0)
+                    self._probe_t0 = None
+                    if os.environ.get("STYX_BENCH_TRACE") and self._probe_key.startswith("pulumi"):
+                        import traceback
 
-        sess._Runner.run = run
+                        log(self._probe_key + " from " + " <- ".join(
+                            f"{f.name}:{f.lineno}" for f in traceback.extract_stack()[-12:-2][::-1]))
+                return rc
+
+        subprocess.Popen = Timed
         build0 = program.build
 
         def build(config, base_dir):
@@ -91,17 +120,6 @@ class Probe:
                 probe.add("local backend: gone_machines (wall)", time.monotonic() - s)
 
         LocalBackend.gone_machines = gone
-        sp0 = subprocess.run
-
-        def sp_run(argv, *a, **kw):
-            s = time.monotonic()
-            try:
-                return sp0(argv, *a, **kw)
-            finally:
-                if isinstance(argv, list) and len(argv) >= 3 and str(argv[1]).endswith("sandboxctl.sh"):
-                    probe.add(f"sandboxctl {argv[2]}", time.monotonic() - s)
-
-        subprocess.run = sp_run
 
 
 def cluster(name: str, workers: int, subnet: str, ray: bool) -> dict:
@@ -144,7 +162,7 @@ def main() -> None:
         s = time.monotonic()
         first = api.launch(c, stack=name, on_info=lambda m: log("  styx: " + m[-600:]))
         results.append({"round": 0, "wall_s": time.monotonic() - s, "changes": first.changes, "load_before": load0,
-                        "calls": dict(probe.calls)})
+                        "calls": probe.snapshot()})
         log(f"{name}: first launch {results[-1]['wall_s']:.1f}s {first.changes}")
         for r in range(args.rounds):
             probe.reset()
@@ -154,7 +172,7 @@ def main() -> None:
             wall = time.monotonic() - s
             changed = {k: v for k, v in res.changes.items() if k != "same"}
             results.append({"round": r + 1, "wall_s": wall, "changes": res.changes, "load_before": load0,
-                            "load_after": loadavg(), "calls": dict(probe.calls)})
+                            "load_after": loadavg(), "calls": probe.snapshot()})
             log(f"{name}: no-op launch {r + 1}: {wall:.2f}s changes {res.changes} (load {load0})")
             if changed:
                 log(f"WARNING: a no-op launch changed {changed}")

@@ -251,7 +251,10 @@ class FakeEngine:
             raise StackNotFound(name)
         return self.stacks[name]
 
-    def create_or_select(self, name, cluster, base_dir):
+    def find(self, name):
+        return self.stacks.get(name)
+
+    def create_or_select(self, name, cluster, base_dir, reuse=None):
         st = self.stacks.get(name) or FakeStack(self, name)
         self.stacks[name] = st
         st.set_cluster(cluster)

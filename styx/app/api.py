@@ -173,23 +173,20 @@ def _has_catalog(cloud: str | None) -> bool:
 def _source(config: Config, stack: str | None, engine: Any, overrides: dict[str, Any]):
     """(cluster, base_dir, stack name, open session or None, source file or None) of a config argument."""
     from styx.app.engine import REPO
-    from styx.app.session import StackNotFound
 
-    session, source = None, None
+    session, source, looked_up = None, None, None
     if isinstance(config, dict):
         cluster, base_dir, implied = copy.deepcopy(config), Path.cwd(), None
     else:
         if config is not None:
             source = Path(config)
-        elif overrides.get("name") or overrides.get("cloud"):
-            pass
-        elif stack and engine.exists(stack):
-            session = engine.open(stack)
-        else:
-            source = default_config_file()
-            if source is None:
-                raise StyxError("no CONFIG given and stacks/Pulumi.local.yaml not found; pass a CONFIG file or "
-                                "--name/--cloud", EXIT_USAGE)
+        elif not (overrides.get("name") or overrides.get("cloud")):
+            session, looked_up = (engine.find(stack) if stack else None), stack
+            if session is None:
+                source = default_config_file()
+                if source is None:
+                    raise StyxError("no CONFIG given and stacks/Pulumi.local.yaml not found; pass a CONFIG file or "
+                                    "--name/--cloud", EXIT_USAGE)
         implied = None
         if source is not None:
             cluster, base_dir, implied = load_config_file(source)
@@ -203,11 +200,8 @@ def _source(config: Config, stack: str | None, engine: Any, overrides: dict[str,
             cluster, base_dir = quick_cluster(overrides.get("name"), overrides.get("cloud")), REPO
     cluster = apply_overrides(cluster, **overrides)
     name = stack or implied or cluster.get("name")
-    if session is None and name and engine.exists(name):
-        try:
-            session = engine.open(name)
-        except StackNotFound:
-            session = None
+    if session is None and name and name != looked_up:
+        session = engine.find(name)  # one `stack select` (not `stack ls` and then a select)
     return cluster, base_dir, name, session, source
 
 
@@ -506,14 +500,13 @@ def _attempt(engine: Any, stack: str, cluster: dict[str, Any], base_dir: Path | 
              info: Callable[[str], None], run_update: RunUpdate | None, prior: Any = None) -> dict:
     """One `up` at one placement: config + launch record written first, then the update. `prior`: the
     session `launch` read the stack with just before (its state reads are still current: nothing ran
-    an update since), so that this one does not export the state again."""
+    an update since): the update runs from it, so that the stack is not selected, its config read
+    and its state exported a second time."""
     from styx.app import failover, pricing
     from styx.app.session import now_utc
     from styx.model.config import parse_cluster
 
-    session = engine.create_or_select(stack, cluster, base_dir)
-    if prior is not None and hasattr(session, "share_state_reads"):
-        session.share_state_reads(prior)
+    session = engine.create_or_select(stack, cluster, base_dir, reuse=prior)
     old = session.outdated_phases() if hasattr(session, "outdated_phases") else 0
     if old:
         info(f"note: {old} setup phase(s) of {stack} were made by an earlier styx (scripts inline in the command "

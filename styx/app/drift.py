@@ -31,8 +31,9 @@ from typing import Any
 
 from styx.app import engine as eng
 from styx.app.remote import ExecResult, Target, run_on, target_for
+from styx.app.session import SIG_KEY
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in an exported state
+SECRET_SIG = SIG_KEY  # Pulumi's marker of a secret value in an exported state (session.py)
 PHASE_TYPE = "command:remote:Command"
 COPY_TYPE = "command:remote:CopyToRemote"
 OK, DRIFTED, UNREACHABLE, UNCHECKED, UNKNOWN = "ok", "drifted", "unreachable", "unchecked", "unknown"

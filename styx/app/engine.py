@@ -176,6 +176,21 @@ def check_toolchain() -> dict[str, Any]:
     return found
 
 
+_COMMANDS: dict[str, Any] = {}
+
+
+def pulumi_command() -> Any:
+    """The Automation API's handle on the toolchain's CLI, one per toolchain and process: each new
+    `PulumiCommand` runs `pulumi version` (a CLI process, 0.1-0.3 s) to learn the version."""
+    from pulumi import automation as auto
+
+    root = str(toolchain_bin().parent)
+    cmd = _COMMANDS.get(root)
+    if cmd is None:
+        cmd = _COMMANDS[root] = auto.PulumiCommand(root=root, skip_version_check=True)
+    return cmd
+
+
 def default_backend_url() -> str:
     return os.environ.get("PULUMI_BACKEND_URL") or f"file://{styx_home() / 'state'}"
 
@@ -217,7 +232,7 @@ def open_stack(
     ws = auto.LocalWorkspace(
         work_dir=str(work_dir),
         pulumi_home=str(pulumi_home()),
-        pulumi_command=auto.PulumiCommand(root=str(toolchain_bin().parent), skip_version_check=True),
+        pulumi_command=pulumi_command(),
         env_vars=env,
         project_settings=auto.ProjectSettings(
             name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=backend_url)

@@ -181,8 +181,10 @@ class Engine:
         return auto.LocalWorkspace(
             work_dir=str(wd),
             pulumi_home=str(eng.pulumi_home()),
-            pulumi_command=auto.PulumiCommand(root=str(eng.toolchain_bin().parent), skip_version_check=True),
-            env_vars={**eng.engine_env(self.passphrase.value), **self.extra_env},
+            pulumi_command=eng.pulumi_command(),
+            # STYX_BACKEND_URL as styx.app.engine.open_stack sets it: an update may run from this workspace
+            env_vars={**eng.engine_env(self.passphrase.value), "STYX_BACKEND_URL": self.backend_url,
+                      **self.extra_env},
             project_settings=auto.ProjectSettings(
                 name=eng.PROJECT, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
             ),
@@ -212,8 +214,28 @@ class Engine:
             raise StackNotFound(name) from None
         return StackSession(self, stack)
 
-    def create_or_select(self, name: str, cluster: dict[str, Any], base_dir: Path) -> StackSession:
-        """Create or select `name` and write `styx:cluster` (via styx.app.engine.open_stack)."""
+    def find(self, name: str) -> StackSession | None:
+        """`open(name)`, or None when there is no such stack: one `pulumi stack select` where `exists`
+        and `open` are two CLI calls (a work dir made only for the look-up is removed again)."""
+        wd = self.work_dir(name)
+        fresh = not wd.exists()
+        try:
+            return self.open(name)
+        except StackNotFound:
+            if fresh:
+                import shutil
+
+                shutil.rmtree(wd, ignore_errors=True)
+            return None
+
+    def create_or_select(self, name: str, cluster: dict[str, Any], base_dir: Path,
+                         reuse: StackSession | None = None) -> StackSession:
+        """Create or select `name` and write `styx:cluster` (via styx.app.engine.open_stack). `reuse`: a
+        session of this engine on that stack, opened just before: it is configured instead (the same
+        program, config and settings, without a second `stack select` and config read)."""
+        if reuse is not None and reuse.engine is self and reuse.name == name:
+            reuse.configure(cluster, base_dir)
+            return reuse
         _ = self.passphrase
         stack = eng.open_stack(name, cluster, base_dir=base_dir, work_dir=self.work_dir(name),
                                backend_url=self.backend_url, extra_env=self.extra_env or None)
@@ -233,6 +255,7 @@ class StackSession:
         stack.workspace.pulumi_command = self.runner
         self._config_cache: dict[str, str] | None = None
         self._config_local = False
+        self._cluster_stale = False  # styx:cluster written since the config was read (see _cluster_written)
         # the state's outputs and export, read once per session and dropped by whatever changes the
         # state through this session (an update, refresh, destroy, import, removal): a `styx launch`
         # reads them several times (5 s of pulumi CLI calls on a 16-node no-op before this cache)
@@ -245,6 +268,8 @@ class StackSession:
         """`styx:cluster` with its secrets decrypted; None when this machine cannot read it (no stack
         settings here and the backend's record of the last update masks it as "[secret]": callers fall
         back to the stack's outputs and the defaults)."""
+        if self._cluster_stale:
+            self._config_cache, self._cluster_stale = None, False
         cfg = self._config()
         raw = cfg.get("styx:cluster")
         if not raw:
@@ -274,8 +299,24 @@ class StackSession:
         return vals
 
     def set_cluster(self, cluster: dict[str, Any]) -> None:
-        self._config_cache = None
         eng.set_cluster_config(self.stack, cluster)
+        self._cluster_written()
+
+    def _cluster_written(self) -> None:
+        """`styx:cluster` was just written: the next cluster() reads the config again (its secrets come
+        back as Pulumi decrypts them); the other keys, read before and not written, stay cached."""
+        if self._config_cache is not None and self._config_local:
+            self._config_cache.pop("styx:cluster", None)
+            self._cluster_stale = True
+        else:
+            self._config_cache = None
+
+    def configure(self, cluster: dict[str, Any], base_dir: Path) -> None:
+        """Make this session (from `Engine.open`) the one an update of `cluster` runs from, as
+        `Engine.create_or_select` would: styx's program bound, `styx:cluster` written, the base dir kept."""
+        self.bind_program(base_dir)
+        self.set_cluster(cluster)
+        self.set_meta("styx:base_dir", str(base_dir))
 
     def meta(self) -> dict[str, Any]:
         vals = self._config()
@@ -317,24 +358,28 @@ class StackSession:
 
     # -- outputs + history
     def outputs(self) -> dict[str, Any]:
+        """The stack's outputs, secrets in plain text: read from the state export (one CLI call, shared
+        with deployment(); the Automation API's `outputs()` is two), as `pulumi stack output --json
+        --show-secrets` prints them."""
         if "outputs" not in self._state_cache:
-            self._state_cache["outputs"] = {k: v.value for k, v in self.stack.outputs().items()}
+            outs = stack_outputs(self._export_view().deployment)
+            if outs is None:  # a secret the export left encrypted: the CLI's own reading
+                outs = {k: v.value for k, v in self.stack.outputs().items()}
+            self._state_cache["outputs"] = outs
         return copy.deepcopy(self._state_cache["outputs"])
 
-    def _export(self) -> Any:
-        """`pulumi stack export --show-secrets` (a copy of this session's one read: callers edit it)."""
+    def _export_view(self) -> Any:
+        """`pulumi stack export --show-secrets`, this session's one read (not a copy: never edit it)."""
         if "export" not in self._state_cache:
             self._state_cache["export"] = self.stack.export_stack()
-        return copy.deepcopy(self._state_cache["export"])
+        return self._state_cache["export"]
+
+    def _export(self) -> Any:
+        """A copy of the state export (callers edit it)."""
+        return copy.deepcopy(self._export_view())
 
     def _state_changed(self) -> None:
         self._state_cache.clear()
-
-    def share_state_reads(self, other: StackSession) -> None:
-        """Take `other`'s reads of the same stack's state (a session opened again for an update right
-        after `other` read it): outputs and export are not read twice."""
-        if other.name == self.name and other.engine is self.engine:
-            self._state_cache.update(other._state_cache)
 
     def _last_summary(self):
         try:
@@ -355,13 +400,17 @@ class StackSession:
 
     def up(self, on_event: OnEvent | None = None, on_output: Callable[[str], None] | None = None) -> OpResult:
         opts = {k: v for k, v in self.up_options.items() if v}
+        # show_secrets=False: the summary styx reads (resource changes) is the same; the Automation API's
+        # closing `stack history` then runs without --show-secrets (no passphrase key derivation, ~0.3 s)
         return self._op(lambda: self.stack.up(on_event=on_event, on_output=on_output or _drop, color="never",
-                                              suppress_progress=True, parallel=eng.PARALLEL, **opts), "up")
+                                              suppress_progress=True, parallel=eng.PARALLEL, show_secrets=False,
+                                              **opts), "up")
 
     def refresh(self, target: list[str] | None = None) -> OpResult:
         """`pulumi refresh` (of `target` only): the providers read their resources back."""
         return self._op(lambda: self.stack.refresh(target=target, color="never", on_output=_drop,
-                                                   suppress_progress=True, parallel=eng.PARALLEL), "refresh")
+                                                   suppress_progress=True, parallel=eng.PARALLEL,
+                                                   show_secrets=False), "refresh")
 
     def deployment(self) -> dict[str, Any]:
         """The state, secrets decrypted (`pulumi stack export --show-secrets`: on a pipe, never printed)."""
@@ -378,7 +427,8 @@ class StackSession:
 
     def destroy(self, on_event: OnEvent | None = None) -> OpResult:
         return self._op(lambda: self.stack.destroy(on_event=on_event, color="never", on_output=_drop,
-                                                   suppress_progress=True, parallel=eng.PARALLEL), "destroy")
+                                                   suppress_progress=True, parallel=eng.PARALLEL,
+                                                   show_secrets=False), "destroy")
 
     def _op(self, fn, kind: str) -> OpResult:
         from pulumi import automation as auto
@@ -416,7 +466,7 @@ class StackSession:
     def outdated_phases(self) -> int:
         """Setup phases in the state written by a styx before programs went on stdin (0 when none)."""
         try:
-            dep = self._export().deployment or {}
+            dep = self._export_view().deployment or {}
         except Exception:  # no state yet
             return 0
         return sum(1 for r in dep.get("resources") or []
@@ -432,8 +482,8 @@ class StackSession:
 
     # -- pending operations (left by a crash or a hard stop)
     def pending_operations(self) -> list[dict[str, Any]]:
-        dep = self._export()
-        return list((dep.deployment or {}).get("pending_operations") or [])
+        dep = self._export_view()
+        return copy.deepcopy(list((dep.deployment or {}).get("pending_operations") or []))
 
     def clear_pending_operations(self) -> int:
         """Drop pending operations from the state (export, edit, import). Returns how many were dropped."""
@@ -476,6 +526,41 @@ class StackSession:
     def ssh_target(self) -> dict[str, Any]:
         """Outputs with the private key (for styx ssh/exec); never printed by the CLI."""
         return self.outputs()
+
+
+# how the engine's serialised state marks a secret: {SIG_KEY: SECRET_SIG, "plaintext": json} ("ciphertext"
+# instead when the export was not asked to show secrets); styx.app.drift reads phases with the same key
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+class _StillEncrypted(Exception):
+    pass
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            if "plaintext" not in value:
+                raise _StillEncrypted
+            return _plain(json.loads(value["plaintext"]))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def stack_outputs(deployment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The root stack resource's outputs in a state export (`pulumi stack export --show-secrets`), secrets
+    unwrapped: what `pulumi stack output --json --show-secrets` prints ({} before the first update).
+    None when a secret in them is still encrypted."""
+    for r in (deployment or {}).get("resources") or []:
+        if r.get("type") == "pulumi:pulumi:Stack" and not r.get("parent"):
+            try:
+                return _plain(r.get("outputs") or {})
+            except _StillEncrypted:
+                return None
+    return {}
 
 
 def _pulumi_alive(pid: int) -> bool:

@@ -123,10 +123,10 @@ def launch(config, stack_name, backend, name, cloud, workers, accelerators, inst
     engine = make_engine(backend)
     flags = dict(name=name, cloud=cloud, workers=workers, accelerators=accelerators, instance_type=instance_type,
                  region=region, zone=zone, subnet=subnet, no_ray=no_ray)
-    source: Path | None = None  # the config file, when the cluster comes from one
+    source: Path | None = None  # the config file, when the cluster comes from one (only --secret-env needs it)
     if config:
         source = Path(config)
-    elif not (name or cloud) and not (stack_name and engine.exists(stack_name)):
+    elif secret_env and not (name or cloud) and not (stack_name and engine.exists(stack_name)):
         source = default_config_file()
     in_memory = persist_secret_env(secret_env, source, engine)
     confirm = None
