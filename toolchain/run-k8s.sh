@@ -386,13 +386,18 @@ cluster_down() {
     for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do iptables -t "$t" -F "$c" 2>/dev/null || true; done
     for c in $(iptables -t "$t" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do iptables -t "$t" -X "$c" 2>/dev/null || true; done
   done
+  # the pods' network namespaces (containerd names them cni-<uuid>): those no process is in any more
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-[0-9a-f-]+$/ {print $1}'); do
+    [ -n "$(ip netns pids "$ns" 2>/dev/null)" ] || ip netns delete "$ns" 2>/dev/null || true
+  done
   ip link del "$BRIDGE" 2>/dev/null || true
   if [ -d "$STATE" ]; then
     grep -F " $STATE/" /proc/mounts | cut -d' ' -f2 | sort -r | while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
     rm -rf --one-file-system "$STATE"
   fi
   rm -f "$KUBECONFIG_OUT"
-  log "INFO cluster down: $STATE, $BRIDGE and the kubeconfig removed"
+  log "INFO cluster down: $STATE, $BRIDGE, the pods' network namespaces and the kubeconfig removed"
 }
 
 status() {
