@@ -6,10 +6,9 @@ that cannot stop, adopted `ssh` hosts."""
 from __future__ import annotations
 
 import pytest
-from test_aws_mocks import INSTANCE, REMOTE, aws_cluster, by_name, install
+from test_aws_mocks import INSTANCE, REMOTE, aws_cluster, by_name
 from test_gcp_mocks import gcp_cluster, gcp_runner
 
-from styx.components import phases
 from styx.components.backends import backend_class, check_cluster
 from styx.components.phases import AUTOSTOP_PORT
 from styx.model.config import ConfigError, parse_cluster
@@ -17,12 +16,6 @@ from styx.model.config import ConfigError, parse_cluster
 AUTO = {"autostop": {"idle_minutes": 10, "check_interval_s": 30}}
 ON_DEMAND_AWS = [{"name": "gpu", "count": 2, "instance_type": "m6i.large"}]
 ON_DEMAND_GCP = [{"name": "gpu", "count": 2, "instance_type": "n2-standard-8"}]
-
-
-@pytest.fixture
-def aws_program(monkeypatch, tmp_path):
-    yield install(monkeypatch, tmp_path)
-    phases.script_text.cache_clear()
 
 
 @pytest.fixture

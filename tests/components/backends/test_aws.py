@@ -27,11 +27,9 @@ from test_aws_mocks import (
     VPC,
     aws_cluster,
     by_name,
-    install,
     mock_id,
 )
 
-from styx.components import phases
 from styx.components.backends import check_cluster, get_backend
 from styx.components.backends.aws import (
     CANONICAL_OWNER,
@@ -45,13 +43,6 @@ from styx.components.runner import lib_hash
 from styx.model.config import ConfigError, parse_cluster
 
 NODES = ("head", "gpu-0", "gpu-1")
-
-
-@pytest.fixture
-def aws_program(monkeypatch, tmp_path):
-    """run(cluster_dict) -> AwsRun under AWS-aware mocks (see test_aws_mocks)."""
-    yield install(monkeypatch, tmp_path)
-    phases.script_text.cache_clear()
 
 
 def _ami_calls(run):

@@ -21,9 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mocking import Registered, Secret
-from test_aws_mocks import INGRESS, INSTANCE, REMOTE, SG, AwsRun, aws_cluster, by_name, install
+from test_aws_mocks import INGRESS, INSTANCE, REMOTE, SG, AwsRun, aws_cluster, by_name
 
-from styx.components import phases
 from styx.components.backends.aws import AwsBackend
 from styx.model.config import parse_cluster
 
@@ -35,12 +34,6 @@ from styx_policy.policies import check_all  # noqa: E402
 
 RAY_DEFAULTS = (6379, 8265, 10001)
 WORLD = ("0.0.0.0/0", "::/0")
-
-
-@pytest.fixture
-def aws_program(monkeypatch, tmp_path):
-    yield install(monkeypatch, tmp_path)
-    phases.script_text.cache_clear()
 
 
 def _nets(cidrs: list[str]) -> set[Any]:

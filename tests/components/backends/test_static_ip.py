@@ -13,11 +13,10 @@ from typing import Any
 import pulumi
 import pytest
 import test_aws_mocks
-from test_aws_mocks import EIP, INSTANCE, REMOTE, Graph, RecordingMonitor, aws_cluster, by_name, install
+from test_aws_mocks import EIP, INSTANCE, REMOTE, Graph, RecordingMonitor, aws_cluster, by_name
 from test_gcp_mocks import ADDRESS, IDS, gcp_cluster, gcp_runner
 from test_gcp_mocks import INSTANCE as GCE
 
-from styx.components import phases
 from styx.components.backends import get_backend
 from styx.components.backends.gcp import gce_name
 from styx.model.config import parse_cluster
@@ -30,12 +29,6 @@ GCP_WORKERS = [{"name": "cpu", "count": 2, "instance_type": "n2-standard-8"},
                {"name": "gpu", "count": 1, "instance_type": "a2-highgpu-8g", "spot": True,
                 "resources": {"accelerators": "A100:8"}}]
 STOPPABLE = ("head", "cpu-0", "cpu-1")
-
-
-@pytest.fixture
-def aws_program(monkeypatch, tmp_path):
-    yield install(monkeypatch, tmp_path)
-    phases.script_text.cache_clear()
 
 
 @pytest.fixture
