@@ -557,7 +557,7 @@ class AwsBackend(Backend):
             "aws_instance_ids": pulumi.Output.all(**{n: i.id for n, i in shared.instances.items()}),
         }
         if shared.static_ips:
-            out["aws_elastic_ips"] = pulumi.Output.all(**{n: e.public_ip for n, e in shared.static_ips.items()})
+            out["static_addresses"] = pulumi.Output.all(**{n: e.public_ip for n, e in shared.static_ips.items()})
         if shared.placement_group is not None:
             out["aws_placement_group"] = shared.placement_group.name
         if shared.amis:

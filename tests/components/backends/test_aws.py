@@ -558,15 +558,10 @@ def _power(*stopped):
     return {"styx:power": json.dumps({"stopped": {n: "2026-12-02T04:00:00Z" for n in stopped}, "intervals": []})}
 
 
-def test_instance_state_per_on_demand_node_follows_the_stopped_record(aws_program, monkeypatch):
-    import itertools
-
-    import test_aws_mocks
-
+def test_instance_state_per_on_demand_node_follows_the_stopped_record(aws_program):
     cluster = aws_cluster(workers=[{"name": "cpu", "count": 2, "instance_type": "m6i.large"},
                                    {"name": "gpu", "count": 1, "instance_type": "p4d.24xlarge", "spot": True,
                                     "resources": {"accelerators": "A100:8"}}])
-    monkeypatch.setattr(test_aws_mocks, "_ips", itertools.count(10))  # the same addresses in both runs
     running = aws_program(cluster)
     states = by_name(running, STATE)
     # spot instances cannot be stopped on AWS: no state resource (styx stop refuses them)
@@ -577,7 +572,6 @@ def test_instance_state_per_on_demand_node_follows_the_stopped_record(aws_progra
     assert running.graph.get("demo-cpu-0-power").parent == running.graph.get("demo-cpu-0").parent  # the Node
     assert running.graph.get("demo-cpu-0").urn in running.graph.get("demo-cpu-0-power").dependencies
 
-    monkeypatch.setattr(test_aws_mocks, "_ips", itertools.count(10))
     stopped = aws_program(cluster, extra_config=_power("head", "cpu-1"))
     st = by_name(stopped, STATE)
     assert {n: r.inputs["state"] for n, r in st.items()} == {

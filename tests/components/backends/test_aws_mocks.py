@@ -10,7 +10,6 @@ dependencies (URNs), so tests can check the delete order the engine derives from
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,7 +110,6 @@ class Graph:
         return seen
 
 
-_ips = itertools.count(10)
 # moves every instance's public IP, not its private one: a "started" instance (a stopped EC2 instance gets a new
 # public IP when it runs again, unless it has an Elastic IP; its private IP stays)
 public_shift = 0
@@ -127,7 +125,8 @@ def _enrich(typ: str, name: str, inputs: dict[str, Any], outs: dict[str, Any]) -
         outs["privateKeyOpenssh"] = MOCK_PRIVATE
         outs["publicKeyOpenssh"] = MOCK_PUBLIC
     elif typ == INSTANCE:
-        n = next(_ips)
+        # per name, not per call: the engine registers the instances concurrently, in any order
+        n = int(hashlib.sha256(name.encode()).hexdigest()[:6], 16) % 240 + 10
         outs["publicIp"] = f"198.51.100.{(n + public_shift) % 250}"
         outs["privateIp"] = f"10.42.0.{n % 250}"
         outs["availabilityZone"] = inputs.get("availabilityZone") or "us-east-1a"

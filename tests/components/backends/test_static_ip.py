@@ -6,7 +6,6 @@ what they had; `static_ip: false` is the old behaviour; deletes release the addr
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
@@ -84,11 +83,11 @@ def test_aws_elastic_ip_per_stoppable_node_is_what_styx_dials(aws_program):
         reg = run.graph.get(f"demo-{n}-ip")
         assert reg.parent == run.graph.get(f"demo-{n}").parent  # a child of the Node, beside its instance
         assert reg.provider.startswith(run.graph.get("demo-aws").urn + "::")
-        addr[n] = run.outputs["aws_elastic_ips"][n]
+        addr[n] = run.outputs["static_addresses"][n]
         assert addr[n].startswith("192.0.2.")
         # the instance is as it would be without the EIP (a switch never replaces it)
         assert inst[f"demo-{n}"].inputs["associatePublicIpAddress"] is True
-    assert set(run.outputs["aws_elastic_ips"]) == set(STOPPABLE)
+    assert set(run.outputs["static_addresses"]) == set(STOPPABLE)
     nodes = {n["name"]: n for n in run.outputs["nodes"]}
     for cmd in run.of_type(REMOTE):
         n = _node_of(cmd.name, [*STOPPABLE, "gpu-0"])
@@ -105,16 +104,14 @@ def test_aws_simulated_stop_start_changes_no_phase_input(aws_program, monkeypatc
     """A start gives an instance a new public IP (the mocked instances get new ones); with Elastic IPs no phase's
     inputs (connection, triggers, program) change, so the next launch re-runs nothing. Without, they do."""
     def twice(cluster):  # as launched, and after a stop/start: the same private IPs, new public ones
-        monkeypatch.setattr(test_aws_mocks, "_ips", itertools.count(10))
         first = aws_program(cluster)
-        monkeypatch.setattr(test_aws_mocks, "_ips", itertools.count(10))
         monkeypatch.setattr(test_aws_mocks, "public_shift", 90)
         started = aws_program(cluster)
         monkeypatch.setattr(test_aws_mocks, "public_shift", 0)
         return first, started
 
     before, after = twice(aws_cluster(workers=AWS_WORKERS[:1]))
-    assert before.outputs["aws_elastic_ips"] == after.outputs["aws_elastic_ips"]
+    assert before.outputs["static_addresses"] == after.outputs["static_addresses"]
     assert before.outputs["nodes"] == after.outputs["nodes"]
     assert {n: r.inputs for n, r in by_name(after, INSTANCE).items()} == \
         {n: r.inputs for n, r in by_name(before, INSTANCE).items()}
@@ -131,7 +128,7 @@ def test_aws_simulated_stop_start_changes_no_phase_input(aws_program, monkeypatc
 def test_aws_private_workers_get_no_elastic_ip_and_the_jump_is_the_heads(aws_program):
     run = aws_program(aws_cluster(workers=AWS_WORKERS[:1], ssh={"jump": "head"}))
     assert sorted(by_name(run, EIP)) == ["demo-head-ip"]
-    head = run.outputs["aws_elastic_ips"]["head"]
+    head = run.outputs["static_addresses"]["head"]
     for r in run.of_type(REMOTE):
         conn = r.inputs["connection"]
         if r.name.startswith("demo-head-"):
@@ -140,7 +137,7 @@ def test_aws_private_workers_get_no_elastic_ip_and_the_jump_is_the_heads(aws_pro
             assert conn["host"].startswith("10.42.0.") and conn["proxy"]["host"] == head, r.name
     assert run.outputs["ssh_jump"]["host"] == head
     bastion = aws_program(aws_cluster(workers=AWS_WORKERS[:1], ssh={"jump": "ops@bastion.example.com"}))
-    assert by_name(bastion, EIP) == {} and "aws_elastic_ips" not in bastion.outputs
+    assert by_name(bastion, EIP) == {} and "static_addresses" not in bastion.outputs
 
 
 def test_aws_deletes_release_the_elastic_ip_after_the_phases(aws_program):
@@ -161,11 +158,9 @@ def test_aws_deletes_release_the_elastic_ip_after_the_phases(aws_program):
 
 def test_aws_static_ip_false_is_the_old_graph(aws_program, monkeypatch):
     off = aws_cluster(workers=AWS_WORKERS, aws={"ssh_cidrs": ["203.0.113.0/24"], "static_ip": False})
-    monkeypatch.setattr(test_aws_mocks, "_ips", itertools.count(10))
     run = aws_program(off)
-    monkeypatch.setattr(test_aws_mocks, "_ips", itertools.count(10))
     on = aws_program(aws_cluster(workers=AWS_WORKERS))
-    assert by_name(run, EIP) == {} and "aws_elastic_ips" not in run.outputs
+    assert by_name(run, EIP) == {} and "static_addresses" not in run.outputs
     nodes = {n["name"]: n["host"] for n in run.outputs["nodes"]}
     assert all(h.startswith("198.51.100.") for h in nodes.values())
     for cmd in run.of_type(REMOTE):
