@@ -1088,7 +1088,7 @@ cmd_image_create() {
   d=$(image_dir "$name")
   tmp=$d.tmp
   [[ ! -e $d/.complete ]] || die 2 "image '$name' already exists ($d): styx image delete $name first"
-  [[ -d $dir/merged/etc ]] || die 1 "node $n of cluster $c has no root here ($dir/merged): is it launched?"
+  [[ -d $dir/merged/etc ]] || die 1 "node $n of cluster $c has no root here ($dir/merged): is it launched (and running: styx start)?"
   mkdir -p "$CACHE_DIR/images"
   lock "$CACHE_DIR/images/.$name.lock"
   rm -rf --one-file-system "$tmp"
