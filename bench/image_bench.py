@@ -12,7 +12,7 @@
    torn down before the next.
 3. The image is deleted (`styx.app.images.delete`).
 Numbers are printed, never asserted. Clusters `ib…` on 10.127.0.0/24 .. 10.127.2.0/24; everything made is
-destroyed in a `finally`.
+destroyed in a `finally` (the temp state backend and its workspaces removed).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -78,7 +79,7 @@ def main() -> None:
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
     from styx.app import api, images
-    from styx.app.project import StyxError
+    from styx.app.project import StyxError, make_engine
 
     tmp = Path(tempfile.mkdtemp(prefix="styx-image-bench-"))
     backend = f"file://{tmp / 'state'}"
@@ -109,6 +110,9 @@ def main() -> None:
                 images.delete(IMAGE, backend=backend)
             except StyxError as e:
                 log(f"image delete: {e}")
+        # the temp backend's state and its workspaces under $STYX_HOME/workspaces/<backend key>/
+        shutil.rmtree(make_engine(backend).work_dir("_").parent, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     plain = [x["alive_s"] for x in rows if not x["image"] and x["alive_s"]]
     img = [x["alive_s"] for x in rows if x["image"] and x["alive_s"]]
     print(table("3 alive Ray nodes: from an image vs warm without it",

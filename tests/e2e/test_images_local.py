@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import shutil
 
 import pytest
 
@@ -74,6 +75,7 @@ def ctx(tmp_path_factory):
     for name in (SOURCE["name"], FROM_IMAGE["name"]):
         assert not leftovers(sandbox_status(name)), name
     assert not images.list_images(backend)
+    shutil.rmtree(make_engine(backend).work_dir("_").parent, ignore_errors=True)  # this backend's workspaces
 
 
 def test_the_image_is_listed_and_named_as_a_nodes_image(ctx):
