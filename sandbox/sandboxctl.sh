@@ -7,7 +7,7 @@
 # PID and UTS namespaces, with sshd as PID 1.
 #
 # Usage: sandboxctl.sh SUBCOMMAND   (configured ONLY through environment variables)
-#   preflight | base | net-up | net-down | node-up | node-down | status
+#   preflight | base | net-up | net-down | node-up | node-down | status | image-create | image-delete
 # See sandbox/README.md. Logs go to stderr, results to stdout.
 # Exit codes: 0 ok, 1 runtime failure, 2 preflight/configuration error,
 #             3 (test-only) InsufficientCapacity.
@@ -771,7 +771,12 @@ cmd_node_up() {
   [[ $(link_alias "$br") == "styx:$c" ]] || die 1 "bridge $br is not the bridge of cluster $c"
   check_tools
   local t0=$SECONDS rootfs
-  rootfs=$(ensure_base)
+  if [[ -n ${STYX_SB_IMAGE:-} ]]; then # a node's `image`: an image made by image-create, not the base
+    valid_image "$STYX_SB_IMAGE"
+    rootfs=$(image_rootfs "$STYX_SB_IMAGE")
+  else
+    rootfs=$(ensure_base)
+  fi
   valid_path "$rootfs"
 
   mkdir -p "$dir" "$STATE_DIR/.netns"
@@ -1037,6 +1042,124 @@ cmd_node_down() {
   fi
 }
 
+# ------------------------------------------------------------------ images --
+# A node's root as its phases left it, as the root of later nodes (`styx image create`; a node's
+# `image` on cloud local): $CACHE_DIR/images/NAME/{rootfs,manifest,.complete}. The image is the node's
+# merged view (base + its overlay) copied by tar, without what belongs to that node or its cluster
+# (IMAGE_STRIP: never written into the image, and removed again after the copy). A node from an image
+# mounts its overlay on the image's rootfs instead of the base (node-up STYX_SB_IMAGE); node-up writes
+# its own authorized key, host keys, hostname and hosts as on the base.
+IMAGE_STRIP=(
+  root/.ssh/authorized_keys 'home/*/.ssh/authorized_keys' # the cluster's SSH key
+  'etc/ssh/ssh_host_*'                                     # the node's host keys
+  'etc/styx/*'                                             # env vars, secret env, Ray's token and client env
+  'var/log/styx/*'                                         # the phases' logs
+  'tmp/*' 'var/tmp/*'                                      # Ray's sessions, sockets and spill files
+  var/lib/styx/generations var/lib/styx/autostop var/lib/styx/file_sync
+  var/lib/styx/file_sync.manifest var/lib/styx/ray.started # the node's phase records
+  root/.cache root/.bash_history                           # pip/uv caches, shell history
+)
+
+valid_image() {
+  [[ $1 =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] ||
+    die 2 "invalid image name '$1' (allowed: lowercase letters, digits and '-', max 63 chars)"
+}
+
+image_dir() { printf '%s/images/%s' "$CACHE_DIR" "$1"; }
+
+# The rootfs a node from image NAME mounts its overlay on (node-up STYX_SB_IMAGE).
+image_rootfs() { # image_rootfs NAME
+  local d
+  d=$(image_dir "$1")
+  [[ -e $d/.complete && -d $d/rootfs ]] ||
+    die 2 "no local image '$1' in $CACHE_DIR/images (made with: styx image create --node NODE --name $1)"
+  printf '%s/rootfs' "$d"
+}
+
+cmd_image_create() {
+  check_root
+  need_env STYX_SB_CLUSTER STYX_SB_NODE STYX_SB_IMAGE
+  local c=$STYX_SB_CLUSTER n=$STYX_SB_NODE name=$STYX_SB_IMAGE
+  valid_cluster "$c"
+  valid_node "$n"
+  valid_image "$name"
+  valid_path "$CACHE_DIR"
+  local dir=$STATE_DIR/$c/$n d tmp p
+  d=$(image_dir "$name")
+  tmp=$d.tmp
+  [[ ! -e $d/.complete ]] || die 2 "image '$name' already exists ($d): styx image delete $name first"
+  [[ -d $dir/merged/etc ]] || die 1 "node $n of cluster $c has no root here ($dir/merged): is it launched (and running: styx start)?"
+  mkdir -p "$CACHE_DIR/images"
+  lock "$CACHE_DIR/images/.$name.lock"
+  rm -rf --one-file-system "$tmp"
+  mkdir -p "$tmp/rootfs"
+  # STYX_SB_IMAGE_STRIP: more absolute paths, one a line (the cluster's synced folders and workdir)
+  local -a excl=() extra=()
+  [[ -z ${STYX_SB_IMAGE_STRIP:-} ]] || mapfile -t extra <<<"$STYX_SB_IMAGE_STRIP"
+  for p in "${extra[@]}"; do
+    [[ $p == /?* && $p != *..* && $p != *[*?[]* ]] || die 2 "STYX_SB_IMAGE_STRIP: '$p' is not an absolute path"
+  done
+  for p in "${IMAGE_STRIP[@]}" "${extra[@]}"; do
+    excl+=("--exclude=./${p#/}")
+  done
+  local t0=$SECONDS
+  # the node's root as its processes see it; --one-file-system: nothing mounted below it (node-up's
+  # mounts live in the node's own mount namespace anyway)
+  tar -C "$dir/merged" --one-file-system --numeric-owner --xattrs --acls "${excl[@]}" -cf - . |
+    tar -C "$tmp/rootfs" --numeric-owner --xattrs --acls -xpf -
+  # what tar's patterns may have missed (a file created between the two), gone for sure
+  for p in "${IMAGE_STRIP[@]}"; do
+    # shellcheck disable=SC2086 # the patterns are globs on purpose
+    (cd "$tmp/rootfs" && rm -rf --one-file-system -- $p)
+  done
+  for p in "${extra[@]}"; do rm -rf --one-file-system -- "$tmp/rootfs/${p#/}"; done
+  install -d -m 0700 "$tmp/rootfs/root/.ssh"
+  install -d -m 1777 "$tmp/rootfs/tmp"
+  local rootfs
+  rootfs=$(sed -n 's/^ROOTFS=//p' "$dir/node.env" 2>/dev/null || true)
+  {
+    echo "name=$name"
+    echo "cluster=$c"
+    echo "node=$n"
+    echo "base=$rootfs"
+    echo "stripped=${IMAGE_STRIP[*]} ${extra[*]}"
+    echo "created=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  } >"$tmp/manifest"
+  touch "$tmp/.complete"
+  rm -rf --one-file-system "$d"
+  mv "$tmp" "$d"
+  log INFO "image $name made from node $n of cluster $c in $((SECONDS - t0)) s ($(du -sh "$d/rootfs" | cut -f1))"
+  printf '%s\n' "$d"
+}
+
+# The nodes whose root sits on image NAME ("cluster/node" a line).
+image_users() { # image_users NAME
+  local rootfs f
+  rootfs=$(image_dir "$1")/rootfs
+  for f in "$STATE_DIR"/*/*/node.env; do
+    [[ -r $f ]] || continue
+    grep -qxF "ROOTFS=$rootfs" "$f" && printf '%s\n' "${f#"$STATE_DIR"/}" | sed 's#/node.env$##'
+  done
+  return 0
+}
+
+cmd_image_delete() {
+  check_root
+  need_env STYX_SB_IMAGE
+  local name=$STYX_SB_IMAGE d users
+  valid_image "$name"
+  valid_path "$CACHE_DIR"
+  d=$(image_dir "$name")
+  users=$(image_users "$name")
+  [[ -z $users ]] || die 1 "image $name is the root of running nodes ($(tr '\n' ' ' <<<"$users")): take them down first"
+  if [[ ! -e $d && ! -e $d.tmp ]]; then
+    log INFO "image $name: nothing to do"
+    return 0
+  fi
+  rm -rf --one-file-system "$d" "$d.tmp"
+  log INFO "image $name removed"
+}
+
 # ---------------------------------------------------------------- autostop --
 # setup.autostop: the head's watcher (setup_scripts/autostop.sh) writes its request into the head's
 # own root (/var/lib/styx/autostop/requested: "stop|down ISO"); a node cannot stop its own sandbox,
@@ -1291,6 +1414,7 @@ usage() {
   cat >&2 <<'EOF'
 usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|node-alive|node-stop|node-start|status
        sandboxctl.sh autostop-reaper-start|autostop-reaper-stop
+       sandboxctl.sh image-create|image-delete
 All parameters come from STYX_SB_* / STYX_CACHE_DIR environment variables;
 see sandbox/README.md.
 EOF
@@ -1308,6 +1432,8 @@ main() {
   node-alive) cmd_node_alive ;;
   node-stop) cmd_node_stop ;;
   node-start) cmd_node_start ;;
+  image-create) cmd_image_create ;;
+  image-delete) cmd_image_delete ;;
   autostop-reaper-start) cmd_autostop_reaper_start ;;
   autostop-reaper-stop) cmd_autostop_reaper_stop ;;
   _init) cmd_init ;;

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ from styx.components.backends.base import (
     ProvisionContext,
     cloud_net_problems,
     cloud_net_warnings,
+    machine_state,
     node_specs,
 )
 from styx.components.keys import cloud_init_user_data
@@ -45,6 +47,7 @@ from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 STATE_TYPE = "aws:ec2transitgateway/instanceState:InstanceState"
+INSTANCE_TYPE = "aws:ec2/instance:Instance"  # a node's machine in a stack's state (image_source)
 SSH_PORT = 22  # sshd on the AWS images listens here; ssh_cidrs only ever reach this port
 CANONICAL_OWNER = "099720109477"
 IMAGE_ALIASES = ("ubuntu-22.04", "ubuntu-24.04", "gpu")
@@ -146,7 +149,8 @@ class _Shared:
 class AwsBackend(Backend):
     name = "aws"
     key_generator = "tls"  # pulumi_tls.PrivateKey: no local ssh-keygen needed; the key is a secret
-    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP | Feature.AUTOSTOP
+    features = (Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP | Feature.AUTOSTOP
+                | Feature.IMAGES)
     power_in_program = True  # an InstanceState per on-demand node: running, or stopped by `styx stop`
     # setup.autostop: an on-demand instance shut down from inside stops (instance_initiated_shutdown_behavior)
     autostop_poweroff = True
@@ -563,6 +567,31 @@ class AwsBackend(Backend):
         if shared.amis:
             out["aws_images"] = pulumi.Output.all(**{f"{a}/{arch}": ami for (a, arch), ami in shared.amis.items()})
         return out
+
+    # ------------------------------------------------------------------ images
+
+    def image_source(self, cluster: Mapping[str, Any], node: str,
+                     resources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The node's instance (its id, from the cluster's state) and region."""
+        name, region = str(cluster.get("name")), cluster.get("region")
+        r = machine_state(resources, INSTANCE_TYPE, f"{name}-{node}")
+        return {"instance_id": (r.get("outputs") or {}).get("id"), "region": region, "cluster": name, "node": node}
+
+    def image(self, name: str, source: Mapping[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Input[str]:
+        """An `aws.ec2.AmiFromInstance` of the node (AWS stops a running instance for the snapshots and starts it
+        again: a consistent disk); the AMI id is what a node's `image` (or `aws.ami`) takes."""
+        ami = aws.ec2.AmiFromInstance(
+            f"image-{name}",
+            name=f"styx-{name}",
+            description=f"styx image {name}: node {source['node']} of cluster {source['cluster']}",
+            source_instance_id=source["instance_id"],
+            region=source.get("region"),
+            snapshot_without_reboot=False,
+            tags={"Name": f"styx-{name}", "styx:image": name, "styx:cluster": str(source["cluster"]),
+                  "styx:node": str(source["node"])},
+            opts=opts,
+        )
+        return ami.id
 
 
 def _tags(cfg: ClusterConfig, name: str) -> dict[str, str]:

@@ -25,6 +25,8 @@ What the CLI asks (launch, failover, pricing, ssh), on the raw cluster dict or t
 - `styx stop`/`start` (`Feature.STOP`): `can_stop(cluster, node)` (spot refusals), then either
   `stop_machines`/`start_machines` (the backend acts itself) or, with `power_in_program`, `power_urns`
   (the resources an `up --target` changes; the program reads `ProvisionContext.stopped`).
+- `styx image create` (`Feature.IMAGES`): `image_source(cluster, node, resources)` (what to make the image
+  from, out of the cluster stack's state), then `image(name, source, opts)` in the image's own stack;
 - setup.autostop (`Feature.AUTOSTOP`): `autostop_poweroff` (the nodes stop themselves with an OS shutdown,
   `machine_stopped` then tells styx from a refreshed machine), else `autostop_record`/`autostop_state`/
   `autostop_helpers` (the backend acts on the head's request itself).
@@ -68,6 +70,9 @@ class Feature(enum.Flag):
     # setup.autostop.down: the request can destroy the cluster, not only stop it (something with the
     # engine's credentials acts on it: the local host's reaper runs `styx down`)
     AUTOSTOP_DOWN = enum.auto()
+    # `styx image create`: a node's root as an image that later nodes boot from (their `image`), so their
+    # phases find the installs done (`image_source` + `image`, registered in an image stack of its own)
+    IMAGES = enum.auto()
 
 
 @dataclass(frozen=True)
@@ -583,3 +588,26 @@ class Backend(ABC):
         """The head watcher's view, when the backend can read it without dialling the head:
         {"idle_since": ISO or None, "checked_at": ISO, "busy": reason or ""}; None: unknown."""
         return None
+
+    # ------------------------------------------------------------------ images
+
+    def image_source(self, cluster: Mapping[str, Any], node: str,
+                     resources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """What `styx image create` makes an image of (only with Feature.IMAGES): `node`'s machine as the
+        cluster stack's state records it (`resources`: its export's list), as plain JSON values for the image
+        stack's config. Raises LookupError naming the node when the state has no machine for it."""
+        raise NotImplementedError(f"cloud {self.name} cannot make images of its nodes")
+
+    def image(self, name: str, source: Mapping[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Input[str]:
+        """Register image `name` made from `source` (`image_source`'s) in the image stack; returns what a
+        node's `image` is set to for booting from it (an AMI id, an image's self link, a local image name)."""
+        raise NotImplementedError(f"cloud {self.name} cannot make images of its nodes")
+
+
+def machine_state(resources: Sequence[Mapping[str, Any]], type_token: str, name: str) -> Mapping[str, Any]:
+    """The live resource `type_token` named `name` in a stack export's resources (a node's machine: what
+    `Backend.image_source` reads); LookupError when there is none."""
+    for r in resources:
+        if r.get("type") == type_token and not r.get("delete") and str(r.get("urn", "")).endswith(f"::{name}"):
+            return r
+    raise LookupError(f"no {type_token} {name!r} in the stack's state")

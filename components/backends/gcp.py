@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ from styx.components.backends.base import (
     ProvisionContext,
     cloud_net_problems,
     cloud_net_warnings,
+    machine_state,
 )
 from styx.components.keys import cloud_init_user_data
 from styx.model.catalog import gpus
@@ -267,7 +269,8 @@ def external_ip_of(nics: Any) -> str | None:
 class GcpBackend(Backend):
     name = "gcp"
     key_generator = "tls"
-    features = Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP | Feature.AUTOSTOP
+    features = (Feature.REGIONS | Feature.ZONES | Feature.SPOT | Feature.CATALOG | Feature.STOP | Feature.AUTOSTOP
+                | Feature.IMAGES)
     power_in_program = True  # each Instance's desired_status: RUNNING, or TERMINATED (stopped) by `styx stop`
     # setup.autostop: a VM shut down from inside is TERMINATED (GCE's word for stopped), its disks kept
     autostop_poweroff = True
@@ -637,3 +640,42 @@ class GcpBackend(Backend):
             out["static_addresses"] = pulumi.Output.all(
                 **{n: a.address for n, a in ctx.shared["static_addresses"].items()})
         return out
+
+    # ------------------------------------------------------------------ images
+
+    def image_source(self, cluster: Mapping[str, Any], node: str,
+                     resources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The node's boot disk (its self link, zone and project, from the cluster's state)."""
+        name = str(cluster.get("name"))
+        out = machine_state(resources, "gcp:compute/instance:Instance", f"{name}-{node}").get("outputs") or {}
+        disk = (out.get("bootDisk") or {}).get("source")
+        if not disk:
+            raise LookupError(f"instance {name}-{node} has no boot disk in the stack's state")
+        return {"disk": disk, "zone": out.get("zone"), "project": out.get("project"), "cluster": name, "node": node}
+
+    def image(self, name: str, source: Mapping[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Input[str]:
+        """A snapshot of the node's boot disk (taken while the VM runs, as GCE allows), then a
+        `gcp.compute.Image` of it; the image's self link is what a node's `image` takes."""
+        import pulumi_gcp as gcp
+
+        labels = {"styx-image": label_value(name), "styx-cluster": label_value(str(source["cluster"])),
+                  "styx-node": label_value(str(source["node"])), "managed-by": "styx"}
+        snap = gcp.compute.Snapshot(
+            f"image-{name}-snapshot",
+            name=gce_name("styx", name, "snap"),
+            source_disk=source["disk"],
+            zone=source.get("zone"),
+            project=source.get("project"),
+            labels=labels,
+            opts=opts,
+        )
+        img = gcp.compute.Image(
+            f"image-{name}",
+            name=gce_name("styx", name),
+            description=f"styx image {name}: node {source['node']} of cluster {source['cluster']}",
+            source_snapshot=snap.self_link,
+            project=source.get("project"),
+            labels=labels,
+            opts=opts,
+        )
+        return img.self_link

@@ -21,6 +21,7 @@ import pulumi
 from pulumi_command import local
 
 from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, PhaseOverride, ProvisionContext
+from styx.components.backends.local_images import LocalImages
 from styx.components.phases import UV_VERSION, python_env_applies, python_specs
 from styx.model.config import CONFIG_KEY, ClusterConfig, LocalConfig, NodeSpec
 
@@ -90,11 +91,12 @@ def _ctl(sub: str, env: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
     return pulumi.Output.all(**env).apply(render)
 
 
-class LocalBackend(Backend):
+class LocalBackend(LocalImages, Backend):
     name = "local"
     # zones are names in `local.zones`: failover walks them; autostop: this host's reaper acts on the head's
     # request (stop: the sandboxes; down: `styx down` of the stack)
-    features = Feature.ZONES | Feature.STOP | Feature.AUTOSTOP | Feature.AUTOSTOP_DOWN
+    # images: a node's root as later nodes' root (`image`: components/backends/local_images.py)
+    features = Feature.ZONES | Feature.STOP | Feature.AUTOSTOP | Feature.AUTOSTOP_DOWN | Feature.IMAGES
     config_section = "local"
     capacity_patterns = (r"InsufficientCapacity",)  # sandboxctl's test-only refusal (STYX_SB_REFUSE_FILE)
 
@@ -114,7 +116,7 @@ class LocalBackend(Backend):
         if cfg.setup.ray.enabled and cfg.setup.ray.container is not None and not cfg.local.docker:
             p.append(f"{k}.setup.ray.container: needs sandboxes that can run Docker: set local.docker: true "
                      "(allowed with ray.container on cloud local: local.docker true)")
-        return p
+        return p + self.image_problems(cfg)
 
     def config_zones(self, cluster: Mapping[str, Any]) -> list[str] | None:
         return list((cluster.get("local") or {}).get("zones") or LocalConfig.model_fields["zones"].get_default(
@@ -130,6 +132,9 @@ class LocalBackend(Backend):
     def check(self, cfg: ClusterConfig) -> list[str]:
         if os.environ.get("STYX_LOCAL_PREFLIGHT", "1") == "0":
             return []
+        missing = self.image_check(cfg)
+        if missing:
+            return missing
         env = {**os.environ, **self._net_env(cfg)}
         r = subprocess.run(["bash", str(SANDBOXCTL), "preflight"], env=env, capture_output=True, text=True,
                            check=False)
@@ -299,6 +304,8 @@ class LocalBackend(Backend):
         # ssh.jump: this machine cannot open a connection to a private node (only the head, or a bastion, can)
         private = ctx.private(node)
         env["STYX_SB_PRIVATE"] = "1" if private else "0"
+        if node.spec.image:  # a local image (`styx image create`): the sandbox's root instead of the base
+            env["STYX_SB_IMAGE"] = node.spec.image
         refuse = os.environ.get("STYX_SB_REFUSE_FILE")
         if refuse:  # test-only: make a "zone" refuse capacity (see sandbox/README.md)
             env["STYX_SB_REFUSE_FILE"] = refuse
@@ -310,7 +317,8 @@ class LocalBackend(Backend):
             # A change to any of these makes a new sandbox (and so re-runs every phase on it). A new host
             # key (stdin) is an update: node-up installs it in the running sandbox.
             triggers=[ip, zone, ctx.key.public_key, cfg.local.shm_size, cfg.local.subnet,
-                      *(["docker"] if cfg.local.docker else [])],
+                      *(["docker"] if cfg.local.docker else []),
+                      *([f"image:{node.spec.image}"] if node.spec.image else [])],
             logging=local.Logging.STDERR,
             # Same name and address: the old sandbox must go before its replacement comes.
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[ctx.shared["net"], ctx.shared["base"]],

@@ -148,8 +148,10 @@ def _backend_key(url: str) -> str:
 class Engine:
     """Stacks of the `styx` project on one Pulumi backend."""
 
-    def __init__(self, backend_url: str | None = None, *, extra_env: dict[str, str] | None = None):
+    def __init__(self, backend_url: str | None = None, *, extra_env: dict[str, str] | None = None,
+                 project: str = eng.PROJECT):
         self.backend_url = backend_url or eng.default_backend_url()
+        self.project = project  # the Pulumi project of its stacks: styx's clusters, or styx.app.images'
         self.extra_env = dict(extra_env or {})
         self._passphrase: eng.Passphrase | None = None
 
@@ -168,6 +170,8 @@ class Engine:
         base = eng.styx_home() / "workspaces"
         if self.backend_url != f"file://{eng.styx_home() / 'state'}":
             base = base / _backend_key(self.backend_url)
+        if self.project != eng.PROJECT:
+            base = base / self.project
         return base / stack
 
     def _workspace(self, stack: str | None, program=None):
@@ -186,7 +190,7 @@ class Engine:
             env_vars={**eng.engine_env(self.passphrase.value), "STYX_BACKEND_URL": self.backend_url,
                       **self.extra_env},
             project_settings=auto.ProjectSettings(
-                name=eng.PROJECT, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
+                name=self.project, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
             ),
             secrets_provider="passphrase",
             program=program,

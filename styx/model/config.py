@@ -130,7 +130,9 @@ class NodeSpec(_Model):
     resources: Resources | None = None
     spot: bool = False
     disk_size_gb: int = Field(100, ge=10, le=65536)
-    image: str | None = Field(None, description="Image/AMI/container image; the backend's default when unset.")
+    image: str | None = Field(None, description="Image/AMI/container image; the backend's default when unset. "
+                              "An image made with `styx image create`: its name on cloud local (the sandbox's "
+                              "root instead of the base), its AMI id on AWS, its self link on GCP.")
     zone: str | None = None
     allow_unlisted: bool = Field(
         False, description="Accept an instance_type the cloud's catalog does not list (new types appear "

@@ -64,3 +64,10 @@ from styx.app.cli.secret import secret_group  # noqa: E402
 
 main.add_command(secret_group)
 # --------------------------------------------------------------------------- end secrets
+
+# --------------------------------------------------------------------------- images
+# (styx/app/cli/image.py: `styx image create|list|delete`)
+from styx.app.cli.image import image_group  # noqa: E402
+
+main.add_command(image_group)
+# --------------------------------------------------------------------------- end images
