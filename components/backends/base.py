@@ -591,6 +591,10 @@ class Backend(ABC):
 
     # ------------------------------------------------------------------ images
 
+    # whether `image` leaves the node's secrets (secret env, Ray token, the cluster's authorized key) out of
+    # the image; when not, `styx image create` makes one of a cluster with secrets only with --include-secrets
+    image_strips_secrets = False
+
     def image_source(self, cluster: Mapping[str, Any], node: str,
                      resources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """What `styx image create` makes an image of (only with Feature.IMAGES): `node`'s machine as the

@@ -35,6 +35,8 @@ def image_ready(cache_dir: str, name: str) -> bool:
 class LocalImages:
     """`Feature.IMAGES` for cloud local (the image is plain files on this host: no cloud resource)."""
 
+    image_strips_secrets = True  # sandboxctl image-create leaves /etc/styx and every key out
+
     def image_problems(self, cfg: ClusterConfig) -> list[str]:
         """A node's `image` on cloud local is the name of a local image (pure: the name's spelling)."""
         return [f"{CONFIG_KEY}.{where}.image: {spec.image!r} is not a local image name (allowed: lowercase "

@@ -39,10 +39,20 @@ def _record(session: Any) -> dict[str, Any]:
     return {k: out.get(k) for k in ("name", "image", "cloud", "cluster", "stack", "node", "created")}
 
 
+def secrets_in_image(cluster: dict[str, Any]) -> list[str]:
+    """What of a cluster's secrets a disk image of its node holds (on a cloud whose image is the disk as it is)."""
+    setup = cluster.get("setup") or {}
+    held = [f"secret env {k}" for k in sorted(setup.get("secret_env") or {})]
+    if ((setup.get("ray") or {}).get("auth") or "token") == "token":
+        held.append("the Ray auth token")
+    return held
+
+
 def source_spec(name: str, node: str, stack: str | None, backend: str | None,
-                now: datetime | None = None) -> dict[str, Any]:
+                now: datetime | None = None, include_secrets: bool = False) -> dict[str, Any]:
     """The image stack's `styx:image` for `node` of a launched cluster; StyxError (naming what is wrong) for
-    a bad name, a stack that is not launched, a cloud without images, or an unknown node."""
+    a bad name, a stack that is not launched, a cloud without images, an unknown node, or a cloud image that
+    would hold the cluster's secrets without `include_secrets`."""
     from styx.components.backends import backend_class
     from styx.components.backends.base import Feature
 
@@ -61,6 +71,11 @@ def source_spec(name: str, node: str, stack: str | None, backend: str | None,
         raise StyxError(str(e), EXIT_FAILED) from None
     if Feature.IMAGES not in b.features:
         raise StyxError(f"cloud {b.name} cannot make images of its nodes", EXIT_USAGE)
+    held = [] if b.image_strips_secrets or include_secrets else secrets_in_image(cluster)
+    if held:
+        raise StyxError(f"--include-secrets: an image on cloud {b.name} is node {node}'s disk as it is, so it "
+                        f"would hold {', '.join(held)} (in /etc/styx) and the cluster's SSH key in authorized_keys; "
+                        "pass --include-secrets to make it anyway (keep the image private to the account)", EXIT_USAGE)
     try:
         source = b.image_source(cluster, node, session.deployment().get("resources") or [])
     except LookupError as e:
@@ -71,7 +86,7 @@ def source_spec(name: str, node: str, stack: str | None, backend: str | None,
 
 
 def create(name: str, node: str = "head", *, stack: str | None = None, backend: str | None = None,
-           on_info: Callable[[str], None] | None = None) -> dict[str, Any]:
+           include_secrets: bool = False, on_info: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Make image `name` of `node` (`styx image create`); returns its record ({name, image, cloud, ...})."""
     import pulumi
     from pulumi import automation as auto
@@ -88,7 +103,7 @@ def create(name: str, node: str = "head", *, stack: str | None = None, backend: 
         raise StyxError(f"--name: image {name!r} exists already (made from {taken.outputs().get('stack')}/"
                         f"{taken.outputs().get('node')}): `styx image delete {name}` first, or another name",
                         EXIT_USAGE)
-    spec = source_spec(name, node, stack, backend)
+    spec = source_spec(name, node, stack, backend, include_secrets=include_secrets)
     info(f"image {name}: from node {node} of stack {spec['stack']} (cloud {spec['cloud']})")
 
     def program() -> None:

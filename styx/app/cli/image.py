@@ -16,15 +16,19 @@ def image_group() -> None:
 @image_group.command("create")
 @click.option("--node", default="head", show_default=True, help="The node to make the image of.")
 @click.option("--name", "name", required=True, help="The image's name (lowercase letters, digits, '-').")
+@click.option("--include-secrets", is_flag=True,
+              help="On AWS/GCP (the image is the disk as it is): make it even though it holds the cluster's "
+                   "secret env, Ray token and SSH key (refused without this flag).")
 @stack_option
 @backend_option
 @json_option
 @handle_errors
-def create(node, name, stack_name, backend, as_json):
+def create(node, name, include_secrets, stack_name, backend, as_json):
     """Make an image of NODE of a launched cluster (a stack of its own; `styx image delete` removes it)."""
     from styx.app import images
 
-    rec = images.create(name, node, stack=stack_name, backend=backend, on_info=info)
+    rec = images.create(name, node, stack=stack_name, backend=backend, include_secrets=include_secrets,
+                        on_info=info)
     if as_json:
         emit_json({"ok": True, **rec})
     else:

@@ -92,3 +92,28 @@ def test_list_and_delete(image_engine):
     assert r.exit_code == 0 and json.loads(r.stdout)["deleted"] is True
     assert "ray-base" not in image_engine.stacks
     assert run("image", "list").output.strip() == "no images"
+
+
+def _aws(fake_engine, setup: dict) -> None:
+    cluster = {"name": "lab", "cloud": "aws", "region": "us-east-1", "setup": setup}
+    state = [{"type": "aws:ec2/instance:Instance", "urn": "urn:pulumi:x::styx::t::lab-head", "outputs": {"id": "i-1"}}]
+    _stack(fake_engine, "lab", cluster, ["head"], state)
+
+
+def test_a_cloud_image_with_the_clusters_secrets_needs_include_secrets(fake_engine, image_engine):
+    _aws(fake_engine, {"secret_env": {"HF_TOKEN": "secure:x"}})
+    r = run("image", "create", "--name", "ray-base", "-s", "lab")
+    assert r.exit_code == 2
+    assert "--include-secrets: an image on cloud aws is node head's disk as it is" in r.output
+    assert "secret env HF_TOKEN, the Ray auth token" in r.output and "secure:x" not in r.output
+    spec = images.source_spec("ray-base", "head", "lab", None, include_secrets=True)
+    assert spec["source"]["instance_id"] == "i-1"
+
+
+def test_a_cloud_image_without_secrets_and_a_local_one_need_no_flag(fake_engine):
+    _aws(fake_engine, {"ray": {"auth": "none"}})
+    assert images.source_spec("ray-base", "head", "lab", None)["cloud"] == "aws"
+    c = local_cluster()
+    c.setdefault("setup", {})["secret_env"] = {"HF_TOKEN": "secure:x"}  # sandboxctl strips /etc/styx
+    _stack(fake_engine, "demo", c, ["head"], [_sandbox(c["name"], "head")])
+    assert images.source_spec("ray-base", "head", "demo", None)["cloud"] == "local"
