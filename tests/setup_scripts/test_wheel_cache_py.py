@@ -1,0 +1,73 @@
+"""setup_scripts/wheel_cache.py without the network: the nodes' platform tags (this machine's glibc, or
+STYX_WC_GLIBC as the local backend's sandboxes need), and its server for real on loopback: started, kept when
+asked again with the same arguments, restarted with others, stopped; `sandbox/wheel_cache.py` runs the same
+file for the local backend with the sandboxes' glibc."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAM = ROOT / "setup_scripts" / "wheel_cache.py"
+
+
+@pytest.fixture
+def wc():
+    return runpy.run_path(str(PROGRAM))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_platform_is_this_machines_glibc_unless_told(wc, monkeypatch):
+    monkeypatch.delenv("STYX_WC_GLIBC", raising=False)
+    major, minor = wc["glibc"]()
+    assert (major, minor) == tuple(int(x) for x in os.confstr("CS_GNU_LIBC_VERSION").split()[-1].split(".")[:2])
+    monkeypatch.setenv("STYX_WC_GLIBC", "2.31")
+    tags = wc["platforms"]()
+    assert tags[0].startswith("manylinux_2_31_") and not any("manylinux_2_32_" in t for t in tags)
+    assert tags[-1].startswith("linux_")
+
+
+def test_the_local_shim_runs_the_same_program_for_the_sandboxes_glibc():
+    text = (ROOT / "sandbox" / "wheel_cache.py").read_text()
+    assert 'SANDBOX_GLIBC = "2.36"' in text and "setup_scripts" in text
+    r = subprocess.run([sys.executable, str(ROOT / "sandbox" / "wheel_cache.py")], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 2 and "fill  DIR KEY PYTHON_X.Y" in r.stderr  # its usage, from the one program
+
+
+def _serve(tmp: Path, port: int) -> str:
+    r = subprocess.run([sys.executable, str(PROGRAM), "serve", str(tmp / "wheels"), "127.0.0.1", str(port),
+                        str(tmp / "server.pid")], capture_output=True, text=True, timeout=60, check=True)
+    return r.stdout.strip()
+
+
+def test_serve_keeps_restarts_and_stop_ends_it(tmp_path):
+    (tmp_path / "wheels" / "k").mkdir(parents=True)
+    (tmp_path / "wheels" / "k" / "x-1.0-py3-none-any.whl").write_bytes(b"wheel")
+    port, other = _free_port(), _free_port()
+    try:
+        assert _serve(tmp_path, port).startswith(f"wheel cache server on 127.0.0.1:{port}: started (pid ")
+        pid = int((tmp_path / "server.pid").read_text())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/k/", timeout=10) as r:
+            assert b"x-1.0-py3-none-any.whl" in r.read()
+        assert _serve(tmp_path, port) == f"wheel cache server on 127.0.0.1:{port}: running"
+        assert int((tmp_path / "server.pid").read_text()) == pid
+        assert _serve(tmp_path, other).startswith(f"wheel cache server on 127.0.0.1:{other}: started")  # restarted
+        assert not Path(f"/proc/{pid}").exists() or b"http.server" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    finally:
+        r = subprocess.run([sys.executable, str(PROGRAM), "stop", str(tmp_path / "server.pid")], capture_output=True,
+                           text=True, timeout=60, check=False)
+    assert r.stdout.strip() == "wheel cache server stopped" and not (tmp_path / "server.pid").exists()
