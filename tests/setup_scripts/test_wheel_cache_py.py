@@ -71,3 +71,44 @@ def test_serve_keeps_restarts_and_stop_ends_it(tmp_path):
         r = subprocess.run([sys.executable, str(PROGRAM), "stop", str(tmp_path / "server.pid")], capture_output=True,
                            text=True, timeout=60, check=False)
     assert r.stdout.strip() == "wheel cache server stopped" and not (tmp_path / "server.pid").exists()
+
+
+def test_downloads_reuse_one_connection_per_host_and_check_sha256(wc, tmp_path, monkeypatch):
+    import hashlib
+    import http.server
+    import threading
+
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir(), dest.mkdir()
+    blobs = {f"p{i}-1.0-py3-none-any.whl": bytes([i]) * (3 << 20) for i in range(3)}
+    for n, b in blobs.items():
+        (src / n).write_bytes(b)
+    peers: list[int] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a CDN answers
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(src), **kw)
+
+        def log_message(self, *a):
+            peers.append(self.client_address[1])
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        ctx = wc["_ssl"]()
+        for n, b in blobs.items():
+            assert wc["download"](base + n, hashlib.sha256(b).hexdigest(), dest, ctx) == len(b)
+            assert (dest / n).read_bytes() == b
+        assert len(set(peers)) == 1, peers  # three files, one connection
+        with pytest.raises(RuntimeError, match="sha256"):
+            wc["download"](base + "p0-1.0-py3-none-any.whl", "0" * 64, tmp_path, ctx)
+        assert not list(tmp_path.glob(".p0-*.part")) and not (tmp_path / "p0-1.0-py3-none-any.whl").exists()
+        with pytest.raises(OSError):  # an error answer goes through urllib, which raises it
+            wc["download"](base + "missing-1.0-py3-none-any.whl", "", dest, ctx)
+    finally:
+        server.shutdown()
