@@ -10,6 +10,7 @@ import runpy
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -63,6 +64,15 @@ def test_serve_keeps_restarts_and_stop_ends_it(tmp_path):
         pid = int((tmp_path / "server.pid").read_text())
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/k/", timeout=10) as r:
             assert b"x-1.0-py3-none-any.whl" in r.read()
+        # byte ranges (uv reads a wheel's metadata from its end): a suffix, a span, one past the end
+        whl = f"http://127.0.0.1:{port}/k/x-1.0-py3-none-any.whl"
+        for rng, status, body in (("bytes=-2", 206, b"el"), ("bytes=1-3", 206, b"hee"), ("bytes=0-", 206, b"wheel")):
+            with urllib.request.urlopen(urllib.request.Request(whl, headers={"Range": rng}), timeout=10) as r:
+                assert (r.status, r.read(), r.headers["Accept-Ranges"]) == (status, body, "bytes"), rng
+        with pytest.raises(urllib.error.HTTPError, match="416"):
+            urllib.request.urlopen(urllib.request.Request(whl, headers={"Range": "bytes=9-"}), timeout=10)
+        with urllib.request.urlopen(whl, timeout=10) as r:
+            assert (r.status, r.read()) == (200, b"wheel")
         assert _serve(tmp_path, port) == f"wheel cache server on 127.0.0.1:{port}: running"
         assert int((tmp_path / "server.pid").read_text()) == pid
         assert _serve(tmp_path, other).startswith(f"wheel cache server on 127.0.0.1:{other}: started")  # restarted
