@@ -36,7 +36,7 @@ case $1 in
     pid=4242
     if [[ -r $STYX_PROC_ROOT/$pid/cmdline && -e $5 ]]; then echo "wheel cache server on $3:$4: running"; exit 0; fi
     mkdir -p "$STYX_PROC_ROOT/$pid"
-    printf "%s\0" /usr/bin/python3 -m http.server --bind "$3" --directory "$2" "$4" >"$STYX_PROC_ROOT/$pid/cmdline"
+    printf "%s\0" /usr/bin/python3 "$prog" http.server --bind "$3" --directory "$2" "$4" >"$STYX_PROC_ROOT/$pid/cmdline"
     echo $pid >"$5"; echo "wheel cache server on $3:$4: started (pid $pid)" ;;
   stop)
     pid=$(cat "$2" 2>/dev/null); rm -rf "$STYX_PROC_ROOT/$pid" "$2"; echo "wheel cache server stopped" ;;
