@@ -84,6 +84,7 @@ class Cluster(pulumi.ComponentResource):
                     image=image,
                     registry_password=registry_password,
                     autostop_poweroff=backend.autostop_poweroff,
+                    wheel_cache_on_head=backend.wheel_cache_on_head,
                 )
 
             node = Node(
@@ -102,7 +103,9 @@ class Cluster(pulumi.ComponentResource):
             if role == "head":
                 head_ip = node.handle.private_ip
                 if "ray" in node.phases:
-                    after = {"ray": (node.phases["ray"], node.chains["ray"])}
+                    after["ray"] = (node.phases["ray"], node.chains["ray"])
+                if "wheel_cache" in node.phases:  # every worker installs from the head's cache once it is ready
+                    after["python_env"] = (node.phases["wheel_cache"], None)
 
         head = self.nodes["head"].handle
         ray = setup.ray

@@ -57,13 +57,14 @@ class Node(pulumi.ComponentResource):
         ctx_factory,
         base_dir: Path,
         *,
-        after: Mapping[str, tuple[pulumi.Resource, pulumi.Input[str]]] | None = None,
+        after: Mapping[str, tuple[pulumi.Resource, pulumi.Input[str] | None]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """handle_factory(parent) creates the machine; ctx_factory(handle) gives the PhaseContext.
 
         `after` maps a phase name to (resource, chain hash) it must follow on another node
-        (workers' Ray start follows the head's).
+        (workers' Ray start follows the head's); a chain hash of None: order only, no re-run when that
+        resource's chain changes (a worker's python_env after the head's wheel_cache: the URL is its parameter).
         """
         super().__init__("styx:index:Node", name, None, opts)
         self.handle: NodeHandle = handle_factory(self)
@@ -108,7 +109,9 @@ class Node(pulumi.ComponentResource):
             if after and phase.name in after:
                 res, chain = after[phase.name]
                 deps.append(res)
-                extra_chain.append(chain)
+                if chain is not None:
+                    extra_chain.append(chain)
+            deps += [self.phases[w] for w in phase.waits_for if w in self.phases and self.phases[w] not in deps]
             prev_deps = deps
             prev_res, prev_chain = self._phase(name, phase, ctx, base_env, prev_chain, extra_chain, deps, child,
                                                dict(ov.env) if ov else {})

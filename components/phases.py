@@ -14,6 +14,7 @@ resource's undo never removes what its replacement wrote.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -59,6 +60,9 @@ class PhaseContext:
     # setup.autostop: the nodes stop themselves (`Backend.autostop_poweroff`: AWS, GCP): the head's watcher
     # serves its request and shuts down, each worker follows it; False: the backend acts on the request
     autostop_poweroff: bool = False
+    # setup.python.wheel_cache auto where the head serves the wheels (`Backend.wheel_cache_on_head`: ssh, aws,
+    # gcp): the head's wheel_cache phase fetches them once, every node's python_env installs from it
+    wheel_cache_on_head: bool = False
 
 
 Env = Mapping[str, Any]
@@ -71,6 +75,11 @@ JOBS_DIR = "/tmp/styx-jobs"  # styx.app.jobs copies a job's --working-dir under 
 # setup.autostop where the nodes stop themselves: the head serves its request here, on its private address
 # (the cluster's own network: every cloud firewall lets only the cluster's nodes reach it)
 AUTOSTOP_PORT = 18952
+# setup.python.wheel_cache auto on the head (ssh, aws, gcp): the head serves the cluster's wheels here, on its
+# private address (the cloud firewalls let only the cluster's nodes reach it, as the Ray ports)
+HEAD_WHEEL_CACHE_PORT = 18951
+HEAD_WHEEL_CACHE_DIR = "/var/lib/styx/wheel-cache"  # on the head: wheels/<key>/, tools/ (uv), server.pid
+WHEEL_CACHE_FORMAT = "1"  # in the cache key: a new layout never reads an old one
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,9 @@ class Phase:
     # setup_scripts files of functions the script and its undo share (not lib.sh: that one is every
     # phase's): the program carries their text before each; run by hand, a script sources them itself
     helpers: tuple[str, ...] = ()
+    # phases of the same node this one starts after even when it starts alongside the one before it
+    # (python_env after the head's wheel_cache); no effect on the trigger chain
+    waits_for: tuple[str, ...] = ()
 
     @property
     def replace_delete_first(self) -> bool:
@@ -191,6 +203,37 @@ def python_env_applies(cfg: ClusterConfig) -> bool:
     return bool(python_specs(cfg)) or s.python.version != "system"
 
 
+def wheel_cache_specs(cfg: ClusterConfig) -> list[str]:
+    """What a wheel cache fetches for the nodes: what python_env installs, uv when it is the installer, and
+    what `uv venv --seed` seeds from the cache."""
+    py = cfg.setup.python
+    specs = python_specs(cfg) + ([f"uv=={UV_VERSION}"] if py.installer == "uv" else [])
+    if py.installer == "uv" and py.env_tool == "venv":
+        specs += ["pip", "setuptools", "wheel"]
+    return specs
+
+
+def wheel_cache_key(cfg: ClusterConfig, python: str) -> str:
+    """The cache folder of a cluster's wheels: its requirements (`wheel_cache_specs`), the index and the nodes'
+    Python (X.Y, or `system`: the head's python3)."""
+    blob = "\0".join([WHEEL_CACHE_FORMAT, python, cfg.setup.python.index_url or "", *wheel_cache_specs(cfg)])
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def head_wheel_cache(ctx: PhaseContext) -> bool:
+    """The head serves the cluster's wheels (its wheel_cache phase) and every python_env installs from it."""
+    return (ctx.wheel_cache_on_head and _setup(ctx).python.wheel_cache == "auto"
+            and python_env_applies(ctx.cluster))
+
+
+def head_wheel_cache_url(ctx: PhaseContext) -> Any:
+    """Where python_env finds the head's cache: its private address (an Output on the clouds)."""
+    from pulumi import Output
+
+    key = wheel_cache_key(ctx.cluster, _setup(ctx).python.version)
+    return Output.concat("http://", ctx.node.head_ip, f":{HEAD_WHEEL_CACHE_PORT}/{key}/")
+
+
 def _python_env(ctx: PhaseContext) -> Env:
     py = _setup(ctx).python
     packages = python_specs(ctx.cluster)
@@ -202,6 +245,35 @@ def _python_env(ctx: PhaseContext) -> Env:
         "STYX_PIP_INDEX_URL": py.index_url or "",
         "STYX_PIP_INSTALLER": py.installer,
         "STYX_UV_VERSION": UV_VERSION,
+        **({"STYX_WHEEL_CACHE_URL": head_wheel_cache_url(ctx)} if head_wheel_cache(ctx) else {}),
+    }
+
+
+@cache
+def uv_wheel_program() -> str:
+    """python_env.sh's fetcher of the uv wheel (its UV_WHEEL_PY, the one copy): stdlib only, no pip. The head's
+    wheel_cache phase fetches the uv that resolves the cluster's wheels with it."""
+    m = re.search(r"^UV_WHEEL_PY='\n(.*?)^'$", script_text("python_env.sh"), re.S | re.M)
+    assert m, "python_env.sh: no UV_WHEEL_PY='...' block"
+    return m.group(1)
+
+
+def _wheel_cache_env(ctx: PhaseContext) -> Env:
+    from pulumi import Output
+
+    py = _setup(ctx).python
+    return {
+        "STYX_WC_DIR": HEAD_WHEEL_CACHE_DIR,
+        "STYX_WC_KEY": wheel_cache_key(ctx.cluster, py.version),
+        "STYX_WC_PYTHON": py.version,
+        "STYX_WC_SPECS": _lines(wheel_cache_specs(ctx.cluster), "setup.python.pip_packages"),
+        "STYX_WC_BIND": ctx.node.private_ip,
+        "STYX_WC_PORT": str(HEAD_WHEEL_CACHE_PORT),
+        "STYX_WC_PROGRAM": script_text("wheel_cache.py"),
+        "STYX_UV_VERSION": UV_VERSION,
+        "STYX_UVW_PROGRAM": uv_wheel_program(),
+        # may hold credentials: a secret, on the phase's stdin, then the fill's environment, never a command line
+        "STYX_PIP_INDEX_URL": Output.secret(py.index_url) if py.index_url else "",
     }
 
 
@@ -384,6 +456,21 @@ GATE = Phase(name="wait_ssh", script="wait_ssh.sh", env=lambda ctx: {}, timeout_
 
 # The order of this table is the order on every node.
 PHASES: tuple[Phase, ...] = (
+    # setup.python.wheel_cache auto where the head serves the wheels (ssh, aws, gcp): first on the head, beside
+    # apt; the head's python_env waits for it (waits_for), every worker's too (the Cluster's explicit dependency)
+    Phase(
+        name="wheel_cache",
+        script="wheel_cache.sh",
+        env=_wheel_cache_env,
+        applies=lambda ctx: ctx.node.role == "head" and head_wheel_cache(ctx),
+        undo="wheel_cache_delete.sh",
+        undo_env=lambda ctx: {"STYX_WC_DIR": HEAD_WHEEL_CACHE_DIR},
+        # create-first: the new phase keeps (or restarts) the server and claims the node; the old one's undo then
+        # sees a newer generation and stops nothing (and no worker's python_env is replaced with it)
+        delete_before_replace=False,
+        timeout_s=900,
+        verify="the cache of these requirements complete; its server running on the head's private address",
+    ),
     Phase(
         name="system_packages",
         script="system_packages.sh",
@@ -391,6 +478,7 @@ PHASES: tuple[Phase, ...] = (
         applies=lambda ctx: bool(_setup(ctx).packages),
         timeout_s=1200,
         verify="every package installed at its pinned version",
+        alongside=("wheel_cache", lambda ctx: True),  # apt needs nothing of the cache
     ),
     Phase(
         name="python_env",
@@ -402,6 +490,7 @@ PHASES: tuple[Phase, ...] = (
         # packages: the venv and Ray install while apt runs. A user's pip packages may need a compiler
         # or a library from setup.packages, so then it waits.
         alongside=("system_packages", lambda ctx: not _setup(ctx).python.pip_packages),
+        waits_for=("wheel_cache",),  # the head installs from its own cache too
     ),
     Phase(name="conda", script="conda.sh", env=_conda_env, applies=lambda ctx: _setup(ctx).conda.enabled,
           verify="conda at its prefix; the env with its packages"),

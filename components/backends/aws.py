@@ -13,7 +13,8 @@ policy pack in policy/):
 - ingress from a CIDR is only ever TCP 22, only from `aws.ssh_cidrs` (no default: an empty list is
   a config error). A user who lists 0.0.0.0/0 opens port 22 to it and nothing else;
 - nodes reach each other on every port through a self-referencing rule; the Ray ports (GCS 6379,
-  dashboard 8265, client 10001, worker ports) are therefore open inside the cluster only. The
+  dashboard 8265, client 10001, worker ports) and the head's wheel cache (18951,
+  `setup.python.wheel_cache: auto`) are therefore open inside the cluster only. The
   dashboard is reached through the SSH tunnel in the `dashboard` output;
 - every instance requires IMDSv2 and has an encrypted root volume deleted with it;
 - the private key is only ever a secret (the key pair only receives the public half).
@@ -154,6 +155,9 @@ class AwsBackend(Backend):
     power_in_program = True  # an InstanceState per on-demand node: running, or stopped by `styx stop`
     # setup.autostop: an on-demand instance shut down from inside stops (instance_initiated_shutdown_behavior)
     autostop_poweroff = True
+    # setup.python.wheel_cache auto: the head serves the wheels on its private address (port 18951), which the
+    # security group's self rule opens to the cluster's nodes only, as the Ray ports
+    wheel_cache_on_head = True
     config_section = "aws"
     capacity_patterns = (
         r"InsufficientCapacity",

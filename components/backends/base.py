@@ -30,6 +30,8 @@ What the CLI asks (launch, failover, pricing, ssh), on the raw cluster dict or t
 - setup.autostop (`Feature.AUTOSTOP`): `autostop_poweroff` (the nodes stop themselves with an OS shutdown,
   `machine_stopped` then tells styx from a refreshed machine), else `autostop_record`/`autostop_state`/
   `autostop_helpers` (the backend acts on the head's request itself).
+- setup.python.wheel_cache: `wheel_cache_on_head` (the head serves the workers; else the backend brings its
+  own cache through `NodeHandle.phase_overrides`, or none).
 Setup phases never see the backend: they only get the handle's transport and addresses.
 """
 
@@ -366,6 +368,10 @@ class Backend(ABC):
     autostop_poweroff: ClassVar[bool] = False
     # Why a cloud without Feature.AUTOSTOP has none (its error line says it).
     autostop_hint: ClassVar[str] = "styx cannot stop its machines"
+    # setup.python.wheel_cache auto: True: the head fetches the cluster's wheels once and serves them to the
+    # workers on its private address (the `wheel_cache` phase, port phases.HEAD_WHEEL_CACHE_PORT, which the
+    # cloud's firewall must let the cluster's nodes reach); False: the backend has its own cache (local) or none.
+    wheel_cache_on_head: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ config
 

@@ -9,7 +9,8 @@ Decisions (each also in the README's GCP part):
   from the `ssh-keys` metadata, with passwordless sudo). `ssh.user` left unset means `styx`; an explicit
   `ssh.user: root` is a config error rather than a silent rename.
 - Firewall: nodes carry one network tag, `styx-<cluster>`. Allow rules (priority 900): SSH from
-  gcp.ssh_cidrs (one rule per IP family) and everything between tagged nodes (Ray ports included).
+  gcp.ssh_cidrs (one rule per IP family) and everything between tagged nodes (Ray ports and the head's
+  wheel cache, 18951, included).
   One deny-all ingress rule (priority 1000) for the tag, so a permissive
   rule already in an existing network (the `default` network allows tcp:22 from 0.0.0.0/0 at 65534)
   cannot open the nodes. Ray ports are never reachable from outside the tag.
@@ -274,6 +275,9 @@ class GcpBackend(Backend):
     power_in_program = True  # each Instance's desired_status: RUNNING, or TERMINATED (stopped) by `styx stop`
     # setup.autostop: a VM shut down from inside is TERMINATED (GCE's word for stopped), its disks kept
     autostop_poweroff = True
+    # setup.python.wheel_cache auto: the head serves the wheels on its internal address (port 18951), which only
+    # the internal rule (tagged nodes) lets in, as the Ray ports
+    wheel_cache_on_head = True
     config_section = "gcp"
     capacity_patterns = (
         r"ZONE_RESOURCE_POOL_EXHAUSTED(?:_WITH_DETAILS)?",

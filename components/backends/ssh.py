@@ -14,6 +14,10 @@ from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 class SSHBackend(Backend):
     name = "ssh"
     features = Feature.ADOPTS_HOSTS
+    # setup.python.wheel_cache auto: the head serves the wheels on its private address (`private_ip`, else
+    # `host`), port 18951: styx opens no firewall on adopted machines; the network you run them in decides
+    # who else reaches it
+    wheel_cache_on_head = True
     autostop_hint = ("styx adopts these machines and does not own them: it never stops, starts or destroys "
                      "them (stop your own machines with your own tools)")
 

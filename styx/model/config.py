@@ -241,8 +241,9 @@ class PythonConfig(_Model):
         "uv", description="What installs pip_packages and Ray: uv (from the index, into /opt/styx/tools/uv; pip "
         "when uv cannot be had, logged) or pip.")
     wheel_cache: Literal["auto", "off"] = Field(
-        "auto", description="auto: on backends that can (local), the wheels are downloaded once per cluster and "
-        "served to the nodes, which fall back to the index when the cache is gone; off: every node downloads.")
+        "auto", description="auto: the wheels are downloaded once per cluster and served to the nodes (local: by "
+        "the operator's machine on the cluster's bridge; ssh, aws, gcp: by the head on its private address, port "
+        "18951), which fall back to the index when the cache is gone; off: every node downloads.")
 
 
 class CondaConfig(_Model):
@@ -337,8 +338,8 @@ class RayConfig(_Model):
 # Setup phases by name, in node order (components/phases.py holds their scripts; a test keeps both
 # lists equal). Custom scripts run as `custom-<name>`: on the host between workdir and ray_container (or
 # ray); in the Ray container (run_in: container) between container_pip and ray.
-PHASE_NAMES = ("wait_ssh", "system_packages", "python_env", "conda", "docker", "gpu", "file_sync", "env_vars",
-               "workdir", "ray_container", "container_pip", "ray", "autostop")
+PHASE_NAMES = ("wait_ssh", "wheel_cache", "system_packages", "python_env", "conda", "docker", "gpu", "file_sync",
+               "env_vars", "workdir", "ray_container", "container_pip", "ray", "autostop")
 
 # Remote paths a file mount may never be: the root, system directories themselves, styx's own state.
 SYSTEM_DIRS = frozenset({

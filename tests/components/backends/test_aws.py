@@ -347,8 +347,10 @@ def test_every_phase_depends_on_its_instance(aws_program):
         deps = run.graph.transitive_deps(name)
         assert f"demo-{node}" in deps, f"{name} does not depend on its instance"
         others = {f"demo-{n}" for n in NODES if n != node} & deps
-        # only the Ray start of a worker follows the head (and so depends on the head's instance too)
-        assert not others or (name.endswith("-ray") and others == {"demo-head"}), (name, others)
+        # only a worker's python_env (after the head's wheel cache) and Ray start follow the head (and so depend
+        # on the head's instance too), and what comes after them on the worker
+        assert not others or (node != "head" and others == {"demo-head"}
+                              and not name.endswith(("-wait_ssh", "-system_packages"))), (name, others)
     for node in NODES:
         direct = run.graph.deps(f"demo-{node}")
         assert "demo-ssh-203-0-113-0-24" in direct
