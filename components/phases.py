@@ -234,6 +234,14 @@ def head_wheel_cache_url(ctx: PhaseContext) -> Any:
     return Output.concat("http://", ctx.node.head_ip, f":{HEAD_WHEEL_CACHE_PORT}/{key}/")
 
 
+def index_url_input(url: str | None) -> Any:
+    """setup.python.index_url as a phase's input: it may hold credentials, so a secret (never plain in the
+    state; it reaches the node on the phase's stdin, never a command line); "" when unset."""
+    from pulumi import Output
+
+    return Output.secret(url) if url else ""
+
+
 def _python_env(ctx: PhaseContext) -> Env:
     py = _setup(ctx).python
     packages = python_specs(ctx.cluster)
@@ -242,7 +250,7 @@ def _python_env(ctx: PhaseContext) -> Env:
         "STYX_PYTHON_ENV_TOOL": py.env_tool,
         "STYX_VENV_DIR": py.venv_dir,
         "STYX_PIP_PACKAGES": _lines(packages, "setup.python.pip_packages"),
-        "STYX_PIP_INDEX_URL": py.index_url or "",
+        "STYX_PIP_INDEX_URL": index_url_input(py.index_url),
         "STYX_PIP_INSTALLER": py.installer,
         "STYX_UV_VERSION": UV_VERSION,
         **({"STYX_WHEEL_CACHE_URL": head_wheel_cache_url(ctx)} if head_wheel_cache(ctx) else {}),
@@ -259,7 +267,6 @@ def uv_wheel_program() -> str:
 
 
 def _wheel_cache_env(ctx: PhaseContext) -> Env:
-    from pulumi import Output
 
     py = _setup(ctx).python
     return {
@@ -273,7 +280,7 @@ def _wheel_cache_env(ctx: PhaseContext) -> Env:
         "STYX_UV_VERSION": UV_VERSION,
         "STYX_UVW_PROGRAM": uv_wheel_program(),
         # may hold credentials: a secret, on the phase's stdin, then the fill's environment, never a command line
-        "STYX_PIP_INDEX_URL": Output.secret(py.index_url) if py.index_url else "",
+        "STYX_PIP_INDEX_URL": index_url_input(py.index_url),
     }
 
 
@@ -357,7 +364,7 @@ def _ray_env(ctx: PhaseContext) -> Env:
         "STYX_VENV_DIR": _setup(ctx).python.venv_dir,
         # Ray's processes get the conda env's commands on PATH after the venv's (which holds Ray)
         "STYX_CONDA_ENV_DIR": f"{c.prefix}/envs/{c.env_name}" if c.enabled and c.env_name else "",
-        "STYX_PIP_INDEX_URL": _setup(ctx).python.index_url or "",
+        "STYX_PIP_INDEX_URL": index_url_input(_setup(ctx).python.index_url),
         "STYX_ENV_FILE": ENV_FILE,
         # token auth: the token reaches the node on the phase's stdin only (a secret input), never a command line
         "STYX_RAY_AUTH": r.auth,
@@ -420,7 +427,7 @@ def _container_pip_env(ctx: PhaseContext) -> Env:
         "STYX_CONTAINER_PRELUDE": CONTAINER_PRELUDE,
         "STYX_PIP_PACKAGES": _lines(py.pip_packages, "setup.python.pip_packages"),
         # may hold credentials: it enters the container on docker exec's stdin, never a command line
-        "STYX_PIP_INDEX_URL": py.index_url or "",
+        "STYX_PIP_INDEX_URL": index_url_input(py.index_url),
         "STYX_PIP_INSTALLER": py.installer,
         "STYX_PIP_CHECK_PY": pip_check_program(),
         # the install inside the container is bounded too (a killed `docker exec` leaves it running)

@@ -117,6 +117,12 @@ def test_the_index_url_is_a_secret_on_stdin_never_a_command_line():
     assert env_of(wc.inputs["stdin"], "wheel_cache")["STYX_PIP_INDEX_URL"] == url
     for r in rec.of_type(REMOTE):
         assert "hunter2" not in r.inputs["create"] and "hunter2" not in (r.inputs.get("delete") or ""), r.name
+    # every phase that gets the index has it as a secret input (python_env, ray: never plain in the state)
+    for phase in ("python_env", "ray"):
+        for node in ("head", "worker-0"):
+            r = rec.named(f"hwc-{node}-{phase}")
+            assert is_secret_input(r.raw["stdin"]), r.name
+            assert env_of(r.inputs["stdin"], phase)["STYX_PIP_INDEX_URL"] == url
     # the key follows the index: another mirror, another folder
     assert wheel_cache_key(parse_cluster(ssh_cluster(python={"index_url": url})), "system") != \
         wheel_cache_key(parse_cluster(ssh_cluster()), "system")
