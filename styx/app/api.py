@@ -296,7 +296,9 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
         attempt_cluster = nxt
 
     body = _launch_body(stack, engine, attempts, outcome, started)
-    return LaunchResult(stack=stack, cluster=attempt_cluster["name"], outputs=public_outputs(session.outputs()),
+    # the outputs without secrets: right after the update, from its events (no CLI call: StackSession.public_outputs)
+    outs = session.public_outputs() if hasattr(session, "public_outputs") else session.outputs()
+    return LaunchResult(stack=stack, cluster=attempt_cluster["name"], outputs=public_outputs(outs),
                         changes=body["changes"], phases=body["phases"], placement=body["placement"],
                         attempts=attempts, pricing=session.meta().get("styx:pricing"),
                         duration_s=body["duration_s"], backend=engine.backend_url,
