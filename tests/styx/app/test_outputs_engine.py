@@ -69,6 +69,7 @@ def test_a_session_update_takes_its_summary_and_outputs_from_its_events(tmp_path
     from styx.app.session import StackSession
 
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "outputs-test")
+    monkeypatch.setenv("STYX_PULUMI_BIN_DIR", str(eng.toolchain_bin()))  # before STYX_HOME moves
     monkeypatch.setenv("STYX_HOME", str(tmp_path / "styx"))
 
     def program() -> None:
@@ -98,6 +99,15 @@ def test_a_session_update_takes_its_summary_and_outputs_from_its_events(tmp_path
         assert public == {k: v for k, v in cli.items() if k != "key"}
         assert session.outputs() == cli
     assert res.changes == {"same": 1}
+    # a session that ran no update reads them from `pulumi stack export` without --show-secrets
+    fresh = StackSession(object(), session.stack)
+    args_seen: list[list[str]] = []
+    run1 = fresh.runner.run
+    fresh.runner.run = lambda args, *a, **kw: args_seen.append(list(args)) or run1(args, *a, **kw)
+    assert fresh.public_outputs() == public
+    assert fresh.pending_operations() == [] and fresh.outdated_phases() == 0
+    assert len(args_seen) == 1 and "export" in args_seen[0] and "--show-secrets" not in args_seen[0]
+    assert fresh.outputs() == cli and "--show-secrets" in args_seen[-1]
 
 
 @pytest.mark.parametrize("mode", ["off", "on"])
@@ -107,6 +117,7 @@ def test_pulumi_automatic_log_follows_styx_pulumi_log(tmp_path, monkeypatch, mod
     import pulumi
 
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "outputs-test")
+    monkeypatch.setenv("STYX_PULUMI_BIN_DIR", str(eng.toolchain_bin()))  # before STYX_HOME moves
     monkeypatch.setenv("STYX_HOME", str(tmp_path / "styx"))
     home = tmp_path / "pulumi-home"
     monkeypatch.setenv("PULUMI_HOME", str(home))

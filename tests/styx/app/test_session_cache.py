@@ -24,6 +24,17 @@ def root(outputs):
             "outputs": outputs}
 
 
+def _encrypted(value):
+    """What `pulumi stack export` without --show-secrets prints for a secret: its ciphertext."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return {SIG_KEY: SECRET_SIG, "ciphertext": "v1:..."}
+        return {k: _encrypted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encrypted(v) for v in value]
+    return value
+
+
 class Value:
     def __init__(self, value):
         self.value = value
@@ -34,7 +45,7 @@ class FakeStack:
         self.name = "s"
         cmd = SimpleNamespace(command="pulumi", version=None)
         self.workspace = SimpleNamespace(pulumi_command=cmd, remove_stack=lambda n: None, program=None,
-                                         work_dir=str(work_dir or "."))
+                                         work_dir=str(work_dir or "."), _run_pulumi_cmd_sync=self._run)
         self.calls: list[str] = []
         self.outs = {"nodes": {"head": "10.0.0.2"}}
         self.dep = {"resources": [root({"nodes": {"head": "10.0.0.2"}}), {"urn": "a"}], "pending_operations": []}
@@ -43,6 +54,11 @@ class FakeStack:
     def outputs(self):
         self.calls.append("outputs")
         return {k: Value(v) for k, v in self.outs.items()}
+
+    def _run(self, args):
+        assert args == ["stack", "export", "--stack", self.name]  # no --show-secrets
+        self.calls.append("export (no secrets)")
+        return SimpleNamespace(stdout=json.dumps({"version": 3, "deployment": _encrypted(self.dep)}))
 
     def export_stack(self):
         self.calls.append("export")
@@ -318,3 +334,19 @@ def test_a_failed_update_leaves_the_stack_methods_as_they_were():
     r = s.up()
     assert not r.ok and "boom" in r.error
     assert st.info is marker and "outputs" not in vars(st)
+
+
+def test_reads_before_an_update_decrypt_nothing_until_a_secret_is_asked_for():
+    s, st = session()
+    st.dep = {"resources": [root({"head_ip": "10.0.0.2", "key": secret("K")}), {"urn": "a"}],
+              "pending_operations": []}
+    assert s.public_outputs() == {"head_ip": "10.0.0.2"}
+    assert s.pending_operations() == [] and s.outdated_phases() == 0
+    assert s.public_deployment()["resources"][1] == {"urn": "a"}
+    assert st.calls == ["export (no secrets)"]  # one read, no passphrase key derivation
+    assert s.outputs() == {"head_ip": "10.0.0.2", "key": "K"}  # a secret: the export with secrets
+    assert s.public_outputs() == {"head_ip": "10.0.0.2"}
+    assert st.calls == ["export (no secrets)", "export"]
+    s.up()
+    s.public_deployment()
+    assert st.calls[-1] == "export (no secrets)"  # the update dropped both
