@@ -14,7 +14,7 @@ file mounts, env, workdir, a custom script) with `--workers` workers; Ray is off
 (Ray on 16 sandboxes does not fit a 2-core machine). Every no-op launch must report 0 changes.
 
     .venv/bin/python bench/noop_up_bench.py [--workers 15] [--subnet 10.100.0.0/24] [--rounds 3] [--ray]
-                                            [--keep] [--json OUT]
+                                            [--name NAME] [--keep] [--home DIR] [--json OUT]
 
 The cluster is destroyed and its stack removed in a `finally` (sandboxctl as the fallback).
 """
@@ -135,6 +135,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=15)
     ap.add_argument("--subnet", default="10.100.0.0/24")
+    ap.add_argument("--name", help="cluster and stack name (default bench-noop-N)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ray", action="store_true")
     ap.add_argument("--keep", action="store_true", help="leave the cluster up (its STYX_HOME is printed)")
@@ -148,7 +149,7 @@ def main() -> None:
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="styx-bench-noop-"))
     os.environ["STYX_HOME"] = str(home)
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    name = f"bench-noop-{args.workers + 1}"  # its subnet: --subnet (the benchmarks' own: 10.100-103.x)
+    name = args.name or f"bench-noop-{args.workers + 1}"  # its subnet: --subnet (the benchmarks' own: 10.100-103.x)
     c = cluster(name, args.workers, args.subnet, args.ray)
     from styx.app import api
 

@@ -14,11 +14,11 @@ default is 4 × GOMAXPROCS (`pulumi up --help`: "default 8" on this 2-core machi
 API's `Stack.up(parallel=...)` passes `--parallel`. 2**31-1 (math.MaxInt32) is the engine's "unbounded"
 (pkg/resource/deploy: Options.InfiniteParallelism) but fails with an inline Python program ("Value out
 of range: 8589934588": the Automation API's language server multiplies it by 4 into an int32), so
-`unbounded` here is parallel=256, more than the resources of any run (N=16: 101). Both are measured:
+`unbounded` here is parallel=256, more than the resources of any run (N=16: 101, N=32: 197). Both are measured:
 `default` (styx passes nothing) and `unbounded`.
 
-    .venv/bin/python bench/parallel_bench.py [--nodes 1,4,16] [--modes default,unbounded] [--repeat 3]
-                                             [--quick] [--json OUT]
+    .venv/bin/python bench/parallel_bench.py [--nodes 1,4,16,32] [--modes default,unbounded] [--repeat 3]
+                                             [--subnet CIDR] [--prefix NAME] [--quick] [--json OUT]
 
 --quick: N = 1, 4, unbounded only. Every stack is destroyed and removed in a `finally`.
 """
@@ -56,8 +56,8 @@ def cluster(name: str, n: int, subnet: str) -> dict:
     }
 
 
-def one(n: int, mode: str, subnet: str) -> dict:
-    name = f"bench-par-{n}-{mode[0]}"
+def one(n: int, mode: str, subnet: str, prefix: str = "bench-par") -> dict:
+    name = f"{prefix}-{n}-{mode[0]}"
     tmp = Path(tempfile.mkdtemp(prefix=f"styx-{name}-"))
     parallel = WIDE_PARALLEL if mode == "unbounded" else None
     stack = None
@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--nodes", default="1,4,16")
     ap.add_argument("--modes", default="default,unbounded")
     ap.add_argument("--subnet", default="10.91.0.0/24")
+    ap.add_argument("--prefix", default="bench-par", help="cluster/stack names: PREFIX-N-MODE")
     ap.add_argument("--repeat", type=int, default=1, help="passes over all (mode, N); medians are printed")
     ap.add_argument("--quick", action="store_true", help="N = 1, 4; unbounded only")
     ap.add_argument("--json")
@@ -119,7 +120,7 @@ def main() -> None:
     for rep in range(args.repeat):
         for mode in modes:
             for n in nodes:
-                r = one(n, mode, args.subnet)
+                r = one(n, mode, args.subnet, args.prefix)
                 r["pass"] = rep + 1
                 results.append(r)
 

@@ -229,7 +229,7 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
     for var, value in (secret_env or {}).items():
         cluster.setdefault("setup", {}).setdefault("secret_env", {})[var] = value
     original = attempt_cluster = cluster
-    if session is not None and session.outputs().get("nodes"):
+    if session is not None and _public_of(session).get("nodes"):
         attempt_cluster = fo.keep_placement(original, session.cluster())
     if fo.needs_initial_placement(attempt_cluster):
         # `instance_type: auto`: the optimizer picks type, region and zone before validation
@@ -241,7 +241,7 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
     if session is not None:
         from styx.app.power import reconcile_autostop, stopped_nodes
 
-        auto = reconcile_autostop(session, session.cluster(), info) if session.outputs().get("nodes") else None
+        auto = reconcile_autostop(session, session.cluster(), info) if _public_of(session).get("nodes") else None
         stopped = stopped_nodes(session.meta())
         if stopped and auto and set(stopped) <= set(auto.get("nodes") or []):
             # stopped by autostop: this launch is the "come back" (the machines run, Ray is repaired)
@@ -296,7 +296,7 @@ def launch(config: Config = None, *, stack: str | None = None, backend: str | No
         attempt_cluster = nxt
 
     body = _launch_body(stack, engine, attempts, outcome, started)
-    return LaunchResult(stack=stack, cluster=attempt_cluster["name"], outputs=public_outputs(session.outputs()),
+    return LaunchResult(stack=stack, cluster=attempt_cluster["name"], outputs=public_outputs(_public_of(session)),
                         changes=body["changes"], phases=body["phases"], placement=body["placement"],
                         attempts=attempts, pricing=session.meta().get("styx:pricing"),
                         duration_s=body["duration_s"], backend=engine.backend_url,
@@ -309,6 +309,12 @@ SECRET_OUTPUTS = ("ssh_private_key", "ray_auth_token")
 def public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     """The stack's outputs without its secrets (the SSH key, the Ray token)."""
     return {k: v for k, v in outputs.items() if k not in SECRET_OUTPUTS}
+
+
+def _public_of(session: Any) -> dict[str, Any]:
+    """A session's outputs without those Pulumi keeps secret, read without decrypting (after an update: from
+    its events; before: the state without --show-secrets; StackSession.public_outputs), else all of them."""
+    return session.public_outputs() if hasattr(session, "public_outputs") else session.outputs()
 
 
 def repair_pending(session: Any, *, yes: bool = False, confirm: Callable[[str], bool] | None = None,
@@ -433,7 +439,9 @@ def _machines_gone(session: Any, cluster: dict[str, Any], info: Callable[[str], 
     backend that cannot gets its machine resources refreshed, which drops a deleted VM from the state."""
     from styx.app import drift as dr
 
-    dep = session.deployment() if hasattr(session, "deployment") else {}
+    # read without its secrets (no passphrase key derivation on a no-op launch); what is edited below has them
+    dep = (session.public_deployment() if hasattr(session, "public_deployment") else
+           session.deployment() if hasattr(session, "deployment") else {})
     phases = dr.phase_resources(dep)
     nodes = list(dict.fromkeys(p.node for p in phases if p.machine))
     if not nodes:
@@ -447,6 +455,8 @@ def _machines_gone(session: Any, cluster: dict[str, Any], info: Callable[[str], 
     if gone:
         info(f"machine(s) of {', '.join(gone)} gone outside Pulumi: making them again (all their phases run again)")
         # their phases have nothing left to undo, and the old machines cannot be dialled
+        if hasattr(session, "public_deployment"):
+            dep = session.deployment()
         if dr.drop_undos(dep, dr.phases_on(dep, gone)) and hasattr(session, "import_deployment"):
             session.import_deployment(dep)
     return [m for m in (dr.machine_of(dep, n) for n in gone) if m]

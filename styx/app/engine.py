@@ -40,6 +40,73 @@ def pulumi_home() -> Path:
     return Path(os.environ.get("PULUMI_HOME", styx_home() / "pulumi"))
 
 
+# Pulumi 3.259's automatic log: every pulumi process writes each of its records up to debug level (the
+# engine's verbose lines with their property values) JSON-encoded, gzip-compressed and, once the stack's
+# secrets manager is loaded, encrypted into $PULUMI_HOME/logs/ (pkg/logging/encrypted.go StartLogging,
+# called for every command in cmd/pulumi/pulumi.go). It is on for everyone and nothing turns it off;
+# PULUMI_LOG_ROTATION_MAX_AGE_DAYS / PULUMI_LOG_ROTATION_MAX_TOTAL_MB (default 7 days / 500 MB,
+# pkg/logging/rotation.go) bound what is kept. A no-op `up` of 16 nodes writes 6.5 MB of it, ~0.8 s of
+# the CLI's CPU (bench/README.md §12). When the folder cannot be made the CLI goes on without the log
+# ("automatic logging unavailable", an info line nobody sees), so with STYX_PULUMI_LOG=off (the default)
+# the processes styx starts get a PULUMI_HOME of their own whose `logs` is a file (see nolog_home).
+PULUMI_LOG_MODES = ("off", "on")
+NOLOG_NOTE = ("styx: Pulumi's automatic log is off for the pulumi processes styx starts (STYX_PULUMI_LOG=off); "
+              "STYX_PULUMI_LOG=on writes it to {home}/logs again.\n")
+
+
+def pulumi_log_mode() -> str:
+    """STYX_PULUMI_LOG: `off` (default) or `on` (Pulumi's automatic log, as the CLI alone writes it)."""
+    raw = os.environ.get("STYX_PULUMI_LOG", "off")
+    mode = raw.strip().lower() or "off"
+    if mode not in PULUMI_LOG_MODES:
+        raise ValueError(f"STYX_PULUMI_LOG={raw!r}: allowed values are {', '.join(PULUMI_LOG_MODES)}")
+    return mode
+
+
+def process_pulumi_home() -> Path:
+    """The PULUMI_HOME of the pulumi processes styx starts: pulumi_home() itself with STYX_PULUMI_LOG=on,
+    else its log-less view (nolog_home)."""
+    home = pulumi_home()
+    return home if pulumi_log_mode() == "on" else nolog_home(home)
+
+
+def nolog_home(home: Path) -> Path:
+    """A PULUMI_HOME that is `home` without the automatic log: $STYX_HOME/pulumi-nolog/<hash of home>/
+    holds a symlink to every entry of `home` (plugins, workspaces, credentials, policies, ...) except
+    `logs`, which is a file there (so the CLI cannot make its log folder). Plugins installed, stacks
+    selected and logins made through it land in `home`; nothing is copied. Made again on every call
+    (a listing and a few lstat calls): an entry added to `home` later gets its link."""
+    import hashlib
+
+    view = styx_home() / "pulumi-nolog" / hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]
+    view.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    for sub in ("plugins", "workspaces"):  # what the CLI writes into: a link from the first run on
+        (home / sub).mkdir(exist_ok=True)
+    for entry in home.iterdir():
+        link = view / entry.name
+        if entry.name != "logs" and not os.path.lexists(link):  # what the CLI made here itself stays
+            with _suppress_exists():
+                link.symlink_to(entry)
+    logs = view / "logs"
+    if logs.is_dir() and not logs.is_symlink():
+        import shutil
+
+        shutil.rmtree(logs, ignore_errors=True)  # a log folder made here (by a run before the file)
+    if not logs.is_file():
+        with _suppress_exists():
+            fd = os.open(logs, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(NOLOG_NOTE.format(home=home))
+    return view
+
+
+def _suppress_exists():
+    import contextlib
+
+    return contextlib.suppress(FileExistsError)
+
+
 def passphrase_file() -> Path:
     return styx_home() / "passphrase"
 
@@ -75,7 +142,7 @@ def engine_env(passphrase: str | None = None) -> dict[str, str]:
     venv_bin = Path(sys.executable).parent
     env = {
         "PATH": os.pathsep.join([str(bin_dir), str(venv_bin), os.environ.get("PATH", "")]),
-        "PULUMI_HOME": str(pulumi_home()),
+        "PULUMI_HOME": str(process_pulumi_home()),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",  # use the registered plugins, not binaries on PATH
@@ -231,7 +298,7 @@ def open_stack(
 
     ws = auto.LocalWorkspace(
         work_dir=str(work_dir),
-        pulumi_home=str(pulumi_home()),
+        pulumi_home=env["PULUMI_HOME"],
         pulumi_command=pulumi_command(),
         env_vars=env,
         project_settings=auto.ProjectSettings(
@@ -338,7 +405,7 @@ def config_set_stdin(stack: Any, key: str, value: str, *, path: bool = False) ->
             "--stack", stack.name, key]
     if path:
         args.insert(4, "--path")
-    env = {**os.environ, **(ws.env_vars or {}), "PULUMI_HOME": str(ws.pulumi_home or pulumi_home())}
+    env = {**os.environ, **(ws.env_vars or {}), "PULUMI_HOME": str(ws.pulumi_home or process_pulumi_home())}
     p = subprocess.run(args, input=value, cwd=ws.work_dir, env=env, capture_output=True, text=True)
     if p.returncode != 0:
         from styx.model.secret_refs import SecretsError

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from styx.app import engine as eng
@@ -182,13 +183,13 @@ class Engine:
             Path(self.backend_url[len("file://"):]).mkdir(parents=True, exist_ok=True)
         wd = self.work_dir(stack or "_list")
         wd.mkdir(parents=True, exist_ok=True)
+        # STYX_BACKEND_URL as styx.app.engine.open_stack sets it: an update may run from this workspace
+        env = {**eng.engine_env(self.passphrase.value), "STYX_BACKEND_URL": self.backend_url, **self.extra_env}
         return auto.LocalWorkspace(
             work_dir=str(wd),
-            pulumi_home=str(eng.pulumi_home()),
+            pulumi_home=env["PULUMI_HOME"],
             pulumi_command=eng.pulumi_command(),
-            # STYX_BACKEND_URL as styx.app.engine.open_stack sets it: an update may run from this workspace
-            env_vars={**eng.engine_env(self.passphrase.value), "STYX_BACKEND_URL": self.backend_url,
-                      **self.extra_env},
+            env_vars=env,
             project_settings=auto.ProjectSettings(
                 name=self.project, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
             ),
@@ -365,6 +366,9 @@ class StackSession:
         """The stack's outputs, secrets in plain text: read from the state export (one CLI call, shared
         with deployment(); the Automation API's `outputs()` is two), as `pulumi stack output --json
         --show-secrets` prints them."""
+        if "outputs" not in self._state_cache and "update_outputs" in self._state_cache:
+            with contextlib.suppress(_StillEncrypted):  # a secret among them: the export has it in plain text
+                self._state_cache["outputs"] = _plain(self._state_cache["update_outputs"])
         if "outputs" not in self._state_cache:
             outs = stack_outputs(self._export_view().deployment)
             if outs is None:  # a secret the export left encrypted: the CLI's own reading
@@ -372,11 +376,46 @@ class StackSession:
             self._state_cache["outputs"] = outs
         return copy.deepcopy(self._state_cache["outputs"])
 
+    def public_outputs(self) -> dict[str, Any]:
+        """The outputs without those Pulumi keeps secret (what `launch` returns), read without decrypting:
+        right after an update through this session from its events (no CLI call), else from the state
+        without secrets (_public_view); a secret nested in a public output is read from the export."""
+        upd = self._state_cache.get("update_outputs")
+        if upd is not None:
+            with contextlib.suppress(_StillEncrypted):
+                return {k: _plain(v) for k, v in copy.deepcopy(upd).items() if not _is_secret(v)}
+        else:
+            with contextlib.suppress(_StillEncrypted):
+                return _public_of_root(self._public_view().deployment)
+        return _public_of_root(self._export_view().deployment)
+
     def _export_view(self) -> Any:
         """`pulumi stack export --show-secrets`, this session's one read (not a copy: never edit it)."""
         if "export" not in self._state_cache:
             self._state_cache["export"] = self.stack.export_stack()
         return self._state_cache["export"]
+
+    def _public_view(self) -> Any:
+        """The state with its secrets left in their encrypted envelopes: the export with secrets when this
+        session has read it, else `pulumi stack export` without --show-secrets (the passphrase's key is
+        not derived: ~0.35 CPU s less on a 16-node state, bench/README.md §12). Not a copy: never edit it."""
+        if "export" in self._state_cache:
+            return self._state_cache["export"]
+        if "export_public" not in self._state_cache:
+            ws = self.stack.workspace
+            res = ws._run_pulumi_cmd_sync(["stack", "export", "--stack", self.name])
+            state = json.loads(res.stdout)
+            self._state_cache["export_public"] = SimpleNamespace(version=state.get("version"),
+                                                                 deployment=state.get("deployment"))
+        return self._state_cache["export_public"]
+
+    def public_deployment(self) -> dict[str, Any]:
+        """The state for reading its structure (resources, URNs, phase commands, pending operations),
+        secrets encrypted (a copy). What is edited and imported back comes from deployment()."""
+        try:
+            return copy.deepcopy(self._public_view().deployment or {})
+        except Exception:  # no state yet
+            return {}
 
     def _export(self) -> Any:
         """A copy of the state export (callers edit it)."""
@@ -404,17 +443,15 @@ class StackSession:
 
     def up(self, on_event: OnEvent | None = None, on_output: Callable[[str], None] | None = None) -> OpResult:
         opts = {k: v for k, v in self.up_options.items() if v}
-        # show_secrets=False: the summary styx reads (resource changes) is the same; the Automation API's
-        # closing `stack history` then runs without --show-secrets (no passphrase key derivation, ~0.3 s)
-        return self._op(lambda: self.stack.up(on_event=on_event, on_output=on_output or _drop, color="never",
-                                              suppress_progress=True, parallel=eng.PARALLEL, show_secrets=False,
-                                              **opts), "up")
+        return self._op(lambda ev: self.stack.up(on_event=ev, on_output=on_output or _drop, color="never",
+                                                 suppress_progress=True, parallel=eng.PARALLEL, show_secrets=False,
+                                                 **opts), "up", on_event)
 
     def refresh(self, target: list[str] | None = None) -> OpResult:
         """`pulumi refresh` (of `target` only): the providers read their resources back."""
-        return self._op(lambda: self.stack.refresh(target=target, color="never", on_output=_drop,
-                                                   suppress_progress=True, parallel=eng.PARALLEL,
-                                                   show_secrets=False), "refresh")
+        return self._op(lambda ev: self.stack.refresh(target=target, color="never", on_output=_drop, on_event=ev,
+                                                      suppress_progress=True, parallel=eng.PARALLEL,
+                                                      show_secrets=False), "refresh")
 
     def deployment(self) -> dict[str, Any]:
         """The state, secrets decrypted (`pulumi stack export --show-secrets`: on a pipe, never printed)."""
@@ -425,22 +462,26 @@ class StackSession:
 
     def preview(self, on_event: OnEvent | None = None, diff: bool = False,
                 policy_packs: list[str] | None = None) -> OpResult:
-        return self._op(lambda: self.stack.preview(on_event=on_event, diff=diff, color="never",
-                                                   on_output=_drop, suppress_progress=True,
-                                                   policy_packs=policy_packs or None), "preview")
+        return self._op(lambda ev: self.stack.preview(on_event=ev, diff=diff, color="never",
+                                                      on_output=_drop, suppress_progress=True,
+                                                      policy_packs=policy_packs or None), "preview", on_event)
 
     def destroy(self, on_event: OnEvent | None = None) -> OpResult:
-        return self._op(lambda: self.stack.destroy(on_event=on_event, color="never", on_output=_drop,
-                                                   suppress_progress=True, parallel=eng.PARALLEL,
-                                                   show_secrets=False), "destroy")
+        return self._op(lambda ev: self.stack.destroy(on_event=ev, color="never", on_output=_drop,
+                                                      suppress_progress=True, parallel=eng.PARALLEL,
+                                                      show_secrets=False), "destroy", on_event)
 
-    def _op(self, fn, kind: str) -> OpResult:
+    def _op(self, fn, kind: str, on_event: OnEvent | None = None) -> OpResult:
+        """Run `fn(on_event)` (an update, refresh or destroy of the Automation API) with its closing reads
+        taken from the update's own events (UpdateEvents): no `stack output` x2 / `stack history` after it."""
         from pulumi import automation as auto
 
         self.runner.interrupts = 0
         self._state_changed()
+        events = UpdateEvents(on_event)
         try:
-            r = fn()
+            with events.reads_of(self.stack):
+                r = fn(events.handle)
         except auto.CommandError as e:
             self._state_changed()
             text = _error_text(e)
@@ -448,13 +489,15 @@ class StackSession:
             res = getattr(e, "result", None)
             return OpResult(False, error=text, cancelled=cancelled, stdout=getattr(res, "stdout", "") or "",
                             stderr=getattr(res, "stderr", "") or "")
-        if kind == "preview":
-            changes = {str(getattr(k, "value", k)): v for k, v in (r.change_summary or {}).items()}
-        else:
-            changes = {str(getattr(k, "value", k)): v for k, v in (r.summary.resource_changes or {}).items()}
         self._state_changed()
-        if kind == "up" and isinstance(getattr(r, "outputs", None), dict):
-            # the Automation API's up() read them right after the update (`pulumi stack output`): the same
+        if kind == "preview":
+            changes = _changes(r.change_summary)
+        else:
+            summary = events.summary or (None if r.summary is NOT_READ else r.summary) or self._last_summary()
+            changes = _changes(getattr(summary, "resource_changes", None))
+        if kind == "up" and events.outputs is not None:
+            self._state_cache["update_outputs"] = events.outputs
+        elif kind == "up" and isinstance(getattr(r, "outputs", None), dict) and r.outputs is not NOT_READ:
             self._state_cache["outputs"] = {k: getattr(v, "value", v) for k, v in r.outputs.items()}
         return OpResult(True, changes=changes, stdout=r.stdout or "", stderr=r.stderr or "",
                         cancelled=self.runner.interrupts > 0)
@@ -470,7 +513,7 @@ class StackSession:
     def outdated_phases(self) -> int:
         """Setup phases in the state written by a styx before programs went on stdin (0 when none)."""
         try:
-            dep = self._export_view().deployment or {}
+            dep = self._public_view().deployment or {}
         except Exception:  # no state yet
             return 0
         return sum(1 for r in dep.get("resources") or []
@@ -486,7 +529,7 @@ class StackSession:
 
     # -- pending operations (left by a crash or a hard stop)
     def pending_operations(self) -> list[dict[str, Any]]:
-        dep = self._export_view()
+        dep = self._public_view()
         return copy.deepcopy(list((dep.deployment or {}).get("pending_operations") or []))
 
     def clear_pending_operations(self) -> int:
@@ -554,17 +597,83 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+def _public_of_root(deployment: dict[str, Any] | None) -> dict[str, Any]:
+    """The root stack's outputs in a state export, without the secret ones (_StillEncrypted: a secret
+    nested in one of them is encrypted in this export)."""
+    return {k: _plain(v) for k, v in copy.deepcopy(_root_outputs(deployment)).items() if not _is_secret(v)}
+
+
+def _changes(op_map: Any) -> dict[str, int]:
+    return {str(getattr(k, "value", k)): v for k, v in (op_map or {}).items()}
+
+
+class _NotRead(dict):
+    """What Stack.up()/refresh()/destroy() get for their closing reads under UpdateEvents.reads_of."""
+
+
+NOT_READ = _NotRead()
+
+
+class UpdateEvents:
+    """An update's engine events, forwarded to `on_event`, with what its closing reads would say.
+
+    The Automation API's `Stack.up()` ends with `pulumi stack output --json` twice (with and without
+    --show-secrets) and `pulumi stack history`, refresh and destroy with the history: three and one CLI
+    processes (0.3-1.1 s at the load of this machine, bench/README.md §9). The update's own events say
+    the same: the summary event holds the resource changes that the history's last entry holds (as
+    `Stack.preview()` reads them), and the root stack's outputs event holds its outputs (secrets in
+    their encrypted envelope: outputs() then reads the export). `reads_of(stack)` makes those calls
+    return NOT_READ while the update runs."""
+
+    def __init__(self, on_event: OnEvent | None = None):
+        self.on_event = on_event
+        self.summary: Any = None
+        self.outputs: dict[str, Any] | None = None
+
+    def handle(self, ev: Any) -> None:
+        if getattr(ev, "summary_event", None) is not None:
+            self.summary = ev.summary_event
+        out = getattr(ev, "res_outputs_event", None)
+        md = getattr(out, "metadata", None)
+        if md is not None and md.type == "pulumi:pulumi:Stack" and md.new is not None and not md.new.parent:
+            self.outputs = dict(md.new.outputs or {})
+        if self.on_event is not None:
+            self.on_event(ev)
+
+    @contextlib.contextmanager
+    def reads_of(self, stack: Any) -> Iterator[None]:
+        before = {k: vars(stack)[k] for k in ("outputs", "info") if k in vars(stack)}
+        stack.outputs = lambda: NOT_READ
+        stack.info = lambda show_secrets=True: NOT_READ
+        try:
+            yield
+        finally:
+            for k in ("outputs", "info"):
+                if k in before:
+                    setattr(stack, k, before[k])
+                else:
+                    delattr(stack, k)
+
+
 def stack_outputs(deployment: dict[str, Any] | None) -> dict[str, Any] | None:
     """The root stack resource's outputs in a state export (`pulumi stack export --show-secrets`), secrets
     unwrapped: what `pulumi stack output --json --show-secrets` prints ({} before the first update).
     None when a secret in them is still encrypted."""
-    for r in (deployment or {}).get("resources") or []:
-        if r.get("type") == "pulumi:pulumi:Stack" and not r.get("parent"):
-            try:
-                return _plain(r.get("outputs") or {})
-            except _StillEncrypted:
-                return None
-    return {}
+    try:
+        return _plain(_root_outputs(deployment))
+    except _StillEncrypted:
+        return None
+
+
+def _root_outputs(deployment: dict[str, Any] | None) -> dict[str, Any]:
+    """The root stack resource's outputs in a state export, as stored ({} before the first update)."""
+    root = next((r for r in (deployment or {}).get("resources") or []
+                 if r.get("type") == "pulumi:pulumi:Stack" and not r.get("parent")), {})
+    return root.get("outputs") or {}
 
 
 def _pulumi_alive(pid: int) -> bool:

@@ -24,6 +24,17 @@ def root(outputs):
             "outputs": outputs}
 
 
+def _encrypted(value):
+    """What `pulumi stack export` without --show-secrets prints for a secret: its ciphertext."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return {SIG_KEY: SECRET_SIG, "ciphertext": "v1:..."}
+        return {k: _encrypted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encrypted(v) for v in value]
+    return value
+
+
 class Value:
     def __init__(self, value):
         self.value = value
@@ -34,7 +45,7 @@ class FakeStack:
         self.name = "s"
         cmd = SimpleNamespace(command="pulumi", version=None)
         self.workspace = SimpleNamespace(pulumi_command=cmd, remove_stack=lambda n: None, program=None,
-                                         work_dir=str(work_dir or "."))
+                                         work_dir=str(work_dir or "."), _run_pulumi_cmd_sync=self._run)
         self.calls: list[str] = []
         self.outs = {"nodes": {"head": "10.0.0.2"}}
         self.dep = {"resources": [root({"nodes": {"head": "10.0.0.2"}}), {"urn": "a"}], "pending_operations": []}
@@ -43,6 +54,11 @@ class FakeStack:
     def outputs(self):
         self.calls.append("outputs")
         return {k: Value(v) for k, v in self.outs.items()}
+
+    def _run(self, args):
+        assert args == ["stack", "export", "--stack", self.name]  # no --show-secrets
+        self.calls.append("export (no secrets)")
+        return SimpleNamespace(stdout=json.dumps({"version": 3, "deployment": _encrypted(self.dep)}))
 
     def export_stack(self):
         self.calls.append("export")
@@ -199,3 +215,138 @@ def test_one_pulumi_command_per_toolchain_and_process(tmp_path, monkeypatch):
     monkeypatch.setenv("STYX_PULUMI_BIN_DIR", str(tmp_path / "b" / "bin"))
     eng.pulumi_command()
     assert made == [str(tmp_path / "a"), str(tmp_path / "b")]
+
+
+# ----------------------------------------------------------------- the update's closing reads from its events
+
+
+def _event(summary=None, stack_outputs=None):
+    ev = SimpleNamespace(summary_event=None, res_outputs_event=None)
+    if summary is not None:
+        ev.summary_event = SimpleNamespace(resource_changes=summary)
+    if stack_outputs is not None:
+        md = SimpleNamespace(type="pulumi:pulumi:Stack", new=SimpleNamespace(parent=None, outputs=stack_outputs))
+        ev.res_outputs_event = SimpleNamespace(metadata=md)
+    return ev
+
+
+class SdkLikeStack(FakeStack):
+    """Like the Automation API's Stack: up/refresh/destroy send their events, then read the outputs
+    (`stack output` x2) and the history, each a CLI process here counted in `calls`."""
+
+    def __init__(self, outputs):
+        super().__init__()
+        self.events_outputs = outputs
+
+    def outputs(self):
+        self.calls.append("outputs")
+        return {}
+
+    def info(self, show_secrets=True):
+        self.calls.append("history")
+        return SimpleNamespace(resource_changes={"same": 2})
+
+    def up(self, on_event=None, **kw):
+        self.calls.append("up")
+        on_event(_event(stack_outputs=self.events_outputs))
+        on_event(_event(summary={"same": 3, "update": 1}))
+        return SimpleNamespace(summary=self.info(), outputs=self.outputs(), stdout="", stderr="")
+
+    def destroy(self, on_event=None, **kw):
+        self.calls.append("destroy")
+        on_event(_event(summary={"delete": 4}))
+        return SimpleNamespace(summary=self.info(), stdout="", stderr="")
+
+    def preview(self, on_event=None, **kw):
+        self.calls.append("preview")
+        on_event(_event(stack_outputs={"planned": 1}))
+        return SimpleNamespace(change_summary={"create": 1}, stdout="", stderr="")
+
+
+def test_an_update_reads_no_outputs_or_history_after_it():
+    st = SdkLikeStack({"head_ip": "10.0.0.2", "nodes": [{"name": "head"}]})
+    s = StackSession(SimpleNamespace(), st)
+    seen = []
+    r = s.up(on_event=seen.append)
+    assert r.ok and r.changes == {"same": 3, "update": 1}  # the summary event's counts
+    assert len(seen) == 2  # the caller's handler sees every event
+    assert s.outputs() == s.public_outputs() == {"head_ip": "10.0.0.2", "nodes": [{"name": "head"}]}
+    assert st.calls == ["up"]  # no `stack output`, no `stack history`, no export
+    assert "outputs" not in vars(st) and "info" not in vars(st)  # the stack's own methods again
+    assert st.info().resource_changes == {"same": 2}
+
+
+def test_with_a_secret_output_the_public_ones_come_from_the_events_and_the_secret_from_the_export():
+    enc = {SIG_KEY: SECRET_SIG, "ciphertext": "v1:abc"}
+    st = SdkLikeStack({"head_ip": "10.0.0.2", "ssh_private_key": enc})
+    st.dep = {"resources": [root({"head_ip": "10.0.0.2", "ssh_private_key": secret("KEY")})]}
+    s = StackSession(SimpleNamespace(), st)
+    s.up()
+    assert s.public_outputs() == {"head_ip": "10.0.0.2"}
+    assert st.calls == ["up"]
+    assert s.outputs() == {"head_ip": "10.0.0.2", "ssh_private_key": "KEY"}
+    assert st.calls == ["up", "export"]
+
+
+def test_a_secret_inside_a_public_output_reads_the_export():
+    enc = {SIG_KEY: SECRET_SIG, "ciphertext": "v1:abc"}
+    st = SdkLikeStack({"nodes": {"head": {"token": enc}}})
+    st.dep = {"resources": [root({"nodes": {"head": {"token": secret("t")}}, "key": secret("K")})]}
+    s = StackSession(SimpleNamespace(), st)
+    s.up()
+    assert s.public_outputs() == {"nodes": {"head": {"token": "t"}}}  # `key` is secret as a whole
+    assert st.calls == ["up", "export"]
+
+
+def test_without_events_the_update_falls_back_to_the_history():
+    class Quiet(SdkLikeStack):
+        def up(self, on_event=None, **kw):
+            self.calls.append("up")
+            return SimpleNamespace(summary=self.info(), outputs=self.outputs(), stdout="", stderr="")
+
+    st = Quiet({})
+    s = StackSession(SimpleNamespace(), st)
+    assert s.up().changes == {"same": 2}
+    assert st.calls == ["up", "history"]  # read once after the update, not inside it
+    assert s.outputs() == {"nodes": {"head": "10.0.0.2"}} and st.calls[-1] == "export"
+
+
+def test_destroy_and_preview_take_their_counts_from_the_events_and_keep_no_outputs():
+    st = SdkLikeStack({"a": 1})
+    s = StackSession(SimpleNamespace(), st)
+    assert s.destroy().changes == {"delete": 4}
+    assert s.preview().changes == {"create": 1}
+    assert st.calls == ["destroy", "preview"]
+    assert s.outputs() == {"nodes": {"head": "10.0.0.2"}}  # a preview's planned outputs are not the state's
+    assert st.calls[-1] == "export"
+
+
+def test_a_failed_update_leaves_the_stack_methods_as_they_were():
+    from pulumi import automation as auto
+
+    class Failing(SdkLikeStack):
+        def up(self, on_event=None, **kw):
+            raise auto.CommandError(SimpleNamespace(stdout="", stderr="error: boom", code=1))
+
+    st = Failing({})
+    st.info = marker = lambda show_secrets=True: "own"  # an attribute of the instance before: kept
+    s = StackSession(SimpleNamespace(), st)
+    r = s.up()
+    assert not r.ok and "boom" in r.error
+    assert st.info is marker and "outputs" not in vars(st)
+
+
+def test_reads_before_an_update_decrypt_nothing_until_a_secret_is_asked_for():
+    s, st = session()
+    st.dep = {"resources": [root({"head_ip": "10.0.0.2", "key": secret("K")}), {"urn": "a"}],
+              "pending_operations": []}
+    assert s.public_outputs() == {"head_ip": "10.0.0.2"}
+    assert s.pending_operations() == [] and s.outdated_phases() == 0
+    assert s.public_deployment()["resources"][1] == {"urn": "a"}
+    assert st.calls == ["export (no secrets)"]  # one read, no passphrase key derivation
+    assert s.outputs() == {"head_ip": "10.0.0.2", "key": "K"}  # a secret: the export with secrets
+    assert s.public_outputs() == {"head_ip": "10.0.0.2"}
+    assert st.calls == ["export (no secrets)", "export"]
+    s.up()
+    s.public_deployment()
+    assert st.calls[-1] == "export (no secrets)"  # the update dropped both
