@@ -241,6 +241,10 @@ class PythonConfig(_Model):
     wheel_cache: Literal["auto", "off"] = Field(
         "auto", description="auto: on backends that can (local), the wheels are downloaded once per cluster and "
         "served to the nodes, which fall back to the index when the cache is gone; off: every node downloads.")
+    wheel_cache_fetch: Literal["copy", "links"] = Field(
+        "copy", description="How a node reads the wheel cache: copy: its files are first copied into a local "
+        "folder in one parallel fetch (sha256-checked) and installed from there (the URL when the copy fails); "
+        "links: the installer reads the cache's URL itself (--find-links URL).")
 
 
 class CondaConfig(_Model):
@@ -426,6 +430,10 @@ class AutostopConfig(_Model):
 class SetupConfig(_Model):
     packages: list[Arg] = Field(default_factory=list, description="System (apt) packages.")
     python: PythonConfig = Field(default_factory=PythonConfig)
+    apt_cache: Literal["auto", "off"] = Field(
+        "auto", description="auto: on backends that can (local), apt-get update runs once per cluster on the "
+        "operator's machine (lists reused for 10 min) and the nodes take those lists while they are younger than "
+        "an hour, else run apt-get update themselves; off: every node runs apt-get update.")
     conda: CondaConfig = Field(default_factory=CondaConfig)
     docker: DockerConfig = Field(default_factory=DockerConfig)
     gpu: GpuConfig = Field(default_factory=GpuConfig)
