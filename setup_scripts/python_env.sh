@@ -229,6 +229,7 @@ INSTALL_CMD=()   # the last install command (install_cmd)
 NOTES=()         # what differed from the request: a fallback
 WHEEL_DIR=""     # the wheel cache's local copy (copy_wheel_cache), when made
 WHEEL_COPIED=""  # 1 once the copy was tried
+ENV_CREATED=""   # 1 when this run made the environment (nothing of the specs can be in it yet)
 
 py_version_of() {
   "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
@@ -410,6 +411,7 @@ ensure_env() {
   fi
   [[ -x $venv/bin/python ]] || styx_die "environment creation did not produce $venv/bin/python"
   CHANGES+=("created $STYX_PYTHON_ENV_TOOL $venv")
+  ENV_CREATED=1
 }
 
 externally_managed() {
@@ -541,7 +543,11 @@ ensure_packages() {
   local -a specs=("${SPECS[@]}")
   [[ $STYX_PYTHON_ENV_TOOL != none ]] || as=root
   [[ ${#specs[@]} -gt 0 ]] || return 0
-  STYX_TRY_LABEL="(check: are the ${#specs[@]} pip specs satisfied)" styx_try "$py" -c "$PIP_CHECK_PY" "${specs[@]}" || rc=$?
+  if [[ -n $ENV_CREATED ]]; then
+    rc=1 # a new environment holds only what seeded it: no need to check (the installer skips what is there)
+  else
+    STYX_TRY_LABEL="(check: are the ${#specs[@]} pip specs satisfied)" styx_try "$py" -c "$PIP_CHECK_PY" "${specs[@]}" || rc=$?
+  fi
   if [[ $rc -eq 0 ]]; then
     styx_log INFO "pip requirements already satisfied: ${specs[*]@Q}"
     return 0

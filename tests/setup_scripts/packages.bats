@@ -465,3 +465,14 @@ make_wheel_cache() {
   assert_status 1
   assert_stderr_contains "STYX_WHEEL_CACHE_FETCH must be copy or links, got 'rsync'"
 }
+
+@test "python_env: a new environment is not checked before the install; an existing one is" {
+  need_real_python
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  ! grep -q '(check: are the 1 pip specs satisfied)' "$STYX_LOG_DIR/python_env.log"
+  "$T/venv/bin/python" -c 'import styxdemo'
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_output_matches '^styx python_env: skipped: '
+  grep -q '(check: are the 1 pip specs satisfied)' "$STYX_LOG_DIR/python_env.log"
+}
