@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import re
 import shutil
 import statistics
 import sys
 import tempfile
 from pathlib import Path
-
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -210,7 +209,7 @@ def main() -> None:
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--setup", action="append", default=[], metavar="KEY=VALUE",
                     help="override a setup key of the cluster (dotted below setup, e.g. "
-                         "python.wheel_cache_fetch=links; a value is YAML); repeatable")
+                         "python.wheel_cache_fetch=links; a value is JSON, else a string); repeatable")
     ap.add_argument("--logs", help="copy every node's phase logs here after each measured up and print the "
                                    "logged commands of system_packages and python_env with their wall and CPU s")
     args = ap.parse_args()
@@ -233,7 +232,10 @@ def main() -> None:
                 d = cluster["setup"]
                 for k in path:
                     d = d.setdefault(k, {})
-                d[last] = yaml.safe_load(value)
+                try:  # JSON (numbers, true/false, lists); anything else is a string (`off` stays "off")
+                    d[last] = json.loads(value)
+                except ValueError:
+                    d[last] = value
             if args.cold_base:
                 cluster["local"]["cache_dir"] = str(tmp / "cache")
             runs: dict[str, Run] = {}

@@ -35,14 +35,14 @@
 #                           packages are installed from it alone first
 #                           (--no-index); when it is gone or lacks a wheel, the
 #                           install runs again from the index (a WARN)
-#   STYX_WHEEL_CACHE_FETCH  copy (default) | links: how the wheel cache is read.
-#                           copy: its files (listed with their sha256 in the
+#   STYX_WHEEL_CACHE_FETCH  links (default) | copy: how the wheel cache is read.
+#                           links: the installer reads the URL itself
+#                           (--find-links URL). copy: its files (listed with their sha256 in the
 #                           cache's .sha256sums) are first copied into a local
 #                           folder in one parallel fetch, sha256-checked, and
 #                           uv (the venv's seed, the install, uv's own wheel)
 #                           reads that folder; when the copy fails, the URL is
-#                           used as with links (a WARN). links: the installer
-#                           reads the URL itself (--find-links URL)
+#                           used as with links (a WARN)
 #   STYX_UV_VERSION         uv version for tool or installer uv (default 0.13.9)
 #   STYX_UV_URL             uv release tarball URL (default: GitHub release
 #                           for this machine's architecture; mirrors allowed)
@@ -78,7 +78,7 @@ STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
 STYX_PIP_INSTALLER=${STYX_PIP_INSTALLER:-pip}
 STYX_UV_TOOL_DIR=${STYX_UV_TOOL_DIR:-/opt/styx/tools/uv}
 STYX_WHEEL_CACHE_URL=${STYX_WHEEL_CACHE_URL:-}
-STYX_WHEEL_CACHE_FETCH=${STYX_WHEEL_CACHE_FETCH:-copy}
+STYX_WHEEL_CACHE_FETCH=${STYX_WHEEL_CACHE_FETCH:-links}
 STYX_UV_VERSION=${STYX_UV_VERSION:-0.13.9}
 STYX_UV_URL=${STYX_UV_URL:-}
 STYX_UV_SHA256=${STYX_UV_SHA256:-}
@@ -431,9 +431,11 @@ install_cmd() {
 }
 
 # copy_wheel_cache: with STYX_WHEEL_CACHE_FETCH=copy, the wheel cache copied once into a local folder
-# (WHEEL_DIR), so that the installers read it from disk: over HTTP, uv fetched each wheel twice (once to
-# resolve, once to unpack: ~10 s for Ray's 57 wheels against ~1 s from a folder). When the copy fails
-# (the cache gone, no list, a sha256 mismatch) the URL is read as before.
+# (WHEEL_DIR), so that the installers read it from disk (over HTTP uv resolves by fetching the wheels;
+# on a quiet host, Ray's 57 wheels took ~10 s that way against ~1 s from a folder, but inside three busy
+# sandboxes the copy plus uv's unpacking from disk cost more CPU than reading the URL: bench/README.md
+# §11, so links is the default). When the copy fails (the cache gone, no list, a sha256 mismatch) the
+# URL is read as with links.
 copy_wheel_cache() {
   local dir
   [[ -n $STYX_WHEEL_CACHE_URL && $STYX_WHEEL_CACHE_FETCH == copy && -z $WHEEL_COPIED ]] || return 0

@@ -241,10 +241,11 @@ class PythonConfig(_Model):
     wheel_cache: Literal["auto", "off"] = Field(
         "auto", description="auto: on backends that can (local), the wheels are downloaded once per cluster and "
         "served to the nodes, which fall back to the index when the cache is gone; off: every node downloads.")
-    wheel_cache_fetch: Literal["copy", "links"] = Field(
-        "copy", description="How a node reads the wheel cache: copy: its files are first copied into a local "
-        "folder in one parallel fetch (sha256-checked) and installed from there (the URL when the copy fails); "
-        "links: the installer reads the cache's URL itself (--find-links URL).")
+    wheel_cache_fetch: Literal["links", "copy"] = Field(
+        "links", description="How a node reads the wheel cache: links: the installer reads the cache's URL itself "
+        "(--find-links URL); copy: its files are first copied into a local folder in one parallel fetch "
+        "(sha256-checked) and installed from there (the URL when the copy fails). copy did not pay off here "
+        "(bench/README.md §11).")
 
 
 class CondaConfig(_Model):

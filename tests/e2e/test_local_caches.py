@@ -1,8 +1,8 @@
 """The local backend's two caches on a real cluster (real engine, real Debian mirror and PyPI, real Ray):
 `setup.apt_cache: auto` (this machine runs apt-get update once, the nodes unpack its lists instead of their
-own update) and `setup.python.wheel_cache_fetch: copy` (each node copies the wheel cache into a local folder
-in one fetch and uv installs from there). Then, with both servers gone, a new worker still installs jq
-(its own apt-get update) and Ray (from the index) and joins.
+own update) and `setup.python.wheel_cache_fetch: copy` (not the default: each node copies the wheel cache
+into a local folder in one fetch and uv installs from there). Then, with both servers gone, a new worker
+still installs jq (its own apt-get update) and Ray (from the index) and joins.
 
 The tests share one cluster and run in order.
 """
@@ -29,7 +29,7 @@ CLUSTER = {
     "name": NAME, "cloud": "local",
     "local": {"subnet": SUBNET, "shm_size": "1g"},
     "head": {}, "workers": [{"name": "worker", "count": 1}],
-    "setup": {"packages": ["jq"], "ray": {"version": "2.60.0"}},
+    "setup": {"packages": ["jq"], "python": {"wheel_cache_fetch": "copy"}, "ray": {"version": "2.60.0"}},
 }
 
 

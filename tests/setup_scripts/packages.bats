@@ -421,7 +421,8 @@ make_wheel_cache() {
   make_wheel_cache
   use_simple_index
   rm -rf "$T/simple"
-  STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  STYX_WHEEL_CACHE_FETCH=copy STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" \
+    run_phase python_env
   assert_status 0
   assert_output_matches "pip installed: styxdemo==1\.0; wrote "
   local log="$STYX_LOG_DIR/python_env.log"
@@ -439,7 +440,8 @@ make_wheel_cache() {
   sed -i "1s/^[0-9a-f]\{64\}/$(printf '0%.0s' {1..64})/" "$T/cache/.sha256sums" # the first digest is wrong
   use_simple_index
   rm -rf "$T/simple"
-  STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  STYX_WHEEL_CACHE_FETCH=copy STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" \
+    run_phase python_env
   assert_status 0
   assert_output_matches "pip installed: styxdemo==1\.0; wrote "
   assert_stderr_contains "the wheel cache file://$T/cache/ could not be copied (see the phase log): reading it over HTTP"
@@ -448,13 +450,12 @@ make_wheel_cache() {
   "$T/venv/bin/python" -c 'import styxdemo, styxdep'
 }
 
-@test "python_env: links: the installer reads the cache's URL, nothing is copied" {
+@test "python_env: links (the default): the installer reads the cache's URL, nothing is copied" {
   need_real_python
   make_wheel_cache
   use_simple_index
   rm -rf "$T/simple"
-  STYX_WHEEL_CACHE_FETCH=links STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" \
-    run_phase python_env
+  STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
   assert_status 0
   ! grep -q "copy of the wheel cache" "$STYX_LOG_DIR/python_env.log"
   grep -qF -- "--no-index --find-links file://$T/cache/ styxdemo==1.0" "$STYX_LOG_DIR/python_env.log"

@@ -131,10 +131,10 @@ def test_bad_apt_cache_value_names_the_field_and_the_values():
 
     with pytest.raises(ConfigError, match=r"setup\.apt_cache: 'yes' is not allowed; input should be 'auto' or 'off'"):
         parse_cluster(local_cluster(setup={"apt_cache": "yes"}))
-    with pytest.raises(ConfigError, match=r"setup\.python\.wheel_cache_fetch: .* should be 'copy' or 'links'"):
+    with pytest.raises(ConfigError, match=r"setup\.python\.wheel_cache_fetch: .* should be 'links' or 'copy'"):
         parse_cluster(_with(wheel_cache_fetch="rsync"))
 
 
 def test_python_env_gets_the_wheel_cache_fetch_mode():
-    assert "STYX_WHEEL_CACHE_FETCH=copy" in _exports(run_program(local_cluster()), "head")
-    assert "STYX_WHEEL_CACHE_FETCH=links" in _exports(run_program(_with(wheel_cache_fetch="links")), "head")
+    assert "STYX_WHEEL_CACHE_FETCH=links" in _exports(run_program(local_cluster()), "head")
+    assert "STYX_WHEEL_CACHE_FETCH=copy" in _exports(run_program(_with(wheel_cache_fetch="copy")), "head")
