@@ -366,6 +366,7 @@ seed_with_uv() {
   uv_tool_ready || fetch_uv_tool || return 1
   set_index_env
   styx_mktemp_var out
+  copy_wheel_cache # (done already when uv was fetched just now)
   local -a envs=("${INDEX_ENV[@]}" UV_NO_CONFIG=1 UV_SYSTEM_CERTS=1) src=()
   [[ -z $STYX_WHEEL_CACHE_URL ]] || src=(--no-index --find-links "$(wheel_links)")
   if styx_try_capture "$out" styx_as_user "$STYX_VENV_OWNER" env "${envs[@]}" "$UV" venv --seed \
