@@ -31,11 +31,18 @@ deleted afterwards: debootstrap downloads every .deb), so "cold" then means a co
                                                   [--cold-base] [--quick] [--json OUT]
 
 --quick: cold, no-op and destroy only. Everything created is destroyed in a `finally`.
+--logs DIR: after each measured up, every node's phase logs (/var/log/styx/*.log, read from its root on
+this host) are copied to DIR/<round>-<run>/<node>/, and a step profile is printed: each logged command of
+system_packages and python_env with its wall and CPU seconds (the `=== done in` lines of lib.sh's
+styx_try), and the time between logged commands (the phase's own shell and Python work).
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import json
+import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -88,7 +95,49 @@ def timeline_dict(run: Run) -> dict:
             for n in sorted(tl.start, key=tl.start.get)}
 
 
-def measure_up(stack: BenchStack, label: str, short: str, results: list, runs: dict, *, expect: int = 3) -> None:
+STEP_RE = re.compile(r"^=== \[(?P<ts>[0-9T:-]+)Z\] \$ (?P<cmd>.*)$")
+DONE_RE = re.compile(r"^=== done in (?P<wall>[0-9.]+) s, (?P<cpu>[0-9.]+) CPU s")
+
+
+def copy_node_logs(cluster: dict, dest: Path) -> list[Path]:
+    """Each node's /var/log/styx, from its overlay's upper dir on this host, to dest/<node>/."""
+    state = Path(cluster.get("local", {}).get("state_dir") or "/var/lib/styx/sandbox") / cluster["name"]
+    out = []
+    for node in sorted(p for p in state.iterdir() if (p / "upper").is_dir()) if state.is_dir() else []:
+        src = node / "upper" / "var" / "log" / "styx"
+        if src.is_dir():
+            shutil.copytree(src, dest / node.name, dirs_exist_ok=True)
+            out.append(dest / node.name)
+    return out
+
+
+def log_steps(path: Path) -> list[tuple[str, float, float]]:
+    """(command, wall s, CPU s) of every logged command in one phase log (commands cut to 90 chars)."""
+    steps, cmd = [], None
+    for line in path.read_text(errors="replace").splitlines():
+        if m := STEP_RE.match(line):
+            cmd = m["cmd"]
+        elif (m := DONE_RE.match(line)) and cmd is not None:
+            steps.append((cmd[:90], float(m["wall"]), float(m["cpu"])))
+            cmd = None
+    return steps
+
+
+def print_steps(node_dirs: list[Path], phases=("system_packages", "python_env")) -> None:
+    for d in node_dirs:
+        for ph in phases:
+            f = d / f"{ph}.log"
+            if not f.exists():
+                continue
+            steps = log_steps(f)
+            rows = [[c, w, cpu] for c, w, cpu in steps]
+            rows.append(["(sum of logged commands)", sum(w for _, w, _ in steps), sum(c for _, _, c in steps)])
+            print()
+            print(table(f"{d.name} {ph}: logged commands", ["command", "wall s", "CPU s"], rows))
+
+
+def measure_up(stack: BenchStack, label: str, short: str, results: list, runs: dict, *, expect: int = 3,
+               logs: Path | None = None) -> None:
     log(f"{label}: up (load {loadavg()})")
     load0 = loadavg()
     run = stack.up()
@@ -99,6 +148,8 @@ def measure_up(stack: BenchStack, label: str, short: str, results: list, runs: d
     log(f"{label}: up {run.seconds:.1f}s, {expect} alive at {ready.seconds}s, changes {run.changes}, "
         f"CPU s in nodes {ready.at_ready}, on host {run.host_cpu_s:.1f}")
     runs[short] = run
+    if logs is not None:
+        print_steps(copy_node_logs(stack.cluster, logs / short))
     results.append({"what": label, "up_s": run.seconds, "ready_s": ready.seconds, "probe_s": ready.last_probe_s,
                     "node_cpu_s": ready.at_ready, "host_cpu_s": run.host_cpu_s, "changes": run.changes,
                     "pip_downloads_per_node": downloads, "load_before": load0,
@@ -109,7 +160,9 @@ def one_round(args, cluster: dict, tmp: Path, mirror: WheelMirror | None, result
     stack = None
     try:
         stack = BenchStack(args.name, cluster, tmp)
-        measure_up(stack, "cold" + (" (base built)" if args.cold_base else " (base cached)"), "cold", results, runs)
+        logs = Path(args.logs) / f"round{args.round}" if args.logs else None
+        measure_up(stack, "cold" + (" (base built)" if args.cold_base else " (base cached)"), "cold", results, runs,
+                   logs=logs)
 
         log("no-op up")
         noop = stack.up()
@@ -121,7 +174,7 @@ def one_round(args, cluster: dict, tmp: Path, mirror: WheelMirror | None, result
         results.append({"what": "destroy", "up_s": d.seconds, "changes": d.changes, "load_after": loadavg()})
         if args.quick:
             return
-        measure_up(stack, "warm (base cached, wheels from PyPI)", "warm", results, runs)
+        measure_up(stack, "warm (base cached, wheels from PyPI)", "warm", results, runs, logs=logs)
         if mirror is not None:
             log("destroy")
             stack.destroy()
@@ -154,6 +207,11 @@ def main() -> None:
                          "python_env phase on every node at once, before the head's ray phase)")
     ap.add_argument("--quick", action="store_true", help="cold, no-op and destroy only")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--setup", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a setup key of the cluster (dotted below setup, e.g. "
+                         "python.wheel_cache_fetch=links; a value is JSON, else a string); repeatable")
+    ap.add_argument("--logs", help="copy every node's phase logs here after each measured up and print the "
+                                   "logged commands of system_packages and python_env with their wall and CPU s")
     args = ap.parse_args()
 
     print(f"machine: {machine_line()}")
@@ -168,11 +226,22 @@ def main() -> None:
         for i in range(args.rounds):
             tmp = Path(tempfile.mkdtemp(prefix="styx-bench-local-"))
             cluster = local_cluster(args.name, args.subnet)
+            for kv in args.setup:
+                key, _, value = kv.partition("=")
+                *path, last = key.split(".")
+                d = cluster["setup"]
+                for k in path:
+                    d = d.setdefault(k, {})
+                try:  # JSON (numbers, true/false, lists); anything else is a string (`off` stays "off")
+                    d[last] = json.loads(value)
+                except ValueError:
+                    d[last] = value
             if args.cold_base:
                 cluster["local"]["cache_dir"] = str(tmp / "cache")
             runs: dict[str, Run] = {}
             runs_by_round.append(runs)
             before = len(results)
+            args.round = i + 1
             try:
                 one_round(args, cluster, tmp, mirror, results, runs)
             finally:

@@ -34,8 +34,9 @@ and medians are printed.
 
 --quick: skip the re-runs. --pip-cache: both sides install Ray from a host-side wheel mirror.
 --installer uv|pip and --wheel-cache auto|off set styx's setup.python (defaults: uv, auto);
---styx-wheels cold (default) empties styx's wheel cache for the cluster first, so its one download is in
-the time; warm fills it before the clock (as after an earlier cluster with the same packages).
+--apt-cache auto|off sets styx's setup.apt_cache (default auto: this machine fetches the apt lists once).
+--styx-wheels cold (default) empties styx's wheel cache (and the apt lists) for the cluster first, so its one
+download is in the time; warm fills it before the clock (as after an earlier cluster with the same packages).
 Use your own names and subnets when others run sandboxes, e.g. --rayup-name fxrayup --styx-name fxstyx3
 --styx-subnet 10.92.1.0/24.
 Everything created is torn down in a `finally`.
@@ -214,13 +215,35 @@ def prepare_wheel_cache(args, c: dict) -> str:
     return f"warm (filled before the clock in {time.monotonic() - t:.1f}s)"
 
 
+def prepare_apt_cache(args, c: dict) -> str:
+    """The apt lists this machine fetches for the nodes (setup.apt_cache auto), like the wheel cache:
+    cold (--styx-wheels cold) removed, so the host's apt-get update is in the `up`; warm: fetched before
+    the clock (`sandboxctl apt-lists`), as for a second cluster within 10 minutes of the first."""
+    from styx.components.backends.local import SANDBOXCTL
+    from styx.model.config import parse_cluster
+
+    cfg = parse_cluster(c)
+    if cfg.setup.apt_cache != "auto" or not cfg.setup.packages:
+        return "off"
+    root = Path(cfg.local.cache_dir) / "apt"
+    if args.styx_wheels == "cold":
+        rm_tree(root)
+        return f"cold (removed {root})"
+    t = time.monotonic()
+    subprocess.run(["bash", str(SANDBOXCTL), "apt-lists"], check=True, capture_output=True,
+                   env={**os.environ, "STYX_CACHE_DIR": cfg.local.cache_dir})
+    return f"warm (fetched before the clock in {time.monotonic() - t:.1f}s)"
+
+
 def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchStack:
     c = local_cluster(args.styx_name, args.styx_subnet)
     c = copy.deepcopy(c)
     c.setdefault("setup", {}).setdefault("python", {}).update(
         {"installer": args.installer, "wheel_cache": args.wheel_cache})
+    c["setup"]["apt_cache"] = args.apt_cache
     out["wheels"] = prepare_wheel_cache(args, c)
-    log(f"styx wheel cache: {out['wheels']}")
+    out["apt"] = prepare_apt_cache(args, c)
+    log(f"styx wheel cache: {out['wheels']}; apt lists: {out['apt']}")
     if mirror:
         c = copy.deepcopy(c)
         c["setup"]["custom_scripts"] = [mirror.styx_script(args.styx_subnet), *c["setup"]["custom_scripts"]]
@@ -307,6 +330,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="no re-runs")
     ap.add_argument("--installer", choices=["uv", "pip"], default="uv", help="styx's setup.python.installer")
     ap.add_argument("--wheel-cache", choices=["auto", "off"], default="auto", help="styx's setup.python.wheel_cache")
+    ap.add_argument("--apt-cache", choices=["auto", "off"], default="auto",
+                    help="styx's setup.apt_cache (default auto); --styx-wheels cold|warm empties or fills it too")
     ap.add_argument("--styx-wheels", choices=["cold", "warm"], default="cold",
                     help="styx's wheel cache before its up: cold = emptied (download counted), warm = filled")
     ap.add_argument("--json")
@@ -396,7 +421,8 @@ def main() -> None:
     for i, (ro, so, sf) in enumerate(rounds):
         print(f"round {i + 1} ({'styx' if sf else 'ray up'} first): load before ray up cold "
               f"{ro.get('cold', {}).get('load_before')}, before styx cold {so.get('cold', {}).get('load_before')}, "
-              f"after styx cold {so.get('cold', {}).get('load_after')}; styx wheel cache {so.get('wheels')}")
+              f"after styx cold {so.get('cold', {}).get('load_after')}; styx wheel cache {so.get('wheels')}; "
+              f"apt lists {so.get('apt')}")
     print(f"machine at the end: {machine_line()}")
     json_dump(args.json, {"machine": machine_line(), "args": vars(args),
                           "rounds": [{"ray_up": r, "styx": s_, "styx_first": f} for r, s_, f in rounds]})

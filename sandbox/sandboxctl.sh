@@ -449,6 +449,53 @@ cmd_base() {
   ensure_base
 }
 
+# ------------------------------------------------------------- apt lists --
+
+# apt lists once per cluster (setup.apt_cache: auto): this host runs `apt-get update` for the base
+# rootfs's sources and keys (APT_CONFIG pointing into the rootfs, lists under $CACHE_DIR/apt/<key>/),
+# unless lists.tar there is younger than STYX_SB_APT_REFRESH seconds (600), and packs the lists as
+# lists.tar with a `styx-fetched` stamp dated when that update started. The nodes take them only while
+# that stamp is younger than their STYX_APT_LISTS_MAX_AGE (lib.sh), else run apt-get update themselves.
+# Never fails a cluster: a failed update is a warning (an older tarball is still printed; the nodes
+# judge its age). Prints the tarball's path below $CACHE_DIR/apt (empty when there is none).
+apt_lists_key() { # apt_lists_key ROOTFS: the sources, the keys' names and the architecture
+  short_hash "$(cat "$1/etc/apt/sources.list" "$1"/etc/apt/sources.list.d/* 2>/dev/null
+    ls "$1/etc/apt/trusted.gpg.d" 2>/dev/null
+    dpkg --print-architecture 2>/dev/null)" 12
+}
+
+cmd_apt_lists() {
+  check_root
+  valid_path "$CACHE_DIR"
+  local rootfs key dir refresh=${STYX_SB_APT_REFRESH:-600} t0
+  [[ $refresh =~ ^[0-9]+$ ]] || die 2 "invalid STYX_SB_APT_REFRESH '$refresh' (seconds)"
+  rootfs=$(ensure_base)
+  key=$(apt_lists_key "$rootfs")
+  dir=$CACHE_DIR/apt/$key
+  mkdir -p "$dir"
+  lock "$dir/.lock" 600
+  if [[ -f $dir/lists.tar && -n $(find "$dir/lists.tar" -newermt "-$refresh seconds" 2>/dev/null) ]]; then
+    log INFO "apt lists $key packed less than ${refresh}s ago: kept"
+  else
+    t0=$(date +%s)
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/.pack"
+    printf '%s\n' "Dir::Etc \"$rootfs/etc/apt/\";" "Dir::Etc::Parts \"$rootfs/etc/apt/apt.conf.d/\";" \
+      "Dir::State::Lists \"$dir/lists/\";" "Dir::State::status \"$rootfs/var/lib/dpkg/status\";" \
+      "Dir::Cache \"$dir/cache/\";" "Dir::Log \"$dir/\";" >"$dir/apt.conf"
+    if APT_CONFIG=$dir/apt.conf apt-get -q -o DPkg::Lock::Timeout=60 update >"$dir/update.log" 2>&1; then
+      touch -d "@$t0" "$dir/.pack/styx-fetched"
+      tar -cf "$dir/lists.tar.new" -C "$dir/lists" --exclude=./lock --exclude=./partial . \
+        -C "$dir/.pack" ./styx-fetched
+      mv -f "$dir/lists.tar.new" "$dir/lists.tar"
+      log INFO "apt lists $key fetched in $(($(date +%s) - t0)) s ($(du -h "$dir/lists.tar" | cut -f1) packed)"
+    else
+      log WARN "apt-get update on this host failed (see $dir/update.log): the nodes run it themselves"
+    fi
+  fi
+  exec {LOCK_FD}>&-
+  [[ ! -f $dir/lists.tar ]] || echo "$key/lists.tar"
+}
+
 # --------------------------------------------------------------- network --
 
 net_rules() { # net_rules SUBNET BRIDGE TAG -> lines "table chain spec..."
@@ -1412,7 +1459,7 @@ cmd_status() {
 
 usage() {
   cat >&2 <<'EOF'
-usage: sandboxctl.sh preflight|base|net-up|net-down|node-up|node-down|node-alive|node-stop|node-start|status
+usage: sandboxctl.sh preflight|base|apt-lists|net-up|net-down|node-up|node-down|node-alive|node-stop|node-start|status
        sandboxctl.sh autostop-reaper-start|autostop-reaper-stop
        sandboxctl.sh image-create|image-delete
 All parameters come from STYX_SB_* / STYX_CACHE_DIR environment variables;
@@ -1424,6 +1471,7 @@ main() {
   case $SUB in
   preflight) cmd_preflight ;;
   base) cmd_base ;;
+  apt-lists) cmd_apt_lists ;;
   net-up) cmd_net_up ;;
   net-down) cmd_net_down ;;
   node-up) cmd_node_up ;;

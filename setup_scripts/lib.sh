@@ -33,6 +33,10 @@
 #   STYX_APT_LISTS_DIR      apt lists (/var/lib/apt/lists)
 #   STYX_APT_LISTS_MAX_AGE  seconds before apt lists count as stale (3600)
 #   STYX_APT_RECOMMENDS     1 = let apt install Recommends (default 0)
+#   STYX_APT_LISTS_URL      optional URL of a tarball of apt lists fetched once
+#                           for the cluster (local backend, setup.apt_cache):
+#                           taken instead of apt-get update while younger than
+#                           STYX_APT_LISTS_MAX_AGE
 #
 # Functions: styx_log styx_die styx_run styx_try styx_run_capture
 #   styx_try_capture styx_sudo styx_as_user styx_have styx_mktemp_var
@@ -74,6 +78,7 @@ fi
 : "${STYX_APT_LISTS_DIR:=/var/lib/apt/lists}"
 : "${STYX_APT_LISTS_MAX_AGE:=3600}"
 : "${STYX_APT_RECOMMENDS:=0}"
+: "${STYX_APT_LISTS_URL:=}"
 STYX_LAST_CHANGED=0
 STYX__TMP_PATHS=()
 STYX__LOG_READY=
@@ -220,14 +225,47 @@ styx__cmdline() {
   printf '%s' "$s" | sed -E 's#(://)[^/@[:space:]]+@#\1***@#g'
 }
 
+# How long a logged command took: wall seconds (EPOCHREALTIME) and the CPU seconds of the processes it
+# ran (this shell's cutime + cstime in /proc, read without a fork). styx__clock_line RC prints
+# `=== done in W s, C CPU s[, exit status RC]` for the log.
+STYX__T0="" STYX__C0=0 STYX__TICKS=""
+styx__cpu_ticks() {
+  local stat fields
+  STYX__CPU=0
+  read -r stat </proc/$BASHPID/stat 2>/dev/null || return 0
+  read -r -a fields <<<"${stat##*) }"
+  STYX__CPU=$((${fields[13]:-0} + ${fields[14]:-0}))
+}
+styx__clock_start() {
+  STYX__T0=${EPOCHREALTIME:-}
+  styx__cpu_ticks
+  STYX__C0=$STYX__CPU
+}
+styx__clock_line() {
+  local rc=$1 t1=${EPOCHREALTIME:-} us cpu
+  [[ -n $STYX__TICKS ]] || STYX__TICKS=$(getconf CLK_TCK 2>/dev/null || echo 100)
+  styx__cpu_ticks
+  cpu=$(((STYX__CPU - STYX__C0) * 100 / STYX__TICKS))
+  if [[ -n $STYX__T0 && -n $t1 ]]; then
+    us=$(((${t1//[.,]/} - ${STYX__T0//[.,]/}) / 10000))
+    printf '=== done in %d.%02d s, %d.%02d CPU s' $((us / 100)) $((us % 100)) $((cpu / 100)) $((cpu % 100))
+  else
+    printf '=== done, %d.%02d CPU s' $((cpu / 100)) $((cpu % 100))
+  fi
+  if [[ $rc -eq 0 ]]; then printf '\n'; else printf ', exit status %s\n' "$rc"; fi
+}
+
 # styx_try cmd...  -> runs cmd with stdin from /dev/null and stdout+stderr
 # appended to the phase log; returns cmd's exit status (never exits).
+# STYX_TRY_LABEL=text styx_try ... logs that text instead of the command line
+# (for a command whose text is an inline program); the same for the others.
 styx_try() {
   local log rc=0
   log=$(styx_log_file)
-  printf '\n=== [%s] $ %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(styx__cmdline "$@")" >>"$log"
+  printf '\n=== [%s] $ %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${STYX_TRY_LABEL:-$(styx__cmdline "$@")}" >>"$log"
+  styx__clock_start
   "$@" </dev/null >>"$log" 2>&1 || rc=$?
-  [[ $rc -eq 0 ]] || printf '=== exit status %s\n' "$rc" >>"$log"
+  styx__clock_line "$rc" >>"$log"
   return "$rc"
 }
 
@@ -237,10 +275,11 @@ styx_try_capture() {
   local out=$1 log rc=0
   shift
   log=$(styx_log_file)
-  printf '\n=== [%s] $ %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(styx__cmdline "$@")" >>"$log"
+  printf '\n=== [%s] $ %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${STYX_TRY_LABEL:-$(styx__cmdline "$@")}" >>"$log"
+  styx__clock_start
   "$@" </dev/null >"$out" 2>&1 || rc=$?
   cat -- "$out" >>"$log"
-  [[ $rc -eq 0 ]] || printf '=== exit status %s\n' "$rc" >>"$log"
+  styx__clock_line "$rc" >>"$log"
   return "$rc"
 }
 
@@ -487,6 +526,36 @@ styx__apt_lists_fresh() {
   [[ -n $newest ]]
 }
 
+# styx__apt_lists_from_cache  -> true when STYX_APT_LISTS_URL (a tarball of apt
+# lists fetched once for the cluster: the local backend's setup.apt_cache) was
+# taken: its `styx-fetched` stamp younger than STYX_APT_LISTS_MAX_AGE, the
+# lists unpacked into STYX_APT_LISTS_DIR and the update stamp dated as that
+# stamp (so the lists' age stays bounded). Gone, stale or broken: a WARN, and
+# the caller runs apt-get update itself.
+styx__apt_lists_from_cache() {
+  local tmp
+  [[ -n $STYX_APT_LISTS_URL ]] || return 1
+  styx_mktemp_var tmp -d
+  if ! styx_try curl -fsS --connect-timeout 5 --max-time 120 -o "$tmp/lists.tar" "$STYX_APT_LISTS_URL" ||
+    ! styx_try tar -xf "$tmp/lists.tar" -C "$tmp" ./styx-fetched; then
+    styx_log WARN "apt lists cache $STYX_APT_LISTS_URL unavailable (see the phase log): apt-get update"
+    return 1
+  fi
+  if [[ -z $(find "$tmp/styx-fetched" -newermt "-$STYX_APT_LISTS_MAX_AGE seconds" 2>/dev/null) ]]; then
+    styx_log WARN "apt lists cache $STYX_APT_LISTS_URL is older than ${STYX_APT_LISTS_MAX_AGE}s: apt-get update"
+    return 1
+  fi
+  styx_sudo install -d -m 0755 -- "$STYX_APT_LISTS_DIR"
+  styx_try styx_sudo tar -xf "$tmp/lists.tar" -C "$STYX_APT_LISTS_DIR" --exclude=./styx-fetched \
+    --no-overwrite-dir || {
+    styx_log WARN "apt lists cache $STYX_APT_LISTS_URL could not be unpacked: apt-get update"
+    return 1
+  }
+  styx_state_dir >/dev/null
+  styx_sudo touch -r "$tmp/styx-fetched" -- "$STYX_STATE_DIR/apt-update.stamp"
+  styx_log INFO "apt lists from the cluster's cache $STYX_APT_LISTS_URL (fetched $(date -u -r "$tmp/styx-fetched" +%Y-%m-%dT%H:%M:%SZ))"
+}
+
 # styx_apt_update  -> apt-get update (retried), records a freshness stamp
 styx_apt_update() {
   local i
@@ -522,7 +591,7 @@ styx_apt_install() {
     return 0
   fi
   styx_have apt-get || styx_die "apt-get not found: cannot install ${missing[*]} on $(styx_os_id)"
-  if ! styx__apt_lists_fresh; then
+  if ! styx__apt_lists_fresh && ! styx__apt_lists_from_cache; then
     need_update=1
   else
     for p in "${missing[@]}"; do

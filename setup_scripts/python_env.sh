@@ -35,6 +35,14 @@
 #                           packages are installed from it alone first
 #                           (--no-index); when it is gone or lacks a wheel, the
 #                           install runs again from the index (a WARN)
+#   STYX_WHEEL_CACHE_FETCH  links (default) | copy: how the wheel cache is read.
+#                           links: the installer reads the URL itself
+#                           (--find-links URL). copy: its files (listed with their sha256 in the
+#                           cache's .sha256sums) are first copied into a local
+#                           folder in one parallel fetch, sha256-checked, and
+#                           uv (the venv's seed, the install, uv's own wheel)
+#                           reads that folder; when the copy fails, the URL is
+#                           used as with links (a WARN)
 #   STYX_UV_VERSION         uv version for tool or installer uv (default 0.13.9)
 #   STYX_UV_URL             uv release tarball URL (default: GitHub release
 #                           for this machine's architecture; mirrors allowed)
@@ -70,6 +78,7 @@ STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
 STYX_PIP_INSTALLER=${STYX_PIP_INSTALLER:-pip}
 STYX_UV_TOOL_DIR=${STYX_UV_TOOL_DIR:-/opt/styx/tools/uv}
 STYX_WHEEL_CACHE_URL=${STYX_WHEEL_CACHE_URL:-}
+STYX_WHEEL_CACHE_FETCH=${STYX_WHEEL_CACHE_FETCH:-links}
 STYX_UV_VERSION=${STYX_UV_VERSION:-0.13.9}
 STYX_UV_URL=${STYX_UV_URL:-}
 STYX_UV_SHA256=${STYX_UV_SHA256:-}
@@ -178,6 +187,37 @@ for page in [p for p in os.environ.get("STYX_UVW_PAGES", "").splitlines() if p]:
 sys.exit(1)
 '
 
+# Copies the wheel cache at argv[1] (a URL ending in /) into the folder argv[2]: the files its
+# .sha256sums lists, 8 at a time, each checked against its sha256 (stdlib only). Prints what it copied.
+WHEEL_COPY_PY='
+import concurrent.futures, hashlib, os, sys, urllib.parse, urllib.request
+base, dest = sys.argv[1].rstrip("/") + "/", sys.argv[2]
+files = []
+with urllib.request.urlopen(base + ".sha256sums", timeout=30) as r:
+    for line in r.read().decode("utf-8", "replace").splitlines():
+        digest, _, name = line.partition("  ")
+        if len(digest) == 64 and name and "/" not in name and not name.startswith("."):
+            files.append((digest, name))
+if not files:
+    sys.exit("the wheel cache lists no files")
+def copy(item):
+    digest, name = item
+    h, part = hashlib.sha256(), os.path.join(dest, "." + name + ".part")
+    with urllib.request.urlopen(base + urllib.parse.quote(name), timeout=120) as r, open(part, "wb") as f:
+        while chunk := r.read(1 << 20):
+            h.update(chunk)
+            f.write(chunk)
+    if h.hexdigest() != digest:
+        os.unlink(part)
+        raise RuntimeError(name + ": sha256 " + h.hexdigest() + " is not the listed " + digest)
+    os.chmod(part, 0o644)
+    os.rename(part, os.path.join(dest, name))
+    return os.path.getsize(os.path.join(dest, name))
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    size = sum(pool.map(copy, files))
+print("copied %d files, %.0f MiB" % (len(files), size / 2**20))
+'
+
 PY=""     # interpreter used to create the environment
 PY_VER="" # its X.Y
 CHANGES=()
@@ -187,6 +227,9 @@ UV=""            # the uv binary of INSTALLER=uv
 INDEX_ENV=()     # the index settings, for pip and uv alike
 INSTALL_CMD=()   # the last install command (install_cmd)
 NOTES=()         # what differed from the request: a fallback
+WHEEL_DIR=""     # the wheel cache's local copy (copy_wheel_cache), when made
+WHEEL_COPIED=""  # 1 once the copy was tried
+ENV_CREATED=""   # 1 when this run made the environment (nothing of the specs can be in it yet)
 
 py_version_of() {
   "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
@@ -288,7 +331,8 @@ uv_tool_ready() {
 # index) into STYX_UV_TOOL_DIR, without pip: no environment, no pip start needed
 fetch_uv_tool() {
   local tool=$STYX_UV_TOOL_DIR tmp pages="" index
-  [[ -z $STYX_WHEEL_CACHE_URL ]] || pages+=$STYX_WHEEL_CACHE_URL$'\n'
+  copy_wheel_cache
+  [[ -z $STYX_WHEEL_CACHE_URL ]] || pages+=$(wheel_links)$'\n'
   [[ -z ${PIP_FIND_LINKS:-} ]] || pages+=$PIP_FIND_LINKS$'\n'
   if [[ -z ${PIP_NO_INDEX:-} ]]; then
     index=${STYX_PIP_INDEX_URL:-${PIP_INDEX_URL:-https://pypi.org/simple}}
@@ -298,7 +342,8 @@ fetch_uv_tool() {
   styx_sudo rm -rf -- "$tmp"
   styx_sudo install -d -m 0755 -- "$(dirname -- "$tool")" "$tmp"
   styx_sudo chown "$(id -un)" "$tmp"
-  if STYX_UVW_PAGES=$pages "$PY" -c "$UV_WHEEL_PY" "$STYX_UV_VERSION" "$tmp/bin/uv" >>"$(styx_log_file)" 2>&1 &&
+  if STYX_TRY_LABEL="(uv $STYX_UV_VERSION from its wheel into $tmp/bin/uv)" \
+    styx_try env STYX_UVW_PAGES="$pages" "$PY" -c "$UV_WHEEL_PY" "$STYX_UV_VERSION" "$tmp/bin/uv" &&
     "$tmp/bin/uv" --version >>"$(styx_log_file)" 2>&1; then
     styx_sudo chown -R 0:0 -- "$tmp"
     styx_sudo rm -rf -- "$tool"
@@ -321,8 +366,9 @@ seed_with_uv() {
   uv_tool_ready || fetch_uv_tool || return 1
   set_index_env
   styx_mktemp_var out
+  copy_wheel_cache # (done already when uv was fetched just now)
   local -a envs=("${INDEX_ENV[@]}" UV_NO_CONFIG=1 UV_SYSTEM_CERTS=1) src=()
-  [[ -z $STYX_WHEEL_CACHE_URL ]] || src=(--no-index --find-links "$STYX_WHEEL_CACHE_URL")
+  [[ -z $STYX_WHEEL_CACHE_URL ]] || src=(--no-index --find-links "$(wheel_links)")
   if styx_try_capture "$out" styx_as_user "$STYX_VENV_OWNER" env "${envs[@]}" "$UV" venv --seed \
     --allow-existing --python "$PY" "${src[@]}" "$1" && [[ -x $1/bin/pip ]]; then
     return 0
@@ -366,6 +412,7 @@ ensure_env() {
   fi
   [[ -x $venv/bin/python ]] || styx_die "environment creation did not produce $venv/bin/python"
   CHANGES+=("created $STYX_PYTHON_ENV_TOOL $venv")
+  ENV_CREATED=1
 }
 
 externally_managed() {
@@ -384,13 +431,40 @@ install_cmd() {
   fi
 }
 
+# copy_wheel_cache: with STYX_WHEEL_CACHE_FETCH=copy, the wheel cache copied once into a local folder
+# (WHEEL_DIR), so that the installers read it from disk (over HTTP uv resolves by fetching the wheels;
+# on a quiet host, Ray's 57 wheels took ~10 s that way against ~1 s from a folder, but inside three busy
+# sandboxes the copy plus uv's unpacking from disk cost more CPU than reading the URL: bench/README.md
+# §11, so links is the default). When the copy fails (the cache gone, no list, a sha256 mismatch) the
+# URL is read as with links.
+copy_wheel_cache() {
+  local dir
+  [[ -n $STYX_WHEEL_CACHE_URL && $STYX_WHEEL_CACHE_FETCH == copy && -z $WHEEL_COPIED ]] || return 0
+  WHEEL_COPIED=1
+  [[ $STYX_WHEEL_CACHE_URL == *://* ]] || return 0 # a folder is read where it is
+  styx_mktemp_var dir -d
+  chmod 0755 -- "$dir" # read by the environment's owner too
+  if STYX_TRY_LABEL="(copy of the wheel cache $STYX_WHEEL_CACHE_URL into $dir)" \
+    styx_try "${PY:-python3}" -c "$WHEEL_COPY_PY" "$STYX_WHEEL_CACHE_URL" "$dir"; then
+    WHEEL_DIR=$dir
+    styx_log INFO "wheel cache $STYX_WHEEL_CACHE_URL copied into $dir"
+  else
+    styx_log WARN "the wheel cache $STYX_WHEEL_CACHE_URL could not be copied (see the phase log): reading it over HTTP"
+  fi
+}
+
+# wheel_links -> the wheel cache as the installers read it: its local copy, else its URL
+wheel_links() { printf '%s\n' "${WHEEL_DIR:-$STYX_WHEEL_CACHE_URL}"; }
+
 # cache_args NAME -> CACHE_ARGS: install from the wheel cache alone
 cache_args() {
-  local host=${STYX_WHEEL_CACHE_URL#*://}
+  local host=${STYX_WHEEL_CACHE_URL#*://} links
   host=${host%%/*}
-  CACHE_ARGS=(--no-index --find-links "$STYX_WHEEL_CACHE_URL")
+  copy_wheel_cache
+  links=$(wheel_links)
+  CACHE_ARGS=(--no-index --find-links "$links")
   # pip ignores plain-http links of a host it does not trust; uv takes them
-  [[ $1 == uv || $STYX_WHEEL_CACHE_URL != http://* ]] || CACHE_ARGS+=(--trusted-host "${host%%:*}")
+  [[ $1 == uv || $links != http://* ]] || CACHE_ARGS+=(--trusted-host "${host%%:*}")
 }
 
 # try_install OUT AS NAME PY ARGS... : one attempt of installer NAME as AS (root | owner: the
@@ -420,7 +494,7 @@ install_from_sources() {
   if [[ -n $STYX_WHEEL_CACHE_URL ]]; then
     cache_args "$name"
     if try_install "$out" "$as" "$name" "$py" "${CACHE_ARGS[@]}" "$@"; then
-      styx_log INFO "installed from the wheel cache $STYX_WHEEL_CACHE_URL"
+      styx_log INFO "installed from the wheel cache $STYX_WHEEL_CACHE_URL${WHEEL_DIR:+ (its copy in $WHEEL_DIR)}"
       return 0
     fi
     styx_log WARN "the wheel cache $STYX_WHEEL_CACHE_URL is gone or lacks a wheel (see the phase log): installing from the index"
@@ -472,7 +546,11 @@ ensure_packages() {
   local -a specs=("${SPECS[@]}")
   [[ $STYX_PYTHON_ENV_TOOL != none ]] || as=root
   [[ ${#specs[@]} -gt 0 ]] || return 0
-  "$py" -c "$PIP_CHECK_PY" "${specs[@]}" 2>>"$(styx_log_file)" || rc=$?
+  if [[ -n $ENV_CREATED ]]; then
+    rc=1 # a new environment holds only what seeded it: no need to check (the installer skips what is there)
+  else
+    STYX_TRY_LABEL="(check: are the ${#specs[@]} pip specs satisfied)" styx_try "$py" -c "$PIP_CHECK_PY" "${specs[@]}" || rc=$?
+  fi
   if [[ $rc -eq 0 ]]; then
     styx_log INFO "pip requirements already satisfied: ${specs[*]@Q}"
     return 0
@@ -524,6 +602,10 @@ main() {
   case $STYX_PIP_INSTALLER in
     uv | pip) ;;
     *) styx_die "STYX_PIP_INSTALLER must be uv or pip, got '$STYX_PIP_INSTALLER'" ;;
+  esac
+  case $STYX_WHEEL_CACHE_FETCH in
+    copy | links) ;;
+    *) styx_die "STYX_WHEEL_CACHE_FETCH must be copy or links, got '$STYX_WHEEL_CACHE_FETCH'" ;;
   esac
   [[ $STYX_VENV_DIR == /* ]] || styx_die "STYX_VENV_DIR must be an absolute path"
   mapfile -t SPECS < <(printf '%s' "$STYX_PIP_PACKAGES")

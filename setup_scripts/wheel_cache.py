@@ -9,7 +9,10 @@ head by the `wheel_cache` phase of the ssh, aws and gcp backends (served on the 
 fill resolves the requirements for the nodes' Python and platform (`uv pip compile` to a pylock.toml;
 uv itself from the index, like the nodes' installer), downloads the best wheel of each package (an sdist
 where there is none) in parallel, sha256-checked, into DIR/KEY/, and marks it DIR/KEY/.complete; a
-complete KEY is not fetched again. Without uv it runs `pip download`. The index is PIP_INDEX_URL (the
+complete KEY is not fetched again. Without uv it runs `pip download`. DIR/KEY/.sha256sums lists every file
+with its sha256 (sha256sum's format): what a node copies in one parallel fetch (python_env's
+STYX_WHEEL_CACHE_FETCH=copy) before it installs from that local folder; a complete KEY filled before
+that list existed gets it at the next fill. The index is PIP_INDEX_URL (the
 environment, never argv). The nodes' platform: this machine's architecture and glibc (STYX_WC_GLIBC=X.Y
 says another glibc: the local backend's sandboxes). fill never fails the cluster: a problem is a warning,
 and the nodes, which install from the cache with --no-index first, fall back to the index for what the
@@ -243,6 +246,25 @@ def pip_download(req: Path, pyver: str, dest: Path) -> None:
         raise RuntimeError(f"pip download failed: {r.stderr.strip()[-500:]}")
 
 
+SUMS = ".sha256sums"
+
+
+def write_sums(dest: Path) -> None:
+    """DIR/KEY/.sha256sums: `<sha256>  <name>` of every file a node installs from (dotfiles left out)."""
+    lines = []
+    for p in sorted(dest.iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        lines.append(f"{h.hexdigest()}  {p.name}\n")
+    tmp = dest / f"{SUMS}.{os.getpid()}"
+    tmp.write_text("".join(lines))
+    tmp.rename(dest / SUMS)
+
+
 def fill(root: Path, key: str, pyver: str) -> int:
     specs = [s for s in os.environ.get("STYX_WC_SPECS", "").split("\n") if s.strip()]
     dest = root / key
@@ -252,6 +274,8 @@ def fill(root: Path, key: str, pyver: str) -> int:
     with open(root / ".lock", "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
         if done.exists():
+            if not (dest / SUMS).exists():
+                write_sums(dest)
             n = sum(1 for p in dest.iterdir() if not p.name.startswith("."))
             print(f"wheel cache {key}: {n} files, cached")
             return 0
@@ -277,6 +301,7 @@ def fill(root: Path, key: str, pyver: str) -> int:
             log("WARN", f"wheel cache {key} not filled ({e}); the nodes install from the index")
             print(f"wheel cache {key}: not filled")
             return 0
+        write_sums(tmp)
         (tmp / ".complete").write_text(f"{time.time():.0f}\n")
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)

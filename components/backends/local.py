@@ -28,6 +28,7 @@ from styx.model.config import CONFIG_KEY, ClusterConfig, LocalConfig, NodeSpec
 SANDBOXCTL = Path(__file__).resolve().parents[2] / "sandbox" / "sandboxctl.sh"
 WHEEL_CACHE = SANDBOXCTL.parent / "wheel_cache.py"
 WHEEL_CACHE_PORT = 18950  # on the bridge's gateway address: every cluster has its own
+APT_CACHE_PORT = 18952  # the apt lists (setup.apt_cache), same address (18951: the head's wheel cache)
 BASE_PYTHON = "3.11"  # python3 of the sandbox base image (Debian bookworm)
 WHEEL_CACHE_FORMAT = "1"  # in the cache key: a new layout never reads an old one
 
@@ -230,6 +231,7 @@ class LocalBackend(LocalImages, Backend):
         groups = {g.name: i for i, g in enumerate(ctx.cfg.workers)}
         ctx.shared["groups"] = groups
         ctx.shared["wheel_cache_url"] = self._wheel_cache(ctx, env)
+        ctx.shared["apt_lists_url"] = self._apt_cache(ctx, env)
         if ctx.cfg.setup.autostop is not None:
             # the head cannot stop its own sandbox: this host's reaper acts on its watcher's request; a
             # "down" one is `styx down` of this stack, through the engine (this Python, this stack; the
@@ -279,6 +281,46 @@ class LocalBackend(LocalImages, Backend):
         )
         url = f"http://{gw}:{WHEEL_CACHE_PORT}/{key}/"
         return pulumi.Output.all(server.id, wheels.id).apply(lambda _: url)
+
+    @staticmethod
+    def _overrides(ctx: ProvisionContext) -> dict[str, PhaseOverride]:
+        """The caches' URLs for the phases that read them (none when a cache is off)."""
+        out = {}
+        if (url := ctx.shared.get("wheel_cache_url")) is not None:
+            out["python_env"] = PhaseOverride(env={
+                "STYX_WHEEL_CACHE_URL": url, "STYX_WHEEL_CACHE_FETCH": ctx.cfg.setup.python.wheel_cache_fetch})
+        if (apt := ctx.shared.get("apt_lists_url")) is not None:
+            out["system_packages"] = PhaseOverride(env={"STYX_APT_LISTS_URL": apt})
+        return out
+
+    def _apt_cache(self, ctx: ProvisionContext, env: dict[str, str]) -> pulumi.Output[str] | None:
+        """setup.apt_cache auto (with setup.packages): this machine runs apt-get update once for the base
+        image's sources (`sandboxctl apt-lists`, lists younger than 10 min reused) and serves the packed lists
+        on the bridge's gateway; system_packages on every node takes them instead of its own apt-get update
+        while they are younger than an hour (lib.sh), and waits for both (the URL is their output)."""
+        cfg = ctx.cfg
+        if cfg.setup.apt_cache != "auto" or not cfg.setup.packages:
+            return None
+        root = str(Path(cfg.local.cache_dir) / "apt")
+        gw = env["STYX_SB_GATEWAY"]
+        pidfile = str(Path(cfg.local.state_dir) / f".apt-cache-{cfg.name}.pid")
+        server = local.Command(
+            f"{cfg.name}-apt-server",
+            create=_wheel_cache_cmd("serve", root, gw, str(APT_CACHE_PORT), pidfile),
+            delete=_wheel_cache_cmd("stop", pidfile),
+            triggers=[gw, root],
+            logging=local.Logging.STDERR,
+            opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=[ctx.shared["net"]]),
+        )
+        lists = local.Command(
+            f"{cfg.name}-apt-lists",
+            create=_ctl("apt-lists", {k: env[k] for k in ("STYX_CACHE_DIR",)}),
+            logging=local.Logging.STDERR,
+            opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=[ctx.shared["base"]]),
+        )
+        base = f"http://{gw}:{APT_CACHE_PORT}/"
+        return pulumi.Output.all(server.id, lists.stdout).apply(
+            lambda v: base + path if (path := (v[1] or "").strip()) else "")
 
     def machine(self, ctx: ProvisionContext, node: NodeRequest, parent) -> NodeHandle:
         cfg = ctx.cfg
@@ -336,8 +378,7 @@ class LocalBackend(LocalImages, Backend):
             identity=sandbox.id,
             resources=[sandbox],
             info={"zone": zone, "instance_type": "sandbox", "price_per_hour": 0.0},
-            phase_overrides={"python_env": PhaseOverride(env={"STYX_WHEEL_CACHE_URL": url})}
-            if (url := ctx.shared.get("wheel_cache_url")) is not None else {},
+            phase_overrides=self._overrides(ctx),
             host_key=hk,
             private=private,
         )

@@ -244,6 +244,11 @@ class PythonConfig(_Model):
         "auto", description="auto: the wheels are downloaded once per cluster and served to the nodes (local: by "
         "the operator's machine on the cluster's bridge; ssh, aws, gcp: by the head on its private address, port "
         "18951), which fall back to the index when the cache is gone; off: every node downloads.")
+    wheel_cache_fetch: Literal["links", "copy"] = Field(
+        "links", description="How a node reads the wheel cache: links: the installer reads the cache's URL itself "
+        "(--find-links URL); copy: its files are first copied into a local folder in one parallel fetch "
+        "(sha256-checked) and installed from there (the URL when the copy fails). copy did not pay off here "
+        "(bench/README.md §14).")
 
 
 class CondaConfig(_Model):
@@ -429,6 +434,10 @@ class AutostopConfig(_Model):
 class SetupConfig(_Model):
     packages: list[Arg] = Field(default_factory=list, description="System (apt) packages.")
     python: PythonConfig = Field(default_factory=PythonConfig)
+    apt_cache: Literal["auto", "off"] = Field(
+        "auto", description="auto: on backends that can (local), apt-get update runs once per cluster on the "
+        "operator's machine (lists reused for 10 min) and the nodes take those lists while they are younger than "
+        "an hour, else run apt-get update themselves; off: every node runs apt-get update.")
     conda: CondaConfig = Field(default_factory=CondaConfig)
     docker: DockerConfig = Field(default_factory=DockerConfig)
     gpu: GpuConfig = Field(default_factory=GpuConfig)

@@ -100,6 +100,69 @@ need_real_python() {
   assert_stderr_contains "last 30 lines of $STYX_LOG_DIR/system_packages.log"
 }
 
+# a tarball of apt lists as `sandboxctl apt-lists` packs it (styx-fetched dated AGE seconds ago), and a
+# curl that serves it for URL http://cache/lists.tar (anything else: curl's "could not connect", 7)
+make_apt_lists_cache() {
+  local age=${1:-0}
+  mkdir -p "$T/pack"
+  printf 'Package: jq\n' >"$T/pack/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
+  touch -d "@$(($(date +%s) - age))" "$T/pack/styx-fetched" "$T/pack/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
+  mv "$T/pack/styx-fetched" "$T/styx-fetched"
+  # packed as `sandboxctl apt-lists` packs it: the lists' folder, then the stamp
+  tar -cf "$T/lists.tar" -C "$T/pack" . -C "$T" ./styx-fetched
+  stub curl '
+out=""; url=""
+while [ $# -gt 0 ]; do case $1 in -o) out=$2; shift 2 ;; --connect-timeout|--max-time) shift 2 ;; -*) shift ;; *) url=$1; shift ;; esac; done
+[ "$url" = http://cache/lists.tar ] || { echo "curl: (7) Failed to connect" >&2; exit 7; }
+cp "$T/lists.tar" "$out"'
+}
+
+@test "system_packages: apt lists from the cluster's cache instead of apt-get update, dated by the cache" {
+  make_apt_lists_cache 120
+  mark_available jq
+  STYX_APT_LISTS_URL=http://cache/lists.tar STYX_APT_PACKAGES=jq run_phase system_packages
+  assert_status 0
+  [ "$output" = "styx system_packages: ok: installed 1/1 packages: jq" ]
+  assert_log_lacks '^apt-get .*update'
+  assert_log_has '^apt-get install .* jq$'
+  assert_log_has '^curl .*http://cache/lists.tar$'
+  assert_stderr_contains "apt lists from the cluster's cache http://cache/lists.tar (fetched "
+  [ -f "$T/apt-lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages" ]
+  [ ! -e "$T/apt-lists/styx-fetched" ]
+  # the freshness stamp carries the cache's time, not now: the lists' age stays bounded
+  [ "$(stat -c %Y "$T/state/apt-update.stamp")" = "$(stat -c %Y "$T/styx-fetched")" ]
+  grep -q '^=== done in [0-9.]* s, [0-9.]* CPU s$' "$STYX_LOG_DIR/system_packages.log"
+}
+
+@test "system_packages: an apt lists cache that is stale or gone falls back to apt-get update" {
+  make_apt_lists_cache 7200 # older than STYX_APT_LISTS_MAX_AGE (3600)
+  mark_available jq
+  STYX_APT_LISTS_URL=http://cache/lists.tar STYX_APT_PACKAGES=jq run_phase system_packages
+  assert_status 0
+  assert_stderr_contains "apt lists cache http://cache/lists.tar is older than 3600s: apt-get update"
+  assert_log_has '^apt-get .*update$'
+  [ ! -e "$T/apt-lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages" ]
+  : >"$STUB_LOG"
+  rm -f "$T/state/apt-update.stamp"
+  mark_available htop
+  STYX_APT_LISTS_URL=http://gone/lists.tar STYX_APT_PACKAGES=htop run_phase system_packages
+  assert_status 0
+  [ "$output" = "styx system_packages: ok: installed 1/1 packages: htop" ]
+  assert_stderr_contains "apt lists cache http://gone/lists.tar unavailable (see the phase log): apt-get update"
+  assert_log_has '^apt-get .*update$'
+  grep -q '^=== done in [0-9.]* s, [0-9.]* CPU s, exit status 7$' "$STYX_LOG_DIR/system_packages.log"
+}
+
+@test "system_packages: fresh lists on the node: the cache is not even fetched" {
+  make_apt_lists_cache 0
+  mark_available jq
+  touch "$T/state/apt-update.stamp"
+  STYX_APT_LISTS_URL=http://cache/lists.tar STYX_APT_PACKAGES=jq run_phase system_packages
+  assert_status 0
+  assert_log_lacks '^curl '
+  assert_log_lacks '^apt-get .*update'
+}
+
 # ---------------------------------------------------------------- python_env
 
 @test "python_env: venv + pinned package, second run skipped, profile written once" {
@@ -344,4 +407,73 @@ use_simple_index() {
   assert_status 0
   assert_output_matches "wheel cache unavailable, from the index$"
   "$T/venv/bin/python" -c 'import styxdemo, styxdep; assert styxdemo.__version__ == "2.0"'
+}
+
+# a wheel cache as wheel_cache.py fill leaves it: the wheels and their .sha256sums
+make_wheel_cache() {
+  mkdir -p "$T/cache"
+  cp "$T"/wheels/styxd*.whl "$T/cache/"
+  (cd "$T/cache" && sha256sum -- *.whl >.sha256sums)
+}
+
+@test "python_env: copy: the wheel cache is copied once into a local folder and installed from there" {
+  need_real_python
+  make_wheel_cache
+  use_simple_index
+  rm -rf "$T/simple"
+  STYX_WHEEL_CACHE_FETCH=copy STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" \
+    run_phase python_env
+  assert_status 0
+  assert_output_matches "pip installed: styxdemo==1\.0; wrote "
+  local log="$STYX_LOG_DIR/python_env.log"
+  grep -qE "^=== \[.*\] \\$ \(copy of the wheel cache file://$T/cache/ into $T/styx-python_env\.[A-Za-z0-9]+\)$" "$log"
+  grep -q "^copied 3 files, 0 MiB$" "$log"
+  grep -qE -- "--no-index --find-links $T/styx-python_env\.[A-Za-z0-9]+ styxdemo==1\.0$" "$log"
+  assert_stderr_contains "installed from the wheel cache file://$T/cache/ (its copy in $T/styx-python_env."
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep'
+  ! ls -d "$T"/styx-python_env.* 2>/dev/null # the copy went with the phase
+}
+
+@test "python_env: copy: a listed sha256 that does not match: the URL is read instead, logged" {
+  need_real_python
+  make_wheel_cache
+  sed -i "1s/^[0-9a-f]\{64\}/$(printf '0%.0s' {1..64})/" "$T/cache/.sha256sums" # the first digest is wrong
+  use_simple_index
+  rm -rf "$T/simple"
+  STYX_WHEEL_CACHE_FETCH=copy STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" \
+    run_phase python_env
+  assert_status 0
+  assert_output_matches "pip installed: styxdemo==1\.0; wrote "
+  assert_stderr_contains "the wheel cache file://$T/cache/ could not be copied (see the phase log): reading it over HTTP"
+  grep -q "is not the listed" "$STYX_LOG_DIR/python_env.log"
+  grep -qF -- "--no-index --find-links file://$T/cache/ styxdemo==1.0" "$STYX_LOG_DIR/python_env.log"
+  "$T/venv/bin/python" -c 'import styxdemo, styxdep'
+}
+
+@test "python_env: links (the default): the installer reads the cache's URL, nothing is copied" {
+  need_real_python
+  make_wheel_cache
+  use_simple_index
+  rm -rf "$T/simple"
+  STYX_WHEEL_CACHE_URL="file://$T/cache/" STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  ! grep -q "copy of the wheel cache" "$STYX_LOG_DIR/python_env.log"
+  grep -qF -- "--no-index --find-links file://$T/cache/ styxdemo==1.0" "$STYX_LOG_DIR/python_env.log"
+}
+
+@test "python_env: invalid wheel cache fetch is rejected" {
+  STYX_WHEEL_CACHE_FETCH=rsync run_phase python_env
+  assert_status 1
+  assert_stderr_contains "STYX_WHEEL_CACHE_FETCH must be copy or links, got 'rsync'"
+}
+
+@test "python_env: a new environment is not checked before the install; an existing one is" {
+  need_real_python
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_status 0
+  ! grep -q '(check: are the 1 pip specs satisfied)' "$STYX_LOG_DIR/python_env.log"
+  "$T/venv/bin/python" -c 'import styxdemo'
+  STYX_PIP_PACKAGES="styxdemo==1.0" run_phase python_env
+  assert_output_matches '^styx python_env: skipped: '
+  grep -q '(check: are the 1 pip specs satisfied)' "$STYX_LOG_DIR/python_env.log"
 }

@@ -96,3 +96,45 @@ def test_gone_machines_asks_every_node_and_keeps_their_order(monkeypatch):
     nodes = ["head"] + [f"worker-{i}" for i in range(6)]
     assert lb.LocalBackend().gone_machines(local_cluster(), nodes) == ["head", "worker-3"]
     assert sorted(asked) == sorted(("node-alive", n) for n in nodes)
+
+
+def test_apt_lists_fetched_once_on_this_machine_and_served_to_system_packages():
+    from styx.components.backends.local import APT_CACHE_PORT
+
+    rec = run_program(local_cluster())
+    lists, server = rec.named("demo-apt-lists").inputs, rec.named("demo-apt-server").inputs
+    assert lists["create"].endswith("sandboxctl.sh apt-lists") and "STYX_CACHE_DIR=/var/cache/styx" in lists["create"]
+    assert " serve /var/cache/styx/apt " in server["create"] and f" 10.77.0.1 {APT_CACHE_PORT} " in server["create"]
+    assert " stop " in server["delete"]
+    # the URL is the server's address and the tarball that apt-lists printed (the mock's stdout)
+    for node in ("head", "worker-0", "worker-1"):
+        assert (f"STYX_APT_LISTS_URL='http://10.77.0.1:{APT_CACHE_PORT}/styx demo-apt-lists: ok: mocked'"
+                in _exports(rec, node, "system_packages"))
+        assert "STYX_APT_LISTS_URL" not in _exports(rec, node)  # python_env
+
+
+def test_apt_cache_off_or_no_packages_makes_nothing():
+    for c in (local_cluster(setup={**local_cluster()["setup"], "apt_cache": "off"}),
+              local_cluster(setup={**local_cluster()["setup"], "packages": []})):
+        rec = run_program(c)
+        names = {r.name for r in rec.resources}
+        assert "demo-apt-lists" not in names and "demo-apt-server" not in names
+        phases = {r.name for r in rec.of_type("command:remote:Command")}
+        assert all("STYX_APT_LISTS_URL" not in _exports(rec, n, "system_packages") for n in ("head", "worker-0")
+                   if f"demo-{n}-system_packages" in phases)
+
+
+def test_bad_apt_cache_value_names_the_field_and_the_values():
+    import pytest
+
+    from styx.model.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"setup\.apt_cache: 'yes' is not allowed; input should be 'auto' or 'off'"):
+        parse_cluster(local_cluster(setup={"apt_cache": "yes"}))
+    with pytest.raises(ConfigError, match=r"setup\.python\.wheel_cache_fetch: .* should be 'links' or 'copy'"):
+        parse_cluster(_with(wheel_cache_fetch="rsync"))
+
+
+def test_python_env_gets_the_wheel_cache_fetch_mode():
+    assert "STYX_WHEEL_CACHE_FETCH=links" in _exports(run_program(local_cluster()), "head")
+    assert "STYX_WHEEL_CACHE_FETCH=copy" in _exports(run_program(_with(wheel_cache_fetch="copy")), "head")
