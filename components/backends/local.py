@@ -20,9 +20,10 @@ from typing import Any
 import pulumi
 from pulumi_command import local
 
+from styx.components import phases
 from styx.components.backends.base import Backend, Feature, NodeHandle, NodeRequest, PhaseOverride, ProvisionContext
 from styx.components.backends.local_images import LocalImages
-from styx.components.phases import UV_VERSION, python_env_applies, python_specs
+from styx.components.phases import python_env_applies
 from styx.model.config import CONFIG_KEY, ClusterConfig, LocalConfig, NodeSpec
 
 SANDBOXCTL = Path(__file__).resolve().parents[2] / "sandbox" / "sandboxctl.sh"
@@ -30,7 +31,6 @@ WHEEL_CACHE = SANDBOXCTL.parent / "wheel_cache.py"
 WHEEL_CACHE_PORT = 18950  # on the bridge's gateway address: every cluster has its own
 APT_CACHE_PORT = 18952  # the apt lists (setup.apt_cache), same address (18951: the head's wheel cache)
 BASE_PYTHON = "3.11"  # python3 of the sandbox base image (Debian bookworm)
-WHEEL_CACHE_FORMAT = "1"  # in the cache key: a new layout never reads an old one
 
 
 def bridge_name(cfg: ClusterConfig) -> str:
@@ -48,20 +48,14 @@ def address_of(cfg: ClusterConfig, group_index: int | None, index: int) -> str:
 
 
 def wheel_cache_key(cfg: ClusterConfig) -> str:
-    """The cache folder of a cluster's wheels: what python_env installs (and uv when it is the installer),
-    the index, and the nodes' Python."""
-    pyver, specs = _cache_target(cfg)
-    blob = "\0".join([WHEEL_CACHE_FORMAT, pyver, cfg.setup.python.index_url or "", *specs])
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    """The cache folder of a cluster's wheels on this machine (phases.wheel_cache_key, for the sandboxes'
+    Python)."""
+    return phases.wheel_cache_key(cfg, _nodes_python(cfg))
 
 
-def _cache_target(cfg: ClusterConfig) -> tuple[str, list[str]]:
-    """(the nodes' Python X.Y, the requirements to fetch for them)."""
-    py = cfg.setup.python
-    specs = python_specs(cfg) + ([f"uv=={UV_VERSION}"] if py.installer == "uv" else [])
-    if py.installer == "uv" and py.env_tool == "venv":  # `uv venv --seed` seeds these from the cache
-        specs += ["pip", "setuptools", "wheel"]
-    return (BASE_PYTHON if py.version == "system" else py.version), specs
+def _nodes_python(cfg: ClusterConfig) -> str:
+    """The nodes' Python X.Y (`system`: the sandbox base image's python3)."""
+    return BASE_PYTHON if cfg.setup.python.version == "system" else cfg.setup.python.version
 
 
 def _wheel_cache_cmd(*args: str) -> str:
@@ -267,8 +261,8 @@ class LocalBackend(LocalImages, Backend):
             logging=local.Logging.STDERR,
             opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=[ctx.shared["net"]]),
         )
-        pyver, specs = _cache_target(cfg)
-        environment: dict[str, pulumi.Input[str]] = {"STYX_WC_SPECS": "\n".join(specs)}
+        pyver = _nodes_python(cfg)
+        environment: dict[str, pulumi.Input[str]] = {"STYX_WC_SPECS": "\n".join(phases.wheel_cache_specs(cfg))}
         if cfg.setup.python.index_url:  # may hold credentials: the environment, a secret, never argv
             environment["PIP_INDEX_URL"] = pulumi.Output.secret(cfg.setup.python.index_url)
         wheels = local.Command(
