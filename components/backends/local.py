@@ -62,6 +62,21 @@ def _wheel_cache_cmd(*args: str) -> str:
     return " ".join(shlex.quote(a) for a in (sys.executable, str(WHEEL_CACHE), *args))
 
 
+def _cache_server(ctx: ProvisionContext, kind: str, root: str, gw: str, port: int) -> local.Command:
+    """The HTTP server of one of this machine's caches (`kind`: wheel, apt) for the cluster's nodes: folder
+    `root` on the bridge's gateway `gw`, stopped by the delete (pid file in local.state_dir)."""
+    cfg = ctx.cfg
+    pidfile = str(Path(cfg.local.state_dir) / f".{kind}-cache-{cfg.name}.pid")
+    return local.Command(
+        f"{cfg.name}-{kind}-server",
+        create=_wheel_cache_cmd("serve", root, gw, str(port), pidfile),
+        delete=_wheel_cache_cmd("stop", pidfile),
+        triggers=[gw, root],
+        logging=local.Logging.STDERR,
+        opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=[ctx.shared["net"]]),
+    )
+
+
 def _key_values(path: Path, no_links_below: Path | None = None) -> dict[str, str] | None:
     """`key=value` lines of a small file; None when it is absent. Below `no_links_below` (a node's own
     root) no symlink is followed: the node's files never lead this host elsewhere."""
@@ -252,15 +267,7 @@ class LocalBackend(LocalImages, Backend):
         key = wheel_cache_key(cfg)
         root = str(Path(cfg.local.cache_dir) / "wheels")
         gw = env["STYX_SB_GATEWAY"]
-        pidfile = str(Path(cfg.local.state_dir) / f".wheel-cache-{cfg.name}.pid")
-        server = local.Command(
-            f"{cfg.name}-wheel-server",
-            create=_wheel_cache_cmd("serve", root, gw, str(WHEEL_CACHE_PORT), pidfile),
-            delete=_wheel_cache_cmd("stop", pidfile),
-            triggers=[gw, root],
-            logging=local.Logging.STDERR,
-            opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=[ctx.shared["net"]]),
-        )
+        server = _cache_server(ctx, "wheel", root, gw, WHEEL_CACHE_PORT)
         pyver = _nodes_python(cfg)
         environment: dict[str, pulumi.Input[str]] = {"STYX_WC_SPECS": "\n".join(phases.wheel_cache_specs(cfg))}
         if cfg.setup.python.index_url:  # may hold credentials: the environment, a secret, never argv
@@ -297,15 +304,7 @@ class LocalBackend(LocalImages, Backend):
             return None
         root = str(Path(cfg.local.cache_dir) / "apt")
         gw = env["STYX_SB_GATEWAY"]
-        pidfile = str(Path(cfg.local.state_dir) / f".apt-cache-{cfg.name}.pid")
-        server = local.Command(
-            f"{cfg.name}-apt-server",
-            create=_wheel_cache_cmd("serve", root, gw, str(APT_CACHE_PORT), pidfile),
-            delete=_wheel_cache_cmd("stop", pidfile),
-            triggers=[gw, root],
-            logging=local.Logging.STDERR,
-            opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=[ctx.shared["net"]]),
-        )
+        server = _cache_server(ctx, "apt", root, gw, APT_CACHE_PORT)
         lists = local.Command(
             f"{cfg.name}-apt-lists",
             create=_ctl("apt-lists", {k: env[k] for k in ("STYX_CACHE_DIR",)}),
