@@ -25,8 +25,9 @@
 #                               word splitting: `--resources={"custom": 1}`)
 #   STYX_RAY_USAGE_STATS        0 (default: RAY_USAGE_STATS_ENABLED=0 for every
 #                               ray command, --disable-usage-stats) | 1
-#   STYX_RAY_START_TIMEOUT      seconds to wait for the head / for this worker
-#                               to appear in the cluster (default 120)
+#   STYX_RAY_START_TIMEOUT      seconds for `ray start`, then as long again at
+#                               most for this node (head or worker) to be alive
+#                               in the GCS (default 120)
 #   STYX_VENV_DIR               venv holding Ray (default /opt/styx/venv;
 #                               created by the python_env phase)
 #   STYX_PIP_INDEX_URL          optional pip index (mirror)
