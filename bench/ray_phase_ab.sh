@@ -9,11 +9,15 @@
 # and its checks), then both workers' at once (join + checks), as in a launch. Printed per run: the
 # phase's wall seconds and the CPU seconds of its own processes (the `ray` CLI, the checks; not the
 # daemons it leaves running), measured in the node. The program travels on stdin (lib.sh + ray.sh);
-# the token is the node's own token file, read in the node.
+# the token is the node's own token file, read in the node. AB_COLD_PYC=1 deletes the venv's bytecode
+# before each run (a launch's first `ray start` finds none: uv installs without compiling).
 set -euo pipefail
 stack=${1:?usage: ray_phase_ab.sh STACK OLD_REV [ROUNDS]}
 old=${2:?usage: ray_phase_ab.sh STACK OLD_REV [ROUNDS]}
 rounds=${3:-3}
+# AB_COLD_PYC=1: the venv's bytecode (__pycache__) deleted before every run, as on a node's first start
+cold=${AB_COLD_PYC:-0}
+[[ $cold == [01] ]] || { echo "AB_COLD_PYC must be 0 or 1, got '$cold'" >&2; exit 2; }
 styx=${STYX_BIN:-.venv/bin/styx}
 tmp=$(mktemp -d)
 trap 'rm -rf -- "$tmp"' EXIT
@@ -32,7 +36,8 @@ node_program() {
   printf '%s\n' "STYX_AB_EOF"
   # shellcheck disable=SC2016 # for the node's shell
   printf '%s\n' 's=$EPOCHREALTIME; r=$(bash /tmp/styx-ray-ab.sh 2>/dev/null | tail -1); e=$EPOCHREALTIME' \
-    'cpu=$(times | tail -1 | awk '"'"'{for (i = 1; i <= 2; i++) {split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2]}; print t}'"'"')' \
+    'times >/tmp/styx-ray-ab.times' \
+    'cpu=$(tail -1 /tmp/styx-ray-ab.times | awk '"'"'{for (i = 1; i <= 2; i++) {split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2]}; print t}'"'"')' \
     'printf "%s %.2f %s | %s\n" "$(hostname)" "$(python3 -c "print($e - $s)")" "$cpu" "$r"'
 }
 
@@ -40,7 +45,8 @@ stop_all() {
   local n
   for n in head worker-0 worker-1; do
     "$styx" exec -s "$stack" "$n" -- bash -c \
-      '. /etc/styx/ray-auth.env 2>/dev/null; /opt/styx/venv/bin/ray stop --force >/dev/null 2>&1; rm -f /var/lib/styx/ray.started' &
+      ". /etc/styx/ray-auth.env 2>/dev/null; /opt/styx/venv/bin/ray stop --force >/dev/null 2>&1; rm -f /var/lib/styx/ray.started
+      [ $cold != 1 ] || find /opt/styx/venv -name __pycache__ -prune -exec rm -rf {} +" &
   done
   wait
 }
@@ -57,7 +63,7 @@ run_variant() {
   for n in worker-0 worker-1; do printf '%s %s: %s\n' "$v" "$n" "$(cat "$tmp/$n.out")"; done
 }
 
-echo "# $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) old=$(git rev-parse --short "$old") new=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- setup_scripts/ray.sh || echo +dirty)"
+echo "# $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) old=$(git rev-parse --short "$old") new=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- setup_scripts/ray.sh || echo +dirty) cold_pyc=$cold"
 echo "# variant node: host wall_s cpu_s | result"
 for ((i = 1; i <= rounds; i++)); do
   if ((i % 2)); then order=(old new); else order=(new old); fi
