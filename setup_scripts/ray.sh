@@ -25,8 +25,9 @@
 #                               word splitting: `--resources={"custom": 1}`)
 #   STYX_RAY_USAGE_STATS        0 (default: RAY_USAGE_STATS_ENABLED=0 for every
 #                               ray command, --disable-usage-stats) | 1
-#   STYX_RAY_START_TIMEOUT      seconds to wait for the head / for this worker
-#                               to appear in the cluster (default 120)
+#   STYX_RAY_START_TIMEOUT      seconds for `ray start`, then as long again at
+#                               most for this node (head or worker) to be alive
+#                               in the GCS (default 120)
 #   STYX_VENV_DIR               venv holding Ray (default /opt/styx/venv;
 #                               created by the python_env phase)
 #   STYX_PIP_INDEX_URL          optional pip index (mirror)
@@ -147,15 +148,44 @@ ray_py_within() {
   if [[ -n $STYX_RAY_CONTAINER ]]; then in_container timeout "$t" python "$@"; else timeout "$t" "$VPY" "$@"; fi
 }
 
-# Alive node addresses of the cluster at argv[1], one per line. Asks the GCS directly (about a third
-# of a driver's `ray.init()` + `ray.nodes()`: no core worker is started); token auth included.
-NODES_PY='
+# alive(ADDR): the addresses of the nodes the GCS at ADDR lists alive. Asks the GCS directly (about a
+# third of a driver's `ray.init()` + `ray.nodes()`: no core worker is started); token auth included.
+ALIVE_PY='
+def alive(addr):
+    from ray._raylet import GcsClient
+    from ray.core.generated.gcs_pb2 import GcsNodeInfo
+    nodes = GcsClient(address=addr).get_all_node_info(timeout=30).values()
+    return [n.node_manager_address for n in nodes if n.state == GcsNodeInfo.ALIVE]
+'
+# Alive node addresses of the cluster at argv[1], one per line.
+NODES_PY="$ALIVE_PY"'
 import sys
-from ray._raylet import GcsClient
-from ray.core.generated.gcs_pb2 import GcsNodeInfo
-for n in GcsClient(address=sys.argv[1]).get_all_node_info(timeout=30).values():
-    if n.state == GcsNodeInfo.ALIVE:
-        print(n.node_manager_address)
+for a in alive(sys.argv[1]):
+    print(a)
+'
+# `ray start ARGV[4:]`, then until node ARGV[2] is alive in the GCS at ARGV[1] (polled every 0.5 s, at
+# most ARGV[3] s; exit 3 when it is not by then), in one Python: the CLI's import of Ray (1-2 CPU s
+# here) serves the check too, instead of a second Python importing Ray again after `ray start`.
+START_PY="$ALIVE_PY"'
+import sys, time
+addr, ip, wait_s, args = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+from ray.scripts.scripts import cli
+try:
+    cli.main(args=["start", *args], prog_name="ray")
+except SystemExit as e:  # click ends with sys.exit(0) on success
+    if e.code not in (0, None):
+        raise
+deadline = time.monotonic() + wait_s
+while True:
+    try:
+        if ip in alive(addr):
+            print(f"styx: node {ip} alive in the GCS at {addr}", flush=True)
+            break
+    except Exception as e:
+        print(f"styx: the GCS at {addr} does not answer yet: {e}", flush=True)
+    if time.monotonic() >= deadline:
+        sys.exit(3)
+    time.sleep(0.5)
 '
 
 installed_version() {
@@ -258,11 +288,16 @@ ray_path_prefix() {
   printf '%s\n' "$p"
 }
 
-# `ray start` with the cluster env file sourced and the cluster's Python first
-# on PATH (in a subshell: the values never reach this shell, the log or a
-# command line)
-ray_start_with_env() {
-  local prefix
+# ray_start_and_wait ADDR IP ARGS...: `ray start ARGS` with the cluster env
+# file sourced and the cluster's Python first on PATH (in a subshell: the
+# values never reach this shell, the log or a command line), then until node
+# IP is alive in the GCS at ADDR (START_PY: exit 3 when not within
+# STYX_RAY_START_TIMEOUT). A worker's `ray start` retries an unreachable head
+# for a long time: the whole is bounded by twice STYX_RAY_START_TIMEOUT (once
+# for the start, once for the wait)
+ray_start_and_wait() {
+  local prefix addr=$1 ip=$2 limit=$((2 * STYX_RAY_START_TIMEOUT))
+  shift 2
   if [[ -n $STYX_RAY_CONTAINER ]]; then
     # inside: the container env file (the image's Ray first on PATH), then the
     # cluster env file (mounted from the host's /etc/styx), then `ray start`
@@ -271,8 +306,8 @@ ray_start_with_env() {
       if [ -r "$2" ]; then set -a; . "$2"; set +a; fi
       [ -n "$RAY_USAGE_STATS_ENABLED" ] || unset RAY_USAGE_STATS_ENABLED
       [ -n "$RAY_AUTH_MODE" ] || unset RAY_AUTH_MODE RAY_AUTH_TOKEN_PATH
-      t=$3; shift 3; exec timeout --kill-after=10 "$t" ray start "$@"' styx-ray-start \
-      "$STYX_CONTAINER_ENV_FILE" "$STYX_ENV_FILE" "$STYX_RAY_START_TIMEOUT" "$@"
+      t=$3 py=$4; shift 4; exec timeout --kill-after=10 "$t" python -c "$py" "$@"' styx-ray-start \
+      "$STYX_CONTAINER_ENV_FILE" "$STYX_ENV_FILE" "$limit" "$START_PY" "$addr" "$ip" "$STYX_RAY_START_TIMEOUT" "$@"
     return
   fi
   prefix=$(ray_path_prefix)
@@ -291,8 +326,7 @@ ray_start_with_env() {
     [[ $STYX_RAY_USAGE_STATS == 1 ]] || export RAY_USAGE_STATS_ENABLED=0
     # after the env file, so the cluster's python wins over a PATH set there
     export PATH="$prefix:${PATH:-/usr/local/bin:/usr/bin:/bin}" VIRTUAL_ENV="$STYX_VENV_DIR"
-    # a worker's `ray start` retries an unreachable head for a long time: bound it
-    exec timeout --kill-after=10 "$STYX_RAY_START_TIMEOUT" "$RAY" start "$@"
+    exec timeout --kill-after=10 "$limit" "$VPY" -c "$START_PY" "$addr" "$ip" "$STYX_RAY_START_TIMEOUT" "$@"
   )
 }
 
@@ -334,30 +368,8 @@ node_alive_in() {
   styx_try_capture "$out" ray_py_within 60 -c "$NODES_PY" "$1" && grep -qxF -- "$2" "$out"
 }
 
-# wait_listed ADDR IP WHAT: until the GCS at ADDR lists node IP alive (polled every second)
-wait_listed() {
-  local addr=$1 ip=$2 deadline=$((SECONDS + STYX_RAY_START_TIMEOUT)) out
-  styx_mktemp_var out
-  while :; do
-    if styx_try_capture "$out" ray_py -c "$NODES_PY" "$addr" && grep -qxF -- "$ip" "$out"; then
-      return 0
-    fi
-    [[ $SECONDS -lt $deadline ]] || styx_die "$3 within ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
-    sleep 1
-  done
-}
-
-# the head is ready when its GCS answers and lists the head node alive
-wait_head() {
-  wait_listed "$1" "$2" "ray head at $1 not ready (its node $2 not alive in its GCS)"
-}
-
-wait_worker() {
-  wait_listed "$1" "$2" "node $2 did not appear in the ray cluster at $1"
-}
-
 main() {
-  local node_ip addr fingerprint env_hash args_hash recorded=""
+  local node_ip addr fingerprint env_hash args_hash recorded="" rc=0 not_alive
   local -a args extra
   case $STYX_RAY_ROLE in head | worker) ;; *) styx_die "STYX_RAY_ROLE must be head or worker, got '$STYX_RAY_ROLE'" ;; esac
   node_ip=${STYX_NODE_IP:-$(detect_node_ip)}
@@ -412,12 +424,15 @@ main() {
   fi
   styx_sudo rm -f -- "$RAY_STATE_FILE"
   styx_log INFO "ray start ${args[*]@Q}"
-  styx_run ray_start_with_env "${args[@]}"
   if [[ $STYX_RAY_ROLE == head ]]; then
-    wait_head "$addr" "$node_ip"
+    not_alive="ray head at $addr not ready (its node $node_ip not alive in its GCS)"
   else
-    wait_worker "$addr" "$node_ip"
+    not_alive="node $node_ip did not appear in the ray cluster at $addr"
   fi
+  # ready: the GCS at addr lists this node alive (the head: its GCS answers and lists the head)
+  styx_try ray_start_and_wait "$addr" "$node_ip" "${args[@]}" || rc=$?
+  [[ $rc -ne 3 ]] || styx_die "$not_alive within ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
+  [[ $rc -eq 0 ]] || styx__fail "$rc" ray start "${args[@]}"
   styx_state_dir >/dev/null
   styx_write_file_if_changed "$RAY_STATE_FILE" 0644 <<<"$fingerprint"
 

@@ -48,12 +48,19 @@ case $1 in
     echo "======== Autoscaler status ========" ;;
 esac
 STUB
-  # fake venv python: ray version / extras / node listing / pip install
+  # fake venv python: ray version / extras / `ray start` + wait until listed (the ray stub, then this
+  # stub's node listing: exit 3 when IP is not listed) / node listing / pip install
   cat >"$STYX_VENV_DIR/bin/python" <<'STUB'
 #!/bin/bash
 printf '%s\n' "python $*" >>"$STUB_LOG"
 if [ "$1" = -c ]; then
   case $2 in
+    *'cli.main(args=["start"'*)
+      addr=$3 ip=$4
+      shift 5
+      "$(dirname "$0")/ray" start "$@" || exit
+      "$0" -c get_all_node_info "$addr" | grep -qxF -- "$ip" || exit 3
+      exit 0 ;;
     *'version("ray")'*) [ -s "$RS/installed" ] && cat "$RS/installed" && exit 0; exit 1 ;;
     *aiohttp*) [ -f "$RS/extras" ] ;;
     *get_all_node_info*) [ -f "$RS/nodes" ] && cat "$RS/nodes"; exit 0 ;;
@@ -199,7 +206,8 @@ STUB
   [ "$output" = "styx ray: ok: ray 2.60.0 worker 10.0.0.3 joined head 10.0.0.2:6379" ]
   assert_log_has '^ray start --address=10.0.0.2:6379 --node-ip-address=10.0.0.3 --disable-usage-stats$'
   assert_log_has 'get_all_node_info'
-  assert_log_has '^ 10\.0\.0\.2:6379$'
+  # one Python: `ray start`, then until this node (10.0.0.3) is listed alive by the head's GCS
+  assert_log_has '^ 10\.0\.0\.2:6379 10\.0\.0\.3 120 --address=10\.0\.0\.2:6379 --node-ip-address=10\.0\.0\.3 --disable-usage-stats$'
   assert_log_lacks 'dashboard'
   : >"$STUB_LOG"
   STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
