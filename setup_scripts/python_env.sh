@@ -549,7 +549,9 @@ ensure_packages() {
   if [[ -n $ENV_CREATED ]]; then
     rc=1 # a new environment holds only what seeded it: no need to check (the installer skips what is there)
   else
-    STYX_TRY_LABEL="(check: are the ${#specs[@]} pip specs satisfied)" styx_try "$py" -c "$PIP_CHECK_PY" "${specs[@]}" || rc=$?
+    # the check only reads (no bytecode written: a second run leaves the environment as it was)
+    PYTHONDONTWRITEBYTECODE=1 STYX_TRY_LABEL="(check: are the ${#specs[@]} pip specs satisfied)" \
+      styx_try "$py" -c "$PIP_CHECK_PY" "${specs[@]}" || rc=$?
   fi
   if [[ $rc -eq 0 ]]; then
     styx_log INFO "pip requirements already satisfied: ${specs[*]@Q}"
@@ -663,7 +665,7 @@ check_drift() {
     problems+=("python $have at $py, want $STYX_PYTHON_VERSION")
   fi
   if [[ ${#SPECS[@]} -gt 0 ]]; then
-    "$py" -c "$PIP_CHECK_PY" "${SPECS[@]}" 2>"$err" || rc=$?
+    PYTHONDONTWRITEBYTECODE=1 "$py" -c "$PIP_CHECK_PY" "${SPECS[@]}" 2>"$err" || rc=$?
     if [[ $rc -ne 0 ]]; then
       problems+=("$(sed -n 's/^unsatisfied: //p' "$err" | head -n 5 | awk 'NR > 1 {printf ", "} {printf "%s", $0}') not satisfied")
     fi

@@ -36,6 +36,7 @@ if [ "$1" = -c ]; then
     *python_version*) echo 3.11.9 ;;
     *'version("ray")'*) echo "$STYX_RAY_VERSION" ;;
     *Requirement*) exit 1 ;;  # not satisfied: pip install runs
+    *'cli.main'*) exit 0 ;;  # ray.sh's START_PY: `ray start ARGS` in-process, then the node alive
     *get_all_node_info*) echo "${3%:*}" ;;  # the GCS at ADDR lists the node at ADDR's host alive
   esac
   exit 0
@@ -144,7 +145,8 @@ def test_ray_start_gets_each_extra_arg_as_one_argument(node):
     r = _phase(node, _cfg(ray={"extra_start_args": RAY_ARGS, "auth": "none"}), "ray", STYX_VENV_DIR=str(venv),
                STYX_ENV_FILE=str(tmp / "env.sh"))
     assert r.stdout.startswith("styx ray: ok: ray 2.60.0 head started")
-    starts = [c for c in _calls(tmp / "argv", "ray") if c[:1] == ["start"]]
+    # `ray start` runs in the venv's Python (ray.sh's START_PY: python -c PROG ADDR IP TIMEOUT ARGS...)
+    starts = [c for c in _calls(tmp / "argv", "python") if c[:1] == ["-c"] and "cli.main" in c[1]]
     assert len(starts) == 1 and starts[0][-len(RAY_ARGS):] == RAY_ARGS, starts
 
 
