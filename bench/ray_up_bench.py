@@ -197,7 +197,8 @@ def rayup_side(args, tmp: Path, mirror: WheelMirror | None, out: dict, hosts: Ha
 def prepare_wheel_cache(args, c: dict) -> str:
     """--styx-wheels cold: the cluster's wheel cache folder removed (its download counted in the `up`);
     warm: filled beforehand (not counted), as after an earlier cluster with the same packages."""
-    from styx.components.backends.local import WHEEL_CACHE, _cache_target, wheel_cache_key
+    from styx.components.backends.local import WHEEL_CACHE, _nodes_python, wheel_cache_key
+    from styx.components.phases import wheel_cache_specs
     from styx.model.config import parse_cluster
 
     cfg = parse_cluster(c)
@@ -208,7 +209,7 @@ def prepare_wheel_cache(args, c: dict) -> str:
     if args.styx_wheels == "cold":
         rm_tree(root / key)
         return f"cold (removed {key})"
-    pyver, specs = _cache_target(cfg)
+    pyver, specs = _nodes_python(cfg), wheel_cache_specs(cfg)
     t = time.monotonic()
     subprocess.run([sys.executable, str(WHEEL_CACHE), "fill", str(root), key, pyver], check=True,
                    env={**os.environ, "STYX_WC_SPECS": "\n".join(specs)}, capture_output=True)

@@ -137,3 +137,32 @@ def sandbox_status(cluster: str) -> dict:
 def leftovers(status: dict) -> dict:
     """What sandboxctl still finds of a cluster (empty when clean)."""
     return {k: v for k, v in status.items() if isinstance(v, list) and v}
+
+
+def launched_cluster(name: str, cluster: dict, work_dir: Path, server_bind: str | None = None):
+    """A module's one cluster, for real: `up`, then yields {"stack", "ips"} (node name -> private IP); after
+    the tests it is destroyed and its stack removed, and nothing of it may be left (sandboxes, and with
+    `server_bind` no cache server bound there). Use as the body of a module-scoped fixture."""
+    import copy
+
+    require_engine_and_sandbox()
+    s = Stack(name, copy.deepcopy(cluster), work_dir)
+    try:
+        s.up()
+        yield {"stack": s, "ips": {n["name"]: n["private_ip"] for n in s.outputs()["nodes"]}}
+    finally:
+        try:
+            s.destroy()
+        finally:
+            s.stack.workspace.remove_stack(s.name)
+    assert not leftovers(sandbox_status(name))
+    if server_bind is not None:
+        assert subprocess.run(["pgrep", "-f", f"http.server --bind {server_bind}"],
+                              capture_output=True).returncode == 1
+
+
+def ray_alive(ctx: dict) -> int:
+    """Alive Ray nodes, asked on the head with a real driver (`ray.init()` + `ray.nodes()`)."""
+    r = ctx["stack"].ssh(ctx["ips"]["head"], RAY_ENV + "python -c 'import ray; ray.init(); "
+                         "print(sum(n[\"Alive\"] for n in ray.nodes()))'", timeout=180)
+    return int(r.stdout.strip().splitlines()[-1])

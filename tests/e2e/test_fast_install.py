@@ -18,7 +18,7 @@ import pytest
 
 from styx.components.backends.local import WHEEL_CACHE, WHEEL_CACHE_PORT, wheel_cache_key
 from styx.model.config import parse_cluster
-from tests.e2e.helpers import RAY_ENV, Stack, leftovers, require_engine_and_sandbox, sandbox_status
+from tests.e2e.helpers import launched_cluster, ray_alive
 
 pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
@@ -39,25 +39,7 @@ def _pidfile() -> str:
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory):
-    require_engine_and_sandbox()
-    s = Stack(NAME, copy.deepcopy(CLUSTER), tmp_path_factory.mktemp(NAME))
-    try:
-        s.up()
-        ips = {n["name"]: n["private_ip"] for n in s.outputs()["nodes"]}
-        yield {"stack": s, "ips": ips}
-    finally:
-        try:
-            s.destroy()
-        finally:
-            s.stack.workspace.remove_stack(s.name)
-    assert not leftovers(sandbox_status(NAME))
-    assert subprocess.run(["pgrep", "-f", f"http.server --bind {GATEWAY}"], capture_output=True).returncode == 1
-
-
-def _alive(ctx) -> int:
-    r = ctx["stack"].ssh(ctx["ips"]["head"], RAY_ENV + "python -c 'import ray; ray.init(); "
-                         "print(sum(n[\"Alive\"] for n in ray.nodes()))'", timeout=180)
-    return int(r.stdout.strip().splitlines()[-1])
+    yield from launched_cluster(NAME, CLUSTER, tmp_path_factory.mktemp(NAME), server_bind=GATEWAY)
 
 
 def test_the_cache_serves_the_head_and_the_worker_uv_installs_a_working_ray(ctx):
@@ -83,7 +65,7 @@ def test_the_cache_serves_the_head_and_the_worker_uv_installs_a_working_ray(ctx)
     served = Path(_pidfile().removesuffix(".pid") + ".log").read_text()
     for ip in ips.values():
         assert any(ln.startswith(ip) and "/ray-2.60.0-" in ln and '" 200 ' in ln for ln in served.splitlines()), ip
-    assert _alive(ctx) == 2
+    assert ray_alive(ctx) == 2
 
 
 def test_a_worker_still_installs_when_the_cache_is_gone(ctx):
@@ -99,5 +81,5 @@ def test_a_worker_still_installs_when_the_cache_is_gone(ctx):
     assert "uv installed: ray[default]==2.60.0" in line and "wheel cache unavailable, from the index" in line, line
     assert "installed uv 0.13.9" in line and "uv unavailable" not in line, line  # uv's wheel from the index
     ctx["ips"] = {n["name"]: n["private_ip"] for n in s.outputs()["nodes"]}
-    assert _alive(ctx) == 3
+    assert ray_alive(ctx) == 3
     print(json.dumps(s.outputs()["phase_results"]["worker-1"], indent=1))

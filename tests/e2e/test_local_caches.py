@@ -18,7 +18,7 @@ import pytest
 
 from styx.components.backends.local import APT_CACHE_PORT, WHEEL_CACHE, WHEEL_CACHE_PORT, wheel_cache_key
 from styx.model.config import parse_cluster
-from tests.e2e.helpers import RAY_ENV, Stack, leftovers, require_engine_and_sandbox, sandbox_status
+from tests.e2e.helpers import launched_cluster, ray_alive
 
 pytestmark = [pytest.mark.engine, pytest.mark.sandbox, pytest.mark.slow]
 
@@ -39,25 +39,7 @@ def _pidfile(kind: str) -> str:
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory):
-    require_engine_and_sandbox()
-    s = Stack(NAME, copy.deepcopy(CLUSTER), tmp_path_factory.mktemp(NAME))
-    try:
-        s.up()
-        ips = {n["name"]: n["private_ip"] for n in s.outputs()["nodes"]}
-        yield {"stack": s, "ips": ips}
-    finally:
-        try:
-            s.destroy()
-        finally:
-            s.stack.workspace.remove_stack(s.name)
-    assert not leftovers(sandbox_status(NAME))
-    assert subprocess.run(["pgrep", "-f", f"http.server --bind {GATEWAY}"], capture_output=True).returncode == 1
-
-
-def _alive(ctx) -> int:
-    r = ctx["stack"].ssh(ctx["ips"]["head"], RAY_ENV + "python -c 'import ray; ray.init(); "
-                         "print(sum(n[\"Alive\"] for n in ray.nodes()))'", timeout=180)
-    return int(r.stdout.strip().splitlines()[-1])
+    yield from launched_cluster(NAME, CLUSTER, tmp_path_factory.mktemp(NAME), server_bind=GATEWAY)
 
 
 def test_apt_lists_and_wheels_come_from_this_machine(ctx):
@@ -76,7 +58,7 @@ def test_apt_lists_and_wheels_come_from_this_machine(ctx):
         assert "wheel cache unavailable" not in results[node]["python_env"]
         # every logged command says how long it took and the CPU it used
         assert re.search(r"\n=== done in [0-9.]+ s, [0-9.]+ CPU s\n", py)
-    assert _alive(ctx) == 2
+    assert ray_alive(ctx) == 2
 
 
 def test_a_worker_still_installs_when_both_caches_are_gone(ctx):
@@ -95,4 +77,4 @@ def test_a_worker_still_installs_when_both_caches_are_gone(ctx):
     ctx["ips"] = {n["name"]: n["private_ip"] for n in s.outputs()["nodes"]}
     apt = s.ssh(ctx["ips"]["worker-1"], "cat /var/log/styx/system_packages.log; jq --version").stdout
     assert "apt-get -q -o DPkg::Lock::Timeout=300 update" in apt and "jq-1." in apt, apt[-3000:]
-    assert _alive(ctx) == 3
+    assert ray_alive(ctx) == 3
