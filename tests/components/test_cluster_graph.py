@@ -10,23 +10,6 @@ import pulumi
 import pytest
 from mocking import Secret, local_cluster, run_program
 
-import styx.components.transport as transport
-
-
-@pytest.fixture
-def recorded(monkeypatch):
-    """Record every phase command's name, triggers (as given) and depends_on."""
-    calls: dict[str, dict] = {}
-    real = transport.remote.Command
-
-    def spy(name, **kw):
-        res = real(name, **kw)
-        calls[name] = {"kw": kw, "deps": list(kw["opts"].depends_on or []), "res": res}
-        return res
-
-    monkeypatch.setattr(transport.remote, "Command", spy)
-    return calls
-
 
 def _names(resources):
     return {r.name: r for r in resources}

@@ -13,7 +13,6 @@ from test_aws_mocks import INGRESS, aws_cluster
 from test_aws_mocks import by_name as aws_by_name
 from test_gcp_mocks import FIREWALL, gcp_cluster, gcp_runner
 
-import styx.components.transport as transport
 from styx.components.phases import HEAD_WHEEL_CACHE_PORT, wheel_cache_key, wheel_cache_specs
 from styx.components.runner import parse_program
 from styx.model.config import parse_cluster
@@ -26,21 +25,6 @@ def ssh_cluster(**setup) -> dict:
     return {"name": "hwc", "cloud": "ssh", "head": {"host": HEAD_IP},
             "workers": [{"name": "worker", "hosts": [W0_IP, W1_IP]}],
             "setup": {"packages": ["jq"], **setup}}
-
-
-@pytest.fixture
-def recorded(monkeypatch):
-    """Every phase command by name: its keyword arguments, its depends_on and the resource."""
-    calls: dict[str, dict] = {}
-    real = transport.remote.Command
-
-    def spy(name, **kw):
-        res = real(name, **kw)
-        calls[name] = {"kw": kw, "deps": list(kw["opts"].depends_on or []), "res": res}
-        return res
-
-    monkeypatch.setattr(transport.remote, "Command", spy)
-    return calls
 
 
 @pytest.fixture
