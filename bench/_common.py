@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -197,11 +196,9 @@ class BenchStack:
 
     def key(self) -> Path:
         if self._key is None:
-            fd, p = tempfile.mkstemp(prefix="styx-key-", dir=self.tmp)
-            os.write(fd, self.outputs()["ssh_private_key"].encode())
-            os.close(fd)
-            os.chmod(p, 0o600)
-            self._key = Path(p)
+            from styx.app.remote import write_key
+
+            self._key = write_key(self.tmp, self.outputs()["ssh_private_key"])
         return self._key
 
     def access(self) -> Access:

@@ -91,15 +91,19 @@ def key_path(t: Target) -> Iterator[str]:
         return
     d = tempfile.mkdtemp(prefix="styx-ssh-")
     os.chmod(d, 0o700)
-    p = os.path.join(d, "id")
     try:
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            text = t.key_text or ""
-            f.write(text if text.endswith("\n") else text + "\n")
-        yield p
+        yield str(write_key(d, t.key_text or ""))
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def write_key(directory: str | os.PathLike, text: str) -> Path:
+    """`text` (a private key) in a new file of `directory` that only its owner can read (mkstemp: 0600,
+    created exclusively), ending in a newline as ssh wants it."""
+    fd, p = tempfile.mkstemp(prefix="styx-key-", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
+    return Path(p)
 
 
 def ssh_argv(t: Target, key: str, *, tty: bool = False, extra: list[str] | None = None,

@@ -6,13 +6,13 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from styx.app import hostkeys
+from styx.app.remote import write_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOXCTL = ROOT / "sandbox" / "sandboxctl.sh"
@@ -103,11 +103,7 @@ class Stack:
 
     def key(self) -> Path:
         if self._key is None:
-            fd, p = tempfile.mkstemp(prefix="styx-key-", dir=self.tmp)
-            os.write(fd, self.outputs()["ssh_private_key"].encode())
-            os.close(fd)
-            os.chmod(p, 0o600)
-            self._key = Path(p)
+            self._key = write_key(self.tmp, self.outputs()["ssh_private_key"])
         return self._key
 
     def pins(self) -> hostkeys.PinnedHosts:
