@@ -455,10 +455,9 @@ def _machines_gone(session: Any, cluster: dict[str, Any], info: Callable[[str], 
     if gone:
         info(f"machine(s) of {', '.join(gone)} gone outside Pulumi: making them again (all their phases run again)")
         # their phases have nothing left to undo, and the old machines cannot be dialled
-        if hasattr(session, "public_deployment"):
-            dep = session.deployment()
-        if dr.drop_undos(dep, dr.phases_on(dep, gone)) and hasattr(session, "import_deployment"):
-            session.import_deployment(dep)
+        undos = dr.phases_on(dep, gone)
+        if hasattr(session, "edit_state"):
+            session.edit_state(lambda d: dr.drop_undos(d, undos))
     return [m for m in (dr.machine_of(dep, n) for n in gone) if m]
 
 
@@ -475,13 +474,14 @@ def _refresh_lost(session: Any, machines: list[str], info: Callable[[str], None]
     if not r.ok:
         info(f"note: refreshing the machines failed ({(r.error or '').strip()[-200:]}); going on")
         return []
-    dep = session.deployment()
+    dep = session.public_deployment() if hasattr(session, "public_deployment") else session.deployment()
     left = {x.get("urn") for x in dep.get("resources") or []}
     want = set(machines)
     lost = list(dict.fromkeys(p.node for p in dr.phase_resources(dep)
                               if p.machine and p.machine in want and p.machine not in left))
-    if lost and dr.drop_undos(dep, dr.phases_on(dep, lost)) and hasattr(session, "import_deployment"):
-        session.import_deployment(dep)
+    if lost and hasattr(session, "edit_state"):
+        undos = dr.phases_on(dep, lost)
+        session.edit_state(lambda d: dr.drop_undos(d, undos))
     return lost
 
 
@@ -987,13 +987,11 @@ def repair(stack: str | None = None, *, backend: str | None = None, report: Any 
     what = dr.describe(urns, dep)
     info(f"repairing {session.name}: " + ", ".join(f"{w['node']}/{w['phase']}" if "node" in w else w["resource"]
                                                    for w in what))
-    retired = dr.retire_undos(dep, urns)
-    # a gone machine's phases have nothing left to undo (and their old node cannot be dialled)
-    retired += dr.drop_undos(dep, dr.phases_on(dep, [n.node for n in report.nodes if n.gone]))
-    if retired:  # the old instance of a create-first phase must not undo its same-generation replacement
-        import_state = getattr(session, "import_deployment", None)
-        if import_state is not None:
-            import_state(dep)
+    # the old instance of a create-first phase must not undo its same-generation replacement, and a gone
+    # machine's phases have nothing left to undo (their old node cannot be dialled)
+    gone = [n.node for n in report.nodes if n.gone]
+    if hasattr(session, "edit_state"):
+        session.edit_state(lambda d: dr.retire_undos(d, urns) + dr.drop_undos(d, dr.phases_on(d, gone)))
     session.bind_program()
     session.up_options = {"replace": urns, "target": urns}
     names = [n.get("name") for n in outputs.get("nodes") or []]
@@ -1098,8 +1096,8 @@ def start(stack: str | None = None, *, backend: str | None = None, nodes: Sequen
         # have changed; a stopped machine runs no Ray or watcher to stop, and the scripts rewrite what
         # the undos remove
         rays = [p.urn for p in lost]
-        if dr.drop_undos(dep, rays) and hasattr(session, "import_deployment"):
-            session.import_deployment(dep)
+        if rays and hasattr(session, "edit_state"):
+            session.edit_state(lambda d: dr.drop_undos(d, rays))
     else:
         report = drift(session.name, backend=backend, nodes=running)
     fixed = repair(session.name, backend=backend, report=report, on_info=info, run_update=run_update)

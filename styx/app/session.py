@@ -396,11 +396,15 @@ class StackSession:
         return self._state_cache["export"]
 
     def _public_view(self) -> Any:
-        """The state with its secrets left in their encrypted envelopes: the export with secrets when this
-        session has read it, else `pulumi stack export` without --show-secrets (the passphrase's key is
-        not derived: ~0.35 CPU s less on a 16-node state, bench/README.md §12). Not a copy: never edit it."""
+        """The state for reading its structure: the export with secrets when this session has read it,
+        else `pulumi stack export` without --show-secrets (the passphrase's key is not derived: ~0.35 CPU s
+        less on a 16-node state, bench/README.md §12). Not a copy: never edit it."""
         if "export" in self._state_cache:
             return self._state_cache["export"]
+        return self._public_export()
+
+    def _public_export(self) -> Any:
+        """`pulumi stack export` without --show-secrets: every secret in its encrypted envelope (not a copy)."""
         if "export_public" not in self._state_cache:
             ws = self.stack.workspace
             res = ws._run_pulumi_cmd_sync(["stack", "export", "--stack", self.name])
@@ -519,13 +523,32 @@ class StackSession:
         return sum(1 for r in dep.get("resources") or []
                    if r.get("type") == "command:remote:Command" and "stdin" not in (r.get("inputs") or {}))
 
-    def import_deployment(self, deployment: dict[str, Any]) -> None:
-        """`pulumi stack import` of an edited export (secrets are encrypted again by the stack)."""
-        from pulumi import automation as auto
+    def edit_state(self, edit: Callable[[dict[str, Any]], Any]) -> Any:
+        """`edit(deployment)`, in place, on a copy of the state, imported back (`pulumi stack import`) when it
+        returns something true; returns what it returned. The copy is the export without --show-secrets:
+        the secrets stay in their encrypted envelopes, so the file the import reads holds none of them in
+        plain text (the Automation API's import_stack would write the deployment it is given to a temp
+        file, left behind when the import fails)."""
+        dep = copy.deepcopy(self._public_export().deployment or {})
+        done = edit(dep)
+        if done:
+            self._import(dep)
+        return done
+
+    def _import(self, deployment: dict[str, Any]) -> None:
+        import shutil
+        import tempfile
 
         self._state_changed()
-        self.stack.import_stack(auto.Deployment(version=3, deployment=deployment))
-        self._state_changed()
+        d = tempfile.mkdtemp(prefix="styx-import-")  # 0700
+        try:
+            path = os.path.join(d, "state.json")
+            with open(path, "w") as f:
+                json.dump({"version": 3, "deployment": deployment}, f)
+            self.stack.workspace._run_pulumi_cmd_sync(["stack", "import", "--file", path, "--stack", self.name])
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+            self._state_changed()
 
     # -- pending operations (left by a crash or a hard stop)
     def pending_operations(self) -> list[dict[str, Any]]:
@@ -534,14 +557,12 @@ class StackSession:
 
     def clear_pending_operations(self) -> int:
         """Drop pending operations from the state (export, edit, import). Returns how many were dropped."""
-        dep = self._export()
-        ops = list((dep.deployment or {}).get("pending_operations") or [])
-        if ops:
-            dep.deployment["pending_operations"] = []
-            self._state_changed()
-            self.stack.import_stack(dep)
-            self._state_changed()
-        return len(ops)
+        def clear(dep: dict[str, Any]) -> int:
+            n = len(dep.get("pending_operations") or [])
+            dep["pending_operations"] = []
+            return n
+
+        return self.edit_state(clear)
 
     # -- state locks (file backends; a killed `pulumi` leaves its lock behind)
     def locks(self) -> list[dict[str, Any]]:

@@ -176,8 +176,12 @@ class _Session:
         self.dep["resources"] = [r for r in self.dep["resources"] if r["urn"] not in self.drop]
         return SimpleNamespace(ok=True, error=None)
 
-    def import_deployment(self, dep):
-        self.imported = dep
+    def edit_state(self, edit):
+        dep = json.loads(json.dumps(self.dep))
+        done = edit(dep)
+        if done:
+            self.imported = dep
+        return done
 
 
 def _with_undos(st):

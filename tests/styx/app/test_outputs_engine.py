@@ -5,6 +5,9 @@ depth (skipped when the toolchain is missing)."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from styx.app import engine as eng
@@ -132,3 +135,54 @@ def test_pulumi_automatic_log_follows_styx_pulumi_log(tmp_path, monkeypatch, mod
         assert (home / "workspaces").is_dir()  # what the CLI keeps in its home still lands there
     else:
         assert any(n.endswith("up.log") or "styx-outputs-test" in n for n in logs), logs
+
+
+def test_an_edit_of_the_state_keeps_its_secrets_and_writes_none_in_plain_text(tmp_path, monkeypatch):
+    """StackSession.edit_state (a gone machine's undos dropped, pending operations cleared) imports the
+    export without --show-secrets: the file `pulumi stack import` reads holds only ciphertext, and the
+    secrets decrypt as before afterwards; the next update sees nothing to do."""
+    import pulumi
+    from pulumi_command import local
+
+    from styx.app.session import StackSession
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "outputs-test")
+    monkeypatch.setenv("STYX_PULUMI_BIN_DIR", str(eng.toolchain_bin()))  # before STYX_HOME moves
+    plugins = eng.pulumi_home() / "plugins"  # the command provider, registered by the toolchain
+    if not list(plugins.glob("resource-command-*")):
+        pytest.skip(f"the command provider is not registered in {plugins} (bash toolchain/setup.sh)")
+    monkeypatch.setenv("STYX_HOME", str(tmp_path / "styx"))
+    (tmp_path / "pulumi-home").mkdir()
+    (tmp_path / "pulumi-home" / "plugins").symlink_to(plugins)
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))
+    plain = "sk-5e1f-never-on-disk"
+
+    def program() -> None:
+        c = local.Command("phase", create="true", delete="echo undo",
+                          environment={"TOKEN": pulumi.Output.secret(plain)})
+        pulumi.export("key", pulumi.Output.secret(plain))
+        pulumi.export("id", c.id)
+
+    session = StackSession(object(), _stack(tmp_path, program))
+    assert session.up().ok
+    files: list[str] = []
+    run0 = session.runner.run
+
+    def run(args, *a, **kw):
+        if "import" in args:
+            files.append(Path(args[args.index("--file") + 1]).read_text())
+        return run0(args, *a, **kw)
+
+    session.runner.run = run
+
+    def drop(dep):
+        (r,) = [r for r in dep["resources"] if r["type"] == "command:local:Command"]
+        return [r["inputs"].pop("delete"), r["outputs"].pop("delete")]
+
+    assert session.edit_state(drop) == ["echo undo", "echo undo"]
+    assert len(files) == 1 and plain not in files[0] and "ciphertext" in files[0]
+    assert not list(Path(tempfile.gettempdir()).glob("styx-import-*"))  # the file is gone
+    (r,) = [r for r in session.deployment()["resources"] if r["type"] == "command:local:Command"]
+    assert "delete" not in r["inputs"] and r["inputs"]["environment"]["TOKEN"]["plaintext"] == f'"{plain}"'
+    assert session.outputs()["key"] == plain
+    assert session.clear_pending_operations() == 0

@@ -220,7 +220,7 @@ def test_cloud_start_reruns_only_ray_without_dialing_old_addresses(monkeypatch):
         if "inputs" in r:
             r["inputs"]["delete"] = "exec undo"
     s.deployment = lambda: dep
-    s.import_deployment = lambda d: seen.setdefault("imported", d)
+    s.edit_state = lambda edit: edit(dep) and seen.setdefault("imported", dep)
     out = api.start("ssx", on_info=lambda m: None)
     # the old Ray's undo would dial the old address: dropped for the started nodes
     assert [r["inputs"].get("delete") for r in seen["imported"]["resources"] if "inputs" in r] == [None, None]

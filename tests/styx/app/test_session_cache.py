@@ -56,6 +56,12 @@ class FakeStack:
         return {k: Value(v) for k, v in self.outs.items()}
 
     def _run(self, args):
+        if args[:2] == ["stack", "import"]:
+            assert args[2] == "--file" and args[4:] == ["--stack", self.name], args
+            self.imported_text = Path(args[3]).read_text()
+            self.calls.append("import")
+            self.dep = json.loads(self.imported_text)["deployment"]
+            return SimpleNamespace(stdout="")
         assert args == ["stack", "export", "--stack", self.name]  # no --show-secrets
         self.calls.append("export (no secrets)")
         return SimpleNamespace(stdout=json.dumps({"version": 3, "deployment": _encrypted(self.dep)}))
@@ -63,10 +69,6 @@ class FakeStack:
     def export_stack(self):
         self.calls.append("export")
         return SimpleNamespace(version=3, deployment=json.loads(json.dumps(self.dep)))
-
-    def import_stack(self, dep):
-        self.calls.append("import")
-        self.dep = dep.deployment
 
     def get_all_config(self):
         self.calls.append("config")
@@ -131,9 +133,27 @@ def test_an_update_refresh_or_import_drops_them():
     s.refresh()
     assert s.deployment()["resources"] == []
     assert s.outputs() == {}  # read again from the new export
-    s.import_deployment({"resources": [{"urn": "b"}]})
+    assert s.edit_state(lambda d: d["resources"].append({"urn": "b"}) or 1) == 1
     assert s.deployment()["resources"] == [{"urn": "b"}]
     assert st.calls.count("export") == 3
+
+
+def test_an_edit_of_the_state_imports_its_secrets_encrypted_and_leaves_no_file():
+    s, st = session()
+    st.dep["resources"].append({"urn": "k", "inputs": {"delete": secret("undo"), "stdin": secret("KEY")}})
+    assert s.deployment()["resources"][-1]["inputs"]["stdin"]["plaintext"] == json.dumps("KEY")  # decrypted read
+    assert s.edit_state(lambda d: d["resources"][-1]["inputs"].pop("delete")) is not None
+    assert "KEY" not in st.imported_text and "undo" not in st.imported_text and "ciphertext" in st.imported_text
+    assert "delete" not in st.dep["resources"][-1]["inputs"]
+    assert s.edit_state(lambda d: None) is None and st.calls.count("import") == 1  # nothing changed: no import
+
+
+def test_clearing_pending_operations_goes_through_the_encrypted_export():
+    s, st = session()
+    st.dep["pending_operations"] = [{"type": "creating", "resource": {"urn": "a"}}]
+    assert s.clear_pending_operations() == 1
+    assert st.dep["pending_operations"] == [] and "export" not in st.calls
+    assert s.clear_pending_operations() == 0 and st.calls.count("import") == 1
 
 
 def test_set_meta_writes_only_a_changed_value():

@@ -37,9 +37,13 @@ class CloudSession(EngineSession):
                                  if not (r["urn"] in set(target or []) and r["urn"] in self.terminated)]
         return OpResult(True)
 
-    def import_deployment(self, dep):
-        self.imported = dep
-        self.dep = copy.deepcopy(dep)
+    def edit_state(self, edit):
+        dep = copy.deepcopy(self.dep)
+        done = edit(dep)
+        if done:
+            self.imported = dep
+            self.dep = copy.deepcopy(dep)
+        return done
 
 
 def test_status_refreshes_only_the_spot_machines_and_names_the_preempted():
