@@ -28,7 +28,7 @@ from styx.components.backends.base import HostKey, NodeRequest
 from styx.components.keys import cloud_init_user_data
 from styx.components.phases import PHASES, NodeInfo, PhaseContext, script_text
 from styx.components.runner import export_line
-from styx.model.config import ClusterConfig, NodeSpec
+from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 BOOT_DIR = "/var/lib/styx/first-boot"
 BOOT_LOG = "/var/log/styx/first-boot.log"
@@ -133,18 +133,31 @@ _KEY_PART = "#cloud-config\n" + base64.b64encode(b"".join(hashlib.sha256(bytes([
                                                            for i in range(16))).decode()
 
 
+def _size(text: str, gzipped: bool) -> int:
+    probe = (_KEY_PART + text).encode()
+    return len(gzip.compress(probe, 9, mtime=0)) if gzipped else len(probe)
+
+
+def size_problems(cfg: ClusterConfig, *, gzipped: bool, limit: int) -> list[str]:
+    """The config check (before anything is created): each role's user data fits the cloud's limit."""
+    out = []
+    for role in ("head", "worker"):
+        boot = boot_config(cfg, role, cfg.head, role)
+        size = _size(render_boot(boot), gzipped) if boot else 0
+        if size > limit:
+            out.append(f"{CONFIG_KEY}.setup.first_boot: the user data of a {role} would be about {size} bytes"
+                       f"{' gzipped' if gzipped else ''}, over the cloud's limit of {limit} (allowed: fewer "
+                       "setup.packages or setup.python.pip_packages, or setup.first_boot: off)")
+    return out
+
+
 def user_data(cfg: ClusterConfig, node: NodeRequest, hk: HostKey, *, gzipped: bool,
               limit: int) -> tuple[pulumi.Output[str], bool]:
     """A cloud node's user data (a secret) and whether it carries the first-boot work: the host key's cloud-config,
-    then the first-boot keys. `gzipped`: the size that counts is the gzip's (EC2's user_data_base64). Over `limit`
-    bytes: an error naming the settings, before anything is created."""
+    then the first-boot keys. `gzipped`: the size that counts is the gzip's (EC2's user_data_base64); over `limit`
+    (the config check, `size_problems`, refuses it first) an error."""
     boot = boot_config(cfg, node.role, node.spec, node.name)
     text = render_boot(boot) if boot else ""
-    if text:
-        probe = (_KEY_PART + text).encode()
-        size = len(gzip.compress(probe, 9, mtime=0)) if gzipped else len(probe)
-        if size > limit:
-            raise ValueError(f"styx:setup.first_boot: the first-boot user data of node {node.name} would be about "
-                             f"{size} bytes, over the cloud's limit of {limit}: list fewer setup.packages, or set "
-                             "setup.first_boot: off")
+    if text and _size(text, gzipped) > limit:
+        raise ValueError("; ".join(size_problems(cfg, gzipped=gzipped, limit=limit)))
     return cloud_init_user_data(hk, text), bool(text)

@@ -174,6 +174,7 @@ class AwsBackend(Backend):
 
     def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
         p = super().config_problems(cfg, catalog) + cloud_net_problems(cfg, "aws") + self._rules(cfg)
+        p += first_boot.size_problems(cfg, gzipped=True, limit=first_boot.AWS_USER_DATA_LIMIT)
         if catalog is not None and self.name in catalog.clouds:
             for where, spec in node_specs(cfg):  # GPUs asked of a type the catalog sells without any
                 acc = spec.resources.accelerator() if spec.resources else None

@@ -288,7 +288,8 @@ class GcpBackend(Backend):
     )
 
     def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
-        return super().config_problems(cfg, catalog) + cloud_net_problems(cfg, "gcp") + self._rules(cfg)
+        return (super().config_problems(cfg, catalog) + cloud_net_problems(cfg, "gcp") + self._rules(cfg)
+                + first_boot.size_problems(cfg, gzipped=False, limit=first_boot.GCP_METADATA_VALUE_LIMIT))
 
     def config_warnings(self, cfg: ClusterConfig) -> list[str]:
         return cloud_net_warnings(cfg, "gcp")

@@ -14,7 +14,9 @@ from test_aws_mocks import aws_cluster, user_data_of
 from test_gcp_mocks import INSTANCE as GCP_INSTANCE
 from test_gcp_mocks import gcp_cluster, gcp_runner
 
+from styx.components.backends import check_cluster
 from styx.components.first_boot import AWS_USER_DATA_LIMIT, BOOT_DIR
+from styx.model.config import ConfigError
 
 URL = "https://user:s3cr3t-token@pypi.example.com/simple"
 
@@ -58,10 +60,12 @@ def test_aws_many_packages_still_under_the_limit(aws_program):
         assert len(base64.b64decode(r.inputs["userDataBase64"])) < AWS_USER_DATA_LIMIT, r.name
 
 
-def test_aws_too_big_is_a_clear_error_before_anything_is_created(aws_program):
+def test_aws_too_big_is_a_clear_error_before_anything_is_created():
     huge = {"packages": [f"p{i:05d}-{'x' * (i % 7)}" for i in range(4000)]}
-    with pytest.raises(Exception, match=r"setup\.first_boot.*over the cloud's limit of 16384.*setup\.packages"):
-        aws_program(aws_cluster(setup=huge))
+    with pytest.raises(ConfigError, match=r"styx:cluster\.setup\.first_boot: the user data of a head would be "
+                       r"about \d+ bytes gzipped, over the cloud's limit of 16384 \(allowed: fewer setup\.packages"):
+        check_cluster(aws_cluster(setup=huge))
+    check_cluster(aws_cluster(setup={**huge, "first_boot": "off"}))  # off: only the host key
 
 
 HOST_KEY_ONLY = {"ssh_deletekeys", "ssh_genkeytypes", "ssh_keys"}
