@@ -581,13 +581,11 @@ styx_first_boot_wait() {
       styx_log WARN "first-boot $job still running after ${STYX_FIRST_BOOT_WAIT_S}s (STYX_FIRST_BOOT_WAIT_S): going on"
       return 0
     fi
-    if [[ -e $dir/$job.started ]]; then
-      if flock -s -w "$left" "$dir/$job.lock" true 2>/dev/null; then
-        break
-      fi
-    else
-      sleep 1
+    # started: wait on its lock (free at once when the work died); not yet: poll its mark
+    if [[ -e $dir/$job.started ]] && styx_have flock && flock -s -w "$left" "$dir/$job.lock" true 2>/dev/null; then
+      break
     fi
+    sleep 1
   done
   if [[ -e $dir/$job.pending ]]; then
     styx_log WARN "first-boot $job did not finish (see /var/log/styx/first-boot.log): going on"
