@@ -581,8 +581,10 @@ styx_first_boot_wait() {
       styx_log WARN "first-boot $job still running after ${STYX_FIRST_BOOT_WAIT_S}s (STYX_FIRST_BOOT_WAIT_S): going on"
       return 0
     fi
-    # started: wait on its lock (free at once when the work died); not yet: poll its mark
-    if [[ -e $dir/$job.started ]] && styx_have flock && flock -s -w "$left" "$dir/$job.lock" true 2>/dev/null; then
+    # started (its mark not older than this boot's pending one: a node made from an image may carry an old
+    # one): wait on its lock (free at once when the work died); not yet: poll its mark
+    if [[ -e $dir/$job.started && ! $dir/$job.pending -nt $dir/$job.started ]] && styx_have flock &&
+      flock -s -w "$left" "$dir/$job.lock" true 2>/dev/null; then
       break
     fi
     sleep 1

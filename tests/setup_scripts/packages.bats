@@ -216,6 +216,16 @@ cp "$T/lists.tar" "$out"'
   assert_log_has '^apt-get .*update'  # then it does the work itself
 }
 
+@test "system_packages: a started mark older than this boot's pending one (a node from an image) is not the job's" {
+  mark_available jq
+  mkdir -p "$T/state/first-boot"
+  touch -d '-1 day' "$T/state/first-boot/apt.started"
+  touch "$T/state/first-boot/apt.pending"
+  STYX_FIRST_BOOT_WAIT_S=2 STYX_APT_PACKAGES=jq run_phase system_packages
+  assert_status 0
+  [[ $stderr == *"first-boot apt still running after 2s"* ]]  # waited for this boot's job, not gone on at once
+}
+
 @test "system_packages: a first-boot mark left by work that died is not waited for" {
   mark_available jq
   mkdir -p "$T/state/first-boot"
