@@ -31,7 +31,6 @@ from styx.components.runner import export_line
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 BOOT_DIR = "/var/lib/styx/first-boot"
-BOOT_LOG = "/var/log/styx/first-boot.log"
 AWS_USER_DATA_LIMIT = 16384  # bytes, before base64 (EC2's limit)
 GCP_METADATA_VALUE_LIMIT = 262144  # bytes per metadata value
 # what a job's parameters never hold: the server's address (not known at boot) and the index (may hold credentials)
@@ -40,8 +39,8 @@ _LEFT_OUT = {"wheel_cache": ("STYX_WC_BIND", "STYX_WC_PORT", "STYX_PIP_INDEX_URL
 
 def strip_shell(text: str) -> str:
     """A bash script without its comment lines and blank lines (the shebang kept). Only whole-line comments go, so a
-    script with a here-document (whose lines are data) is kept as it is."""
-    if re.search(r"(?<!<)<<(?!<)", text):
+    script with a here-document or a string that opens at a line's end (lines that are data) is kept as it is."""
+    if re.search(r"(?<!<)<<(?!<)|=['\"]$", text, re.M):
         return text
     lines = text.splitlines(keepends=True)
     head = lines[:1] if lines and lines[0].startswith("#!") else []

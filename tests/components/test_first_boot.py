@@ -85,6 +85,7 @@ def test_stripped_scripts_are_the_same_code():
         code = [ln for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         assert [ln for ln in out.splitlines() if not ln.startswith("#!")] == code, name
     assert fb.strip_shell("cat <<EOF\n# data\nEOF\n") == "cat <<EOF\n# data\nEOF\n"  # a here-document: kept as is
+    assert fb.strip_shell("P='\n# data\n'\n") == "P='\n# data\n'\n"  # a multi-line string: kept as is
     src = fb.script_text("wheel_cache.py")
     out = fb.strip_python(src)
 
