@@ -156,15 +156,16 @@ def _key_only(line: str) -> str:
     return f"{f[0]} {f[1]}" if len(f) >= 2 else line.strip()
 
 
-def cloud_init_user_data(hk: HostKey) -> pulumi.Output[str]:
+def cloud_init_user_data(hk: HostKey, boot: str = "") -> pulumi.Output[str]:
     """cloud-init user data that makes `hk` the machine's only SSH host key (cc_ssh: the image's keys
-    deleted, none generated). A secret: it holds the private key."""
+    deleted, none generated), then `boot`: more cloud-config keys (the first-boot work,
+    styx.components.first_boot). A secret: it holds the private key."""
     assert hk.private_key is not None, "only a generated host key can be installed"
 
     def render(v: list) -> str:
         priv = "".join(f"    {ln}\n" for ln in v[0].strip().splitlines())
         return ("#cloud-config\n# written by styx: the node's SSH host key, pinned by every connection\n"
                 "ssh_deletekeys: true\nssh_genkeytypes: []\nssh_keys:\n"
-                f"  ed25519_private: |\n{priv}  ed25519_public: {v[1]}\n")
+                f"  ed25519_private: |\n{priv}  ed25519_public: {v[1]}\n") + boot
 
     return pulumi.Output.secret(pulumi.Output.all(hk.private_key, hk.public_key).apply(render))

@@ -58,7 +58,8 @@ def command_text(phase: str, node: str, timeout_s: int, action: str) -> str:
     return f"bash -c {shlex.quote(WRAPPER)} styx {shlex.quote(phase)} {shlex.quote(node)} {int(timeout_s)} {action}"
 
 
-def _exports(env: Mapping[str, str]) -> str:
+def export_line(env: Mapping[str, str]) -> str:
+    """The `export K=V ...` line of a program's parameters (shell-quoted values; "" for none)."""
     if not env:
         return ""
     return "export " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in sorted(env.items())) + "\n"
@@ -84,7 +85,7 @@ def program(phase: str, body: str, env: Mapping[str, str], *, undo: Undo | None 
     out = [f"# styx phase {phase} (program on stdin; generated)\n"]
     if undo is not None:
         out.append('if [ "${STYX_ACTION:-create}" = delete ]; then\n')
-        out.append(_exports({"STYX_PHASE": f"{phase}-undo", **undo.env}))
+        out.append(export_line({"STYX_PHASE": f"{phase}-undo", **undo.env}))
         out.append(_source_lib(phase))
         if generation:
             out.append(f"if ! styx_generation_is {shlex.quote(phase)} {generation}; then "
@@ -94,7 +95,7 @@ def program(phase: str, body: str, env: Mapping[str, str], *, undo: Undo | None 
         if generation:
             out.append(f"styx_generation_clear {shlex.quote(phase)}\n")
         out.append("exit 0\nfi\n")
-    out.append(_exports({"STYX_PHASE": phase, **env}))
+    out.append(export_line({"STYX_PHASE": phase, **env}))
     out.append(_source_lib(phase))
     if generation:  # `verify` (styx drift) only reads: it never claims the node
         out.append(f'[ "${{STYX_ACTION:-create}}" = verify ] || '
@@ -119,7 +120,7 @@ def gate_program(body: str, env: Mapping[str, str]) -> str:
     # `verify` (styx drift): reachable and the library in place; it writes nothing
     verify = (f'if [ "${{STYX_ACTION:-create}}" = verify ]; then\n{_source_lib("wait_ssh")}'
               f"styx_result ok {shlex.quote('reachable; styx library ' + lib_hash() + ' in place')}\nexit 0\nfi\n")
-    return "# styx gate (program on stdin; generated)\n" + _exports({"STYX_PHASE": "wait_ssh", **env}) + verify + \
+    return "# styx gate (program on stdin; generated)\n" + export_line({"STYX_PHASE": "wait_ssh", **env}) + verify + \
         install + _source_lib("wait_ssh") + body
 
 
@@ -130,7 +131,7 @@ GENERATION = re.compile(r"(styx_generation_(?:is|claim) \S+) [0-9a-f]+")
 
 
 def _export_words(text: str, start: int) -> tuple[dict[str, str], int]:
-    """The `K=V` words of one `export` line written by `_exports` (shlex-quoted values, which may
+    """The `K=V` words of one `export` line written by `export_line` (shlex-quoted values, which may
     span lines inside quotes), from `start` to the first unquoted line break. -> (env, end)."""
     env: dict[str, str] = {}
     word: list[str] = []

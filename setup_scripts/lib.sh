@@ -37,10 +37,13 @@
 #                           for the cluster (local backend, setup.apt_cache):
 #                           taken instead of apt-get update while younger than
 #                           STYX_APT_LISTS_MAX_AGE
+#   STYX_FIRST_BOOT_WAIT_S  seconds a phase waits for the node's first-boot
+#                           work (setup.first_boot on aws and gcp) to end (300)
 #
 # Functions: styx_log styx_die styx_run styx_try styx_run_capture
 #   styx_try_capture styx_sudo styx_as_user styx_have styx_mktemp_var
-#   styx_apt_install styx_apt_update styx_apt_has_candidate styx_pkg_installed
+#   styx_apt_install styx_apt_update styx_apt_download styx_apt_has_candidate
+#   styx_pkg_installed styx_first_boot_wait
 #   styx_line_in_file styx_write_file_if_changed styx_result styx_os_id
 #   styx_os_family styx_os_codename styx_detect_gpus styx_detect_nvswitches
 #   styx_systemd_running
@@ -79,6 +82,7 @@ fi
 : "${STYX_APT_LISTS_MAX_AGE:=3600}"
 : "${STYX_APT_RECOMMENDS:=0}"
 : "${STYX_APT_LISTS_URL:=}"
+: "${STYX_FIRST_BOOT_WAIT_S:=300}"
 STYX_LAST_CHANGED=0
 STYX__TMP_PATHS=()
 STYX__LOG_READY=
@@ -556,9 +560,46 @@ styx__apt_lists_from_cache() {
   styx_log INFO "apt lists from the cluster's cache $STYX_APT_LISTS_URL (fetched $(date -u -r "$tmp/styx-fetched" +%Y-%m-%dT%H:%M:%SZ))"
 }
 
+# ---------------------------------------------------------------- first boot
+
+# styx_first_boot_wait JOB  -> returns once the node's first-boot work JOB is
+# not running. On aws and gcp (setup.first_boot: auto) the user data fills
+# caches the phases read (components/first_boot.py, setup_scripts/first_boot.sh):
+# cloud-init writes STYX_STATE_DIR/first-boot/JOB.pending before sshd starts;
+# the work holds JOB.lock (flock) while it runs, with JOB.started beside it,
+# and removes JOB.pending when it ends. A phase that finds JOB.pending waits
+# for the lock (at most STYX_FIRST_BOOT_WAIT_S), then goes on: finding the work
+# done, or doing it itself. A mark left by work that died (started, lock free)
+# is not waited for. The first-boot work itself (STYX_FIRST_BOOT_JOB) never waits.
+styx_first_boot_wait() {
+  local job=$1 dir="$STYX_STATE_DIR/first-boot" t0 left
+  [[ -z ${STYX_FIRST_BOOT_JOB:-} && -e $dir/$job.pending ]] || return 0
+  t0=$(date +%s)
+  while [[ -e $dir/$job.pending ]]; do
+    left=$((t0 + STYX_FIRST_BOOT_WAIT_S - $(date +%s)))
+    if [[ $left -le 0 ]]; then
+      styx_log WARN "first-boot $job still running after ${STYX_FIRST_BOOT_WAIT_S}s (STYX_FIRST_BOOT_WAIT_S): going on"
+      return 0
+    fi
+    # started (its mark not older than this boot's pending one: a node made from an image may carry an old
+    # one): wait on its lock (free at once when the work died); not yet: poll its mark
+    if [[ -e $dir/$job.started && ! $dir/$job.pending -nt $dir/$job.started ]] && styx_have flock &&
+      flock -s -w "$left" "$dir/$job.lock" true 2>/dev/null; then
+      break
+    fi
+    sleep 1
+  done
+  if [[ -e $dir/$job.pending ]]; then
+    styx_log WARN "first-boot $job did not finish (see /var/log/styx/first-boot.log): going on"
+  else
+    styx_log INFO "first-boot $job done (waited $(($(date +%s) - t0))s)"
+  fi
+}
+
 # styx_apt_update  -> apt-get update (retried), records a freshness stamp
 styx_apt_update() {
   local i
+  styx_first_boot_wait apt
   styx_have apt-get || styx_die "apt-get not found: $(styx_os_id) is not supported (Debian/Ubuntu only)"
   styx_log INFO "apt-get update"
   for i in 1 2 3; do
@@ -591,6 +632,7 @@ styx_apt_install() {
     return 0
   fi
   styx_have apt-get || styx_die "apt-get not found: cannot install ${missing[*]} on $(styx_os_id)"
+  styx_first_boot_wait apt
   if ! styx__apt_lists_fresh && ! styx__apt_lists_from_cache; then
     need_update=1
   else
@@ -631,6 +673,29 @@ styx_apt_install() {
   STYX_APT_INSTALLED="${missing[*]}"
   STYX_LAST_CHANGED=1
   styx_log INFO "installed: $STYX_APT_INSTALLED"
+}
+
+# styx_apt_download pkg[=version]...  -> fresh lists (apt-get update unless
+# fresh) and the missing packages' files in apt's cache, nothing installed
+# (the first-boot work: styx_apt_install then finds both). Sets
+# STYX_APT_INSTALLED to the specs downloaded; a failed download is a WARN.
+styx_apt_download() {
+  local p missing=() recommends=--no-install-recommends
+  STYX_APT_INSTALLED=
+  styx_have apt-get || styx_die "apt-get not found: $(styx_os_id) is not supported (Debian/Ubuntu only)"
+  styx__apt_lists_fresh || styx_apt_update
+  for p in "$@"; do
+    [[ -n $p ]] || continue
+    styx_pkg_installed "$p" || missing+=("$p")
+  done
+  [[ ${#missing[@]} -gt 0 ]] || return 0
+  [[ $STYX_APT_RECOMMENDS == 1 ]] && recommends=--install-recommends
+  if styx_try styx__apt_env apt-get install -y -q --download-only "$recommends" --allow-downgrades \
+    -o DPkg::Lock::Timeout=300 "${missing[@]}"; then
+    STYX_APT_INSTALLED="${missing[*]}"
+  else
+    styx_log WARN "apt-get install --download-only failed (see the phase log): the install downloads them"
+  fi
 }
 
 # ---------------------------------------------------------------- GPUs

@@ -5,6 +5,9 @@
 #   STYX_APT_PACKAGES  package names, one per line, each optionally pinned as
 #                      name=version; each line reaches apt-get as one argument
 #                      (default: empty -> skipped)
+#   STYX_APT_DOWNLOAD_ONLY  1: fresh lists and the packages' files in apt's
+#                      cache, nothing installed (the node's first-boot work,
+#                      setup.first_boot; runs with no packages too) (default 0)
 #
 # Idempotent: installed packages are left alone; apt-get update only runs when
 # lists are stale or a wanted package is unknown (see lib.sh).
@@ -18,10 +21,17 @@ fi
 set -euo pipefail
 
 STYX_APT_PACKAGES=${STYX_APT_PACKAGES:-}
+STYX_APT_DOWNLOAD_ONLY=${STYX_APT_DOWNLOAD_ONLY:-0}
 
 main() {
   local -a pkgs
   mapfile -t pkgs < <(printf '%s' "$STYX_APT_PACKAGES")
+  if [[ $STYX_APT_DOWNLOAD_ONLY == 1 ]]; then
+    styx_apt_download "${pkgs[@]}"
+    local got=$STYX_APT_INSTALLED
+    styx_result ok "apt lists fresh; downloaded: ${got:-nothing}"
+    return 0
+  fi
   if [[ ${#pkgs[@]} -eq 0 ]]; then
     styx_result skipped "no packages requested (STYX_APT_PACKAGES empty)"
     return 0

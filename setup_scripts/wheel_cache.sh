@@ -24,6 +24,8 @@
 #   STYX_WC_SPECS      the requirements, one a line
 #   STYX_WC_BIND       the head's private address (required): the server listens there only
 #   STYX_WC_PORT       default 18951
+#   STYX_WC_SERVE      1 (default): fill, then serve; 0: fill only, no STYX_WC_BIND needed (the head's
+#                      first-boot work, setup.first_boot: this phase then finds the key complete)
 #   STYX_WC_PROGRAM    the text of wheel_cache.py (the phase carries it; run by hand: the file beside)
 #   STYX_UVW_PROGRAM   python_env.sh's uv wheel fetcher (run by hand: read from python_env.sh beside)
 #   STYX_UV_VERSION    default 0.13.9
@@ -44,6 +46,7 @@ STYX_WC_PYTHON=${STYX_WC_PYTHON:-system}
 STYX_WC_SPECS=${STYX_WC_SPECS:-}
 STYX_WC_BIND=${STYX_WC_BIND:-}
 STYX_WC_PORT=${STYX_WC_PORT:-18951}
+STYX_WC_SERVE=${STYX_WC_SERVE:-1}
 STYX_UV_VERSION=${STYX_UV_VERSION:-0.13.9}
 STYX_PIP_INDEX_URL=${STYX_PIP_INDEX_URL:-}
 if [[ -z ${STYX_WC_PROGRAM:-} && -r "$(dirname "${BASH_SOURCE[0]}")/wheel_cache.py" ]]; then
@@ -62,7 +65,7 @@ check_settings() {
   [[ $STYX_WC_KEY =~ ^[0-9a-f]{8,64}$ ]] || styx_die "STYX_WC_KEY must be the cache key (hex), got '$STYX_WC_KEY'"
   [[ $STYX_WC_PYTHON == system || $STYX_WC_PYTHON =~ ^[0-9]+\.[0-9]+$ ]] ||
     styx_die "STYX_WC_PYTHON must be 'system' or X.Y, got '$STYX_WC_PYTHON'"
-  [[ $STYX_WC_BIND =~ ^[0-9a-fA-F.:]+$ ]] ||
+  [[ $STYX_WC_SERVE == 0 || $STYX_WC_BIND =~ ^[0-9a-fA-F.:]+$ ]] ||
     styx_die "STYX_WC_BIND must be the head's private address, got '$STYX_WC_BIND'"
   [[ $STYX_WC_PORT =~ ^[1-9][0-9]{0,4}$ ]] || styx_die "STYX_WC_PORT must be a port, got '$STYX_WC_PORT'"
   [[ $STYX_WC_DIR == /* ]] || styx_die "STYX_WC_DIR must be an absolute path"
@@ -111,14 +114,20 @@ main() {
     styx_result skipped "no python3 here: no wheel cache (the nodes install from the index)"
     return 0
   fi
+  styx_first_boot_wait wheel_cache
   styx_sudo install -d -m 0755 -- "$STYX_WC_DIR"
-  styx_sudo chown "$(id -un)" -- "$STYX_WC_DIR"
+  # -R: the first-boot work fills it as root; the phase runs as the SSH user
+  styx_sudo chown -R "$(id -un)" -- "$STYX_WC_DIR"
   mkdir -p -- "$STYX_WC_DIR/wheels" "$STYX_WC_DIR/tools"
   styx_write_file_if_changed "$PROGRAM" 0644 "$(id -un)" < <(printf '%s\n' "$STYX_WC_PROGRAM")
   pyver=$STYX_WC_PYTHON
   [[ $pyver != system ]] || pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
   fetch_uv
   fill=$(wc_py fill "$STYX_WC_DIR/wheels" "$STYX_WC_KEY" "$pyver") || fill="wheel cache $STYX_WC_KEY: not filled"
+  if [[ $STYX_WC_SERVE == 0 ]]; then
+    styx_result ok "${fill#wheel cache }"
+    return 0
+  fi
   serve=$(wc_py serve "$STYX_WC_DIR/wheels" "$STYX_WC_BIND" "$STYX_WC_PORT" "$PIDFILE") || serve=""
   [[ -n $serve ]] || serve="wheel cache server on $STYX_WC_BIND:$STYX_WC_PORT: not started (see the phase log)"
   if [[ $fill == *": not filled" ]]; then

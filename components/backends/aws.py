@@ -32,6 +32,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_command import local
 
+from styx.components import first_boot
 from styx.components.backends.base import (
     Backend,
     Feature,
@@ -43,7 +44,7 @@ from styx.components.backends.base import (
     machine_state,
     node_specs,
 )
-from styx.components.keys import cloud_init_user_data
+from styx.components.first_boot import gzip_user_data
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
@@ -173,6 +174,7 @@ class AwsBackend(Backend):
 
     def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
         p = super().config_problems(cfg, catalog) + cloud_net_problems(cfg, "aws") + self._rules(cfg)
+        p += first_boot.size_problems(cfg, gzipped=True, limit=first_boot.AWS_USER_DATA_LIMIT)
         if catalog is not None and self.name in catalog.clouds:
             for where, spec in node_specs(cfg):  # GPUs asked of a type the catalog sells without any
                 acc = spec.resources.accelerator() if spec.resources else None
@@ -461,6 +463,7 @@ class AwsBackend(Backend):
         pg = shared.placement_group if node.role == "worker" else None
         hk = ctx.host_key(node, parent)  # installed by cloud-init at first boot, pinned on every connection
         private = ctx.private(node)
+        user_data, boot = first_boot.user_data(cfg, node, hk, gzipped=True, limit=first_boot.AWS_USER_DATA_LIMIT)
         instance = aws.ec2.Instance(
             full_name,
             ami=ami,
@@ -469,7 +472,9 @@ class AwsBackend(Backend):
             availability_zone=zone,
             vpc_security_group_ids=[shared.security_group.id],
             key_name=shared.key_pair.key_name,
-            user_data=cloud_init_user_data(hk),
+            # the host key, then the first-boot work (setup.first_boot): gzipped, as EC2 allows 16 KB
+            user_data=None if boot else user_data,
+            user_data_base64=user_data.apply(gzip_user_data) if boot else None,
             # a shutdown from inside (setup.autostop) stops an on-demand instance, keeping its disk; a spot
             # one is terminated (AWS's only choice for one-time spot: autostop refuses spot nodes)
             instance_initiated_shutdown_behavior=None if spec.spot else "stop",
@@ -500,9 +505,10 @@ class AwsBackend(Backend):
                 # in to undo their work -- while the instance and its network path still exist:
                 # `pulumi destroy` never dials a terminated instance.
                 depends_on=shared.ready,
-                # The host key's user data is read at first boot only: a later change (an instance made by an
-                # earlier styx) must not stop and start the instance (a spot one cannot be stopped).
-                ignore_changes=["userData"],
+                # The user data (host key, first-boot work) is read at first boot only: a later change (a config
+                # edit, an instance made by an earlier styx) must not stop and start the instance (a spot one
+                # cannot be stopped).
+                ignore_changes=["userData", "userDataBase64"],
             ),
         )
         shared.instances[node.name] = instance

@@ -41,6 +41,7 @@ from typing import Any
 
 import pulumi
 
+from styx.components import first_boot
 from styx.components.backends.base import (
     Backend,
     Feature,
@@ -51,7 +52,6 @@ from styx.components.backends.base import (
     cloud_net_warnings,
     machine_state,
 )
-from styx.components.keys import cloud_init_user_data
 from styx.model.catalog import gpus
 from styx.model.config import CONFIG_KEY, ClusterConfig, GcpConfig, NodeSpec
 from styx.model.grammar import parse_accelerator
@@ -288,7 +288,8 @@ class GcpBackend(Backend):
     )
 
     def config_problems(self, cfg: ClusterConfig, catalog: Any = None) -> list[str]:
-        return super().config_problems(cfg, catalog) + cloud_net_problems(cfg, "gcp") + self._rules(cfg)
+        return (super().config_problems(cfg, catalog) + cloud_net_problems(cfg, "gcp") + self._rules(cfg)
+                + first_boot.size_problems(cfg, gzipped=False, limit=first_boot.GCP_METADATA_VALUE_LIMIT))
 
     def config_warnings(self, cfg: ClusterConfig) -> list[str]:
         return cloud_net_warnings(cfg, "gcp")
@@ -553,8 +554,10 @@ class GcpBackend(Backend):
                 nat_ip=address.address if address is not None else None)],
         )
         hk = ctx.host_key(node, parent)  # installed by cloud-init at first boot, pinned on every connection
+        # the host key, then the first-boot work (setup.first_boot); a later change is a metadata update in place
+        user_data, _ = first_boot.user_data(cfg, node, hk, gzipped=False, limit=first_boot.GCP_METADATA_VALUE_LIMIT)
         metadata = {
-            "user-data": cloud_init_user_data(hk),
+            "user-data": user_data,
             "ssh-keys": pulumi.Output.from_input(ctx.key.public_key).apply(lambda k: f"{user}:{k.strip()}"),
             "enable-oslogin": "TRUE" if g.os_login else "FALSE",
             "block-project-ssh-keys": "TRUE",  # only the cluster key, not every project-wide key

@@ -438,6 +438,12 @@ class SetupConfig(_Model):
         "auto", description="auto: on backends that can (local), apt-get update runs once per cluster on the "
         "operator's machine (lists reused for 10 min) and the nodes take those lists while they are younger than "
         "an hour, else run apt-get update themselves; off: every node runs apt-get update.")
+    first_boot: Literal["auto", "off"] = Field(
+        "auto", description="auto: on aws and gcp, each node's user data (cloud-init) fills the caches the setup "
+        "phases read while the engine still waits for SSH: apt-get update and a download of setup.packages on "
+        "every node, the wheel cache's fill on the head (not with setup.python.index_url: it never goes into "
+        "user data); the phases wait for that work, then find it done. Log: /var/log/styx/first-boot.log. off: "
+        "the user data only installs the SSH host key. Ignored on other backends.")
     conda: CondaConfig = Field(default_factory=CondaConfig)
     docker: DockerConfig = Field(default_factory=DockerConfig)
     gpu: GpuConfig = Field(default_factory=GpuConfig)

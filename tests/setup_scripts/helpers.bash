@@ -16,7 +16,7 @@ SCRIPTS="$REPO_ROOT/setup_scripts"
 SYS_TOOLS=(bash sh cat grep sed awk mkdir touch chmod chown mv cp rm ln id tail head
   sort comm wc tr cut dirname basename stat env sleep readlink install mktemp cmp
   date find tar gzip base64 sha256sum uname tee ls rmdir true false xargs printf
-  runuser getent timeout setsid)
+  runuser getent timeout setsid flock)
 
 common_setup() {
   bats_require_minimum_version 1.5.0
@@ -143,9 +143,11 @@ stub_apt() {
 set -e
 cmd=""
 pkgs=()
+dl=0
 for a in "$@"; do
   case $a in
     -o) ;;
+    --download-only) dl=1 ;;
     -*) ;;
     update|install) cmd=$a ;;
     *=*/*|DPkg::*|Dpkg::*) ;;
@@ -156,6 +158,7 @@ case $cmd in
   update) echo "Hit:1 fake"; exit 0 ;;
   install)
     if [ -f "$T/apt-fail" ]; then cat "$T/apt-fail" >&2; exit 100; fi
+    if [ "$dl" = 1 ]; then printf "Get: %s (download only)\n" "${pkgs[@]}"; exit 0; fi
     for p in "${pkgs[@]}"; do
       name=${p%%=*}; ver=1.0; [[ $p == *=* ]] && ver=${p#*=}
       grep -q "^$name " "$T/dpkg/available" || { echo "E: Unable to locate package $name" >&2; exit 100; }

@@ -163,6 +163,81 @@ cp "$T/lists.tar" "$out"'
   assert_log_lacks '^apt-get .*update'
 }
 
+# ---------------------------------------------------------------- first boot (setup.first_boot)
+
+@test "system_packages: download only (the first-boot job): fresh lists, files fetched, nothing installed" {
+  mark_available jq; mark_available htop; mark_installed curl
+  STYX_APT_DOWNLOAD_ONLY=1 STYX_APT_PACKAGES=$'jq\nhtop\ncurl' run_phase system_packages
+  assert_status 0
+  assert_one_line
+  [ "$output" = "styx system_packages: ok: apt lists fresh; downloaded: jq htop" ]
+  assert_log_has '^apt-get .*update'
+  assert_log_has '^apt-get .*install .*--download-only .*jq htop$'
+  [ -f "$T/state/apt-update.stamp" ]
+  ! grep -q '^jq ' "$T/dpkg/installed"
+  # the phase afterwards: the lists are fresh, no apt-get update of its own
+  : >"$STUB_LOG"
+  STYX_APT_PACKAGES=$'jq\nhtop\ncurl' run_phase system_packages
+  assert_status 0
+  assert_log_lacks '^apt-get .*update'
+  [ "$output" = "styx system_packages: ok: installed 2/3 packages: jq htop" ]
+}
+
+@test "system_packages: download only with no packages still updates the lists" {
+  STYX_APT_DOWNLOAD_ONLY=1 run_phase system_packages
+  assert_status 0
+  [ "$output" = "styx system_packages: ok: apt lists fresh; downloaded: nothing" ]
+  assert_log_has '^apt-get .*update'
+}
+
+@test "system_packages: waits while the first-boot apt job holds its lock, then finds fresh lists" {
+  mark_available jq
+  mkdir -p "$T/state/first-boot"
+  touch "$T/state/first-boot/apt.pending" "$T/state/first-boot/apt.started"
+  # the boot job: holds the lock 2 s, updates the lists, removes its mark
+  ( exec 9>"$T/state/first-boot/apt.lock"; flock 9; sleep 2; touch "$T/state/apt-update.stamp"
+    rm -f "$T/state/first-boot/apt.pending" ) &
+  sleep 0.5
+  STYX_APT_PACKAGES=jq run_phase system_packages
+  wait
+  assert_status 0
+  [ "$output" = "styx system_packages: ok: installed 1/1 packages: jq" ]
+  assert_log_lacks '^apt-get .*update'
+  [[ $stderr == *"first-boot apt done (waited "* ]]
+}
+
+@test "system_packages: a first-boot job not started yet is waited for, at most STYX_FIRST_BOOT_WAIT_S" {
+  mark_available jq
+  mkdir -p "$T/state/first-boot"
+  touch "$T/state/first-boot/apt.pending"
+  STYX_FIRST_BOOT_WAIT_S=2 STYX_APT_PACKAGES=jq run_phase system_packages
+  assert_status 0
+  [[ $stderr == *"first-boot apt still running after 2s"* ]]
+  assert_log_has '^apt-get .*update'  # then it does the work itself
+}
+
+@test "system_packages: a started mark older than this boot's pending one (a node from an image) is not the job's" {
+  mark_available jq
+  mkdir -p "$T/state/first-boot"
+  touch -d '-1 day' "$T/state/first-boot/apt.started"
+  touch "$T/state/first-boot/apt.pending"
+  STYX_FIRST_BOOT_WAIT_S=2 STYX_APT_PACKAGES=jq run_phase system_packages
+  assert_status 0
+  [[ $stderr == *"first-boot apt still running after 2s"* ]]  # waited for this boot's job, not gone on at once
+}
+
+@test "system_packages: a first-boot mark left by work that died is not waited for" {
+  mark_available jq
+  mkdir -p "$T/state/first-boot"
+  touch "$T/state/first-boot/apt.pending" "$T/state/first-boot/apt.started"
+  SECONDS=0
+  STYX_FIRST_BOOT_WAIT_S=60 STYX_APT_PACKAGES=jq run_phase system_packages
+  assert_status 0
+  [ "$SECONDS" -lt 30 ]
+  [[ $stderr == *"first-boot apt did not finish"* ]]
+  assert_log_has '^apt-get .*update'
+}
+
 # ---------------------------------------------------------------- python_env
 
 @test "python_env: venv + pinned package, second run skipped, profile written once" {

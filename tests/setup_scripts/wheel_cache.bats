@@ -137,3 +137,29 @@ esac'
   cmp -s "$STYX_WC_DIR/wheel_cache.py" "$SCRIPTS/wheel_cache.py"
   grep -q "STYX_UVW_PAGES" "$T/stub.log"  # the fetcher's text, from python_env.sh, went to python3 -c
 }
+
+@test "fill only (the head's first-boot job, STYX_WC_SERVE=0): no address needed, no server; the phase then finds it cached" {
+  STYX_WC_SERVE=0 STYX_WC_BIND= run_phase wheel_cache
+  assert_status 0
+  assert_one_line
+  assert_output_matches "^styx wheel_cache: ok: $KEY: 2 files, filled in .*\)$"
+  assert_log_lacks "serve"
+  [[ ! -e $STYX_WC_DIR/server.pid ]]
+  run_phase wheel_cache
+  assert_status 0
+  assert_output_matches "^styx wheel_cache: ok: $KEY: 2 files, cached; server on 10.121.0.2:18951: started \(pid 4242\)$"
+}
+
+@test "the phase waits while the first-boot fill holds its lock, then finds the key complete" {
+  mkdir -p "$T/state/first-boot"
+  touch "$T/state/first-boot/wheel_cache.pending" "$T/state/first-boot/wheel_cache.started"
+  ( exec 9>"$T/state/first-boot/wheel_cache.lock"; flock 9; sleep 2
+    mkdir -p "$STYX_WC_DIR/wheels/$KEY"; touch "$STYX_WC_DIR/wheels/$KEY/a.whl" "$STYX_WC_DIR/wheels/$KEY/.complete"
+    rm -f "$T/state/first-boot/wheel_cache.pending" ) &
+  sleep 0.5
+  run_phase wheel_cache
+  wait
+  assert_status 0
+  assert_output_matches "^styx wheel_cache: ok: $KEY: 2 files, cached; server on 10.121.0.2:18951: started \(pid 4242\)$"
+  [[ $stderr == *"first-boot wheel_cache done (waited "* ]]
+}

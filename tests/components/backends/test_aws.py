@@ -28,6 +28,7 @@ from test_aws_mocks import (
     aws_cluster,
     by_name,
     mock_id,
+    user_data_of,
 )
 
 from styx.components.backends import check_cluster, get_backend
@@ -201,7 +202,8 @@ def test_head_and_two_gpu_spot_workers(aws_program):
     assert "create" not in pin.inputs  # state only: nothing runs
     assert run.graph.get(pin.name).ignore_changes == ["environment"]
     for name in inst:
-        assert run.graph.get(name).ignore_changes == ["userData"]  # an image change does replace the node
+        # read at first boot only (host key, first-boot work); an image change does replace the node
+        assert run.graph.get(name).ignore_changes == ["userData", "userDataBase64"]
     assert run.outputs["aws_images"] == {"ubuntu-22.04/x86_64": mock_id("ami", _filter(ami, "name")[0])}
 
 
@@ -518,13 +520,13 @@ def test_host_key_in_user_data_as_a_secret_and_pinned(aws_program):
 
     run = aws_program(aws_cluster())
     for r in run.of_type(INSTANCE):
-        assert mocking.is_secret_input(r.raw["userData"]), r.name
-        ud = r.inputs["userData"]
+        assert mocking.is_secret_input(r.raw["userDataBase64"]), r.name  # setup.first_boot auto: gzipped
+        ud = user_data_of(r)
         assert ud.startswith("#cloud-config\n") and "ssh_deletekeys: true" in ud and "ssh_genkeytypes: []" in ud
         keys = yaml.safe_load(ud)["ssh_keys"]
         assert keys["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
         assert keys["ed25519_public"].startswith("ssh-ed25519 ")
-        assert "userData" in run.graph.get(r.name).ignore_changes, "read at first boot: never an update"
+        assert {"userData", "userDataBase64"} <= set(run.graph.get(r.name).ignore_changes), "first boot only"
     gens = sorted(r.name for r in run.of_type(LOCAL) if r.name.endswith("-host-key"))
     assert gens == ["demo-gpu-0-host-key", "demo-gpu-1-host-key", "demo-head-host-key"]
     for r in run.of_type(REMOTE):

@@ -66,6 +66,16 @@ def aws_cluster(**overrides: Any) -> dict[str, Any]:
     return base
 
 
+def user_data_of(r: Any) -> str:
+    """An instance's cloud-config as the instance reads it: userData, or userDataBase64 (gzipped)."""
+    import base64
+    import gzip
+
+    if "userDataBase64" in r.inputs:
+        return gzip.decompress(base64.b64decode(r.inputs["userDataBase64"])).decode()
+    return r.inputs["userData"]
+
+
 @dataclass
 class Registration:
     urn: str
