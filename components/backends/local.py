@@ -315,8 +315,8 @@ class LocalBackend(LocalImages, Backend):
         return pulumi.Output.all(server.id, wheels.id).apply(lambda _: url)
 
     def head_set_up(self, ctx: ProvisionContext, phases: Mapping[str, pulumi.Resource]) -> None:
-        """setup.python.env_cache auto: once the head's python_env (and its ray phase: the bytecode its first
-        `ray start` compiled) is done, this machine packs the head's environment, read from the head's root
+        """setup.python.env_cache auto: once the head's phases are done (python_env, and the ray phase: the
+        bytecode its first `ray start` compiled; the custom scripts), this machine packs the head's environment, read from the head's root
         here, as the ready environment of its key (`sandbox/ready_env.py capture`; only when the environment is
         still what python_env recorded; never fails the launch). Made once per key: a no-op `up` runs nothing,
         a changed key captures again; `styx down` leaves it (the newest 3 are kept)."""
@@ -326,7 +326,7 @@ class LocalBackend(LocalImages, Backend):
         key = ctx.shared["ready_env"][0]
         root = Path(cfg.local.state_dir) / cfg.name / "head" / "merged"
         dest = Path(cfg.local.cache_dir) / "wheels" / "envs"
-        after = [phases[p] for p in ("python_env", "ray") if p in phases]
+        after = list(phases.values())  # the head set up: no phase (a custom script) still changes its venv
         local.Command(
             f"{cfg.name}-env-capture",
             create=" ".join(shlex.quote(a) for a in (sys.executable, str(READY_ENV), "capture", str(root),
