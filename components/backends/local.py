@@ -315,11 +315,11 @@ class LocalBackend(LocalImages, Backend):
         return pulumi.Output.all(server.id, wheels.id).apply(lambda _: url)
 
     def head_set_up(self, ctx: ProvisionContext, phases: Mapping[str, pulumi.Resource]) -> None:
-        """setup.python.env_cache auto: once the head's phases are done (python_env, and the ray phase: the
-        bytecode its first `ray start` compiled; the custom scripts), this machine packs the head's environment, read from the head's root
-        here, as the ready environment of its key (`sandbox/ready_env.py capture`; only when the environment is
-        still what python_env recorded; never fails the launch). Made once per key: a no-op `up` runs nothing,
-        a changed key captures again; `styx down` leaves it (the newest 3 are kept)."""
+        """setup.python.env_cache auto: once the head's phases are done (python_env, the custom scripts, and the
+        ray phase: the bytecode its first `ray start` compiled), this machine packs the head's environment, read
+        from the head's root here, as the ready environment of its key (`sandbox/ready_env.py capture`; only
+        when the environment is still what python_env recorded; never fails the launch). Made once per key: a
+        no-op `up` runs nothing, a changed key captures again; `styx down` leaves it (the newest 3 are kept)."""
         cfg = ctx.cfg
         if "ready_env" not in ctx.shared or cfg.head.image or "python_env" not in phases:
             return
