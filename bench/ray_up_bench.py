@@ -35,8 +35,12 @@ and medians are printed.
 --quick: skip the re-runs. --pip-cache: both sides install Ray from a host-side wheel mirror.
 --installer uv|pip and --wheel-cache auto|off set styx's setup.python (defaults: uv, auto);
 --apt-cache auto|off sets styx's setup.apt_cache (default auto: this machine fetches the apt lists once).
---styx-wheels cold (default) empties styx's wheel cache (and the apt lists) for the cluster first, so its one
-download is in the time; warm fills it before the clock (as after an earlier cluster with the same packages).
+--styx-wheels cold (default) empties styx's wheel cache (and the apt lists, and the ready environment of
+setup.python.env_cache) for the cluster first, so its one download (and the capture) is in the time; warm
+fills it before the clock (as after an earlier cluster with the same packages): the wheels, the apt lists and
+the ready environment (when it is not there yet: a 1-node cluster `<styx-name>-prep` on the styx subnet,
+launched and destroyed before the clock, captures it). --env-cache auto|off sets setup.python.env_cache.
+Printed too: styx's per-phase seconds (python_env, ray; head and the slowest worker).
 Use your own names and subnets when others run sandboxes, e.g. --rayup-name fxrayup --styx-name fxstyx3
 --styx-subnet 10.92.1.0/24.
 Everything created is torn down in a `finally`.
@@ -236,15 +240,58 @@ def prepare_apt_cache(args, c: dict) -> str:
     return f"warm (fetched before the clock in {time.monotonic() - t:.1f}s)"
 
 
+def prepare_ready_env(args, c: dict, tmp: Path) -> str:
+    """The ready environment (setup.python.env_cache auto), like the wheel cache: cold removed (the capture
+    is in the `up`, and no node finds one); warm: there before the clock, made when missing by a 1-node
+    cluster with the same python setup (launched and destroyed, not counted), as a first cluster would."""
+    from styx.components.backends.local import ready_env_applies, ready_env_key
+    from styx.model.config import parse_cluster
+
+    cfg = parse_cluster(c)
+    if not ready_env_applies(cfg):
+        return "off"
+    key = ready_env_key(cfg)
+    tar = Path(cfg.local.cache_dir) / "wheels" / "envs" / f"{key}.tar"
+    if args.styx_wheels == "cold":
+        for f in (tar, tar.with_name(tar.name + ".sha256")):
+            f.unlink(missing_ok=True)
+        return f"cold (removed {key})"
+    if tar.is_file() and tar.with_name(tar.name + ".sha256").is_file():
+        return f"warm ({key} there)"
+    prep = copy.deepcopy(c)
+    prep["name"] = f"{args.styx_name}-prep"
+    prep["workers"] = []
+    t = time.monotonic()
+    stack = BenchStack(prep["name"], prep, tmp / "prep")
+    try:
+        stack.up()
+    finally:
+        stack.teardown()
+    return f"warm ({key} captured before the clock by {prep['name']} in {time.monotonic() - t:.1f}s)"
+
+
+def phase_seconds(tl, name: str) -> dict:
+    """python_env and ray of the head and the slowest worker, seconds (the engine's step times)."""
+    out = {}
+    for phase in ("python_env", "ray"):
+        out[f"head {phase}"] = tl.dur(f"{name}-head-{phase}")
+        ws = [d for n in tl.start if n.startswith(f"{name}-worker") and n.endswith(f"-{phase}")
+              and (d := tl.dur(n)) is not None]
+        out[f"worker {phase}"] = max(ws) if ws else None
+    out["capture"] = tl.dur(f"{name}-env-capture")
+    return out
+
+
 def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchStack:
     c = local_cluster(args.styx_name, args.styx_subnet)
     c = copy.deepcopy(c)
     c.setdefault("setup", {}).setdefault("python", {}).update(
-        {"installer": args.installer, "wheel_cache": args.wheel_cache})
+        {"installer": args.installer, "wheel_cache": args.wheel_cache, "env_cache": args.env_cache})
     c["setup"]["apt_cache"] = args.apt_cache
     out["wheels"] = prepare_wheel_cache(args, c)
     out["apt"] = prepare_apt_cache(args, c)
-    log(f"styx wheel cache: {out['wheels']}; apt lists: {out['apt']}")
+    out["ready_env"] = prepare_ready_env(args, c, tmp)
+    log(f"styx wheel cache: {out['wheels']}; apt lists: {out['apt']}; ready env: {out['ready_env']}")
     if mirror:
         c = copy.deepcopy(c)
         c["setup"]["custom_scripts"] = [mirror.styx_script(args.styx_subnet), *c["setup"]["custom_scripts"]]
@@ -262,7 +309,10 @@ def styx_side(args, tmp: Path, mirror: WheelMirror | None, out: dict) -> BenchSt
     out["cold"] = {"returned_s": run.seconds, "ready_s": ready.seconds, "probe_s": ready.last_probe_s,
                    "node_cpu_s": ready.at_ready, "host_cpu_s": run.host_cpu_s, "sandboxes_done_s": sandboxes,
                    "changes": run.changes, "load_before": load0,
+                   "phases": phase_seconds(tl, args.styx_name),
+                   "python_env": (o.get("phase_results") or {}).get("worker-0", {}).get("python_env", "")[-120:],
                    "load_after": loadavg()}
+    log(f"styx phases (s): {out['cold']['phases']}; worker-0 python_env: {out['cold']['python_env']}")
     if not args.quick:
         log("styx no-op up")
         cpu0 = ncpu()
@@ -335,6 +385,7 @@ def main() -> None:
                     help="styx's setup.apt_cache (default auto); --styx-wheels cold|warm empties or fills it too")
     ap.add_argument("--styx-wheels", choices=["cold", "warm"], default="cold",
                     help="styx's wheel cache before its up: cold = emptied (download counted), warm = filled")
+    ap.add_argument("--env-cache", choices=["auto", "off"], default="auto", help="styx's setup.python.env_cache")
     ap.add_argument("--json")
     args = ap.parse_args()
     if not (RAY_VENV / "bin" / "ray").exists():
@@ -342,7 +393,8 @@ def main() -> None:
                  f"{RAY_VENV}/bin/pip install 'ray[default]=={RAY_VERSION}'  (and apt-get install rsync)")
 
     print(f"machine: {machine_line()}")
-    print(f"styx: installer {args.installer}, wheel_cache {args.wheel_cache}, wheels {args.styx_wheels}")
+    print(f"styx: installer {args.installer}, wheel_cache {args.wheel_cache}, env_cache {args.env_cache}, "
+          f"wheels {args.styx_wheels}")
     mirror = WheelMirror() if args.pip_cache else None
     rounds: list[tuple[dict, dict, bool]] = []
     try:
@@ -423,7 +475,9 @@ def main() -> None:
         print(f"round {i + 1} ({'styx' if sf else 'ray up'} first): load before ray up cold "
               f"{ro.get('cold', {}).get('load_before')}, before styx cold {so.get('cold', {}).get('load_before')}, "
               f"after styx cold {so.get('cold', {}).get('load_after')}; styx wheel cache {so.get('wheels')}; "
-              f"apt lists {so.get('apt')}")
+              f"apt lists {so.get('apt')}; ready env {so.get('ready_env')}")
+        ph = so.get("cold", {}).get("phases") or {}
+        print("  styx phases s: " + ", ".join(f"{k} {v:.1f}" for k, v in ph.items() if v is not None))
     print(f"machine at the end: {machine_line()}")
     json_dump(args.json, {"machine": machine_line(), "args": vars(args),
                           "rounds": [{"ray_up": r, "styx": s_, "styx_first": f} for r, s_, f in rounds]})

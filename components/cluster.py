@@ -102,6 +102,7 @@ class Cluster(pulumi.ComponentResource):
                 ctx.jump = Jump(h.host, h.port, h.user, h.host_key, "head")
             if role == "head":
                 head_ip = node.handle.private_ip
+                backend.head_set_up(ctx, node.phases)
                 if "ray" in node.phases:
                     after["ray"] = (node.phases["ray"], node.chains["ray"])
                 if "wheel_cache" in node.phases:  # every worker installs from the head's cache once it is ready

@@ -1459,7 +1459,7 @@ cmd_status() {
 
 usage() {
   cat >&2 <<'EOF'
-usage: sandboxctl.sh preflight|base|apt-lists|net-up|net-down|node-up|node-down|node-alive|node-stop|node-start|status
+usage: sandboxctl.sh preflight|base|base-id|apt-lists|net-up|net-down|node-up|node-down|node-alive|node-stop|node-start|status
        sandboxctl.sh autostop-reaper-start|autostop-reaper-stop
        sandboxctl.sh image-create|image-delete
 All parameters come from STYX_SB_* / STYX_CACHE_DIR environment variables;
@@ -1471,6 +1471,7 @@ main() {
   case $SUB in
   preflight) cmd_preflight ;;
   base) cmd_base ;;
+  base-id) basename -- "$(base_dir)" ;; # what the base image is (its suite and recipe hash): nothing is built
   apt-lists) cmd_apt_lists ;;
   net-up) cmd_net_up ;;
   net-down) cmd_net_down ;;

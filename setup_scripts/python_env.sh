@@ -43,6 +43,24 @@
 #                           uv (the venv's seed, the install, uv's own wheel)
 #                           reads that folder; when the copy fails, the URL is
 #                           used as with links (a WARN)
+#   STYX_READY_ENV_URL      optional URL of a ready environment: an uncompressed
+#                           tar of an environment python_env made elsewhere
+#                           with the same inputs (the local backend's
+#                           setup.python.env_cache). Used only when this run
+#                           would create the environment (never over an
+#                           existing one): streamed, sha256-checked, unpacked
+#                           as the owner beside STYX_VENV_DIR, spec-checked,
+#                           then moved in place; no installer runs. Gone (404),
+#                           a sha256 mismatch or a failed check: what was
+#                           unpacked is removed (a WARN; none there: INFO) and
+#                           the environment is made as without it
+#   STYX_READY_ENV_SHA256   its sha256 (default: read from URL.sha256 at run
+#                           time, sha256sum's format; 404 there = no tarball)
+#   STYX_READY_ENV_KEY      the environment's key (what a ready environment of
+#                           these inputs is named): with it, python_env records
+#                           what it made in $STYX_VENV_DIR/.styx-env (the key and
+#                           the sorted name==version of every dist), which a
+#                           capture packs only while the dists still match
 #   STYX_UV_VERSION         uv version for tool or installer uv (default 0.13.9)
 #   STYX_UV_URL             uv release tarball URL (default: GitHub release
 #                           for this machine's architecture; mirrors allowed)
@@ -80,6 +98,9 @@ STYX_UV_TOOL_DIR=${STYX_UV_TOOL_DIR:-/opt/styx/tools/uv}
 STYX_WHEEL_CACHE_URL=${STYX_WHEEL_CACHE_URL:-}
 STYX_WHEEL_CACHE_FETCH=${STYX_WHEEL_CACHE_FETCH:-links}
 STYX_UV_VERSION=${STYX_UV_VERSION:-0.13.9}
+STYX_READY_ENV_URL=${STYX_READY_ENV_URL:-}
+STYX_READY_ENV_SHA256=${STYX_READY_ENV_SHA256:-}
+STYX_READY_ENV_KEY=${STYX_READY_ENV_KEY:-}
 STYX_UV_URL=${STYX_UV_URL:-}
 STYX_UV_SHA256=${STYX_UV_SHA256:-}
 STYX_UV_BIN_DIR=${STYX_UV_BIN_DIR:-/usr/local/bin}
@@ -88,6 +109,7 @@ STYX_COMMAND_DIR=${STYX_COMMAND_DIR:-/usr/local/bin}
 RAY_AUTH_ENV=/etc/styx/ray-auth.env  # written by the ray phase (setup.ray.auth: token)
 VENV_PROFILE="$STYX_PROFILE_DIR/styx-venv.sh"
 COMMAND_MARK="# managed by styx (python_env): this command of the cluster environment"
+ENV_RECORD=.styx-env # in the environment: what python_env made (STYX_READY_ENV_KEY)
 
 # Exit 0 when every requirement (with its dependency tree and extras) is
 # installed at a matching version; 1 when not (names on stderr); 2 when the
@@ -218,6 +240,67 @@ with concurrent.futures.ThreadPoolExecutor(8) as pool:
 print("copied %d files, %.0f MiB" % (len(files), size / 2**20))
 '
 
+# The dists of the environment argv[1]: sorted `name==version` lines (canonical names) from its
+# site-packages' *.dist-info/METADATA, read as files (no interpreter of the environment runs). The
+# capture on the host (sandbox/ready_env.py `dists`) lists them the same way.
+DISTS_PY='
+import glob, os, re, sys
+out = set()
+for meta in glob.glob(os.path.join(sys.argv[1], "lib", "python*", "site-packages", "*.dist-info", "METADATA")):
+    name = version = None
+    with open(meta, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                break
+            k, _, v = line.partition(":")
+            if k == "Name" and name is None:
+                name = v.strip()
+            elif k == "Version" and version is None:
+                version = v.strip()
+    if name and version:
+        out.add(re.sub(r"[-_.]+", "-", name).lower() + "==" + version)
+print("\n".join(sorted(out)))
+'
+
+# Streams the ready environment argv[1] (URL) into `tar -x` in the folder argv[2], its sha256 checked
+# on the way (STYX_READY_ENV_SHA256, else the first word of URL.sha256). Exit 3: no such tarball (404,
+# or no such file);
+# 1: any other failure (what tar wrote is then the caller's to remove). stdlib only.
+READY_ENV_PY='
+import hashlib, os, re, subprocess, sys, urllib.error, urllib.request
+url, dest = sys.argv[1], sys.argv[2]
+want = os.environ.get("STYX_READY_ENV_SHA256", "")
+try:
+    if not want:
+        with urllib.request.urlopen(url + ".sha256", timeout=10) as r:
+            want = r.read(4096).decode("ascii", "replace").split()[0]
+    r = urllib.request.urlopen(url, timeout=60)
+except urllib.error.HTTPError as e:
+    print("ready environment: HTTP %d" % e.code, file=sys.stderr)
+    sys.exit(3 if e.code == 404 else 1)
+except urllib.error.URLError as e:
+    print("ready environment: " + str(e.reason)[:200], file=sys.stderr)
+    sys.exit(3 if isinstance(e.reason, FileNotFoundError) else 1)  # file://: a folder without it
+except Exception as e:
+    print("ready environment: " + type(e).__name__ + ": " + str(e)[:200], file=sys.stderr)
+    sys.exit(1)
+if not re.fullmatch(r"[0-9a-f]{64}", want):
+    sys.exit("ready environment: no sha256 for " + url)
+h, n = hashlib.sha256(), 0
+tar = subprocess.Popen(["tar", "-x", "-p", "--no-same-owner", "-f", "-", "-C", dest], stdin=subprocess.PIPE)
+with r:
+    while chunk := r.read(1 << 20):
+        h.update(chunk)
+        n += len(chunk)
+        tar.stdin.write(chunk)
+tar.stdin.close()
+if tar.wait() != 0:
+    sys.exit("ready environment: tar failed")
+if h.hexdigest() != want:
+    sys.exit("ready environment: sha256 " + h.hexdigest() + " is not " + want)
+print("ready environment: %.0f MiB unpacked" % (n / 2**20))
+'
+
 PY=""     # interpreter used to create the environment
 PY_VER="" # its X.Y
 CHANGES=()
@@ -230,6 +313,8 @@ NOTES=()         # what differed from the request: a fallback
 WHEEL_DIR=""     # the wheel cache's local copy (copy_wheel_cache), when made
 WHEEL_COPIED=""  # 1 once the copy was tried
 ENV_CREATED=""   # 1 when this run made the environment (nothing of the specs can be in it yet)
+READY_USED=""    # 1 when the environment came from the ready environment (STYX_READY_ENV_URL)
+PRISTINE=""      # 1 when the environment holds only what python_env recorded (ENV_RECORD) before this run
 
 py_version_of() {
   "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
@@ -402,6 +487,11 @@ ensure_env() {
     styx_sudo rm -rf -- "$venv"
   fi
   styx_sudo install -d -m 0755 -- "$(dirname -- "$venv")"
+  if ready_env "$venv"; then
+    CHANGES+=("from the ready environment $STYX_READY_ENV_KEY")
+    READY_USED=1
+    return 0
+  fi
   styx_sudo install -d -m 0755 -o "$STYX_VENV_OWNER" -g "$(owner_group)" -- "$venv"
   if [[ $STYX_PYTHON_ENV_TOOL == uv ]]; then
     styx_sudo install -d -m 0755 -o "$STYX_VENV_OWNER" -g "$(owner_group)" -- "$STYX_UV_PYTHON_DIR"
@@ -413,6 +503,68 @@ ensure_env() {
   [[ -x $venv/bin/python ]] || styx_die "environment creation did not produce $venv/bin/python"
   CHANGES+=("created $STYX_PYTHON_ENV_TOOL $venv")
   ENV_CREATED=1
+}
+
+# ready_env VENV: the environment from STYX_READY_ENV_URL (see the header); false (and nothing left
+# behind) when there is none or it does not fit
+ready_env() {
+  local venv=$1 tmp rc=0 record
+  [[ -n $STYX_READY_ENV_URL && -n $STYX_READY_ENV_KEY && $STYX_PYTHON_ENV_TOOL == venv ]] || return 1
+  tmp="$venv.ready.$$"
+  styx_sudo rm -rf -- "$tmp"
+  styx_sudo install -d -m 0755 -o "$STYX_VENV_OWNER" -g "$(owner_group)" -- "$tmp"
+  STYX_TRY_LABEL="(the ready environment $STYX_READY_ENV_URL into $tmp)" \
+    styx_try styx_as_user "$STYX_VENV_OWNER" env STYX_READY_ENV_SHA256="$STYX_READY_ENV_SHA256" \
+    "$PY" -c "$READY_ENV_PY" "$STYX_READY_ENV_URL" "$tmp" || rc=$?
+  if [[ $rc -eq 0 ]]; then
+    record=$(sed -n 's/^key=//p' "$tmp/$ENV_RECORD" 2>/dev/null || true)
+    if [[ $record != "$STYX_READY_ENV_KEY" ]]; then
+      styx_log WARN "the ready environment records key '${record:-none}', not $STYX_READY_ENV_KEY: not used"
+      rc=1
+    elif [[ ${#SPECS[@]} -gt 0 ]] && ! PYTHONDONTWRITEBYTECODE=1 \
+      STYX_TRY_LABEL="(check: does the ready environment satisfy the ${#SPECS[@]} pip specs)" \
+      styx_try "$tmp/bin/python" -c "$PIP_CHECK_PY" "${SPECS[@]}"; then
+      styx_log WARN "the ready environment does not satisfy the pip specs (see the phase log): not used"
+      rc=1
+    fi
+  elif [[ $rc -eq 3 ]]; then
+    styx_log INFO "no ready environment $STYX_READY_ENV_KEY yet: making the environment"
+  else
+    styx_log WARN "the ready environment $STYX_READY_ENV_URL could not be used (see the phase log): making the environment"
+  fi
+  if [[ $rc -ne 0 ]]; then
+    styx_sudo rm -rf -- "$tmp"
+    return 1
+  fi
+  [[ ! -d $venv ]] || styx_sudo rmdir -- "$venv" # empty (ensure_env removed anything else)
+  styx_sudo mv -T -- "$tmp" "$venv"
+  styx_log INFO "environment $venv from the ready environment $STYX_READY_ENV_KEY"
+}
+
+# env_dists VENV -> the dists of VENV (DISTS_PY), one a line
+env_dists() { "${PY:-python3}" -c "$DISTS_PY" "$1"; }
+
+# note_pristine: PRISTINE=1 when the existing environment still holds exactly what its record lists
+note_pristine() {
+  local f=$STYX_VENV_DIR/$ENV_RECORD
+  [[ -n $STYX_READY_ENV_KEY && -z $ENV_CREATED && -z $READY_USED && -f $f ]] || return 0
+  [[ $(sed -n 's/^dist=//p' "$f") == "$(env_dists "$STYX_VENV_DIR")" ]] && PRISTINE=1 || true
+}
+
+# write_record: ENV_RECORD for what this run made (a new environment, or one that held only what
+# python_env had recorded); an environment with more (a custom script's installs) loses its record
+write_record() {
+  local f=$STYX_VENV_DIR/$ENV_RECORD
+  [[ -n $STYX_READY_ENV_KEY && $STYX_PYTHON_ENV_TOOL == venv ]] || return 0
+  if [[ -n $ENV_CREATED || -n $READY_USED || -n $PRISTINE ]]; then
+    # shellcheck disable=SC2016 # the inner shell expands them
+    styx_as_user "$STYX_VENV_OWNER" bash -c 'umask 022; cat >"$1.new" && mv -f -- "$1.new" "$1"' _ "$f" < <(
+      printf 'key=%s\n' "$STYX_READY_ENV_KEY"
+      env_dists "$STYX_VENV_DIR" | sed 's/^/dist=/')
+  elif [[ -f $f ]]; then
+    styx_sudo rm -f -- "$f"
+    styx_log INFO "$STYX_VENV_DIR holds more than python_env recorded: its record $f removed (no ready environment from it)"
+  fi
 }
 
 externally_managed() {
@@ -546,6 +698,10 @@ ensure_packages() {
   local -a specs=("${SPECS[@]}")
   [[ $STYX_PYTHON_ENV_TOOL != none ]] || as=root
   [[ ${#specs[@]} -gt 0 ]] || return 0
+  if [[ -n $READY_USED ]]; then
+    styx_log INFO "pip requirements satisfied by the ready environment"
+    return 0
+  fi
   if [[ -n $ENV_CREATED ]]; then
     rc=1 # a new environment holds only what seeded it: no need to check (the installer skips what is there)
   else
@@ -629,8 +785,9 @@ main() {
       "case \":\$PATH:\" in *\":$STYX_VENV_DIR/bin:\"*) ;; *) PATH=\"$STYX_VENV_DIR/bin:\$PATH\"; export PATH ;; esac")
     [[ $STYX_LAST_CHANGED -eq 0 ]] || CHANGES+=("wrote $VENV_PROFILE")
   fi
+  [[ $STYX_PYTHON_ENV_TOOL == none ]] || note_pristine
   ensure_packages "$py"
-  [[ $STYX_PYTHON_ENV_TOOL == none ]] || ensure_commands
+  [[ $STYX_PYTHON_ENV_TOOL == none ]] || { write_record; ensure_commands; }
 
   PY_VER=$("$py" -c 'import platform; print(platform.python_version())')
   if [[ $STYX_PYTHON_ENV_TOOL == none ]]; then

@@ -534,6 +534,11 @@ class Backend(ABC):
     def machine(self, ctx: ProvisionContext, node: NodeRequest, parent: pulumi.ComponentResource) -> NodeHandle:
         """Create (or adopt) one machine, parented to its Node component."""
 
+    def head_set_up(self, ctx: ProvisionContext, phases: Mapping[str, pulumi.Resource]) -> None:
+        """Resources of this backend that need the head's phases done (`phases`: the head's phase resources by
+        phase name), e.g. the local backend's capture of the head's environment. Default: none."""
+        return None
+
     def outputs(self, ctx: ProvisionContext, head: NodeHandle) -> dict[str, Any]:
         """Extra stack outputs (e.g. a port-forward command)."""
         return {}

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from styx.model.config import CONFIG_KEY, ClusterConfig, LocalConfig, NodeSpec
 
 SANDBOXCTL = Path(__file__).resolve().parents[2] / "sandbox" / "sandboxctl.sh"
 WHEEL_CACHE = SANDBOXCTL.parent / "wheel_cache.py"
+READY_ENV = SANDBOXCTL.parent / "ready_env.py"
+READY_ENV_FORMAT = "1"  # the ready environments' key: a new value when what goes into them changes
 WHEEL_CACHE_PORT = 18950  # on the bridge's gateway address: every cluster has its own
 APT_CACHE_PORT = 18952  # the apt lists (setup.apt_cache), same address (18951: the head's wheel cache)
 BASE_PYTHON = "3.11"  # python3 of the sandbox base image (Debian bookworm)
@@ -51,6 +54,31 @@ def wheel_cache_key(cfg: ClusterConfig) -> str:
     """The cache folder of a cluster's wheels on this machine (phases.wheel_cache_key, for the sandboxes'
     Python)."""
     return phases.wheel_cache_key(cfg, _nodes_python(cfg))
+
+
+@cache
+def base_id() -> str:
+    """The sandbox base image's name (`sandboxctl base-id`: its suite and recipe hash)."""
+    r = subprocess.run(["bash", str(SANDBOXCTL), "base-id"], capture_output=True, text=True, check=True)
+    return r.stdout.strip()
+
+
+def ready_env_applies(cfg: ClusterConfig) -> bool:
+    """setup.python.env_cache auto with what it needs: python_env makes a venv, and the wheel cache's server
+    (which serves the ready environments) runs."""
+    py = cfg.setup.python
+    return (py.env_cache == "auto" and py.wheel_cache == "auto" and py.env_tool == "venv"
+            and python_env_applies(cfg))
+
+
+def ready_env_key(cfg: ClusterConfig) -> str:
+    """A ready environment's name: everything that decides what python_env makes in a new environment on the
+    sandbox base (the wheel cache's key: requirements, index, Python; the venv's path and owner, the tool, the
+    installer and its version, the base image). Same key: the same environment."""
+    py = cfg.setup.python
+    blob = "\0".join([READY_ENV_FORMAT, wheel_cache_key(cfg), py.venv_dir, "root", py.env_tool, py.installer,
+                      phases.UV_VERSION, base_id()])
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def _nodes_python(cfg: ClusterConfig) -> str:
@@ -241,6 +269,9 @@ class LocalBackend(LocalImages, Backend):
         ctx.shared["groups"] = groups
         ctx.shared["wheel_cache_url"] = self._wheel_cache(ctx, env)
         ctx.shared["apt_lists_url"] = self._apt_cache(ctx, env)
+        if ctx.shared["wheel_cache_url"] is not None and ready_env_applies(ctx.cfg):
+            key = ready_env_key(ctx.cfg)
+            ctx.shared["ready_env"] = (key, f"http://{env['STYX_SB_GATEWAY']}:{WHEEL_CACHE_PORT}/envs/{key}.tar")
         if ctx.cfg.setup.autostop is not None:
             # the head cannot stop its own sandbox: this host's reaper acts on its watcher's request; a
             # "down" one is `styx down` of this stack, through the engine (this Python, this stack; the
@@ -283,13 +314,42 @@ class LocalBackend(LocalImages, Backend):
         url = f"http://{gw}:{WHEEL_CACHE_PORT}/{key}/"
         return pulumi.Output.all(server.id, wheels.id).apply(lambda _: url)
 
+    def head_set_up(self, ctx: ProvisionContext, phases: Mapping[str, pulumi.Resource]) -> None:
+        """setup.python.env_cache auto: once the head's phases are done (python_env, the custom scripts, and the
+        ray phase: the bytecode its first `ray start` compiled), this machine packs the head's environment, read
+        from the head's root here, as the ready environment of its key (`sandbox/ready_env.py capture`; only
+        when the environment is still what python_env recorded; never fails the launch). Made once per key: a
+        no-op `up` runs nothing, a changed key captures again; `styx down` leaves it (the newest 3 are kept)."""
+        cfg = ctx.cfg
+        if "ready_env" not in ctx.shared or cfg.head.image or "python_env" not in phases:
+            return
+        key = ctx.shared["ready_env"][0]
+        root = Path(cfg.local.state_dir) / cfg.name / "head" / "merged"
+        dest = Path(cfg.local.cache_dir) / "wheels" / "envs"
+        after = list(phases.values())  # the head set up: no phase (a custom script) still changes its venv
+        local.Command(
+            f"{cfg.name}-env-capture",
+            create=" ".join(shlex.quote(a) for a in (sys.executable, str(READY_ENV), "capture", str(root),
+                                                     cfg.setup.python.venv_dir, key, str(dest))),
+            triggers=[key],
+            logging=local.Logging.STDERR,
+            opts=pulumi.ResourceOptions(parent=ctx.cluster, depends_on=after),
+        )
+
     @staticmethod
-    def _overrides(ctx: ProvisionContext) -> dict[str, PhaseOverride]:
-        """The caches' URLs for the phases that read them (none when a cache is off)."""
+    def _overrides(ctx: ProvisionContext, node: NodeRequest) -> dict[str, PhaseOverride]:
+        """The caches' URLs for the phases that read them (none when a cache is off). The ready environment's
+        URL is the same whether or not its tarball is there yet (python_env asks the server at run time), so
+        python_env's inputs do not change when it appears."""
         out = {}
         if (url := ctx.shared.get("wheel_cache_url")) is not None:
-            out["python_env"] = PhaseOverride(env={
-                "STYX_WHEEL_CACHE_URL": url, "STYX_WHEEL_CACHE_FETCH": ctx.cfg.setup.python.wheel_cache_fetch})
+            env: dict[str, pulumi.Input[str]] = {
+                "STYX_WHEEL_CACHE_URL": url, "STYX_WHEEL_CACHE_FETCH": ctx.cfg.setup.python.wheel_cache_fetch}
+            if (ready := ctx.shared.get("ready_env")) is not None:
+                env["STYX_READY_ENV_KEY"] = ready[0]  # python_env records what it makes under this key
+                if not node.spec.image:  # a node from an image: its own environment, not the base's
+                    env["STYX_READY_ENV_URL"] = ready[1]
+            out["python_env"] = PhaseOverride(env=env)
         if (apt := ctx.shared.get("apt_lists_url")) is not None:
             out["system_packages"] = PhaseOverride(env={"STYX_APT_LISTS_URL": apt})
         return out
@@ -371,7 +431,7 @@ class LocalBackend(LocalImages, Backend):
             identity=sandbox.id,
             resources=[sandbox],
             info={"zone": zone, "instance_type": "sandbox", "price_per_hour": 0.0},
-            phase_overrides=self._overrides(ctx),
+            phase_overrides=self._overrides(ctx, node),
             host_key=hk,
             private=private,
         )

@@ -249,6 +249,13 @@ class PythonConfig(_Model):
         "(--find-links URL); copy: its files are first copied into a local folder in one parallel fetch "
         "(sha256-checked) and installed from there (the URL when the copy fails). copy did not pay off here "
         "(bench/README.md §14).")
+    env_cache: Literal["auto", "off"] = Field(
+        "auto", description="cloud local: auto: the head's environment, once its python_env made it (and its "
+        "first `ray start` compiled it), is packed once per machine (`local.cache_dir`/wheels/envs, the newest 3 "
+        "kept) and a later node whose environment does not exist yet unpacks it instead of installing "
+        "(sha256- and spec-checked; the normal install when it is gone or does not fit). Needs wheel_cache auto "
+        "(its server serves it) and env_tool venv; nodes with an `image` neither use nor make one. off: every "
+        "node installs. Other clouds: no effect.")
 
 
 class CondaConfig(_Model):
