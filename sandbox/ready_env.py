@@ -8,7 +8,8 @@ VENV: setup.python.venv_dir) into DIR/KEY.tar (uncompressed; written under a tem
 with DIR/KEY.tar.sha256 (sha256sum's format) beside it, renamed after the tarball, so that a node that
 finds the .sha256 finds the tarball. It packs only when VENV/.styx-env (python_env's record) names KEY and
 its dists are still the environment's (a custom script that installed more, or other versions: no capture,
-one INFO line). Only what is below VENV is packed; no symlink on the way to VENV is followed (the node's
+one INFO line). Only what is below VENV and python_env made is packed (members: a file a later phase wrote
+there stays out; the bytecode compiled since goes in); no symlink on the way to VENV is followed (the node's
 files never lead this host elsewhere); symlinks inside are packed as symlinks. A KEY already there is kept.
 The newest KEEP (3) tarballs stay in DIR, older ones go. capture never fails the launch: a problem is a WARN
 and the nodes make their environments as without it. The wheel cache's server (`wheel_cache.py serve` of
@@ -76,6 +77,31 @@ def prune(dest: Path, keep: int = KEEP) -> list[str]:
     return gone
 
 
+def members(src: Path, made: float) -> tuple[list[bytes], list[str]]:
+    """What of src goes into the tarball: every folder, and every file or symlink python_env made, i.e. not
+    newer than its record (`made`, the record's mtime: python_env writes it last), plus the bytecode written
+    since (`__pycache__/*.pyc`: the first `ray start` compiles them, and Python checks each against its
+    source). A file a later phase (a custom script) wrote into the environment, a pip.conf with an index's
+    credentials say, stays on the head. -> (names relative to src, as tar reads them; the left-out ones)."""
+    names, later = [b"."], []
+    for top, dirs, files in os.walk(src):  # symlinks to folders are not followed: they are listed as files
+        rel = os.path.relpath(top, src)
+        for d in list(dirs):
+            if os.path.islink(os.path.join(top, d)):
+                dirs.remove(d)
+                files.append(d)
+            else:
+                names.append(os.fsencode("./" + os.path.normpath(os.path.join(rel, d))))
+        for f in files:
+            path = os.path.join(rel, f)
+            if os.lstat(os.path.join(top, f)).st_mtime > made and not (
+                    f.endswith(".pyc") and os.path.basename(top) == "__pycache__"):
+                later.append(os.path.normpath(path))
+                continue
+            names.append(os.fsencode("./" + os.path.normpath(path)))
+    return names, later
+
+
 def capture(root: Path, venv: str, key: str, dest: Path) -> str:
     """Pack the environment (see the module's docstring); returns the one line to print."""
     if not KEY_RE.match(key) or not venv.startswith("/") or ".." in Path(venv).parts:
@@ -102,10 +128,14 @@ def capture(root: Path, venv: str, key: str, dest: Path) -> str:
         return f"ready environment {key}: not captured (other dists)"
     dest.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
+    names, later = members(src, rec.lstat().st_mtime)
+    if later:
+        log("INFO", f"left out {len(later)} file(s) written into {venv} after python_env (e.g. {later[0]})")
     tmp = dest / f".{key}.tar.{os.getpid()}"
     try:
-        subprocess.run(["tar", "-C", str(src), "--one-file-system", "--numeric-owner", "-cf", str(tmp), "."],
-                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(["tar", "-C", str(src), "--one-file-system", "--numeric-owner", "--no-recursion",
+                        "--null", "-T", "-", "-cf", str(tmp)], check=True, input=b"\0".join(names) + b"\0",
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         h = hashlib.sha256()
         with open(tmp, "rb") as f:
             while chunk := f.read(1 << 20):

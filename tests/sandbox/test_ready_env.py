@@ -101,3 +101,24 @@ def test_a_failure_is_a_warning_never_an_error(tmp_path):
     dest.write_text("not a folder")
     r = _run(root, dest)
     assert r.returncode == 0 and "not captured (error)" in r.stdout and "WARN" in r.stderr
+
+
+def test_what_a_later_phase_wrote_stays_out_and_the_bytecode_goes_in(tmp_path):
+    root, dest = tmp_path / "root", tmp_path / "envs"
+    v = _venv(root)
+    made = (v / ".styx-env").stat().st_mtime
+    pkg = v / "lib" / "python3.11" / "site-packages" / "six"
+    (pkg / "__pycache__").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("x = 1\n")
+    os.utime(pkg / "__init__.py", (made - 5, made - 5))  # installed before the record
+    (pkg / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"pyc")  # compiled later (ray start)
+    (v / "pip.conf").write_text("[global]\nindex-url = https://user:pass@example/simple\n")  # a custom script
+    for f in (pkg / "__pycache__" / "__init__.cpython-311.pyc", v / "pip.conf"):
+        os.utime(f, (made + 60, made + 60))
+    r = _run(root, dest)
+    assert "captured" in r.stdout and "left out 1 file(s)" in r.stderr and "pip.conf" in r.stderr
+    with tarfile.open(dest / f"{KEY}.tar") as t:
+        names = set(t.getnames())
+    assert "./pip.conf" not in names
+    assert {"./lib/python3.11/site-packages/six/__init__.py",
+            "./lib/python3.11/site-packages/six/__pycache__/__init__.cpython-311.pyc", "./.styx-env"} <= names
