@@ -43,6 +43,7 @@ ACCT_V3 = struct.Struct("<ccHIIIIIIf8H16s")  # include/uapi/linux/acct.h struct 
 AHZ = 100
 STATE_DIR = Path(os.environ.get("STYX_SB_STATE_DIR", "/var/lib/styx/sandbox"))
 TICK = os.sysconf("SC_CLK_TCK")
+PERF_HZ = 199
 
 
 def comp_t(c: int) -> float:
@@ -156,15 +157,32 @@ def classify(recs: list[dict], me: int, node_roots: dict[int, str], cmd: dict[in
 
     cpu: dict[tuple[str, str], float] = collections.defaultdict(float)
     count: dict[tuple[str, str], int] = collections.defaultdict(int)
+    kinds: dict[int, tuple[str, str]] = {}
     left = 0.0
     for pid, r in by_pid.items():
         k = kind(pid)
         if k is None:
             left += r["cpu"]
             continue
+        kinds[pid] = k
         cpu[k] += r["cpu"]
         count[k] += 1
-    return {"cpu": cpu, "count": count, "unattributed": left}
+    return {"cpu": cpu, "count": count, "unattributed": left, "kinds": kinds}
+
+
+BENCH_KIND = ("host", "bench process (inline program, Automation API, this bench's sampler)")
+
+
+def perf_cpu(path: str, kinds: dict[int, tuple[str, str]], hz: int) -> tuple[dict[tuple[str, str], float], float]:
+    """CPU s per kind from `perf record -a` samples (by process id), and the total of all samples."""
+    out = subprocess.run(["perf", "script", "-i", path, "-F", "pid", "-G"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    samples = collections.Counter(int(x) for x in out if x.isdigit())
+    cpu: dict[tuple[str, str], float] = collections.defaultdict(float)
+    for pid, c in samples.items():
+        if pid in kinds:
+            cpu[kinds[pid]] += c / hz
+    return cpu, sum(samples.values()) / hz
 
 
 def main() -> None:
@@ -174,8 +192,14 @@ def main() -> None:
     ap.add_argument("--prefix", default="bench-cpu")
     ap.add_argument("--json")
     ap.add_argument("--perf", help="also `perf record -a -g` (cpu-clock, 199 Hz) during the up into this file")
+    ap.add_argument("--no-stack-trace", action="store_true",
+                    help="experiment: the Python SDK sends no stack trace with each resource (monkeypatched here)")
     args = ap.parse_args()
     n = args.nodes
+    if args.no_stack_trace:
+        from pulumi.runtime import resource as sdk_resource
+
+        sdk_resource._get_stack_trace = lambda: sdk_resource.source_pb2.StackTrace()
     name = f"{args.prefix}-{n}-cpu"
     tmp = Path(tempfile.mkdtemp(prefix=f"styx-{name}-"))
     acct_file = tmp / "acct"
@@ -193,7 +217,7 @@ def main() -> None:
             sys.exit(f"acct(2): {os.strerror(ctypes.get_errno())}")
         sampler.start()
         perf = None if not args.perf else subprocess.Popen(
-            ["perf", "record", "-q", "-e", "cpu-clock", "-F", "199", "-a", "-g", "-o", args.perf],
+            ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(PERF_HZ), "-a", "-g", "-o", args.perf],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             log(f"N={n}: up (load {load0})")
@@ -222,24 +246,33 @@ def main() -> None:
         me_cpu = self1.ru_utime + self1.ru_stime - self0.ru_utime - self0.ru_stime
         recs = read_acct(acct_file) + live
         got = classify(recs, os.getpid(), roots, sampler.cmd)
-        rows = [["host", "bench process (inline program, Automation API, this bench's sampler)", 1, me_cpu,
-                 me_cpu / n]]
-        for (side, k), v in sorted(got["cpu"].items(), key=lambda kv: -kv[1]):
-            rows.append([side, k, got["count"][(side, k)], v, v / n])
-        host = sum(v for (s, _), v in got["cpu"].items() if s == "host") + me_cpu
-        nodes = sum(v for (s, _), v in got["cpu"].items() if s == "node")
+        kinds = {**got["kinds"], os.getpid(): BENCH_KIND}
+        pcpu, ptotal = perf_cpu(args.perf, kinds, PERF_HZ) if args.perf else ({}, 0.0)
+        acct_cpu = {BENCH_KIND: me_cpu, **got["cpu"]}
+        count = {BENCH_KIND: 1, **got["count"]}
+        rows = []
+        for k in sorted(set(acct_cpu) | set(pcpu), key=lambda k: -max(acct_cpu.get(k, 0), pcpu.get(k, 0))):
+            rows.append([k[0], k[1], count.get(k, 0), acct_cpu.get(k, 0.0), pcpu.get(k) if args.perf else None,
+                         max(acct_cpu.get(k, 0), pcpu.get(k, 0)) / n])
+        best = pcpu if args.perf else acct_cpu
+        host = sum(v for (s, _), v in best.items() if s == "host")
+        nodes = sum(v for (s, _), v in best.items() if s == "node")
         print()
         print(table(f"CPU of one `up` of {n} nodes x (gate + 3 x sleep 5), {run.seconds:.1f} s wall, "
                     f"load before {load0}",
-                    ["side", "process kind", "processes", "CPU s", "CPU s per node"], rows))
+                    ["side", "process kind", "processes", "CPU s (acct)", "CPU s (perf)", "CPU s per node"], rows))
         print(f"\nattributed: host {host:.1f} s + nodes {nodes:.1f} s = {host + nodes:.1f} CPU s over {wall:.1f} s "
               f"({(host + nodes) / wall:.2f} cores); host busy in that time (all processes, kernel included): "
               f"{busy:.1f} CPU s ({busy / wall:.2f} cores); records not below this process or a node: "
               f"{got['unattributed']:.1f} CPU s; resources {sum(run.changes.values())}")
+        if args.perf:
+            print(f"perf: {ptotal:.1f} CPU s sampled on the whole host, {sum(pcpu.values()):.1f} of them in the "
+                  "processes above (acct's ticks round a process under 10 ms down to 0: the perf column counts them)")
         print(f"load after: {loadavg()}")
         json_dump(args.json, {"machine": machine_line(), "args": vars(args), "rows": rows, "wall": run.seconds,
                               "busy": busy, "load_before": load0,
-                              "records": recs, "roots": roots, "providers": sampler.cmd, "me": os.getpid()})
+                              "records": recs, "roots": roots, "perf_total": ptotal, "providers": sampler.cmd,
+                              "me": os.getpid()})
         log(f"N={n}: destroy")
         stack.destroy(parallel=WIDE_PARALLEL)
     finally:
