@@ -628,11 +628,18 @@ node_running() { # node_running DIR NS
 }
 
 # Write a file inside ROOT without following symlinks planted in the node. (Text files: the content
-# goes through a shell variable; the parent is found without `dirname`: node-up writes ~10 files, and
-# 16 node-ups side by side on 2 cores pay for every process they start.)
-put_file() { # put_file ROOT RELPATH MODE  (content on stdin)
-  local root=$1 rel=$2 mode=$3 d="" part tmp parent=. data=""
+# goes through a shell variable; the parent is found without `dirname`, the temp file is made by bash
+# itself and gets its mode from the umask: node-up writes ~10 files, and 32 node-ups side by side on 2
+# cores pay for every process they start; bench/README.md §19.) The temp name holds 64 random bits
+# ($SRANDOM) and is opened with O_EXCL (noclobber), so nothing planted in the node can be followed.
+put_file() { # put_file ROOT RELPATH MODE  (content on stdin; MODE 0600 or 0644)
+  local root=$1 rel=$2 mode=$3 d="" part tmp parent=. data="" um rc=0
   local -a parts
+  case $mode in
+  0600) um=077 ;;
+  0644) um=022 ;;
+  *) die 1 "put_file: mode $mode is not 0600 or 0644" ;;
+  esac
   [[ $rel == */* ]] && parent=${rel%/*}
   IFS=/ read -ra parts <<<"$parent"
   for part in "${parts[@]}"; do
@@ -641,10 +648,16 @@ put_file() { # put_file ROOT RELPATH MODE  (content on stdin)
     [[ -L $root$d ]] && die 1 "refusing to write $rel: $root$d is a symlink"
     [[ -d $root$d ]] || mkdir -m 0755 "$root$d"
   done
-  tmp=$(mktemp "$root$d/.styx.XXXXXX")
+  : "${SRANDOM:?put_file needs bash 5.1 or newer (SRANDOM)}"
+  tmp="$root$d/.styx.$SRANDOM$SRANDOM"
   IFS= read -r -d '' data || true
-  printf '%s' "$data" >"$tmp"
-  chmod "$mode" "$tmp"
+  UMASK0=${UMASK0:-$(umask)}
+  set -C
+  umask "$um"
+  printf '%s' "$data" >"$tmp" || rc=$?
+  umask "$UMASK0"
+  set +C
+  ((rc == 0)) || die 1 "cannot write $rel in $root"
   mv -f "$tmp" "$root/$rel"
 }
 
@@ -753,9 +766,10 @@ cmd_node_up() {
   valid_path "$STATE_DIR"
   valid_path "$CACHE_DIR"
   valid_ipv4 "$ipaddr" || die 2 "invalid STYX_SB_IP '$ipaddr'"
-  local dir=$STATE_DIR/$c/$n ns vh
-  ns=$(ns_name "$c" "$n")
-  vh=$(veth_name "$c" "$n")
+  local dir=$STATE_DIR/$c/$n ns vh h
+  h=$(short_hash "$c/$n") # what ns_name and veth_name hash: one sha256sum, not two
+  UMASK0=$(umask)         # put_file's files get their mode from the umask; it restores this one
+  ns=sx-$h vh=sxh$h
   # defaults from net-up's record
   local netenv=$STATE_DIR/$c/net.env rec_bridge="" rec_gw="" rec_subnet="" key value
   if [[ -r $netenv ]]; then

@@ -39,13 +39,33 @@ def test_command_text_is_fixed_and_short():
     assert runner.command_text("ray", "w-0", 60, "create").endswith("styx ray w-0 60 create")
 
 
+def _sourced(tmp_path: Path, text: str) -> str:
+    """What bash holds after sourcing `text`: its functions, variables and options (the variables bash
+    itself sets per process left out)."""
+    f = tmp_path / "lib-under-test.sh"
+    f.write_text(text)
+    dump = ('. "$1"; declare -f; declare -p | grep -Ev "^declare -[-a-zA-Z]* (BASH|_|PPID|SHLVL|RANDOM|SECONDS|'
+            'EPOCH|SRANDOM|LINENO|BASHPID|FUNCNAME|PIPESTATUS|BASH_[A-Z_]*)="; set -o; shopt')
+    r = subprocess.run(["bash", "-c", dump, "dump", str(f)], capture_output=True, text=True, timeout=30, check=True,
+                       env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    return r.stdout
+
+
+def test_the_shipped_library_defines_what_lib_sh_defines(tmp_path):
+    full, shipped = script_text("lib.sh"), runner.lib_text()
+    assert len(shipped) < 0.7 * len(full)
+    assert not any(ln.lstrip().startswith("#") or not ln.strip() for ln in shipped.splitlines())
+    assert "styx_result" in shipped
+    assert _sourced(tmp_path, shipped) == _sourced(tmp_path, full)
+
+
 def test_gate_installs_the_library_then_phases_use_it(tmp_path, lib_dir):
     env = _env(tmp_path)
     gate = run(runner.command_text("wait_ssh", "head", 60, "create"), runner.gate_program(body_of(GATE), env))
     assert gate.returncode == 0, gate.stderr
     assert gate.stdout.strip().startswith("styx wait_ssh: ok:")
     installed = lib_dir / f"{runner.lib_hash()}.sh"
-    assert installed.read_text() == script_text("lib.sh")
+    assert installed.read_text() == runner.lib_text()
     secret = "s3cr3t-v4lue"
     body = 'styx_result ok "token has ${#TOKEN} chars"\n'
     prog = runner.program("custom-x", body, {**env, "TOKEN": secret})
