@@ -18,7 +18,6 @@ import ast
 import base64
 import gzip
 import hashlib
-import re
 from typing import Any
 
 import pulumi
@@ -27,7 +26,7 @@ import yaml
 from styx.components.backends.base import HostKey, NodeRequest
 from styx.components.keys import cloud_init_user_data
 from styx.components.phases import PHASES, NodeInfo, PhaseContext, script_text
-from styx.components.runner import export_line
+from styx.components.runner import export_line, lib_text, strip_shell
 from styx.model.config import CONFIG_KEY, ClusterConfig, NodeSpec
 
 BOOT_DIR = "/var/lib/styx/first-boot"
@@ -35,16 +34,6 @@ AWS_USER_DATA_LIMIT = 16384  # bytes, before base64 (EC2's limit)
 GCP_METADATA_VALUE_LIMIT = 262144  # bytes per metadata value
 # what a job's parameters never hold: the server's address (not known at boot) and the index (may hold credentials)
 _LEFT_OUT = {"wheel_cache": ("STYX_WC_BIND", "STYX_WC_PORT", "STYX_PIP_INDEX_URL")}
-
-
-def strip_shell(text: str) -> str:
-    """A bash script without its comment lines and blank lines (the shebang kept). Only whole-line comments go, so a
-    script with a here-document or a string that opens at a line's end (lines that are data) is kept as it is."""
-    if re.search(r"(?<!<)<<(?!<)|=['\"]$", text, re.M):
-        return text
-    lines = text.splitlines(keepends=True)
-    head = lines[:1] if lines and lines[0].startswith("#!") else []
-    return "".join(head + [ln for ln in lines[len(head):] if ln.strip() and not ln.lstrip().startswith("#")])
 
 
 def strip_python(text: str) -> str:
@@ -82,7 +71,7 @@ def boot_files(cfg: ClusterConfig, role: str, spec: NodeSpec, node: str) -> tupl
     wc = next(p for p in PHASES if p.name == "wheel_cache")
     if wc.applies(ctx) and not cfg.setup.python.index_url:
         rows["wheel_cache"] = "wheel_cache"
-    files = {"lib.sh": strip_shell(script_text("lib.sh")), "first_boot.sh": strip_shell(script_text("first_boot.sh"))}
+    files = {"lib.sh": lib_text(), "first_boot.sh": strip_shell(script_text("first_boot.sh"))}
     for job, row in rows.items():
         env = _job_env(row, ctx)
         reads = ""

@@ -54,16 +54,28 @@ def lib_path() -> str:
     return f"{LIB_DIR}/{lib_hash()}.sh"
 
 
+def strip_shell(text: str) -> str:
+    """A bash script without its comment lines and blank lines (the shebang kept). Only whole-line comments go,
+    so a script with a here-document or a string that opens at a line's end (lines that are data) is kept as
+    it is."""
+    if re.search(r"(?<!<)<<(?!<)|=['\"]$", text, re.M):
+        return text
+    lines = text.splitlines(keepends=True)
+    head = lines[:1] if lines and lines[0].startswith("#!") else []
+    return "".join(head + [ln for ln in lines[len(head):] if ln.strip() and not ln.lstrip().startswith("#")])
+
+
 @cache
 def lib_text() -> str:
-    """The library as the gate ships it: lib.sh without its full-line comments and blank lines (38 % of
+    """The library as the gate (and the clouds' first boot) ships it: lib.sh stripped (strip_shell: 38 % of
     its bytes). The gate's program is stored twice per node in the stack's state (the command's input and
     its output), and the engine writes the whole state after every step, so its size is engine CPU: at
     32 nodes the gate was 60 % of the state. Bash defines the same functions and variables from both
     (`declare -f`/`-p` after sourcing: tests/components/test_runner.py). Its path stays keyed by
     `lib_hash()`, the hash of lib.sh as written."""
-    return "".join(ln for ln in script_text("lib.sh").splitlines(keepends=True)
-                   if ln.strip() and not ln.lstrip().startswith("#"))
+    text = strip_shell(script_text("lib.sh"))
+    assert text != script_text("lib.sh"), "lib.sh now holds lines that are data: strip_shell keeps it whole"
+    return text
 
 
 def command_text(phase: str, node: str, timeout_s: int, action: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from styx.components import first_boot as fb
+from styx.components import runner
 from styx.components.phases import wheel_cache_key
 from styx.model.config import parse_cluster
 
@@ -79,13 +80,13 @@ def test_rendered_yaml_gives_back_the_same_files():
 def test_stripped_scripts_are_the_same_code():
     for name in ("lib.sh", "system_packages.sh", "wheel_cache.sh", "first_boot.sh"):
         src = fb.script_text(name)
-        out = fb.strip_shell(src)
+        out = runner.strip_shell(src)
         assert len(out) < len(src)
         assert subprocess.run(["bash", "-n"], input=out, text=True, check=False).returncode == 0, name
         code = [ln for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         assert [ln for ln in out.splitlines() if not ln.startswith("#!")] == code, name
-    assert fb.strip_shell("cat <<EOF\n# data\nEOF\n") == "cat <<EOF\n# data\nEOF\n"  # a here-document: kept as is
-    assert fb.strip_shell("P='\n# data\n'\n") == "P='\n# data\n'\n"  # a multi-line string: kept as is
+    assert runner.strip_shell("cat <<EOF\n# data\nEOF\n") == "cat <<EOF\n# data\nEOF\n"  # a here-document: kept as is
+    assert runner.strip_shell("P='\n# data\n'\n") == "P='\n# data\n'\n"  # a multi-line string: kept as is
     src = fb.script_text("wheel_cache.py")
     out = fb.strip_python(src)
 
