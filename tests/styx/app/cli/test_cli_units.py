@@ -252,13 +252,25 @@ def test_price_history_and_cost_so_far():
 
 
 FAKE_PULUMI = textwrap.dedent("""\
-    #!/usr/bin/env bash
-    # stands in for the pulumi CLI: on SIGINT, "finish the current step", save, exit 255
-    trap 'echo "^C received; cancelling" >&2; sleep 0.2; echo saved > "$MARK"; exit 255' INT
-    echo "pgid=$(ps -o pgid= $$ | tr -d ' ') ppid=$PPID" > "$MARK.info"
-    echo running
-    for i in $(seq 1 100); do sleep 0.1; done
-    echo finished
+    #!/usr/bin/env python3
+    # stands in for the pulumi CLI: on SIGINT, "finish the current step", save, exit 255. Python, not bash:
+    # it installs its handler even when started with SIGINT ignored (a test run in the background), as Go does
+    import os, signal, sys, time
+    mark = os.environ["MARK"]
+    def on_int(*_):
+        print("^C received; cancelling", file=sys.stderr, flush=True)
+        time.sleep(0.2)
+        with open(mark, "w") as f:
+            f.write("saved\\n")
+        sys.exit(255)
+    signal.signal(signal.SIGINT, on_int)
+    with open(mark + ".tmp", "w") as f:
+        f.write("pgid=%d ppid=%d\\n" % (os.getpgrp(), os.getppid()))
+    os.rename(mark + ".tmp", mark + ".info")
+    print("running", flush=True)
+    for _ in range(100):
+        time.sleep(0.1)
+    print("finished")
     """)
 
 
@@ -295,7 +307,7 @@ def test_runner_forwards_one_sigint_to_a_pulumi_in_its_own_session(tmp_path, mon
     info = (tmp_path / "mark.info").read_text()
     assert f"pgid={os.getpgrp()}" not in info  # not in our process group: a terminal ^C does not reach it
     assert r.interrupt() is True
-    th.join(120)  # generous: a niced run on a loaded 2-core machine once took over 10 s here
+    th.join(120)
     assert not th.is_alive()
     assert mark.read_text().strip() == "saved"
     assert errors and "cancelling" in errors[0].result.stderr
@@ -315,6 +327,7 @@ def test_sigint_forwarding_context(monkeypatch):
 
     s = S()
     seen = []
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN when this test runs in a background job
     with sigint_forwarding(s, lambda n, fwd: seen.append((n, fwd))) as st:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
@@ -325,7 +338,7 @@ def test_sigint_forwarding_context(monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.5)
     assert seen == [(1, True), (2, True)] and s.n == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 @pytest.mark.parametrize("module", ["styx", "styx.app.cli"])
