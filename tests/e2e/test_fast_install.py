@@ -29,7 +29,8 @@ CLUSTER = {
     "name": NAME, "cloud": "local",
     "local": {"subnet": SUBNET, "shm_size": "1g"},
     "head": {}, "workers": [{"name": "worker", "count": 1}],
-    "setup": {"ray": {"version": "2.60.0"}},
+    # env_cache off: this tests the wheel cache itself (a ready environment of the same key would skip the install)
+    "setup": {"python": {"env_cache": "off"}, "ray": {"version": "2.60.0"}},
 }
 
 

@@ -29,7 +29,8 @@ CLUSTER = {
     "name": NAME, "cloud": "local",
     "local": {"subnet": SUBNET, "shm_size": "1g"},
     "head": {}, "workers": [{"name": "worker", "count": 1}],
-    "setup": {"packages": ["jq"], "python": {"wheel_cache_fetch": "copy"}, "ray": {"version": "2.60.0"}},
+    "setup": {"packages": ["jq"], "python": {"wheel_cache_fetch": "copy", "env_cache": "off"},
+              "ray": {"version": "2.60.0"}},
 }
 
 

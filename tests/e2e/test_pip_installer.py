@@ -21,7 +21,7 @@ CLUSTER = {
     "name": NAME, "cloud": "local",
     "local": {"subnet": SUBNET, "shm_size": "1g"},
     "head": {}, "workers": [{"name": "worker", "count": 1}],
-    "setup": {"python": {"installer": "pip"}, "ray": {"version": "2.60.0"}},
+    "setup": {"python": {"installer": "pip", "env_cache": "off"}, "ray": {"version": "2.60.0"}},
 }
 
 
