@@ -326,7 +326,9 @@ class LocalBackend(LocalImages, Backend):
         key = ctx.shared["ready_env"][0]
         root = Path(cfg.local.state_dir) / cfg.name / "head" / "merged"
         dest = Path(cfg.local.cache_dir) / "wheels" / "envs"
-        after = list(phases.values())  # the head set up: no phase (a custom script) still changes its venv
+        # after what may change the venv (python_env, the custom scripts) and the ray phase (its bytecode); not
+        # after the others: a targeted update (`styx autostop --off`) could not delete a phase this depends on
+        after = [r for name, r in phases.items() if name in ("python_env", "ray") or name.startswith("custom")]
         local.Command(
             f"{cfg.name}-env-capture",
             create=" ".join(shlex.quote(a) for a in (sys.executable, str(READY_ENV), "capture", str(root),
