@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -55,10 +56,18 @@ def drift(cli) -> dict:
     return json.loads(r.stdout)
 
 
-def alive(cli) -> int:
-    ex = cli.json("exec", "--stack", NAME, "--", f'python -c "{RAY_NODES_PY}"')
-    assert ex["exit_code"] == 0, ex
-    return int(ex["stdout"].strip().splitlines()[-1])
+def alive(cli, want: int, wait_s: float = 120) -> int:
+    """Ray's count of alive nodes, once it is `want` or after `wait_s`: a machine removed outside
+    Pulumi stays "Alive" in the GCS until its health checks fail (Ray's default: about 30 s), so
+    right after a rebuild the old and the new worker-1 can both be counted."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        ex = cli.json("exec", "--stack", NAME, "--", f'python -c "{RAY_NODES_PY}"')
+        assert ex["exit_code"] == 0, ex
+        n = int(ex["stdout"].strip().splitlines()[-1])
+        if n == want or time.monotonic() > deadline:
+            return n
+        time.sleep(5)
 
 
 def test_drift_found_exactly_repaired_exactly_then_a_removed_sandbox_rebuilt(cli, tmp_path):
@@ -100,7 +109,7 @@ def test_drift_found_exactly_repaired_exactly_then_a_removed_sandbox_rebuilt(cli
         assert ran(fixed["phases"]) == replaced | {("worker-1", "file_sync-copy")}, fixed["phases"]
         again = drift(cli)
         assert again["clean"], (again["drifted"], again["unreachable"])
-        assert alive(cli) == 3
+        assert alive(cli, 3) == 3
 
         # a sandbox removed outside Pulumi: found (gone), then made again by the next launch
         env = {**os.environ, "STYX_SB_CLUSTER": NAME, "STYX_SB_NODE": "worker-1"}
@@ -114,6 +123,6 @@ def test_drift_found_exactly_repaired_exactly_then_a_removed_sandbox_rebuilt(cli
         assert ("worker-1", "ray") in ran(relaunch["phases"]) and ("worker-1", "file_sync") in ran(relaunch["phases"])
         final = drift(cli)
         assert final["clean"], (final["drifted"], final["unreachable"])
-        assert alive(cli) == 3
+        assert alive(cli, 3) == 3
     finally:
         teardown(cli, NAME, NAME)
