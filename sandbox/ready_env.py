@@ -37,23 +37,20 @@ def log(level: str, msg: str) -> None:
     print(f"[{stamp}] styx ready_env {level} {msg}", file=sys.stderr, flush=True)
 
 
+PYTHON_ENV_SH = Path(__file__).resolve().parent.parent / "setup_scripts" / "python_env.sh"
+
+
+def dists_program() -> str:
+    """python_env.sh's DISTS_PY: the one listing of an environment's dists, on the nodes and here."""
+    text = PYTHON_ENV_SH.read_text(encoding="utf-8")
+    return text.split("DISTS_PY='", 1)[1].split("\n'\n", 1)[0]
+
+
 def dists(venv: Path) -> list[str]:
-    """Sorted `name==version` (canonical names) of venv's *.dist-info/METADATA: as python_env's DISTS_PY."""
-    out = set()
-    for meta in venv.glob("lib/python*/site-packages/*.dist-info/METADATA"):
-        name = version = None
-        with open(meta, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if not line.strip():
-                    break
-                k, _, v = line.partition(":")
-                if k == "Name" and name is None:
-                    name = v.strip()
-                elif k == "Version" and version is None:
-                    version = v.strip()
-        if name and version:
-            out.add(re.sub(r"[-_.]+", "-", name).lower() + "==" + version)
-    return sorted(out)
+    """Sorted `name==version` (canonical names) of venv's *.dist-info/METADATA, by python_env's DISTS_PY."""
+    out = subprocess.run([sys.executable, "-c", dists_program(), str(venv)],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()
 
 
 def _inside(root: Path, venv: str) -> Path | None:

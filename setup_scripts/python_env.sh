@@ -242,7 +242,7 @@ print("copied %d files, %.0f MiB" % (len(files), size / 2**20))
 
 # The dists of the environment argv[1]: sorted `name==version` lines (canonical names) from its
 # site-packages' *.dist-info/METADATA, read as files (no interpreter of the environment runs). The
-# capture on the host (sandbox/ready_env.py `dists`) lists them the same way.
+# capture on the host (sandbox/ready_env.py `dists`) runs this same program.
 DISTS_PY='
 import glob, os, re, sys
 out = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import sys
 from dataclasses import dataclass, field
@@ -169,6 +170,19 @@ def local_cluster(**overrides) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+def local_with_python(**python) -> dict[str, Any]:
+    """local_cluster() with `setup.python` set to `python`."""
+    c = local_cluster()
+    c["setup"] = {**copy.deepcopy(c["setup"]), "python": python}
+    return c
+
+
+def phase_exports(rec: Recorder, node: str, phase: str = "python_env", cluster: str = "demo") -> str:
+    """A phase's parameters: the `export K=V ...` line of its stdin (the script follows it)."""
+    stdin = rec.named(f"{cluster}-{node}-{phase}").inputs["stdin"]
+    return next(ln for ln in stdin.splitlines() if ln.startswith("export "))
 
 
 def spy_commands(monkeypatch) -> dict[str, dict]:

@@ -4,26 +4,13 @@ gets, and what turns it off."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
-from mocking import local_cluster, run_program
+from mocking import local_cluster, local_with_python, phase_exports, run_program
 
 import styx.components.transport as transport
 from styx.components.backends import local as local_backend
 from styx.components.backends.local import WHEEL_CACHE_PORT, ready_env_key
 from styx.model.config import ConfigError, parse_cluster
-
-
-def _with(**python):
-    c = local_cluster()
-    c["setup"] = {**copy.deepcopy(c["setup"]), "python": python}
-    return c
-
-
-def _exports(rec, node: str, phase: str = "python_env") -> str:
-    stdin = rec.named(f"demo-{node}-{phase}").inputs["stdin"]
-    return next(ln for ln in stdin.splitlines() if ln.startswith("export "))
 
 
 @pytest.fixture
@@ -65,7 +52,7 @@ def test_every_node_gets_the_url_and_the_key():
     rec = run_program(local_cluster())
     key = ready_env_key(parse_cluster(local_cluster()))
     for node in ("head", "worker-0", "worker-1"):
-        e = _exports(rec, node)
+        e = phase_exports(rec, node)
         assert f"STYX_READY_ENV_URL=http://10.77.0.1:{WHEEL_CACHE_PORT}/envs/{key}.tar" in e
         assert f"STYX_READY_ENV_KEY={key}" in e
         assert "STYX_READY_ENV_SHA256" not in e  # asked at run time: the inputs do not depend on the tarball
@@ -74,9 +61,9 @@ def test_every_node_gets_the_url_and_the_key():
 @pytest.mark.parametrize("python", [{"env_cache": "off"}, {"wheel_cache": "off"}, {"env_tool": "none"},
                                     {"env_tool": "uv", "version": "3.12"}])
 def test_off_or_not_applicable_makes_no_capture_and_no_url(python):
-    rec = run_program(_with(**python))
+    rec = run_program(local_with_python(**python))
     assert "demo-env-capture" not in {r.name for r in rec.resources}
-    assert "STYX_READY_ENV" not in _exports(rec, "worker-0")
+    assert "STYX_READY_ENV" not in phase_exports(rec, "worker-0")
 
 
 def test_no_python_env_no_capture():
@@ -107,8 +94,8 @@ def test_python_envs_inputs_do_not_depend_on_the_tarball(tmp_path):
 def test_key_follows_the_environments_inputs():
     base = ready_env_key(parse_cluster(local_cluster()))
     assert ready_env_key(parse_cluster(local_cluster())) == base
-    others = [_with(pip_packages=["six==1.16.0"]), _with(venv_dir="/opt/other"), _with(installer="pip"),
-              _with(index_url="https://mirror.example/simple")]
+    others = [local_with_python(pip_packages=["six==1.16.0"]), local_with_python(venv_dir="/opt/other"),
+              local_with_python(installer="pip"), local_with_python(index_url="https://mirror.example/simple")]
     keys = {ready_env_key(parse_cluster(c)) for c in others}
     assert base not in keys and len(keys) == len(others)
 
@@ -119,12 +106,12 @@ def test_a_head_from_an_image_makes_none_and_image_nodes_get_no_url(monkeypatch)
     c["workers"] = [{"name": "worker", "count": 1, "image": "myimg"}]
     rec = run_program(c)
     assert "demo-env-capture" in {r.name for r in rec.resources}
-    assert "STYX_READY_ENV_URL" not in _exports(rec, "worker-0")
-    assert "STYX_READY_ENV_URL" in _exports(rec, "head")
+    assert "STYX_READY_ENV_URL" not in phase_exports(rec, "worker-0")
+    assert "STYX_READY_ENV_URL" in phase_exports(rec, "head")
     c["head"] = {"image": "myimg"}
     assert "demo-env-capture" not in {r.name for r in run_program(c).resources}
 
 
 def test_bad_env_cache_value_names_the_field_and_the_values():
     with pytest.raises(ConfigError, match=r"setup\.python\.env_cache: .* should be 'auto' or 'off'"):
-        parse_cluster(_with(env_cache="yes"))
+        parse_cluster(local_with_python(env_cache="yes"))
