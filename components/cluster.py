@@ -43,8 +43,12 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, cfg: ClusterConfig, base_dir: Path, *, backend: Backend | None = None,
                  sync: SyncBundle | None = None, choice: dict[str, Any] | None = None,
-                 opts: pulumi.ResourceOptions | None = None, stopped: frozenset[str] = frozenset()):
-        """`sync` is the packed file mounts (styx.components.filesync.pack), checked before anything exists."""
+                 opts: pulumi.ResourceOptions | None = None, stopped: frozenset[str] = frozenset(),
+                 ray_workers_after_head: bool = False):
+        """`sync` is the packed file mounts (styx.components.filesync.pack), checked before anything exists.
+        `ray_workers_after_head`: the workers' Ray starts after the head's whatever setup.ray.worker_start says
+        (a repair that replaces the head's Ray with the same generation: beside it, a worker could join the
+        GCS that is about to stop)."""
         super().__init__("styx:index:Cluster", cfg.name, None, opts)
         backend = backend or get_backend(cfg.cloud)
         key = cluster_key(cfg, backend.key_generator, self)  # None when the backend needs no SSH
@@ -68,12 +72,14 @@ class Cluster(pulumi.ComponentResource):
 
         self.nodes = {}
         head_ip: pulumi.Input[str] = ""
+        head_gen: pulumi.Input[str] | None = None  # setup.ray.worker_start with_head: the head's ray generation
         after: dict[str, Any] = {}
+        with_head = setup.ray.worker_start == "with_head"
         for name, role, spec, index in cfg.nodes():
             group = "head" if role == "head" else name.rsplit("-", 1)[0]
             req = NodeRequest(name=name, role=role, spec=spec, group=group, index=index)
 
-            def make_ctx(handle, role=role, spec=spec, name=name, head_ip=head_ip):
+            def make_ctx(handle, role=role, spec=spec, name=name, head_ip=head_ip, head_gen=head_gen):
                 return PhaseContext(
                     cluster=cfg,
                     node=NodeInfo(name=name, role=role, spec=spec, private_ip=handle.private_ip,
@@ -85,6 +91,7 @@ class Cluster(pulumi.ComponentResource):
                     registry_password=registry_password,
                     autostop_poweroff=backend.autostop_poweroff,
                     wheel_cache_on_head=backend.wheel_cache_on_head,
+                    head_ray_generation=head_gen,
                 )
 
             node = Node(
@@ -104,7 +111,12 @@ class Cluster(pulumi.ComponentResource):
                 head_ip = node.handle.private_ip
                 backend.head_set_up(ctx, node.phases)
                 if "ray" in node.phases:
-                    after["ray"] = (node.phases["ray"], node.chains["ray"])
+                    # with_head: after what the head's waits for, and the head's GCS says when (the workers'
+                    # programs are the same when a repair orders them after the head's Ray)
+                    if with_head:
+                        head_gen = node.chains["ray"]
+                    order = node.waits["ray"] if with_head and not ray_workers_after_head else node.phases["ray"]
+                    after["ray"] = (order, node.chains["ray"])
                 if "wheel_cache" in node.phases:  # every worker installs from the head's cache once it is ready
                     after["python_env"] = (node.phases["wheel_cache"], None)
 

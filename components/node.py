@@ -48,6 +48,7 @@ class Node(pulumi.ComponentResource):
     gate: pulumi.CustomResource
     phases: dict[str, pulumi.CustomResource]
     chains: dict[str, pulumi.Input[str]]
+    waits: dict[str, list[pulumi.Resource]]  # what each phase waited for (its dependencies)
     results: pulumi.Output[dict[str, str]]
 
     def __init__(
@@ -57,14 +58,15 @@ class Node(pulumi.ComponentResource):
         ctx_factory,
         base_dir: Path,
         *,
-        after: Mapping[str, tuple[pulumi.Resource, pulumi.Input[str] | None]] | None = None,
+        after: Mapping[str, tuple[pulumi.Resource | list[pulumi.Resource], pulumi.Input[str] | None]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """handle_factory(parent) creates the machine; ctx_factory(handle) gives the PhaseContext.
 
-        `after` maps a phase name to (resource, chain hash) it must follow on another node
-        (workers' Ray start follows the head's); a chain hash of None: order only, no re-run when that
-        resource's chain changes (a worker's python_env after the head's wheel_cache: the URL is its parameter).
+        `after` maps a phase name to (resource or resources, chain hash) it must follow on another node
+        (workers' Ray start follows the head's, or starts with it: after what the head's waited for); a
+        chain hash of None: order only, no re-run when that resource's chain changes (a worker's python_env
+        after the head's wheel_cache: the URL is its parameter).
         """
         super().__init__("styx:index:Node", name, None, opts)
         self.handle: NodeHandle = handle_factory(self)
@@ -94,7 +96,7 @@ class Node(pulumi.ComponentResource):
         frontier: list[pulumi.Resource] = [self.gate]
         prev_deps: list[pulumi.Resource] = [self.gate]
         prev_name = GATE.name
-        self.phases, self.chains = {}, {GATE.name: gate_hash}
+        self.phases, self.chains, self.waits = {}, {GATE.name: gate_hash}, {}
         results: dict[str, pulumi.Output[str]] = {GATE.name: result_of(self.gate)}
         overrides = self.handle.phase_overrides
         for phase in phases_for(ctx, base_dir):
@@ -108,7 +110,7 @@ class Node(pulumi.ComponentResource):
             extra_chain: list[pulumi.Input[str]] = []
             if after and phase.name in after:
                 res, chain = after[phase.name]
-                deps.append(res)
+                deps += [r for r in (res if isinstance(res, list) else [res]) if r not in deps]
                 if chain is not None:
                     extra_chain.append(chain)
             deps += [self.phases[w] for w in phase.waits_for if w in self.phases and self.phases[w] not in deps]
@@ -119,6 +121,7 @@ class Node(pulumi.ComponentResource):
             prev_name = phase.name
             self.phases[phase.name] = prev_res
             self.chains[phase.name] = prev_chain
+            self.waits[phase.name] = deps
             results[phase.name] = result_of(prev_res, phase.secret_output)
         self.results = pulumi.Output.all(**results)
         self.register_outputs({"results": self.results})
@@ -134,7 +137,7 @@ class Node(pulumi.ComponentResource):
                                {**base_env, **(phase.undo_env(ctx) if phase.undo_env else {})})
 
         def own_of(e: dict[str, str]) -> str:
-            return digest(phase.name, body, e)
+            return digest(phase.name, body, {k: v for k, v in e.items() if k not in phase.chain_params})
 
         own: pulumi.Input[str] = own_of(env) if _is_plain(env) else pulumi.Output.all(**env).apply(own_of)
         upload = phase.upload(ctx) if phase.upload else None

@@ -63,6 +63,9 @@ class PhaseContext:
     # setup.python.wheel_cache auto where the head serves the wheels (`Backend.wheel_cache_on_head`: ssh, aws,
     # gcp): the head's wheel_cache phase fetches them once, every node's python_env installs from it
     wheel_cache_on_head: bool = False
+    # a worker's ray phase beside the head's (setup.ray.worker_start: with_head): the generation of the head's
+    # ray phase it waits for in the head's GCS (the head's chain hash); None: it follows the head's phase
+    head_ray_generation: Any = None  # Input[str]
 
 
 Env = Mapping[str, Any]
@@ -147,6 +150,10 @@ class Phase:
     # phases of the same node this one starts after even when it starts alongside the one before it
     # (python_env after the head's wheel_cache); no effect on the trigger chain
     waits_for: tuple[str, ...] = ()
+    # parameters that carry another node's chain hash, which is in the triggers already (a worker's Ray:
+    # the head's Ray generation): left out of the phase's own hash, so an edit there reads as a re-run
+    # that follows that node, not as this phase's own change
+    chain_params: tuple[str, ...] = ()
 
     @property
     def replace_delete_first(self) -> bool:
@@ -361,6 +368,9 @@ def _ray_env(ctx: PhaseContext) -> Env:
         "STYX_RAY_USAGE_STATS": "1" if r.usage_stats else "0",
         "STYX_RAY_NUM_GPUS": _expected_gpus(ctx) if res and res.accelerators else "",
         "STYX_RAY_START_TIMEOUT": str(r.start_timeout_s),
+        # with_head: the worker joins once the head's GCS holds this generation (no order in the graph)
+        **({"STYX_RAY_HEAD_GENERATION": ctx.head_ray_generation}
+           if ctx.node.role == "worker" and ctx.head_ray_generation is not None else {}),
         "STYX_VENV_DIR": _setup(ctx).python.venv_dir,
         # Ray's processes get the conda env's commands on PATH after the venv's (which holds Ray)
         "STYX_CONDA_ENV_DIR": f"{c.prefix}/envs/{c.env_name}" if c.enabled and c.env_name else "",
@@ -571,6 +581,7 @@ PHASES: tuple[Phase, ...] = (
         delete_before_replace=True,
         timeout_s=900,
         verify="Ray at its version, running, started for this cluster's address, this node alive in it",
+        chain_params=("STYX_RAY_HEAD_GENERATION",),
     ),
     # setup.autostop: the idle watcher on the head, after Ray (it watches Ray's jobs and tasks); where the
     # nodes stop themselves (PhaseContext.autostop_poweroff), a follower of its request on each worker too

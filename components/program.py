@@ -27,7 +27,7 @@ def stopped_nodes(config: pulumi.Config) -> frozenset[str]:
 
 
 def define(cluster: object, base_dir: Path, *, opts: pulumi.ResourceOptions | None = None,
-           stopped: frozenset[str] = frozenset()) -> Cluster:
+           stopped: frozenset[str] = frozenset(), ray_workers_after_head: bool = False) -> Cluster:
     """A `styx:index:Cluster` from a cluster object (the `styx:cluster` shape: a dict as in a stack
     file), validated before anything is registered; a bad config is one clean `pulumi.RunError`.
 
@@ -36,6 +36,7 @@ def define(cluster: object, base_dir: Path, *, opts: pulumi.ResourceOptions | No
     `base_dir` is where relative paths (file mounts, custom scripts) start. Nothing is exported: use
     the Cluster's outputs (`head_ip`, `ray_address`, `node_list`, ...) or `cluster.export()`.
     `stopped`: nodes whose machines stay stopped (clouds that stop through the program: AWS, GCP).
+    `ray_workers_after_head`: the workers' Ray after the head's, whatever setup.ray.worker_start says (repair).
     """
     try:
         checked = validate(cluster, base_dir)  # the model, the cloud's rules, the catalog, files
@@ -48,13 +49,15 @@ def define(cluster: object, base_dir: Path, *, opts: pulumi.ResourceOptions | No
             raise ConfigError(list(dict.fromkeys(problems)))
         sync = pack(cfg.setup.file_mounts, base_dir) if cfg.setup.file_mounts else None
         choice = placement.plan(cfg)  # instance_type: auto -> the optimizer, before anything exists
-        return Cluster(cfg, base_dir, backend=backend, sync=sync, choice=choice, opts=opts, stopped=stopped)
+        return Cluster(cfg, base_dir, backend=backend, sync=sync, choice=choice, opts=opts, stopped=stopped,
+                       ray_workers_after_head=ray_workers_after_head)
     except (ConfigError, FileSyncError) as e:
         raise pulumi.RunError(f"invalid {CONFIG_KEY}:\n  " + "\n  ".join(str(e).splitlines())) from None
 
 
-def build(config: pulumi.Config, base_dir: Path) -> Cluster:
+def build(config: pulumi.Config, base_dir: Path, *, ray_workers_after_head: bool = False) -> Cluster:
     """styx's own program: the Cluster of `styx:cluster`, its outputs exported as the stack's."""
-    cluster = define(read_config(config), base_dir, stopped=stopped_nodes(config))
+    cluster = define(read_config(config), base_dir, stopped=stopped_nodes(config),
+                     ray_workers_after_head=ray_workers_after_head)
     cluster.export()
     return cluster

@@ -27,7 +27,19 @@
 #                               ray command, --disable-usage-stats) | 1
 #   STYX_RAY_START_TIMEOUT      seconds for `ray start`, then as long again at
 #                               most for this node (head or worker) to be alive
-#                               in the GCS (default 120)
+#                               in the GCS (default 120); a worker waits as long
+#                               at most for its head's generation (below)
+#   STYX_RAY_HEAD_GENERATION    worker: the generation of the head's ray phase
+#                               it must join (setup.ray.worker_start with_head:
+#                               the worker's phase runs beside the head's). It
+#                               joins once the head's GCS holds that generation
+#                               (the head puts its own, from the runner's record
+#                               $STYX_STATE_DIR/generations/ray, into the GCS's
+#                               key-value store, namespace styx, key
+#                               ray_generation, once it is alive), never a GCS
+#                               that is about to be restarted; empty: join
+#                               whatever answers (after_head: the head's phase
+#                               has finished)
 #   STYX_VENV_DIR               venv holding Ray (default /opt/styx/venv;
 #                               created by the python_env phase)
 #   STYX_PIP_INDEX_URL          optional pip index (mirror)
@@ -93,6 +105,7 @@ STYX_RAY_NUM_GPUS=${STYX_RAY_NUM_GPUS:-}
 STYX_RAY_EXTRA_ARGS=${STYX_RAY_EXTRA_ARGS:-}
 STYX_RAY_USAGE_STATS=${STYX_RAY_USAGE_STATS:-0}
 STYX_RAY_START_TIMEOUT=${STYX_RAY_START_TIMEOUT:-120}
+STYX_RAY_HEAD_GENERATION=${STYX_RAY_HEAD_GENERATION:-}
 STYX_VENV_DIR=${STYX_VENV_DIR:-/opt/styx/venv}
 STYX_PIP_INDEX_URL=${STYX_PIP_INDEX_URL:-}
 STYX_PIP_EXTRA_INDEX_URL=${STYX_PIP_EXTRA_INDEX_URL:-}
@@ -148,28 +161,76 @@ ray_py_within() {
   if [[ -n $STYX_RAY_CONTAINER ]]; then in_container timeout "$t" python "$@"; else timeout "$t" "$VPY" "$@"; fi
 }
 
-# alive(ADDR): the addresses of the nodes the GCS at ADDR lists alive. Asks the GCS directly (about a
-# third of a driver's `ray.init()` + `ray.nodes()`: no core worker is started); token auth included.
+# The GCS, asked directly (about a third of a driver's `ray.init()` + `ray.nodes()`: no core worker is
+# started); token auth included. alive(ADDR): the addresses of the nodes the GCS at ADDR lists alive.
+# put_generation(ADDR, GEN): the head records the generation of its ray phase in the GCS's key-value
+# store. await_head(ADDR, GEN, WAIT_S): a worker waits (polled every 0.5 s, at most WAIT_S) until the
+# GCS at ADDR holds generation GEN: the head's ray phase of this launch has its Ray alive, so the worker
+# never joins a GCS the head is about to restart. Returns "ok"; or "absent" when the GCS answers without
+# a generation all along (a Ray started outside styx: joined as before); exits 74 when no GCS answered,
+# 75 when it held another generation all along (the head's ray phase has not finished for this launch).
 ALIVE_PY='
-def alive(addr):
-    from ray._raylet import GcsClient
-    from ray.core.generated.gcs_pb2 import GcsNodeInfo
-    nodes = GcsClient(address=addr).get_all_node_info(timeout=30).values()
-    return [n.node_manager_address for n in nodes if n.state == GcsNodeInfo.ALIVE]
-'
-# Alive node addresses of the cluster at argv[1], one per line.
-NODES_PY="$ALIVE_PY"'
-import sys
-for a in alive(sys.argv[1]):
-    print(a)
-'
-# `ray start ARGV[4:]`, then until node ARGV[2] is alive in the GCS at ARGV[1] (polled every 0.5 s, at
-# most ARGV[3] s; exit 3 when it is not by then), in one Python: the CLI's import of Ray (1-2 CPU s
-# here) serves the check too, instead of a second Python importing Ray again after `ray start`.
-START_PY="$ALIVE_PY"'
 import sys, time
-addr, ip, wait_s, args = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+KEY, NS = b"ray_generation", b"styx"
+def gcs(addr):
+    from ray._raylet import GcsClient
+    return GcsClient(address=addr)
+def alive(addr):
+    from ray.core.generated.gcs_pb2 import GcsNodeInfo
+    nodes = gcs(addr).get_all_node_info(timeout=30).values()
+    return [n.node_manager_address for n in nodes if n.state == GcsNodeInfo.ALIVE]
+def put_generation(addr, gen):
+    gcs(addr).internal_kv_put(KEY, gen.encode(), True, NS, timeout=30)
+def await_head(addr, want, wait_s):
+    deadline, said, have = time.monotonic() + wait_s, None, False
+    while True:
+        try:
+            v = gcs(addr).internal_kv_get(KEY, NS, timeout=10)
+            have = v.decode() if v is not None else ""
+            if have == want:
+                print(f"styx: the head at {addr} runs generation {want[:12]} (this launch): joining", flush=True)
+                return "ok"
+            shown = have[:12] or "(none)"
+            note = f"the head at {addr} runs generation {shown}, waiting for {want[:12]}"
+        except Exception as e:
+            note = f"the GCS at {addr} does not answer yet: {e}"
+        if note != said:
+            print("styx: " + note, flush=True)
+            said = note
+        if time.monotonic() >= deadline:
+            if have is False:
+                sys.exit(74)
+            if have == "":
+                print(f"styx: warning: the head at {addr} records no generation (a Ray started outside styx?): joining it", flush=True)
+                return "absent"
+            sys.exit(75)
+        time.sleep(0.5)
+'
+# NODES_PY ADDR [PUT_GEN]: the alive node addresses of the cluster at ADDR, one per line; with PUT_GEN
+# (the head, left running) its generation recorded too.
+NODES_PY="$ALIVE_PY"'
+nodes = alive(sys.argv[1])
+for a in nodes:
+    print(a)
+if len(sys.argv) > 2 and sys.argv[2]:
+    put_generation(sys.argv[1], sys.argv[2])
+'
+# HEAD_PY ADDR IP GEN WAIT_S: a worker that may be left running: await_head, then whether node IP is
+# alive in the GCS at ADDR (exit 0: alive; 1: not alive; 74, 75: await_head's).
+HEAD_PY="$ALIVE_PY"'
+await_head(sys.argv[1], sys.argv[3], float(sys.argv[4]))
+sys.exit(0 if sys.argv[2] in alive(sys.argv[1]) else 1)
+'
+# START_PY ADDR IP WAIT_S PUT_GEN WANT_GEN ARGS...: a worker with WANT_GEN waits for its head (await_head,
+# at most WAIT_S), then `ray start ARGS`, then until node IP is alive in the GCS at ADDR (polled every
+# 0.5 s, at most WAIT_S; exit 3 when it is not by then); the head then records PUT_GEN. In one Python:
+# the CLI's import of Ray (1-2 CPU s here) serves the checks too, instead of a second Python importing
+# Ray again after `ray start` (and a worker's import overlaps the head's start).
+START_PY="$ALIVE_PY"'
+addr, ip, wait_s, put_gen, want_gen, args = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6:]
 from ray.scripts.scripts import cli
+if want_gen:
+    await_head(addr, want_gen, wait_s)
 try:
     cli.main(args=["start", *args], prog_name="ray")
 except SystemExit as e:  # click ends with sys.exit(0) on success
@@ -180,6 +241,9 @@ while True:
     try:
         if ip in alive(addr):
             print(f"styx: node {ip} alive in the GCS at {addr}", flush=True)
+            if put_gen:
+                put_generation(addr, put_gen)
+                print(f"styx: generation {put_gen[:12]} recorded in the GCS at {addr}", flush=True)
             break
     except Exception as e:
         print(f"styx: the GCS at {addr} does not answer yet: {e}", flush=True)
@@ -288,16 +352,17 @@ ray_path_prefix() {
   printf '%s\n' "$p"
 }
 
-# ray_start_and_wait ADDR IP ARGS...: `ray start ARGS` with the cluster env
-# file sourced and the cluster's Python first on PATH (in a subshell: the
-# values never reach this shell, the log or a command line), then until node
-# IP is alive in the GCS at ADDR (START_PY: exit 3 when not within
-# STYX_RAY_START_TIMEOUT). A worker's `ray start` retries an unreachable head
-# for a long time: the whole is bounded by twice STYX_RAY_START_TIMEOUT (once
-# for the start, once for the wait)
+# ray_start_and_wait ADDR IP PUT_GEN WANT_GEN ARGS...: a worker with WANT_GEN
+# first waits for its head's generation; then `ray start ARGS` with the
+# cluster env file sourced and the cluster's Python first on PATH (in a
+# subshell: the values never reach this shell, the log or a command line),
+# then until node IP is alive in the GCS at ADDR (START_PY: exit 3 when not
+# within STYX_RAY_START_TIMEOUT), and the head records PUT_GEN. A worker's
+# `ray start` retries an unreachable head for a long time: the whole is bounded
+# by three times STYX_RAY_START_TIMEOUT (the head, the start, the wait)
 ray_start_and_wait() {
-  local prefix addr=$1 ip=$2 limit=$((2 * STYX_RAY_START_TIMEOUT))
-  shift 2
+  local prefix addr=$1 ip=$2 put=$3 want=$4 limit=$((3 * STYX_RAY_START_TIMEOUT))
+  shift 4
   if [[ -n $STYX_RAY_CONTAINER ]]; then
     # inside: the container env file (the image's Ray first on PATH), then the
     # cluster env file (mounted from the host's /etc/styx), then `ray start`
@@ -307,7 +372,8 @@ ray_start_and_wait() {
       [ -n "$RAY_USAGE_STATS_ENABLED" ] || unset RAY_USAGE_STATS_ENABLED
       [ -n "$RAY_AUTH_MODE" ] || unset RAY_AUTH_MODE RAY_AUTH_TOKEN_PATH
       t=$3 py=$4; shift 4; exec timeout --kill-after=10 "$t" python -c "$py" "$@"' styx-ray-start \
-      "$STYX_CONTAINER_ENV_FILE" "$STYX_ENV_FILE" "$limit" "$START_PY" "$addr" "$ip" "$STYX_RAY_START_TIMEOUT" "$@"
+      "$STYX_CONTAINER_ENV_FILE" "$STYX_ENV_FILE" "$limit" "$START_PY" "$addr" "$ip" "$STYX_RAY_START_TIMEOUT" \
+      "$put" "$want" "$@"
     return
   fi
   prefix=$(ray_path_prefix)
@@ -326,7 +392,8 @@ ray_start_and_wait() {
     [[ $STYX_RAY_USAGE_STATS == 1 ]] || export RAY_USAGE_STATS_ENABLED=0
     # after the env file, so the cluster's python wins over a PATH set there
     export PATH="$prefix:${PATH:-/usr/local/bin:/usr/bin:/bin}" VIRTUAL_ENV="$STYX_VENV_DIR"
-    exec timeout --kill-after=10 "$limit" "$VPY" -c "$START_PY" "$addr" "$ip" "$STYX_RAY_START_TIMEOUT" "$@"
+    exec timeout --kill-after=10 "$limit" "$VPY" -c "$START_PY" "$addr" "$ip" "$STYX_RAY_START_TIMEOUT" \
+      "$put" "$want" "$@"
   )
 }
 
@@ -361,15 +428,32 @@ token_hash() {
   fi
 }
 
-# true when the GCS at ADDR lists node IP alive (one look)
+# node_alive_in ADDR IP [PUT_GEN]: true when the GCS at ADDR lists node IP
+# alive (one look); the head, left running, records PUT_GEN there too
 node_alive_in() {
   local out
   styx_mktemp_var out
-  styx_try_capture "$out" ray_py_within 60 -c "$NODES_PY" "$1" && grep -qxF -- "$2" "$out"
+  styx_try_capture "$out" ray_py_within 60 -c "$NODES_PY" "$1" "${3:-}" && grep -qxF -- "$2" "$out"
+}
+
+# the generation of this ray phase on this node (the runner records it when
+# the phase starts), or nothing (run by hand)
+own_generation() {
+  local f="$STYX_STATE_DIR/generations/ray"
+  if styx_sudo test -f "$f"; then styx_sudo cat -- "$f"; fi
+}
+
+# a worker's wait for its head's generation failed (await_head's exit RC,
+# or timeout's 124): the reason, as an error
+head_wait_failed() {
+  case $1 in
+    74 | 124) styx_die "the head's GCS at $2 did not answer within ${STYX_RAY_START_TIMEOUT}s (see the head's ray phase)" ;;
+    75) styx_die "the head at $2 did not start Ray for this launch within ${STYX_RAY_START_TIMEOUT}s: its GCS holds another generation of the head's ray phase (see the head's ray phase; an up that leaves the head's ray phase out cannot start workers beside it: launch the whole cluster, or set setup.ray.worker_start: after_head)" ;;
+  esac
 }
 
 main() {
-  local node_ip addr fingerprint env_hash args_hash recorded="" rc=0 not_alive
+  local node_ip addr fingerprint env_hash args_hash recorded="" rc=0 not_alive put="" want=""
   local -a args extra
   case $STYX_RAY_ROLE in head | worker) ;; *) styx_die "STYX_RAY_ROLE must be head or worker, got '$STYX_RAY_ROLE'" ;; esac
   node_ip=${STYX_NODE_IP:-$(detect_node_ip)}
@@ -382,6 +466,7 @@ main() {
     [[ -n $STYX_RAY_HEAD_IP ]] || styx_die "STYX_RAY_HEAD_IP is required for a ray worker"
     addr="$STYX_RAY_HEAD_IP:$STYX_RAY_PORT"
     args=(--address="$addr" --node-ip-address="$node_ip")
+    want=$STYX_RAY_HEAD_GENERATION
   fi
   [[ -z $STYX_RAY_OBJECT_STORE_BYTES ]] || args+=(--object-store-memory="$STYX_RAY_OBJECT_STORE_BYTES")
   [[ -z $STYX_RAY_NUM_CPUS ]] || args+=(--num-cpus="$STYX_RAY_NUM_CPUS")
@@ -403,13 +488,28 @@ main() {
     recorded=$(styx_sudo cat -- "$RAY_STATE_FILE")
   fi
 
+  [[ $STYX_RAY_ROLE != head ]] || put=$(own_generation)
+
   scan_ray_processes
   # alive in the cluster at addr (not just "some Ray answers there"): a worker whose head restarted (a new
-  # GCS, which does not know it) joins again instead of being left with a raylet about to exit
-  if [[ ${#CHANGES[@]} -eq 0 && $recorded == "$fingerprint" && $RAY_PROCS_LOCAL -eq 1 ]] &&
-    node_alive_in "$addr" "$node_ip"; then
-    styx_result skipped "ray $STYX_RAY_VERSION already running (head $addr)"
-    return 0
+  # GCS, which does not know it) joins again instead of being left with a raylet about to exit. A worker
+  # started beside its head first waits for the head of this launch: the GCS it sees may be about to restart.
+  if [[ ${#CHANGES[@]} -eq 0 && $recorded == "$fingerprint" && $RAY_PROCS_LOCAL -eq 1 ]]; then
+    if [[ -n $want ]]; then
+      STYX_TRY_LABEL="wait for the head's generation ${want:0:12}, then look for node $node_ip" \
+        styx_try ray_py_within $((STYX_RAY_START_TIMEOUT + 60)) -c "$HEAD_PY" "$addr" "$node_ip" "$want" \
+        "$STYX_RAY_START_TIMEOUT" || rc=$?
+      head_wait_failed "$rc" "$addr"
+      want="" # waited for it: the start below joins at once
+      if [[ $rc -eq 0 ]]; then
+        styx_result skipped "ray $STYX_RAY_VERSION already running (head $addr)"
+        return 0
+      fi
+      rc=0
+    elif node_alive_in "$addr" "$node_ip" "$put"; then
+      styx_result skipped "ray $STYX_RAY_VERSION already running (head $addr)"
+      return 0
+    fi
   fi
   if [[ -n $recorded && $recorded != "$fingerprint" ]]; then
     styx_log INFO "ray configuration changed since it was started: restarting"
@@ -430,8 +530,9 @@ main() {
     not_alive="node $node_ip did not appear in the ray cluster at $addr"
   fi
   # ready: the GCS at addr lists this node alive (the head: its GCS answers and lists the head)
-  styx_try ray_start_and_wait "$addr" "$node_ip" "${args[@]}" || rc=$?
+  styx_try ray_start_and_wait "$addr" "$node_ip" "$put" "$want" "${args[@]}" || rc=$?
   [[ $rc -ne 3 ]] || styx_die "$not_alive within ${STYX_RAY_START_TIMEOUT}s (see $(styx_log_file))"
+  [[ -z $want || $rc -eq 124 ]] || head_wait_failed "$rc" "$addr"
   [[ $rc -eq 0 ]] || styx__fail "$rc" ray start "${args[@]}"
   styx_state_dir >/dev/null
   styx_write_file_if_changed "$RAY_STATE_FILE" 0644 <<<"$fingerprint"

@@ -164,8 +164,9 @@ class FakeStack:
     def base_dir(self):
         return Path(self._meta.get("styx:base_dir", "."))
 
-    def bind_program(self, base_dir=None):
+    def bind_program(self, base_dir=None, *, ray_workers_after_head=False):
         self.program_bound = True
+        self.ray_workers_after_head = ray_workers_after_head
 
     def outputs(self):
         return copy.deepcopy(self._outputs)

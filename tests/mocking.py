@@ -86,9 +86,19 @@ def make_mocks(rec: Recorder):
     return Mocks()
 
 
+def env_of(stdin: str, phase: str) -> dict[str, str]:
+    """The parameters of a phase's program (its create part's export line)."""
+    from styx.components.runner import parse_program
+
+    env, _script = parse_program(stdin)
+    assert env.get("STYX_PHASE") == phase, env.get("STYX_PHASE")
+    return env
+
+
 def run_program(cluster: dict[str, Any], base_dir: Path | None = None, *, preview: bool = False,
-                extra_config: dict[str, str] | None = None) -> Recorder:
-    """Evaluate the styx program once under mocks; return what was registered and exported."""
+                extra_config: dict[str, str] | None = None, **build: Any) -> Recorder:
+    """Evaluate the styx program once under mocks (`build`: keywords of `program.build`); return what was
+    registered and exported."""
     import pulumi
     from pulumi.runtime import settings
 
@@ -111,7 +121,7 @@ def run_program(cluster: dict[str, Any], base_dir: Path | None = None, *, previe
     cluster_mod.pulumi.export = capture  # type: ignore[attr-defined]
     try:
         try:
-            program.build(pulumi.Config("styx"), base_dir or ROOT)
+            program.build(pulumi.Config("styx"), base_dir or ROOT, **build)
         except pulumi.RunError:
             _drain(asyncio.get_event_loop())  # nothing of this run may be left pending for the next one
             raise

@@ -992,7 +992,9 @@ def repair(stack: str | None = None, *, backend: str | None = None, report: Any 
     gone = [n.node for n in report.nodes if n.gone]
     if hasattr(session, "edit_state"):
         session.edit_state(lambda d: dr.retire_undos(d, urns) + dr.drop_undos(d, dr.phases_on(d, gone)))
-    session.bind_program()
+    # the head's Ray replaced with the same generation: its workers' Ray after it (beside it, a worker could
+    # find the old GCS, with the same generation, still answering)
+    session.bind_program(ray_workers_after_head=any(w.get("phase") == "ray" and w.get("node") == head for w in what))
     session.up_options = {"replace": urns, "target": urns}
     names = [n.get("name") for n in outputs.get("nodes") or []]
     tracker = Tracker((cluster or {}).get("name") or session.name, names)

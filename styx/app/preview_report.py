@@ -34,7 +34,9 @@ HIDDEN_INPUTS = ("connection", "environment", "stdin", "triggers", "create", "de
 VALUE_MAX = 40
 PARAMS_MAX = 6
 PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
-SELF_PARAMS = ("STYX_PHASE",)
+# not the phase's own parameters: its name, and another node's chain hash (Phase.chain_params: a worker's
+# Ray waits for the head's Ray generation), whose change reads as "the phase it follows changed"
+SELF_PARAMS = ("STYX_PHASE", "STYX_RAY_HEAD_GENERATION")
 
 
 def _masked(v: Any) -> bool:

@@ -348,8 +348,9 @@ class StackSession:
         v = self.meta().get("styx:base_dir")
         return Path(v) if v else eng.REPO
 
-    def bind_program(self, base_dir: Path | None = None) -> None:
-        """Give the workspace styx's inline program (for up/preview on a stack opened with `open`)."""
+    def bind_program(self, base_dir: Path | None = None, *, ray_workers_after_head: bool = False) -> None:
+        """Give the workspace styx's inline program (for up/preview on a stack opened with `open`);
+        `ray_workers_after_head`: see `styx.components.program.define`."""
         import pulumi
 
         from styx.components.program import build
@@ -357,7 +358,7 @@ class StackSession:
         bd = base_dir or self.base_dir()
 
         def program() -> None:
-            build(pulumi.Config("styx"), bd)
+            build(pulumi.Config("styx"), bd, ray_workers_after_head=ray_workers_after_head)
 
         self.stack.workspace.program = program
 

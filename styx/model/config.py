@@ -329,6 +329,12 @@ class RayConfig(_Model):
     extra_start_args: list[Arg] = Field(default_factory=list)
     usage_stats: bool = Field(False, description="Ray usage statistics (sent to an outside host); off by default.")
     start_timeout_s: int = Field(180, ge=10, le=3600)
+    worker_start: Literal["with_head", "after_head"] = Field(
+        "with_head", description="with_head: a worker's ray phase runs beside the head's (after its own earlier "
+        "phases and what the head's waits for) and joins as soon as the head's GCS answers for this launch: the head "
+        "records the generation of its ray phase in the GCS, a worker waits for it (at most start_timeout_s), so it "
+        "never joins a head that is about to restart. after_head: a worker's ray phase starts when the head's has "
+        "finished.")
     auth: Literal["token", "none"] = Field(
         "token", description="token: Ray's token authentication (RAY_AUTH_MODE=token) with a token per cluster that "
         "styx generates and keeps as a secret (output ray_auth_token); every request to the dashboard, the Jobs API "

@@ -8,7 +8,7 @@ import itertools
 
 import pulumi
 import pytest
-from mocking import Secret, local_cluster, run_program
+from mocking import Secret, env_of, local_cluster, run_program
 
 
 def _names(resources):
@@ -64,12 +64,55 @@ def test_editing_packages_still_reruns_python_env():
     assert a["demo-head-wait_ssh"] == b["demo-head-wait_ssh"]
 
 
-def test_worker_ray_follows_head_ray(recorded):
-    rec = run_program(local_cluster())
+def test_worker_ray_starts_beside_head_ray_and_waits_for_its_generation(recorded):
+    from styx.components.node import digest
+
+    rec = run_program(local_cluster())  # setup.ray.worker_start: with_head (the default)
+    res = _names(rec.resources)
+    head_ray = recorded["demo-head-ray"]["res"]
+    head_gen = digest(*res["demo-head-ray"].inputs["triggers"])  # the head's chain hash: its generation
+    for w in ("worker-0", "worker-1"):
+        deps = recorded[f"demo-{w}-ray"]["deps"]
+        # not after the head's Ray, but after what the head's Ray waits for (its custom script)
+        assert head_ray not in deps
+        assert recorded["demo-head-custom-hello"]["res"] in deps
+        assert recorded[f"demo-{w}-custom-hello"]["res"] in deps
+        # the worker waits in the head's GCS for that generation; it is a parameter, so a new head
+        # generation re-runs the workers' Ray as before
+        assert env_of(res[f"demo-{w}-ray"].inputs["stdin"], "ray")["STYX_RAY_HEAD_GENERATION"] == head_gen
+        # and the head's chain is its third trigger, as with after_head (not in its own hash: a preview
+        # says it re-runs because the head's Ray changed)
+        assert res[f"demo-{w}-ray"].inputs["triggers"][2] == head_gen
+    assert "STYX_RAY_HEAD_GENERATION" not in env_of(res["demo-head-ray"].inputs["stdin"], "ray")
+
+
+def test_a_new_head_generation_reruns_the_workers_ray():
+    before = _triggers(local_cluster())
+    changed = local_cluster()
+    changed["setup"]["ray"] = {"extra_start_args": ["--num-cpus=1"]}
+    after = _triggers(changed)
+    assert {n for n in before if before[n] != after[n]} == {f"demo-{n}-ray" for n in ("head", "worker-0", "worker-1")}
+
+
+@pytest.mark.parametrize("how", ["config", "repair"])
+def test_worker_ray_follows_head_ray_with_after_head(recorded, how):
+    cfg = local_cluster()
+    if how == "config":
+        cfg["setup"]["ray"] = {"worker_start": "after_head"}
+        rec = run_program(cfg)
+    else:  # a repair of the head's Ray orders the workers' after it, whatever the config says
+        rec = run_program(cfg, ray_workers_after_head=True)
     head_ray = recorded["demo-head-ray"]["res"]
     for w in ("worker-0", "worker-1"):
         assert head_ray in recorded[f"demo-{w}-ray"]["deps"]
     res = _names(rec.resources)
+    # a repair's workers keep the generation to wait for: their programs are the same as a launch's, so
+    # the next launch finds nothing changed
+    assert ("STYX_RAY_HEAD_GENERATION" in env_of(res["demo-worker-0-ray"].inputs["stdin"], "ray")) == (how == "repair")
+    if how == "repair":
+        assert _triggers(cfg) == {r.name: r.inputs["triggers"] for r in rec.of_type("command:remote:Command")}
+        assert {r.name: r.inputs["stdin"] for r in run_program(cfg).of_type("command:remote:Command")} == {
+            r.name: r.inputs["stdin"] for r in rec.of_type("command:remote:Command")}
     head_chain_in_worker = res["demo-worker-0-ray"].inputs["triggers"][2]
     # the head's Ray chain hash is the third trigger of every worker's Ray phase
     assert head_chain_in_worker == res["demo-worker-1-ray"].inputs["triggers"][2]

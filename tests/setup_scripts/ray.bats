@@ -49,21 +49,34 @@ case $1 in
 esac
 STUB
   # fake venv python: ray version / extras / `ray start` + wait until listed (the ray stub, then this
-  # stub's node listing: exit 3 when IP is not listed) / node listing / pip install
+  # stub's node listing: exit 3 when IP is not listed) / node listing / pip install. The head's GCS
+  # key-value store is the file $RS/generation: the head's put writes it, a worker's wait for its head
+  # reads it (await_head: the same generation -> on, none -> on (a warning), another -> exit 75)
   cat >"$STYX_VENV_DIR/bin/python" <<'STUB'
 #!/bin/bash
 printf '%s\n' "python $*" >>"$STUB_LOG"
+await_head() {
+  echo "await_head $1" >>"$STUB_LOG"
+  [ ! -f "$RS/generation" ] || [ "$(cat "$RS/generation")" = "$1" ] || exit 75
+}
 if [ "$1" = -c ]; then
   case $2 in
     *'cli.main(args=["start"'*)
-      addr=$3 ip=$4
-      shift 5
+      addr=$3 ip=$4 put=$6 want=$7
+      shift 7
+      [ -z "$want" ] || await_head "$want"
       "$(dirname "$0")/ray" start "$@" || exit
       "$0" -c get_all_node_info "$addr" | grep -qxF -- "$ip" || exit 3
+      [ -z "$put" ] || echo "$put" >"$RS/generation"
       exit 0 ;;
+    *'await_head(sys.argv[1]'*)
+      await_head "$5"
+      "$0" -c get_all_node_info "$3" | grep -qxF -- "$4" ;;
     *'version("ray")'*) [ -s "$RS/installed" ] && cat "$RS/installed" && exit 0; exit 1 ;;
     *aiohttp*) [ -f "$RS/extras" ] ;;
-    *get_all_node_info*) [ -f "$RS/nodes" ] && cat "$RS/nodes"; exit 0 ;;
+    *get_all_node_info*)
+      [ -z "${4:-}" ] || echo "$4" >"$RS/generation"
+      [ -f "$RS/nodes" ] && cat "$RS/nodes"; exit 0 ;;
     *) exit 0 ;;
   esac
   exit $?
@@ -207,11 +220,72 @@ STUB
   assert_log_has '^ray start --address=10.0.0.2:6379 --node-ip-address=10.0.0.3 --disable-usage-stats$'
   assert_log_has 'get_all_node_info'
   # one Python: `ray start`, then until this node (10.0.0.3) is listed alive by the head's GCS
-  assert_log_has '^ 10\.0\.0\.2:6379 10\.0\.0\.3 120 --address=10\.0\.0\.2:6379 --node-ip-address=10\.0\.0\.3 --disable-usage-stats$'
+  # (no generation to record, none to wait for: run by hand, outside the runner)
+  assert_log_has '^ 10\.0\.0\.2:6379 10\.0\.0\.3 120   --address=10\.0\.0\.2:6379 --node-ip-address=10\.0\.0\.3 --disable-usage-stats$'
   assert_log_lacks 'dashboard'
   : >"$STUB_LOG"
   STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
   [ "$output" = "styx ray: skipped: ray 2.60.0 already running (head 10.0.0.2:6379)" ]
+}
+
+@test "head: records the generation of its ray phase in its GCS, on a start and when left running" {
+  mkdir -p "$STYX_STATE_DIR/generations"
+  echo gen-aaaa >"$STYX_STATE_DIR/generations/ray"  # what the runner claims when the phase starts
+  run_phase ray
+  assert_status 0
+  [ "$(cat "$RS/generation")" = gen-aaaa ]
+  # the next launch (a new generation: an earlier phase changed), Ray left running: recorded too
+  echo gen-bbbb >"$STYX_STATE_DIR/generations/ray"
+  : >"$STUB_LOG"
+  run_phase ray
+  assert_output_matches '^styx ray: skipped: '
+  [ "$(cat "$RS/generation")" = gen-bbbb ]
+  assert_log_lacks '^ray (start|stop)'
+}
+
+@test "worker beside its head: waits for the head's generation, then joins" {
+  touch "$RS/remote_head_up"
+  echo gen-head1 >"$RS/generation"
+  STYX_RAY_HEAD_GENERATION=gen-head1 STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  assert_status 0
+  [ "$output" = "styx ray: ok: ray 2.60.0 worker 10.0.0.3 joined head 10.0.0.2:6379" ]
+  # one Python: the wait for the head, `ray start`, the wait until listed
+  assert_log_has '^await_head gen-head1$'
+  assert_log_has '^ 10\.0\.0\.2:6379 10\.0\.0\.3 120  gen-head1 --address=10\.0\.0\.2:6379 '
+  [ "$(grep -c '^python -c' "$STUB_LOG")" -le 4 ]
+}
+
+@test "worker beside its head: a head still on another generation fails clearly, Ray not started" {
+  touch "$RS/remote_head_up"
+  echo gen-old >"$RS/generation"
+  STYX_RAY_HEAD_GENERATION=gen-new STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  assert_status 1
+  assert_stderr_contains "the head at 10.0.0.2:6379 did not start Ray for this launch"
+  assert_stderr_contains "setup.ray.worker_start: after_head"
+  assert_log_lacks '^ray start'
+}
+
+@test "worker left running beside a restarting head: waits for the new head, then looks (joins again if not listed)" {
+  touch "$RS/remote_head_up"
+  echo gen-1 >"$RS/generation"
+  STYX_RAY_HEAD_GENERATION=gen-1 STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  assert_status 0
+  # same worker config, the head's generation is gen-1 again: left running (the wait, then one look)
+  : >"$STUB_LOG"
+  STYX_RAY_HEAD_GENERATION=gen-1 STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  [ "$output" = "styx ray: skipped: ray 2.60.0 already running (head 10.0.0.2:6379)" ]
+  assert_log_has '^await_head gen-1$'
+  # the head restarted for gen-2 (its new GCS knows only the head): the worker joins it again, without a
+  # second wait in the start
+  echo gen-2 >"$RS/generation"
+  echo 10.0.0.2 >"$RS/nodes"
+  : >"$STUB_LOG"
+  STYX_RAY_HEAD_GENERATION=gen-2 STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
+  assert_status 0
+  assert_output_matches '^styx ray: ok: ray 2.60.0 worker 10.0.0.3 joined'
+  [ "$(grep -c '^await_head gen' "$STUB_LOG")" -eq 1 ]
+  assert_log_has '^ray stop --force'
+  assert_log_has '^ 10\.0\.0\.2:6379 10\.0\.0\.3 120   --address=10\.0\.0\.2:6379 '
 }
 
 @test "worker whose head restarted (not listed in the new GCS) joins again although its record matches" {
@@ -230,7 +304,8 @@ STUB
 @test "worker never listed by the head: fails after STYX_RAY_START_TIMEOUT" {
   touch "$RS/remote_head_up"
   # the node listing never contains this node
-  sed -i 's|\*get_all_node_info\*) \[ -f "$RS/nodes" \] \&\& cat "$RS/nodes"; exit 0 ;;|*get_all_node_info*) echo 10.0.0.2; exit 0 ;;|' "$STYX_VENV_DIR/bin/python"
+  sed -i 's|^      \[ -f "$RS/nodes" \] \&\& cat "$RS/nodes"; exit 0 ;;|      echo 10.0.0.2; exit 0 ;;|' "$STYX_VENV_DIR/bin/python"
+  grep -q 'echo 10.0.0.2; exit 0' "$STYX_VENV_DIR/bin/python"
   STYX_RAY_START_TIMEOUT=1 STYX_RAY_ROLE=worker STYX_RAY_HEAD_IP=10.0.0.2 STYX_NODE_IP=10.0.0.3 run_phase ray
   assert_status 1
   assert_stderr_contains "node 10.0.0.3 did not appear in the ray cluster at 10.0.0.2:6379"

@@ -127,6 +127,23 @@ def test_one_script_changed():
     check_golden("script-changed", md)
 
 
+def test_a_workers_ray_that_follows_the_heads_says_so():
+    """setup.ray.worker_start with_head: the head's Ray generation is a parameter of the worker's Ray
+    (it waits for it in the head's GCS) and its third trigger; its change is not the worker's own."""
+    ray_env = {"STYX_RAY_VERSION": "2.60.0", "STYX_RAY_AUTH": "none"}
+
+    def worker_ray(gen: str) -> dict:
+        stdin = program("ray", "echo ray\n", {**ray_env, "STYX_RAY_HEAD_GENERATION": gen})
+        return {**phase_inputs(stdin, "own-r", "c-w"), "triggers": ["own-r", "c-w", gen]}
+
+    o, n = worker_ray("gen-old"), worker_ray("gen-new")
+    diff = {"stdin": "update", "triggers[2]": "update-replace"}
+    c = collect([pre("replace", REMOTE_T, "prv-worker-0-ray", o, n, diff)])
+    rep = explain("prv", c, changes={"replace": 1})
+    row = next(nd for nd in rep["nodes"] if nd["node"] == "worker-0")["rows"][0]
+    assert row["why"] == ["re-runs: the phase it follows on another node changed"]
+
+
 def test_worker_count_changed():
     evs = same_events(("head", "worker-0"))
     evs += [pre("create", t, name, None, i) for name, t, i in base_steps("worker-1")]
