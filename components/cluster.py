@@ -115,10 +115,10 @@ class Cluster(pulumi.ComponentResource):
                     # programs are the same when a repair orders them after the head's Ray)
                     if with_head:
                         head_gen = node.chains["ray"]
-                    order = node.waits["ray"] if with_head and not ray_workers_after_head else node.phases["ray"]
+                    order = node.waits["ray"] if with_head and not ray_workers_after_head else [node.phases["ray"]]
                     after["ray"] = (order, node.chains["ray"])
                 if "wheel_cache" in node.phases:  # every worker installs from the head's cache once it is ready
-                    after["python_env"] = (node.phases["wheel_cache"], None)
+                    after["python_env"] = ([node.phases["wheel_cache"]], None)
 
         head = self.nodes["head"].handle
         ray = setup.ray

@@ -58,12 +58,12 @@ class Node(pulumi.ComponentResource):
         ctx_factory,
         base_dir: Path,
         *,
-        after: Mapping[str, tuple[pulumi.Resource | list[pulumi.Resource], pulumi.Input[str] | None]] | None = None,
+        after: Mapping[str, tuple[list[pulumi.Resource], pulumi.Input[str] | None]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """handle_factory(parent) creates the machine; ctx_factory(handle) gives the PhaseContext.
 
-        `after` maps a phase name to (resource or resources, chain hash) it must follow on another node
+        `after` maps a phase name to (resources, chain hash) it must follow on another node
         (workers' Ray start follows the head's, or starts with it: after what the head's waited for); a
         chain hash of None: order only, no re-run when that resource's chain changes (a worker's python_env
         after the head's wheel_cache: the URL is its parameter).
@@ -110,7 +110,7 @@ class Node(pulumi.ComponentResource):
             extra_chain: list[pulumi.Input[str]] = []
             if after and phase.name in after:
                 res, chain = after[phase.name]
-                deps += [r for r in (res if isinstance(res, list) else [res]) if r not in deps]
+                deps += [r for r in res if r not in deps]
                 if chain is not None:
                     extra_chain.append(chain)
             deps += [self.phases[w] for w in phase.waits_for if w in self.phases and self.phases[w] not in deps]

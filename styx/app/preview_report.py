@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from styx.app.events import CLUSTER_ROW, PlanCollector, Step
+from styx.components.phases import PHASES
 from styx.components.runner import parse_program
 
 MASK = "[secret]"
@@ -36,7 +37,7 @@ PARAMS_MAX = 6
 PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
 # not the phase's own parameters: its name, and another node's chain hash (Phase.chain_params: a worker's
 # Ray waits for the head's Ray generation), whose change reads as "the phase it follows changed"
-SELF_PARAMS = ("STYX_PHASE", "STYX_RAY_HEAD_GENERATION")
+SELF_PARAMS = ("STYX_PHASE", *sorted({k for p in PHASES for k in p.chain_params}))
 
 
 def _masked(v: Any) -> bool:
